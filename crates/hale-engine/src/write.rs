@@ -1,0 +1,250 @@
+//! The write interactions as synchronous functions over a [`WriteTx`], shared by single requests
+//! and Bundle entries.
+
+use hale_fhir::{ResourceId, ResourceType};
+use hale_search::query::SearchQuery;
+use hale_store::{Method, NewVersion, StoredResource, WriteTx};
+
+use crate::prepare::{self, Content};
+use crate::{Context, EngineError, IdSource};
+
+/// Conditions from request headers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Preconditions {
+    /// `If-Match`: the version the client last saw.
+    pub if_match: Option<u64>,
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteStatus {
+    /// A new resource (201).
+    Created,
+    /// A new version of an existing resource (200).
+    Updated,
+    /// A conditional create found the resource already there and wrote nothing (200).
+    Existing,
+    /// The resource was deleted (200).
+    Deleted,
+    /// A delete found nothing to delete (a conditional delete without matches, or a resource
+    /// already deleted).
+    NothingToDelete,
+}
+
+/// The outcome of a write.
+#[derive(Clone, Debug)]
+pub struct WriteOutcome {
+    /// What happened.
+    pub status: WriteStatus,
+    /// The version written (or found, for [`WriteStatus::Existing`]).
+    pub resource: StoredResource,
+}
+
+/// Creates a resource with a new id, unless `if_none_exist` matches one already.
+pub fn create(tx: &mut dyn WriteTx, ctx: &Context, ids: &dyn IdSource, content: Content, if_none_exist: Option<&SearchQuery>) -> Result<WriteOutcome, EngineError> {
+    if let Some(query) = if_none_exist {
+        if let Some(existing) = find_one(tx, ctx, query, &query_text(query))? {
+            return Ok(WriteOutcome { status: WriteStatus::Existing, resource: existing });
+        }
+    }
+    let id = ids.new_id();
+    put(tx, ctx, &content, id.as_str(), 1, Method::Post, WriteStatus::Created)
+}
+
+/// Creates or updates the resource with the given id.
+pub fn update(tx: &mut dyn WriteTx, ctx: &Context, content: Content, id: ResourceId, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+    let current = tx.current(ctx.fhir_version, content.resource_type.as_str(), id.as_str())?;
+    check_if_match(&content.resource_type, &id, current.as_ref(), preconditions)?;
+    match current {
+        Some(current) if !current.deleted && unchanged(&content, &current) => {
+            // Content equal to the current version makes no new version, so that loading the same
+            // data again (and clients that PUT unchanged resources) leave history as it was.
+            Ok(WriteOutcome { status: WriteStatus::Updated, resource: current })
+        }
+        Some(current) => {
+            // Updating a deleted resource brings it back as a new version of the same history.
+            let status = if current.deleted { WriteStatus::Created } else { WriteStatus::Updated };
+            put(tx, ctx, &content, id.as_str(), current.version_id + 1, Method::Put, status)
+        }
+        None => put(tx, ctx, &content, id.as_str(), 1, Method::Put, WriteStatus::Created),
+    }
+}
+
+/// Whether `content` renders to exactly the bytes of `current`, meta aside.
+fn unchanged(content: &Content, current: &StoredResource) -> bool {
+    let (_, json) = prepare::render(content, &current.id, current.version_id, current.last_updated);
+    json == current.json.as_ref()
+}
+
+/// Updates the single match of `query`, or creates the resource when nothing matches.
+pub fn conditional_update(tx: &mut dyn WriteTx, ctx: &Context, ids: &dyn IdSource, content: Content, query: &SearchQuery, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+    let body_id = content.object.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+    match find_one(tx, ctx, query, &query_text(query))? {
+        Some(existing) => {
+            if let Some(body_id) = &body_id {
+                if body_id != &existing.id {
+                    return Err(EngineError::invalid(
+                        hale_fhir::outcome::IssueType::Invalid,
+                        format!("the resource id {body_id:?} does not match the id {:?} of the resource the condition matched", existing.id),
+                    ));
+                }
+            }
+            check_if_match(&content.resource_type, &ResourceId::parse(&existing.id).unwrap_or_else(|_| ids.new_id()), Some(&existing), preconditions)?;
+            put(tx, ctx, &content, &existing.id, existing.version_id + 1, Method::Put, WriteStatus::Updated)
+        }
+        None => match body_id {
+            // A client-chosen id for a conditional create-by-update is honoured like a plain update.
+            Some(id) => {
+                let id = ResourceId::parse(&id).map_err(|e| EngineError::invalid(hale_fhir::outcome::IssueType::Value, e.to_string()))?;
+                update(tx, ctx, content, id, preconditions)
+            }
+            None => {
+                let id = ids.new_id();
+                put(tx, ctx, &content, id.as_str(), 1, Method::Put, WriteStatus::Created)
+            }
+        },
+    }
+}
+
+/// Applies a JSON Patch to the current version.
+pub fn patch(tx: &mut dyn WriteTx, ctx: &Context, resource_type: ResourceType, id: ResourceId, patch: &json_patch::Patch, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+    let current = visible_current(tx, ctx, resource_type, &id)?;
+    check_if_match(&resource_type, &id, Some(&current), preconditions)?;
+    let content = prepare::apply_patch(resource_type, &id, &current.json, patch)?;
+    put(tx, ctx, &content, id.as_str(), current.version_id + 1, Method::Patch, WriteStatus::Updated)
+}
+
+/// Deletes a resource: a new version that marks it deleted. Deleting a deleted resource changes
+/// nothing.
+pub fn delete(tx: &mut dyn WriteTx, ctx: &Context, resource_type: ResourceType, id: ResourceId, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+    let current = tx.current(ctx.fhir_version, resource_type.as_str(), id.as_str())?;
+    let current = match current {
+        Some(c) if in_scope(ctx, &c) => c,
+        _ => return Err(EngineError::NotFound { resource_type: resource_type.to_string(), id: id.to_string() }),
+    };
+    check_if_match(&resource_type, &id, Some(&current), preconditions)?;
+    if current.deleted {
+        return Ok(WriteOutcome { status: WriteStatus::NothingToDelete, resource: current });
+    }
+    delete_version(tx, ctx, resource_type.as_str(), &current)
+}
+
+/// Deletes the single match of `query`; nothing matched is not an error.
+pub fn conditional_delete(tx: &mut dyn WriteTx, ctx: &Context, query: &SearchQuery) -> Result<Option<WriteOutcome>, EngineError> {
+    match find_one(tx, ctx, query, &query_text(query))? {
+        Some(existing) => delete_version(tx, ctx, query.resource_type, &existing).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn delete_version(tx: &mut dyn WriteTx, ctx: &Context, resource_type: &'static str, current: &StoredResource) -> Result<WriteOutcome, EngineError> {
+    let last_updated = tx.now();
+    let version = NewVersion {
+        fhir_version: ctx.fhir_version,
+        resource_type,
+        id: current.id.clone(),
+        version_id: current.version_id + 1,
+        last_updated,
+        owner: current.owner,
+        method: Method::Delete,
+        json: bytes::Bytes::new(),
+        index: Vec::new(),
+        compartments: Vec::new(),
+    };
+    let seq = tx.put(version)?;
+    Ok(WriteOutcome {
+        status: WriteStatus::Deleted,
+        resource: StoredResource {
+            fhir_version: ctx.fhir_version,
+            resource_type: resource_type.to_owned(),
+            id: current.id.clone(),
+            version_id: current.version_id + 1,
+            last_updated,
+            deleted: true,
+            seq,
+            owner: current.owner,
+            method: Method::Delete,
+            json: bytes::Bytes::new(),
+        },
+    })
+}
+
+/// The single match of a condition, none, or an error for several.
+pub(crate) fn find_one(tx: &mut dyn WriteTx, ctx: &Context, query: &SearchQuery, condition: &str) -> Result<Option<StoredResource>, EngineError> {
+    let mut matches = tx.find(&ctx.scope, ctx.fhir_version, query, 2)?;
+    match matches.len() {
+        0 => Ok(None),
+        1 => Ok(matches.pop()),
+        n_matches => Err(EngineError::MultipleMatches { condition: condition.to_owned(), n_matches }),
+    }
+}
+
+fn visible_current(tx: &mut dyn WriteTx, ctx: &Context, resource_type: ResourceType, id: &ResourceId) -> Result<StoredResource, EngineError> {
+    match tx.current(ctx.fhir_version, resource_type.as_str(), id.as_str())? {
+        Some(c) if in_scope(ctx, &c) && !c.deleted => Ok(c),
+        Some(c) if in_scope(ctx, &c) => Err(EngineError::Gone { resource_type: c.resource_type, id: c.id, version_id: c.version_id }),
+        _ => Err(EngineError::NotFound { resource_type: resource_type.to_string(), id: id.to_string() }),
+    }
+}
+
+fn in_scope(ctx: &Context, resource: &StoredResource) -> bool {
+    match &ctx.scope {
+        hale_store::Scope::All => true,
+        hale_store::Scope::Owners(owners) => resource.owner.is_none() || owners.iter().any(|o| Some(*o) == resource.owner),
+    }
+}
+
+fn check_if_match(resource_type: &ResourceType, id: &ResourceId, current: Option<&StoredResource>, preconditions: Preconditions) -> Result<(), EngineError> {
+    let Some(expected) = preconditions.if_match else { return Ok(()) };
+    let current_version = current.map_or(0, |c| c.version_id);
+    if current_version == expected {
+        Ok(())
+    } else {
+        Err(EngineError::VersionConflict {
+            resource_type: resource_type.to_string(),
+            id: id.to_string(),
+            expected,
+            current: current_version,
+        })
+    }
+}
+
+fn put(tx: &mut dyn WriteTx, ctx: &Context, content: &Content, id: &str, version_id: u64, method: Method, status: WriteStatus) -> Result<WriteOutcome, EngineError> {
+    let last_updated = tx.now();
+    let stamped = prepare::stamp(content, id, version_id, last_updated);
+    let json = bytes::Bytes::from(stamped.json);
+    let version = NewVersion {
+        fhir_version: ctx.fhir_version,
+        resource_type: content.resource_type.as_str(),
+        id: id.to_owned(),
+        version_id,
+        last_updated,
+        owner: ctx.owner,
+        method,
+        json: json.clone(),
+        index: stamped.index,
+        compartments: stamped.compartments,
+    };
+    let seq = tx.put(version)?;
+    Ok(WriteOutcome {
+        status,
+        resource: StoredResource {
+            fhir_version: ctx.fhir_version,
+            resource_type: content.resource_type.as_str().to_owned(),
+            id: id.to_owned(),
+            version_id,
+            last_updated,
+            deleted: false,
+            seq,
+            owner: ctx.owner,
+            method,
+            json,
+        },
+    })
+}
+
+/// A readable form of a parsed condition for error messages.
+pub(crate) fn query_text(query: &SearchQuery) -> String {
+    let codes: Vec<&str> = query.criteria.iter().map(|c| c.code).collect();
+    format!("{}?{}", query.resource_type, codes.join("&"))
+}

@@ -1,0 +1,72 @@
+//! Implements the FHIR [capabilities interaction](https://hl7.org/fhir/R4/http.html#capabilities).
+//!
+//! The CapabilityStatement is computed from [`crate::routes::INTERACTIONS`], the same declarations
+//! that build the router, so it states exactly what is served.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::negotiate::FHIR_JSON;
+use crate::request::FhirRequest;
+use crate::routes::{INTERACTIONS, Level};
+
+/// `GET [base]/metadata`.
+pub async fn capabilities(State(_state): State<AppState>, req: FhirRequest) -> Result<Response, ApiError> {
+    let statement = capability_statement(&req.base, req.ctx.fhir_version);
+    let mut response = statement.to_string().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    Ok(response)
+}
+
+/// The CapabilityStatement for the server at `base`.
+pub fn capability_statement(base: &str, fhir_version: hale_fhir::FhirVersion) -> Value {
+    let codes_at = |level: Level| -> Vec<&'static str> {
+        let mut codes: Vec<&'static str> = INTERACTIONS.iter().filter(|i| i.level == level).filter_map(|i| i.capability_code).collect();
+        codes.dedup();
+        codes
+    };
+    let type_codes: Vec<&str> = codes_at(Level::Instance).into_iter().chain(codes_at(Level::Type)).collect();
+    let has = |code: &str| INTERACTIONS.iter().any(|i| i.code == code);
+    let resource_types: &[&str] = match fhir_version {
+        hale_fhir::FhirVersion::R4 => hale_fhir::generated::R4_RESOURCE_TYPES,
+    };
+    let resources: Vec<Value> = resource_types
+        .iter()
+        .map(|rt| {
+            let mut entry = json!({
+                "type": rt,
+                "interaction": type_codes.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
+                "versioning": "versioned-update",
+                "readHistory": has("vread"),
+                "updateCreate": has("update"),
+                "conditionalCreate": has("create"),
+                "conditionalUpdate": has("conditional-update"),
+                "conditionalDelete": if has("conditional-delete") { "single" } else { "not-supported" },
+            });
+            if has("patch") {
+                entry["patchFormat"] = json!(["application/json-patch+json"]);
+            }
+            entry
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": env!("HALE_BUILD_DATE"),
+        "kind": "instance",
+        "software": {"name": "Hale", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {"description": "Hale FHIR server", "url": base},
+        "fhirVersion": fhir_version.release(),
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [{
+            "mode": "server",
+            "resource": resources,
+            "interaction": codes_at(Level::System).iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
+        }],
+    })
+}

@@ -1,0 +1,113 @@
+//! Hale's HTTP layer: axum routing, extractors, content negotiation, the one mapping of errors to
+//! status and OperationOutcome ([`error`]), the CapabilityStatement, and the operational
+//! endpoints (`/healthz`, `/readyz`, `/metrics`).
+//!
+//! Only this crate knows HTTP status codes. Handlers (one module per interaction under
+//! [`interaction`]) extract, call one `hale-engine` function, and render.
+#![warn(missing_docs)]
+
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod interaction;
+pub mod metrics;
+pub mod negotiate;
+pub mod request;
+pub mod response;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hale_engine::Engine;
+use hale_fhir::outcome::{Issue, IssueType};
+
+pub use config::HttpConfig;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The interactions over the store.
+    pub engine: Engine,
+    /// HTTP settings.
+    pub config: Arc<HttpConfig>,
+    /// Request metrics.
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// State over an engine with the given settings.
+    pub fn new(engine: Engine, config: HttpConfig) -> Self {
+        AppState { engine, config: Arc::new(config), metrics: Arc::new(metrics::Metrics::default()) }
+    }
+}
+
+/// The whole application: FHIR at `/{ver}/…` and `/fhir/{ver}/…`, and the operational endpoints.
+pub fn app(state: AppState) -> Router {
+    let fhir = routes::fhir_router();
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_endpoint))
+        .merge(fhir.clone())
+        .nest("/fhir", fhir)
+        .fallback(unknown_path)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(move |req: Request, next: Next| async move {
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => error::ApiError::Timeout.into_response(),
+            }
+        }))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.engine.store().ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+        }
+    }
+}
+
+async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response
+}
+
+async fn unknown_path(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::UnknownPath(uri.path().to_owned())
+}
+
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let response = next.run(req).await;
+    state.metrics.record(&method, response.status().as_u16(), started.elapsed());
+    response
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    error::outcome_response(StatusCode::INTERNAL_SERVER_ERROR, &[Issue::error(IssueType::Exception, "an internal error occurred")])
+}

@@ -1,0 +1,118 @@
+//! What every FHIR request carries, extracted once: the FHIR version, the absolute base URL that
+//! the request used, the `Prefer` header, the query parameters, and the engine context where the
+//! principal will go.
+
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use hale_engine::Context;
+use hale_fhir::FhirVersion;
+use hale_fhir::outcome::IssueType;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// `Prefer: return=…`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PreferReturn {
+    /// `return=representation`, the default: the resource.
+    #[default]
+    Representation,
+    /// `return=minimal`: headers only.
+    Minimal,
+    /// `return=OperationOutcome`: an outcome about the interaction.
+    OperationOutcome,
+}
+
+/// The parts of a FHIR request every interaction needs.
+#[derive(Debug)]
+pub struct FhirRequest {
+    /// The engine context (version, scope, owner).
+    pub ctx: Context,
+    /// The absolute base that echoes the prefix the request used, such as
+    /// `http://127.0.0.1:8080/fhir/r4`.
+    pub base: String,
+    /// `Prefer: return=…`.
+    pub prefer: PreferReturn,
+    /// The decoded query parameters, in order.
+    pub params: Vec<(String, String)>,
+    /// The raw query string.
+    pub raw_query: String,
+    /// The request headers.
+    pub headers: HeaderMap,
+}
+
+impl FhirRequest {
+    /// The value of a query parameter given once.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The `If-Match` version, if any.
+    pub fn if_match(&self) -> Result<Option<u64>, ApiError> {
+        match self.headers.get(header::IF_MATCH) {
+            None => Ok(None),
+            Some(value) => {
+                let text = value.to_str().unwrap_or("");
+                hale_fhir::VersionId::parse_etag(text)
+                    .map(|v| Some(v.0))
+                    .map_err(|_| ApiError::bad_request(IssueType::Value, format!("If-Match {text:?} is not a version ETag such as W/\"1\"")))
+            }
+        }
+    }
+
+    /// Reads a JSON request body.
+    pub fn parse_body(&self, body: &[u8], patch: bool) -> Result<Value, ApiError> {
+        crate::negotiate::request_content_type(&self.headers, patch)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request(IssueType::Required, "the request has no body"));
+        }
+        // serde_json refuses nesting deeper than 128 levels, which bounds the recursion of
+        // everything that walks the value later.
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(IssueType::Structure, format!("the body is not valid JSON: {e}")))
+    }
+}
+
+impl FromRequestParts<AppState> for FhirRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let uri = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |o| o.0.clone());
+        let path = uri.path();
+        let (prefix, rest) = match path.strip_prefix("/fhir/") {
+            Some(rest) => ("/fhir", rest),
+            None => ("", path.trim_start_matches('/')),
+        };
+        let segment = rest.split('/').next().unwrap_or("");
+        let fhir_version = FhirVersion::from_path_segment(segment).map_err(|_| ApiError::UnknownPath(path.to_owned()))?;
+        let raw_query = uri.query().unwrap_or("").to_owned();
+        let params = hale_search::query::form_pairs(&raw_query);
+        let format = params.iter().find(|(k, _)| k == "_format").map(|(_, v)| v.as_str());
+        crate::negotiate::response_format(&parts.headers, format)?;
+        let prefer = parse_prefer(&parts.headers);
+        Ok(FhirRequest {
+            ctx: Context::open(fhir_version),
+            base: format!("{}{prefix}/{}", state.config.public_url, fhir_version.as_str()),
+            prefer,
+            params,
+            raw_query,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+fn parse_prefer(headers: &HeaderMap) -> PreferReturn {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .find_map(|part| match part.trim().strip_prefix("return=")?.trim_matches('"') {
+            "minimal" => Some(PreferReturn::Minimal),
+            "representation" => Some(PreferReturn::Representation),
+            "OperationOutcome" => Some(PreferReturn::OperationOutcome),
+            _ => None,
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,108 @@
+//! The FHIR interactions Hale serves, declared once as data. The router and the
+//! CapabilityStatement are both built from [`INTERACTIONS`].
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::http::Method;
+use axum::routing::{MethodRouter, on};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::interaction::{capabilities, create, delete, history, patch, read, transaction, update, vread};
+
+/// Where an interaction applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// On one resource.
+    Instance,
+    /// On a resource type.
+    Type,
+    /// On the whole server.
+    System,
+}
+
+/// One served interaction.
+#[derive(Debug)]
+pub struct InteractionDef {
+    /// A name for the route (and the handler lookup).
+    pub code: &'static str,
+    /// The CapabilityStatement interaction code it implements, if it is one.
+    pub capability_code: Option<&'static str>,
+    /// Its level.
+    pub level: Level,
+    /// The HTTP method.
+    pub method: &'static str,
+    /// The path below the FHIR prefix.
+    pub path: &'static str,
+}
+
+const fn def(code: &'static str, capability_code: Option<&'static str>, level: Level, method: &'static str, path: &'static str) -> InteractionDef {
+    InteractionDef { code, capability_code, level, method, path }
+}
+
+/// Every FHIR interaction Hale serves.
+pub static INTERACTIONS: &[InteractionDef] = &[
+    def("read", Some("read"), Level::Instance, "GET", "/{ver}/{type}/{id}"),
+    def("vread", Some("vread"), Level::Instance, "GET", "/{ver}/{type}/{id}/_history/{vid}"),
+    def("update", Some("update"), Level::Instance, "PUT", "/{ver}/{type}/{id}"),
+    def("patch", Some("patch"), Level::Instance, "PATCH", "/{ver}/{type}/{id}"),
+    def("delete", Some("delete"), Level::Instance, "DELETE", "/{ver}/{type}/{id}"),
+    def("history-instance", Some("history-instance"), Level::Instance, "GET", "/{ver}/{type}/{id}/_history"),
+    def("history-type", Some("history-type"), Level::Type, "GET", "/{ver}/{type}/_history"),
+    def("create", Some("create"), Level::Type, "POST", "/{ver}/{type}"),
+    def("conditional-update", None, Level::Type, "PUT", "/{ver}/{type}"),
+    def("conditional-delete", None, Level::Type, "DELETE", "/{ver}/{type}"),
+    def("transaction", Some("transaction"), Level::System, "POST", "/{ver}"),
+    def("batch", Some("batch"), Level::System, "POST", "/{ver}"),
+    def("history-system", Some("history-system"), Level::System, "GET", "/{ver}/_history"),
+    def("capabilities", None, Level::System, "GET", "/{ver}/metadata"),
+];
+
+fn handler(code: &str, method: Method) -> Option<MethodRouter<AppState>> {
+    let filter = axum::routing::MethodFilter::try_from(method).ok()?;
+    Some(match code {
+        "read" => on(filter, read::read),
+        "vread" => on(filter, vread::vread),
+        "update" => on(filter, update::update),
+        "patch" => on(filter, patch::patch),
+        "delete" => on(filter, delete::delete),
+        "history-instance" => on(filter, history::history_instance),
+        "history-type" => on(filter, history::history_type),
+        "create" => on(filter, create::create),
+        "conditional-update" => on(filter, update::conditional_update),
+        "conditional-delete" => on(filter, delete::conditional_delete),
+        // One handler serves both: the Bundle's type decides.
+        "transaction" | "batch" => on(filter, transaction::transaction),
+        "history-system" => on(filter, history::history_system),
+        "capabilities" => on(filter, capabilities::capabilities),
+        _ => return None,
+    })
+}
+
+/// The FHIR routes, from [`INTERACTIONS`]; a method that a path does not serve answers 405.
+pub fn fhir_router() -> Router<AppState> {
+    let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for interaction in INTERACTIONS {
+        if !seen.insert((interaction.path, interaction.method)) {
+            continue;
+        }
+        let Ok(method) = Method::from_bytes(interaction.method.as_bytes()) else { continue };
+        let Some(route) = handler(interaction.code, method) else { continue };
+        let merged = match by_path.remove(interaction.path) {
+            Some(existing) => existing.merge(route),
+            None => route,
+        };
+        by_path.insert(interaction.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, route) in by_path {
+        router = router.route(path, route.fallback(method_not_allowed));
+    }
+    router
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}

@@ -1,0 +1,194 @@
+//! Hale's embedded default store: bundled SQLite in WAL mode.
+//!
+//! One writer thread owns the only write connection. It takes queued write closures, runs as many
+//! as are waiting (up to [`SqliteConfig::max_group`]) inside one database transaction, each under
+//! its own savepoint, and commits them with a single fsync: group commit. A closure's caller is
+//! answered only after that commit, so an acknowledged write survives `kill -9`. Reads use a pool
+//! of connections on blocking threads and never wait for the writer.
+#![warn(missing_docs)]
+
+mod read;
+mod schema;
+mod sql;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hale_fhir::FhirVersion;
+use hale_search::query::SearchQuery;
+use hale_store::{HistoryPage, HistoryQuery, ResourceStore, Scope, StoreError, StoredResource, WriteFn};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+
+/// Settings of the SQLite store.
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    /// The database file.
+    pub path: PathBuf,
+    /// Most write closures committed together.
+    pub max_group: usize,
+    /// Most write closures waiting for the writer before writes are refused as overloaded.
+    pub queue_capacity: usize,
+    /// `PRAGMA synchronous`: `FULL` (the default) also survives power loss; `NORMAL` survives a
+    /// killed process but may lose the last commits on power loss.
+    pub synchronous_full: bool,
+    /// Most idle reader connections kept open.
+    pub max_idle_readers: usize,
+}
+
+impl SqliteConfig {
+    /// The defaults for a database file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteConfig {
+            path: path.into(),
+            max_group: 512,
+            queue_capacity: 16_384,
+            synchronous_full: true,
+            max_idle_readers: 16,
+        }
+    }
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+    writer: write::WriterHandle,
+}
+
+struct Inner {
+    config: SqliteConfig,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database and starts the writer thread.
+    pub fn open(config: SqliteConfig) -> Result<Self, StoreError> {
+        if let Some(parent) = config.path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Backend(format!("creating {}: {e}", parent.display())))?;
+        }
+        let write_conn = open_connection(&config.path, true, config.synchronous_full)?;
+        schema::migrate(&write_conn)?;
+        let writer = write::WriterHandle::start(write_conn, config.max_group, config.queue_capacity)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner { config, readers: Mutex::new(Vec::new()) }),
+            writer,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.config.path
+    }
+
+    /// Stops the writer after it has committed everything queued.
+    pub fn shutdown(&self) {
+        self.writer.shutdown();
+    }
+
+    async fn with_reader<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner.readers.lock().pop() {
+                Some(conn) => conn,
+                None => open_connection(&inner.config.path, false, inner.config.synchronous_full)?,
+            };
+            let result = work(&conn);
+            let mut pool = inner.readers.lock();
+            if pool.len() < inner.config.max_idle_readers {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.writer.shutdown();
+    }
+}
+
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open_connection(path: &Path, writer: bool, synchronous_full: bool) -> Result<Connection, StoreError> {
+    let flags = if writer {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+    let sync = if synchronous_full { "FULL" } else { "NORMAL" };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; \
+         PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456;"
+    ))
+    .map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+#[async_trait::async_trait]
+impl ResourceStore for SqliteStore {
+    async fn write(&self, work: WriteFn) -> Result<(), StoreError> {
+        self.writer.submit(work).await
+    }
+
+    async fn read(&self, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        let (scope, rt, id) = (scope.clone(), resource_type.to_owned(), id.to_owned());
+        self.with_reader(move |conn| read::current(conn, &scope, fhir_version, &rt, &id)).await
+    }
+
+    async fn vread(&self, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str, version_id: u64) -> Result<Option<StoredResource>, StoreError> {
+        let (scope, rt, id) = (scope.clone(), resource_type.to_owned(), id.to_owned());
+        self.with_reader(move |conn| read::version(conn, &scope, fhir_version, &rt, &id, version_id)).await
+    }
+
+    async fn history(&self, scope: &Scope, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.with_reader(move |conn| read::history(conn, &scope, &query)).await
+    }
+
+    async fn find(&self, scope: &Scope, fhir_version: FhirVersion, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.with_reader(move |conn| read::find(conn, &scope, fhir_version, &query, limit)).await
+    }
+
+    async fn count_by_type(&self, scope: &Scope, fhir_version: FhirVersion) -> Result<Vec<(String, u64)>, StoreError> {
+        let scope = scope.clone();
+        self.with_reader(move |conn| read::count_by_type(conn, &scope, fhir_version)).await
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.writer.check_alive()?;
+        self.with_reader(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend)).await
+    }
+}
+
+#[cfg(test)]
+mod contract {
+    use std::sync::Arc;
+
+    use hale_store::ResourceStore;
+
+    /// A fresh store in a temporary folder that lives as long as the test process.
+    fn fresh() -> Arc<dyn ResourceStore> {
+        let dir = tempfile::tempdir().map(|d| d.keep()).unwrap_or_else(|_| std::env::temp_dir());
+        let store = crate::SqliteStore::open(crate::SqliteConfig::new(dir.join("hale.db")));
+        match store {
+            Ok(store) => Arc::new(store),
+            Err(e) => panic!("opening a fresh store: {e}"),
+        }
+    }
+
+    hale_store::store_contract_tests!(fresh());
+}

@@ -1,0 +1,27 @@
+//! Migrations, embedded in the binary and applied in order on open.
+
+use hale_store::StoreError;
+use rusqlite::Connection;
+
+use crate::backend;
+
+/// The migrations, in order; `PRAGMA user_version` records how many are applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Applies the migrations the database does not have yet, each in its own transaction.
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let applied: usize = conn
+        .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .map_err(backend)? as usize;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {applied}, newer than this binary's {}",
+            MIGRATIONS.len()
+        )));
+    }
+    for (idx, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", idx + 1))
+            .map_err(backend)?;
+    }
+    Ok(())
+}

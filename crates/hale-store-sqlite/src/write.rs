@@ -1,0 +1,307 @@
+//! The writer thread and its group commit.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use hale_fhir::{FhirVersion, Instant};
+use hale_search::index::IndexEntry;
+use hale_search::query::SearchQuery;
+use hale_store::{NewVersion, Scope, StoreError, StoredResource, WriteDecision, WriteFn, WriteTx};
+use parking_lot::Mutex;
+use rusqlite::{Connection, params};
+use tokio::sync::oneshot;
+
+use crate::{backend, sql};
+
+struct Job {
+    work: WriteFn,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The handle the store keeps to its writer thread.
+pub(crate) struct WriterHandle {
+    sender: Mutex<Option<Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    alive: Arc<AtomicBool>,
+}
+
+impl WriterHandle {
+    pub(crate) fn start(conn: Connection, max_group: usize, queue_capacity: usize) -> Result<Self, StoreError> {
+        let next_seq: i64 = conn
+            .query_row("SELECT coalesce(max(seq), 0) + 1 FROM history", [], |row| row.get(0))
+            .map_err(backend)?;
+        let last_micros: i64 = conn
+            .query_row("SELECT coalesce(max(last_updated), 0) FROM history", [], |row| row.get(0))
+            .map_err(backend)?;
+        let (sender, receiver) = crossbeam_channel::bounded(queue_capacity);
+        let alive = Arc::new(AtomicBool::new(true));
+        let alive_in = alive.clone();
+        let thread = std::thread::Builder::new()
+            .name("hale-sqlite-writer".into())
+            .spawn(move || {
+                let mut writer = Writer { conn, next_seq, last_micros, max_group };
+                writer.run(receiver);
+                alive_in.store(false, Ordering::SeqCst);
+            })
+            .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?;
+        Ok(WriterHandle {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+            alive,
+        })
+    }
+
+    pub(crate) async fn submit(&self, work: WriteFn) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        {
+            let guard = self.sender.lock();
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            match sender.try_send(Job { work, done }) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
+                Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+            }
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) fn check_alive(&self) -> Result<(), StoreError> {
+        if self.alive.load(Ordering::SeqCst) && self.sender.lock().is_some() {
+            Ok(())
+        } else {
+            Err(StoreError::Closed)
+        }
+    }
+
+    /// Closes the queue and waits for the writer to commit what was queued before.
+    pub(crate) fn shutdown(&self) {
+        self.sender.lock().take();
+        if let Some(thread) = self.thread.lock().take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    next_seq: i64,
+    last_micros: i64,
+    max_group: usize,
+}
+
+impl Writer {
+    fn run(&mut self, receiver: Receiver<Job>) {
+        while let Ok(first) = receiver.recv() {
+            let mut group = vec![first];
+            while group.len() < self.max_group {
+                match receiver.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+    }
+
+    /// Runs every job of the group under its own savepoint inside one transaction, commits once,
+    /// and only then answers the callers.
+    fn commit_group(&mut self, group: Vec<Job>) {
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = e.to_string();
+            for job in group {
+                let _ = job.done.send(Err(StoreError::Backend(err.clone())));
+            }
+            return;
+        }
+        let mut answers = Vec::with_capacity(group.len());
+        for job in group {
+            let result = self.run_job(job.work);
+            answers.push((job.done, result));
+        }
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                for (done, result) in answers {
+                    let _ = done.send(result);
+                }
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                let err = e.to_string();
+                for (done, _) in answers {
+                    let _ = done.send(Err(StoreError::Backend(err.clone())));
+                }
+            }
+        }
+    }
+
+    fn run_job(&mut self, work: WriteFn) -> Result<(), StoreError> {
+        self.conn.execute_batch("SAVEPOINT job").map_err(backend)?;
+        let outcome = {
+            let mut tx = Tx { writer: self };
+            catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
+        };
+        match outcome {
+            Ok(WriteDecision::Commit) => self.conn.execute_batch("RELEASE job").map_err(backend),
+            Ok(WriteDecision::Rollback) => self
+                .conn
+                .execute_batch("ROLLBACK TO job; RELEASE job")
+                .map_err(backend),
+            Err(_) => {
+                let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                Err(StoreError::Backend("a write closure panicked".into()))
+            }
+        }
+    }
+}
+
+struct Tx<'a> {
+    writer: &'a mut Writer,
+}
+
+impl WriteTx for Tx<'_> {
+    fn now(&mut self) -> Instant {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        // Versions written later never carry an earlier timestamp, even if the wall clock steps
+        // back, so `_since` and history order agree with `seq`.
+        let micros = wall.max(self.writer.last_micros + 1);
+        self.writer.last_micros = micros;
+        Instant(micros)
+    }
+
+    fn current(&mut self, fhir_version: FhirVersion, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        sql::current(&self.writer.conn, &Scope::All, fhir_version, resource_type, id)
+    }
+
+    fn find(&mut self, scope: &Scope, fhir_version: FhirVersion, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+        sql::find(&self.writer.conn, scope, fhir_version, query, limit)
+    }
+
+    fn put(&mut self, version: NewVersion) -> Result<i64, StoreError> {
+        let seq = self.writer.next_seq;
+        self.writer.next_seq += 1;
+        let conn = &self.writer.conn;
+        let owner_app = version.owner.map(|o| o.app);
+        let owner_user = version.owner.and_then(|o| o.user);
+        let deleted = version.is_delete();
+        let existing: Option<i64> = conn
+            .prepare_cached("SELECT rid FROM resource WHERE fhir_version = ?1 AND type = ?2 AND id = ?3")
+            .and_then(|mut stmt| {
+                let mut rows = stmt.query(params![version.fhir_version.as_str(), version.resource_type, version.id])?;
+                rows.next()?.map(|row| row.get(0)).transpose()
+            })
+            .map_err(backend)?;
+        let rid = match existing {
+            Some(rid) => {
+                conn.prepare_cached(
+                    "UPDATE resource SET owner_app = ?1, owner_user = ?2, version_id = ?3, last_updated = ?4, \
+                     deleted = ?5, seq = ?6 WHERE rid = ?7",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![owner_app, owner_user, version.version_id as i64, version.last_updated.0, deleted, seq, rid])
+                })
+                .map_err(backend)?;
+                for table in ["idx_string", "idx_token", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri", "idx_composite", "compartment"] {
+                    conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?1"))
+                        .and_then(|mut stmt| stmt.execute([rid]))
+                        .map_err(backend)?;
+                }
+                rid
+            }
+            None => conn
+                .prepare_cached(
+                    "INSERT INTO resource (fhir_version, type, id, owner_app, owner_user, version_id, last_updated, deleted, seq) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING rid",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(
+                        params![
+                            version.fhir_version.as_str(),
+                            version.resource_type,
+                            version.id,
+                            owner_app,
+                            owner_user,
+                            version.version_id as i64,
+                            version.last_updated.0,
+                            deleted,
+                            seq
+                        ],
+                        |row| row.get::<_, i64>(0),
+                    )
+                })
+                .map_err(backend)?,
+        };
+        conn.prepare_cached("INSERT INTO history (seq, rid, version_id, last_updated, method, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .and_then(|mut stmt| {
+                stmt.execute(params![seq, rid, version.version_id as i64, version.last_updated.0, version.method.as_str(), version.json.as_ref()])
+            })
+            .map_err(backend)?;
+        insert_index(conn, rid, &version.index)?;
+        if !version.compartments.is_empty() {
+            let mut stmt = conn
+                .prepare_cached("INSERT INTO compartment (rid, patient_id) VALUES (?1, ?2)")
+                .map_err(backend)?;
+            for patient in &version.compartments {
+                stmt.execute(params![rid, patient]).map_err(backend)?;
+            }
+        }
+        Ok(seq)
+    }
+}
+
+/// The components of a composite entry as a JSON array, one object per component.
+fn composite_json(components: &[IndexEntry]) -> String {
+    let items: Vec<serde_json::Value> = components
+        .iter()
+        .map(|c| match c {
+            IndexEntry::String { code, normalized, .. } => serde_json::json!({"code": code, "normalized": normalized}),
+            IndexEntry::Token { code, system, value, .. } => serde_json::json!({"code": code, "system": system, "value": value}),
+            IndexEntry::Reference { code, target_type, target_id, url, .. } => serde_json::json!({"code": code, "type": target_type, "id": target_id, "url": url}),
+            IndexEntry::Date { code, low, high } => serde_json::json!({"code": code, "low": low, "high": high}),
+            IndexEntry::Number { code, low, high, .. } => serde_json::json!({"code": code, "low": low, "high": high}),
+            IndexEntry::Quantity { code, low, high, system, unit, .. } => serde_json::json!({"code": code, "low": low, "high": high, "system": system, "unit": unit}),
+            IndexEntry::Uri { code, value } => serde_json::json!({"code": code, "value": value}),
+            IndexEntry::Composite { code, .. } => serde_json::json!({"code": code}),
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
+/// Writes index entries with one cached prepared statement per table.
+fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(), StoreError> {
+    for entry in entries {
+        let result = match entry {
+            IndexEntry::String { code, normalized, exact } => conn
+                .prepare_cached("INSERT INTO idx_string (rid, code, normalized, exact) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![rid, code, normalized, exact])),
+            IndexEntry::Token { code, system, value, text } => conn
+                .prepare_cached("INSERT INTO idx_token (rid, code, system, value, text) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .and_then(|mut s| s.execute(params![rid, code, system, value, text])),
+            IndexEntry::Reference { code, target_type, target_id, url, version } => conn
+                .prepare_cached("INSERT INTO idx_reference (rid, code, target_type, target_id, url, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .and_then(|mut s| s.execute(params![rid, code, target_type, target_id, url, version])),
+            IndexEntry::Date { code, low, high } => conn
+                .prepare_cached("INSERT INTO idx_date (rid, code, low, high) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![rid, code, low, high])),
+            IndexEntry::Number { code, value, low, high } => conn
+                .prepare_cached("INSERT INTO idx_number (rid, code, value, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .and_then(|mut s| s.execute(params![rid, code, value, low, high])),
+            IndexEntry::Quantity { code, value, low, high, system, unit } => conn
+                .prepare_cached("INSERT INTO idx_quantity (rid, code, value, low, high, system, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .and_then(|mut s| s.execute(params![rid, code, value, low, high, system, unit])),
+            IndexEntry::Uri { code, value } => conn
+                .prepare_cached("INSERT INTO idx_uri (rid, code, value) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![rid, code, value])),
+            IndexEntry::Composite { code, components } => conn
+                .prepare_cached("INSERT INTO idx_composite (rid, code, components) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![rid, code, composite_json(components)])),
+        };
+        result.map_err(backend)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! The storage interface of Hale.
+//!
+//! [`ResourceStore`] is what the server and the engine see of a database; backends
+//! (`hale-store-sqlite`, later `hale-store-postgres`) implement it, and [`contract`] is the test
+//! suite each of them must pass. Only backend crates hold SQL.
+//!
+//! Writes are closures run by the backend inside one database transaction ([`WriteTx`]), so the
+//! FHIR rules of conditional and transactional writes stay in `hale-engine` while the backend
+//! decides how to batch them (SQLite: one writer thread with group commit).
+#![warn(missing_docs)]
+
+pub mod contract;
+
+use bytes::Bytes;
+use hale_fhir::{FhirVersion, Instant};
+use hale_search::index::IndexEntry;
+use hale_search::query::SearchQuery;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error; the text is for logs, never for clients.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// The store is shutting down or its writer has stopped.
+    #[error("the store is closed")]
+    Closed,
+    /// The write queue is full; the client should retry later.
+    #[error("the store is overloaded")]
+    Overloaded,
+    /// A query would need a feature the backend does not have yet.
+    #[error("unsupported query: {0}")]
+    Unsupported(String),
+}
+
+/// The owner of a stored resource: an app, and a user of that app. Resources without an owner
+/// belong to the operator and are readable by everyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// The app's numeric id.
+    pub app: i64,
+    /// The app user's `oneup_user_id`, or none for data owned by the app itself.
+    pub user: Option<i64>,
+}
+
+/// Which resources a request may see. Backends put it inside every query so that counts, paging
+/// and includes are exact and can never leak.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything: the operator, and (until authentication arrives) open requests.
+    All,
+    /// Operator data plus what these owners own.
+    Owners(Vec<Owner>),
+}
+
+/// How a version came to be, recorded in history for `Bundle.entry.request.method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Created.
+    Post,
+    /// Updated (or created by update).
+    Put,
+    /// Patched.
+    Patch,
+    /// Deleted.
+    Delete,
+}
+
+impl Method {
+    /// The HTTP verb.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    /// Parses what [`Method::as_str`] wrote.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "POST" => Some(Method::Post),
+            "PUT" => Some(Method::Put),
+            "PATCH" => Some(Method::Patch),
+            "DELETE" => Some(Method::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// One stored version of a resource, as the store returns it.
+#[derive(Clone, Debug)]
+pub struct StoredResource {
+    /// The FHIR version of the key.
+    pub fhir_version: FhirVersion,
+    /// The resource type.
+    pub resource_type: String,
+    /// The logical id.
+    pub id: String,
+    /// `meta.versionId`.
+    pub version_id: u64,
+    /// `meta.lastUpdated`.
+    pub last_updated: Instant,
+    /// Whether this version is a deletion.
+    pub deleted: bool,
+    /// The global write sequence number of this version.
+    pub seq: i64,
+    /// The owner, or none for operator data.
+    pub owner: Option<Owner>,
+    /// How this version was written.
+    pub method: Method,
+    /// The exact bytes Hale serves (empty for a deletion).
+    pub json: Bytes,
+}
+
+/// A new version to write.
+#[derive(Debug)]
+pub struct NewVersion {
+    /// The FHIR version of the key.
+    pub fhir_version: FhirVersion,
+    /// The resource type.
+    pub resource_type: &'static str,
+    /// The logical id.
+    pub id: String,
+    /// `meta.versionId`, one more than the current version (1 for a new resource).
+    pub version_id: u64,
+    /// `meta.lastUpdated`, as written into `json`.
+    pub last_updated: Instant,
+    /// The owner.
+    pub owner: Option<Owner>,
+    /// How this version is written.
+    pub method: Method,
+    /// The serialised resource, or empty for a deletion.
+    pub json: Bytes,
+    /// Index entries extracted from the resource (empty for a deletion).
+    pub index: Vec<IndexEntry>,
+    /// Ids of the Patients whose compartment holds this resource.
+    pub compartments: Vec<String>,
+}
+
+impl NewVersion {
+    /// Whether this version is a deletion.
+    pub fn is_delete(&self) -> bool {
+        self.method == Method::Delete
+    }
+}
+
+/// The view of the database that a write closure gets: everything it reads sees the writes made
+/// before it in the same transaction.
+pub trait WriteTx {
+    /// The timestamp for versions written by this closure; strictly increasing across closures.
+    fn now(&mut self) -> Instant;
+    /// The current version of a resource (deleted or not), whatever its owner.
+    fn current(&mut self, fhir_version: FhirVersion, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    /// The current, not deleted resources in `scope` that match `query`, at most `limit`.
+    fn find(&mut self, scope: &Scope, fhir_version: FhirVersion, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError>;
+    /// Writes a version and returns its sequence number.
+    fn put(&mut self, version: NewVersion) -> Result<i64, StoreError>;
+}
+
+/// What a write closure decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteDecision {
+    /// Keep everything the closure wrote.
+    Commit,
+    /// Undo everything the closure wrote.
+    Rollback,
+}
+
+/// A unit of work for the writer. It must not block on anything but the [`WriteTx`]: the writer
+/// may run many of them inside one database transaction.
+pub type WriteFn = Box<dyn FnOnce(&mut dyn WriteTx) -> WriteDecision + Send>;
+
+/// Which versions a history request covers.
+#[derive(Clone, Debug)]
+pub struct HistoryQuery {
+    /// The FHIR version.
+    pub fhir_version: FhirVersion,
+    /// Restrict to one type (type and instance history).
+    pub resource_type: Option<String>,
+    /// Restrict to one resource (instance history).
+    pub id: Option<String>,
+    /// Only versions written at or after this time.
+    pub since: Option<Instant>,
+    /// Page size.
+    pub count: usize,
+    /// Only versions with a sequence number below this one (the paging cursor).
+    pub before_seq: Option<i64>,
+}
+
+/// A page of history, newest first.
+#[derive(Clone, Debug)]
+pub struct HistoryPage {
+    /// The versions on this page.
+    pub versions: Vec<StoredResource>,
+    /// How many versions match in all.
+    pub total: u64,
+}
+
+/// The storage interface of Hale.
+#[async_trait::async_trait]
+pub trait ResourceStore: Send + Sync + 'static {
+    /// Runs `work` in a database transaction and resolves once its outcome is durable.
+    async fn write(&self, work: WriteFn) -> Result<(), StoreError>;
+    /// The current version of a resource, deleted or not, if it is in `scope`.
+    async fn read(&self, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    /// One version of a resource, if the resource is in `scope`.
+    async fn vread(&self, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str, version_id: u64) -> Result<Option<StoredResource>, StoreError>;
+    /// A page of history.
+    async fn history(&self, scope: &Scope, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;
+    /// Current, not deleted resources in `scope` matching `query`, at most `limit`.
+    async fn find(&self, scope: &Scope, fhir_version: FhirVersion, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError>;
+    /// The number of current, not deleted resources per type, sorted by type.
+    async fn count_by_type(&self, scope: &Scope, fhir_version: FhirVersion) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Whether the store can answer queries now.
+    async fn ready(&self) -> Result<(), StoreError>;
+}
+
+/// Runs a closure that produces a value through [`ResourceStore::write`], and returns the value
+/// once the store has made the closure's outcome durable.
+pub async fn write_with<T, F>(store: &dyn ResourceStore, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn WriteTx) -> (WriteDecision, T) + Send + 'static,
+{
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot_in = slot.clone();
+    store
+        .write(Box::new(move |tx| {
+            let (decision, value) = work(tx);
+            if let Ok(mut guard) = slot_in.lock() {
+                *guard = Some(value);
+            }
+            decision
+        }))
+        .await?;
+    let value = slot.lock().ok().and_then(|mut guard| guard.take());
+    value.ok_or(StoreError::Closed)
+}

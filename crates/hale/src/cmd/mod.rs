@@ -1,0 +1,44 @@
+//! The subcommands, one module each.
+
+pub mod import;
+pub mod serve;
+pub mod synth;
+
+use clap::{Parser, Subcommand};
+
+/// Hale: a FHIR R4 server with the 1upHealth developer API.
+#[derive(Parser, Debug)]
+#[command(name = "hale", version, about)]
+pub struct Cli {
+    /// Log at debug level.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Load NDJSON and Bundle files (plain, .gz or .bz2; folders recursively) into the store.
+    Import(import::ImportArgs),
+    /// Write deterministic synthetic patient records.
+    Synth(synth::SynthArgs),
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Synth(args) => synth::run(args),
+    }
+}
+
+/// A multi-threaded Tokio runtime for the subcommands that need one.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

@@ -1,0 +1,83 @@
+//! `hale serve`: the FHIR server.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::Args;
+use hale_engine::Engine;
+use hale_server::{AppState, HttpConfig};
+
+use crate::settings::{StoreArgs, dyn_store};
+
+/// Settings of `hale serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "HALE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The base of every absolute URL Hale writes; defaults to `http://` and the listen address.
+    #[arg(long, env = "HALE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Load synthetic demo data on first start and print how to use it.
+    #[arg(long, env = "HALE_DEMO", default_value_t = false)]
+    demo: bool,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "HALE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Longest time one request may take, in seconds, before it is answered with 503.
+    #[arg(long, env = "HALE_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    request_timeout_secs: u64,
+    /// Largest page size honoured for `_count`.
+    #[arg(long, env = "HALE_MAX_COUNT", default_value_t = 1000)]
+    max_count: usize,
+}
+
+/// Runs the server until SIGINT or SIGTERM, then drains requests and the write queue.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = super::runtime()?;
+    runtime.block_on(async move {
+        let store = args.store.open()?;
+        let engine = Engine::new(dyn_store(&store));
+        let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+        let local: SocketAddr = listener.local_addr()?;
+        let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+        if args.demo {
+            crate::cmd::synth::load_demo(&engine, &public_url).await?;
+        }
+        let mut config = HttpConfig::new(&public_url);
+        config.max_body_bytes = args.max_body_bytes;
+        config.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
+        config.max_count = args.max_count;
+        let state = AppState::new(engine, config);
+        // Scripts and tests read this line to learn the port when listening on port 0.
+        eprintln!("Hale listening on http://{local} (FHIR R4 at {public_url}/r4)");
+        tracing::info!(%local, "listening");
+        hale_server::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped accepting requests; committing queued writes");
+        store.shutdown();
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,127 @@
+//! `hale synth`: deterministic synthetic records as files, and the demo data for `hale serve --demo`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use hale_engine::bundle::{EntryOutcome, IdPolicy};
+use hale_engine::{Context, Engine};
+use hale_fhir::FhirVersion;
+use hale_synth::SynthConfig;
+
+/// The shape of the files `hale synth` writes.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SynthFormat {
+    /// One NDJSON file per resource type, resources with their ids (for `hale import` and W2).
+    Ndjson,
+    /// A batch Bundle of the shared resources and one transaction Bundle per patient with
+    /// `urn:uuid` references (like Synthea's output; for W1).
+    Bundle,
+}
+
+/// Settings of `hale synth`.
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// How many patients.
+    #[arg(long, default_value_t = 100)]
+    patients: u64,
+    /// The random seed; the same seed gives the same records.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The folder to write into.
+    #[arg(long, default_value = "./synth")]
+    out: PathBuf,
+    /// NDJSON per type or transaction Bundles.
+    #[arg(long, value_enum, default_value_t = SynthFormat::Ndjson)]
+    format: SynthFormat,
+}
+
+/// Writes the records.
+pub fn run(args: SynthArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let config = SynthConfig::new(args.patients, args.seed);
+    let mut n_resources = 0u64;
+    match args.format {
+        SynthFormat::Ndjson => {
+            let mut files: std::collections::BTreeMap<String, std::io::BufWriter<std::fs::File>> = std::collections::BTreeMap::new();
+            let mut write = |resource: &serde_json::Value| -> anyhow::Result<()> {
+                let resource_type = resource.get("resourceType").and_then(|v| v.as_str()).unwrap_or("Unknown").to_owned();
+                let file = match files.entry(resource_type.clone()) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        let path = args.out.join(format!("{resource_type}.ndjson"));
+                        e.insert(std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?))
+                    }
+                };
+                serde_json::to_writer(&mut *file, resource)?;
+                file.write_all(b"\n")?;
+                Ok(())
+            };
+            for resource in hale_synth::shared_resources(&config) {
+                write(&resource)?;
+                n_resources += 1;
+            }
+            for index in 0..config.patients {
+                for resource in hale_synth::patient_records(&config, index) {
+                    write(&resource)?;
+                    n_resources += 1;
+                }
+            }
+            for (_, mut file) in files {
+                file.flush()?;
+            }
+        }
+        SynthFormat::Bundle => {
+            let shared = hale_synth::shared_batch_bundle(&config);
+            n_resources += entry_count(&shared);
+            std::fs::write(args.out.join("0-shared.json"), serde_json::to_vec(&shared)?)?;
+            for index in 0..config.patients {
+                let bundle = hale_synth::patient_transaction_bundle(&config, index);
+                n_resources += entry_count(&bundle);
+                std::fs::write(args.out.join(format!("patient-{index:06}.json")), serde_json::to_vec(&bundle)?)?;
+            }
+        }
+    }
+    eprintln!("Wrote {n_resources} resources for {} patients (seed {}) to {}", args.patients, args.seed, args.out.display());
+    Ok(())
+}
+
+fn entry_count(bundle: &serde_json::Value) -> u64 {
+    bundle.get("entry").and_then(|e| e.as_array()).map_or(0, |e| e.len() as u64)
+}
+
+/// The demo: patients loaded on first start of `hale serve --demo`.
+const DEMO_PATIENTS: u64 = 25;
+const DEMO_SEED: u64 = 2026;
+
+/// Loads the demo data unless the store already holds data, and prints how to use it.
+pub async fn load_demo(engine: &Engine, public_url: &str) -> anyhow::Result<()> {
+    let ctx = Context::open(FhirVersion::R4);
+    let counts = engine.store().count_by_type(&ctx.scope, FhirVersion::R4).await?;
+    let config = SynthConfig::new(DEMO_PATIENTS, DEMO_SEED);
+    if counts.is_empty() {
+        let mut bundles = vec![hale_synth::shared_batch_bundle(&config)];
+        bundles.extend((0..config.patients).map(|index| hale_synth::patient_transaction_bundle(&config, index)));
+        let mut n_resources = 0;
+        for bundle in bundles {
+            let response = hale_engine::bundle::process_with(engine, &ctx, bundle, IdPolicy::Keep).await.map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;
+            for outcome in response.entries {
+                match outcome {
+                    EntryOutcome::Error(e) => anyhow::bail!("loading demo data: {e}"),
+                    _ => n_resources += 1,
+                }
+            }
+        }
+        eprintln!("Loaded demo data: {n_resources} resources for {DEMO_PATIENTS} synthetic patients.");
+    }
+    let patient = hale_synth::patient_records(&config, 0)
+        .into_iter()
+        .find(|r| r.get("resourceType").and_then(|v| v.as_str()) == Some("Patient"))
+        .and_then(|r| r.get("id").and_then(|v| v.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    eprintln!(
+        "Try:\n  curl {public_url}/r4/metadata\n  curl {public_url}/r4/Patient/{patient}\n  curl {public_url}/r4/Patient/{patient}/_history\n  curl {public_url}/r4/_history?_count=5\n  curl -X POST -H 'Content-Type: application/fhir+json' -d '{{\"resourceType\":\"Patient\",\"name\":[{{\"family\":\"Doe\"}}]}}' {public_url}/r4/Patient"
+    );
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! Checks that the committed tables in `crates/hale-fhir/src/generated/` are exactly what the
+//! generator makes from the R4 core package, so that nobody edits them by hand and a change to the
+//! generator cannot land without its output.
+
+use std::path::Path;
+
+use xtask::fhir_tables;
+
+#[test]
+fn generated_fhir_tables_are_up_to_date() {
+    let workspace_root = fhir_tables::workspace_root();
+    let package = fhir_tables::package_path(&workspace_root);
+    let Ok(tgz) = std::fs::read(&package) else {
+        // The package is test data outside the repository; without it there is nothing to compare.
+        eprintln!(
+            "note: skipping the generated-tables check: no R4 core package at {} (set {})",
+            package.display(),
+            fhir_tables::PACKAGE_ENV
+        );
+        return;
+    };
+    let files = fhir_tables::generate(&tgz).expect("the generator fails on the R4 core package");
+    let generated_dir = workspace_root.join(fhir_tables::GENERATED_DIR);
+
+    let mut stale = Vec::new();
+    for (name, expected) in &files {
+        let path = generated_dir.join(name);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != *expected {
+            stale.push(format!(
+                "{} ({})",
+                name.display(),
+                first_difference(&committed, expected)
+            ));
+        }
+    }
+    let mut extra = Vec::new();
+    for entry in std::fs::read_dir(&generated_dir).expect("the generated directory exists") {
+        let path = entry.unwrap().path();
+        let file_name = path.file_name().map(Path::new);
+        if !files
+            .iter()
+            .any(|(name, _)| Some(name.as_path()) == file_name)
+        {
+            extra.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty() && extra.is_empty(),
+        "the generated FHIR tables are out of date; run `cargo run -p xtask -- gen-fhir`\n\
+         differing: {stale:?}\nnot generated: {extra:?}"
+    );
+}
+
+fn first_difference(committed: &str, expected: &str) -> String {
+    if committed.is_empty() {
+        return "missing or empty".to_owned();
+    }
+    let line = committed
+        .lines()
+        .zip(expected.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| committed.lines().count().min(expected.lines().count()));
+    format!("first difference at line {}", line + 1)
+}
