@@ -3,14 +3,17 @@
 fn main() {
     // SOURCE_DATE_EPOCH keeps reproducible builds reproducible; otherwise the date is fixed at
     // the release this statement describes.
-    let date = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse::<i64>().ok()).map_or_else(
-        || "2026-11-28".to_owned(),
-        |secs| {
-            let days = secs.div_euclid(86_400);
-            let (y, m, d) = civil_from_days(days);
-            format!("{y:04}-{m:02}-{d:02}")
-        },
-    );
+    let date = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .map_or_else(
+            || "2026-11-28".to_owned(),
+            |secs| {
+                let days = secs.div_euclid(86_400);
+                let (y, m, d) = civil_from_days(days);
+                format!("{y:04}-{m:02}-{d:02}")
+            },
+        );
     println!("cargo:rustc-env=HALE_BUILD_DATE={date}");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
 }

@@ -70,13 +70,40 @@ pub struct BundleResponse {
 
 #[derive(Debug)]
 enum Action {
-    Create { content: Content, if_none_exist: Option<SearchQuery>, keep_id: Option<ResourceId> },
-    Update { content: Content, id: ResourceId, preconditions: Preconditions },
-    ConditionalUpdate { content: Content, query: SearchQuery, preconditions: Preconditions },
-    Patch { resource_type: ResourceType, id: ResourceId, patch: json_patch::Patch, preconditions: Preconditions },
-    Delete { resource_type: ResourceType, id: ResourceId, preconditions: Preconditions },
-    ConditionalDelete { query: SearchQuery },
-    Read { resource_type: ResourceType, id: ResourceId, version_id: Option<VersionId> },
+    Create {
+        content: Content,
+        if_none_exist: Option<SearchQuery>,
+        keep_id: Option<ResourceId>,
+    },
+    Update {
+        content: Content,
+        id: ResourceId,
+        preconditions: Preconditions,
+    },
+    ConditionalUpdate {
+        content: Content,
+        query: SearchQuery,
+        preconditions: Preconditions,
+    },
+    Patch {
+        resource_type: ResourceType,
+        id: ResourceId,
+        patch: json_patch::Patch,
+        preconditions: Preconditions,
+    },
+    Delete {
+        resource_type: ResourceType,
+        id: ResourceId,
+        preconditions: Preconditions,
+    },
+    ConditionalDelete {
+        query: SearchQuery,
+    },
+    Read {
+        resource_type: ResourceType,
+        id: ResourceId,
+        version_id: Option<VersionId>,
+    },
     /// A conditional create whose condition matched this resource.
     Existing(StoredResource),
 }
@@ -106,7 +133,12 @@ pub async fn process(engine: &Engine, ctx: &Context, body: Value) -> Result<Bund
 }
 
 /// Processes a Bundle with the given id policy.
-pub async fn process_with(engine: &Engine, ctx: &Context, body: Value, policy: IdPolicy) -> Result<BundleResponse, EngineError> {
+pub async fn process_with(
+    engine: &Engine,
+    ctx: &Context,
+    body: Value,
+    policy: IdPolicy,
+) -> Result<BundleResponse, EngineError> {
     let (kind, raw_entries) = split_bundle(body)?;
     let n_entries = raw_entries.len();
     let mut parsed: Vec<Result<Entry, EngineError>> = raw_entries
@@ -120,12 +152,20 @@ pub async fn process_with(engine: &Engine, ctx: &Context, body: Value, policy: I
             for result in parsed.drain(..) {
                 entries.push(result.map_err(|e| match e {
                     EngineError::TransactionEntry { .. } => e,
-                    other => EngineError::TransactionEntry { entry_idx: entries.len(), source: Box::new(other) },
+                    other => EngineError::TransactionEntry {
+                        entry_idx: entries.len(),
+                        source: Box::new(other),
+                    },
                 })?);
             }
             let (ctx, ids) = (ctx.clone(), engine.ids.clone());
-            let outcomes = engine.run(move |tx| run_transaction(tx, &ctx, ids.as_ref(), entries)).await?;
-            Ok(BundleResponse { kind, entries: outcomes })
+            let outcomes = engine
+                .run(move |tx| run_transaction(tx, &ctx, ids.as_ref(), entries))
+                .await?;
+            Ok(BundleResponse {
+                kind,
+                entries: outcomes,
+            })
         }
         BundleKind::Batch => {
             let mut outcomes: Vec<Option<EntryOutcome>> = (0..n_entries).map(|_| None).collect();
@@ -146,7 +186,9 @@ pub async fn process_with(engine: &Engine, ctx: &Context, body: Value, policy: I
                 async move {
                     let outcome = engine
                         .run(move |tx| {
-                            let mut references = references.lock().map_err(|_| EngineError::NotSupported("a batch entry failed".into()))?;
+                            let mut references = references
+                                .lock()
+                                .map_err(|_| EngineError::NotSupported("a batch entry failed".into()))?;
                             let entry = references
                                 .plan(tx, &ctx, ids.as_ref(), vec![entry])?
                                 .pop()
@@ -165,7 +207,11 @@ pub async fn process_with(engine: &Engine, ctx: &Context, body: Value, policy: I
             }
             let entries = outcomes
                 .into_iter()
-                .map(|o| o.unwrap_or_else(|| EntryOutcome::Error(EngineError::NotSupported("entry was not processed".into()))))
+                .map(|o| {
+                    o.unwrap_or_else(|| {
+                        EntryOutcome::Error(EngineError::NotSupported("entry was not processed".into()))
+                    })
+                })
                 .collect();
             Ok(BundleResponse { kind, entries })
         }
@@ -174,10 +220,16 @@ pub async fn process_with(engine: &Engine, ctx: &Context, body: Value, policy: I
 
 fn split_bundle(body: Value) -> Result<(BundleKind, Vec<Value>), EngineError> {
     let Value::Object(mut object) = body else {
-        return Err(EngineError::invalid(IssueType::Structure, "the request body must be a Bundle"));
+        return Err(EngineError::invalid(
+            IssueType::Structure,
+            "the request body must be a Bundle",
+        ));
     };
     if object.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-        return Err(EngineError::invalid(IssueType::Invalid, "only a Bundle of type batch or transaction can be posted to the base URL"));
+        return Err(EngineError::invalid(
+            IssueType::Invalid,
+            "only a Bundle of type batch or transaction can be posted to the base URL",
+        ));
     }
     let kind = match object.get("type").and_then(Value::as_str) {
         Some("batch") => BundleKind::Batch,
@@ -185,36 +237,63 @@ fn split_bundle(body: Value) -> Result<(BundleKind, Vec<Value>), EngineError> {
         other => {
             return Err(EngineError::invalid(
                 IssueType::Invalid,
-                format!("Bundle.type must be batch or transaction, not {}", other.map_or("missing".into(), |t| format!("{t:?}"))),
+                format!(
+                    "Bundle.type must be batch or transaction, not {}",
+                    other.map_or("missing".into(), |t| format!("{t:?}"))
+                ),
             ));
         }
     };
     let entries = match object.remove("entry") {
         None => Vec::new(),
         Some(Value::Array(entries)) => entries,
-        Some(_) => return Err(EngineError::invalid(IssueType::Structure, "Bundle.entry must be an array")),
+        Some(_) => {
+            return Err(EngineError::invalid(
+                IssueType::Structure,
+                "Bundle.entry must be an array",
+            ));
+        }
     };
     if entries.len() > MAX_ENTRIES {
-        return Err(EngineError::invalid(IssueType::TooCostly, format!("a Bundle may have at most {MAX_ENTRIES} entries")));
+        return Err(EngineError::invalid(
+            IssueType::TooCostly,
+            format!("a Bundle may have at most {MAX_ENTRIES} entries"),
+        ));
     }
     Ok((kind, entries))
 }
 
 fn entry_error(entry_idx: usize, code: IssueType, text: impl Into<String>) -> EngineError {
     let text = text.into();
-    EngineError::Invalid(vec![hale_fhir::outcome::Issue::error(code, text).at(format!("Bundle.entry[{entry_idx}]"))])
+    EngineError::Invalid(vec![
+        hale_fhir::outcome::Issue::error(code, text).at(format!("Bundle.entry[{entry_idx}]")),
+    ])
 }
 
 fn parse_entry(ctx: &Context, entry_idx: usize, raw: Value, policy: IdPolicy) -> Result<Entry, EngineError> {
     let Value::Object(mut raw) = raw else {
-        return Err(entry_error(entry_idx, IssueType::Structure, "a Bundle entry must be an object"));
+        return Err(entry_error(
+            entry_idx,
+            IssueType::Structure,
+            "a Bundle entry must be an object",
+        ));
     };
     let full_url = raw.get("fullUrl").and_then(Value::as_str).map(str::to_owned);
-    let request = raw.remove("request").ok_or_else(|| entry_error(entry_idx, IssueType::Required, "the entry has no request"))?;
+    let request = raw
+        .remove("request")
+        .ok_or_else(|| entry_error(entry_idx, IssueType::Required, "the entry has no request"))?;
     let method = request.get("method").and_then(Value::as_str).unwrap_or("");
-    let url = request.get("url").and_then(Value::as_str).unwrap_or("").trim_start_matches('/');
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim_start_matches('/');
     if url.is_empty() {
-        return Err(entry_error(entry_idx, IssueType::Required, "the entry's request has no url"));
+        return Err(entry_error(
+            entry_idx,
+            IssueType::Required,
+            "the entry's request has no url",
+        ));
     }
     let if_match = request
         .get("ifMatch")
@@ -231,20 +310,28 @@ fn parse_entry(ctx: &Context, entry_idx: usize, raw: Value, policy: IdPolicy) ->
     let resource_type = ResourceType::parse(ctx.fhir_version, segments[0])
         .map_err(|e| entry_error(entry_idx, IssueType::NotSupported, e.to_string()))?;
     let id_at = |idx: usize| -> Result<ResourceId, EngineError> {
-        ResourceId::parse(segments.get(idx).copied().unwrap_or("")).map_err(|e| entry_error(entry_idx, IssueType::Value, e.to_string()))
+        ResourceId::parse(segments.get(idx).copied().unwrap_or(""))
+            .map_err(|e| entry_error(entry_idx, IssueType::Value, e.to_string()))
     };
     let condition = |q: &str| -> Result<SearchQuery, EngineError> {
-        parse_conditional(resource_type.as_str(), q).map_err(|e| entry_error(entry_idx, IssueType::Invalid, e.to_string()))
+        parse_conditional(resource_type.as_str(), q)
+            .map_err(|e| entry_error(entry_idx, IssueType::Invalid, e.to_string()))
     };
     let body = raw.remove("resource");
     let content = |expected_id: Option<&ResourceId>| -> Result<Content, EngineError> {
-        let body = body.clone().ok_or_else(|| entry_error(entry_idx, IssueType::Required, "the entry has no resource"))?;
+        let body = body
+            .clone()
+            .ok_or_else(|| entry_error(entry_idx, IssueType::Required, "the entry has no resource"))?;
         Content::from_body(resource_type, body, expected_id).map_err(|e| match e {
             EngineError::Invalid(issues) => EngineError::Invalid(
                 issues
                     .into_iter()
                     .map(|mut i| {
-                        i.expression = i.expression.into_iter().map(|x| format!("Bundle.entry[{entry_idx}].resource.{x}")).collect();
+                        i.expression = i
+                            .expression
+                            .into_iter()
+                            .map(|x| format!("Bundle.entry[{entry_idx}].resource.{x}"))
+                            .collect();
                         i
                     })
                     .collect(),
@@ -256,46 +343,115 @@ fn parse_entry(ctx: &Context, entry_idx: usize, raw: Value, policy: IdPolicy) ->
         ("POST", 1, None) => {
             let content = content(None)?;
             let keep_id = match policy {
-                IdPolicy::Keep => content.object.get("id").and_then(Value::as_str).and_then(|id| ResourceId::parse(id).ok()),
+                IdPolicy::Keep => content
+                    .object
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| ResourceId::parse(id).ok()),
                 IdPolicy::Assign => None,
             };
-            let if_none_exist = request.get("ifNoneExist").and_then(Value::as_str).map(|q| condition(q.trim_start_matches('?'))).transpose()?;
-            Action::Create { content, if_none_exist, keep_id }
+            let if_none_exist = request
+                .get("ifNoneExist")
+                .and_then(Value::as_str)
+                .map(|q| condition(q.trim_start_matches('?')))
+                .transpose()?;
+            Action::Create {
+                content,
+                if_none_exist,
+                keep_id,
+            }
         }
         ("PUT", 2, None) => {
             let id = id_at(1)?;
-            Action::Update { content: content(Some(&id))?, id, preconditions }
+            Action::Update {
+                content: content(Some(&id))?,
+                id,
+                preconditions,
+            }
         }
-        ("PUT", 1, Some(q)) => Action::ConditionalUpdate { content: content(None)?, query: condition(q)?, preconditions },
+        ("PUT", 1, Some(q)) => Action::ConditionalUpdate {
+            content: content(None)?,
+            query: condition(q)?,
+            preconditions,
+        },
         ("PATCH", 2, None) => {
             let id = id_at(1)?;
             let patch = patch_from_binary(entry_idx, body.as_ref())?;
-            Action::Patch { resource_type, id, patch, preconditions }
+            Action::Patch {
+                resource_type,
+                id,
+                patch,
+                preconditions,
+            }
         }
-        ("DELETE", 2, None) => Action::Delete { resource_type, id: id_at(1)?, preconditions },
+        ("DELETE", 2, None) => Action::Delete {
+            resource_type,
+            id: id_at(1)?,
+            preconditions,
+        },
         ("DELETE", 1, Some(q)) => Action::ConditionalDelete { query: condition(q)? },
-        ("GET", 2, None) => Action::Read { resource_type, id: id_at(1)?, version_id: None },
+        ("GET", 2, None) => Action::Read {
+            resource_type,
+            id: id_at(1)?,
+            version_id: None,
+        },
         ("GET", 4, None) if segments[2] == "_history" => {
-            let version_id = VersionId::parse(segments[3]).map_err(|e| entry_error(entry_idx, IssueType::Value, e.to_string()))?;
-            Action::Read { resource_type, id: id_at(1)?, version_id: Some(version_id) }
+            let version_id =
+                VersionId::parse(segments[3]).map_err(|e| entry_error(entry_idx, IssueType::Value, e.to_string()))?;
+            Action::Read {
+                resource_type,
+                id: id_at(1)?,
+                version_id: Some(version_id),
+            }
         }
         ("GET" | "HEAD", _, _) => {
-            return Err(entry_error(entry_idx, IssueType::NotSupported, format!("GET {url} in a Bundle: only read and vread are supported in Bundles so far")));
+            return Err(entry_error(
+                entry_idx,
+                IssueType::NotSupported,
+                format!("GET {url} in a Bundle: only read and vread are supported in Bundles so far"),
+            ));
         }
-        _ => return Err(entry_error(entry_idx, IssueType::NotSupported, format!("{method} {url} is not a supported Bundle request"))),
+        _ => {
+            return Err(entry_error(
+                entry_idx,
+                IssueType::NotSupported,
+                format!("{method} {url} is not a supported Bundle request"),
+            ));
+        }
     };
-    Ok(Entry { entry_idx, full_url, action })
+    Ok(Entry {
+        entry_idx,
+        full_url,
+        action,
+    })
 }
 
 /// A PATCH entry carries its JSON Patch as a Binary resource, as FHIR prescribes for Bundles.
 fn patch_from_binary(entry_idx: usize, body: Option<&Value>) -> Result<json_patch::Patch, EngineError> {
-    let binary = body.ok_or_else(|| entry_error(entry_idx, IssueType::Required, "a PATCH entry needs a Binary resource holding the JSON Patch"))?;
+    let binary = body.ok_or_else(|| {
+        entry_error(
+            entry_idx,
+            IssueType::Required,
+            "a PATCH entry needs a Binary resource holding the JSON Patch",
+        )
+    })?;
     if binary.get("resourceType").and_then(Value::as_str) != Some("Binary") {
-        return Err(entry_error(entry_idx, IssueType::NotSupported, "a PATCH entry needs a Binary resource holding a JSON Patch (FHIRPath Patch is not supported)"));
+        return Err(entry_error(
+            entry_idx,
+            IssueType::NotSupported,
+            "a PATCH entry needs a Binary resource holding a JSON Patch (FHIRPath Patch is not supported)",
+        ));
     }
     let data = binary.get("data").and_then(Value::as_str).unwrap_or("");
-    let decoded = base64_decode(data).ok_or_else(|| entry_error(entry_idx, IssueType::Value, "Binary.data is not valid base64"))?;
-    let patch: Value = serde_json::from_slice(&decoded).map_err(|e| entry_error(entry_idx, IssueType::Structure, format!("the JSON Patch is not JSON: {e}")))?;
+    let decoded = base64_decode(data)
+        .ok_or_else(|| entry_error(entry_idx, IssueType::Value, "Binary.data is not valid base64"))?;
+    let patch: Value = serde_json::from_slice(&decoded).map_err(|e| {
+        entry_error(
+            entry_idx,
+            IssueType::Structure,
+            format!("the JSON Patch is not JSON: {e}"),
+        )
+    })?;
     crate::prepare::parse_json_patch(patch)
 }
 
@@ -334,13 +490,29 @@ impl References {
     /// Decides the id of every entry that will create or update a resource, and records which
     /// `Type/id` its fullUrl stands for. Conditional creates that match and conditional updates
     /// become the plain interactions they resolve to.
-    fn plan(&mut self, tx: &mut dyn WriteTx, ctx: &Context, ids: &dyn IdSource, entries: Vec<Entry>) -> Result<Vec<Entry>, EngineError> {
+    fn plan(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        ids: &dyn IdSource,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Entry>, EngineError> {
         let mut planned = Vec::with_capacity(entries.len());
-        for Entry { entry_idx, full_url, action } in entries {
+        for Entry {
+            entry_idx,
+            full_url,
+            action,
+        } in entries
+        {
             let (action, target) = match action {
-                Action::Create { content, if_none_exist, keep_id } => {
+                Action::Create {
+                    content,
+                    if_none_exist,
+                    keep_id,
+                } => {
                     let matched = match &if_none_exist {
-                        Some(query) => find_one(tx, ctx, query, &entry_condition(entry_idx, query)).map_err(|e| wrap(entry_idx, e))?,
+                        Some(query) => find_one(tx, ctx, query, &entry_condition(entry_idx, query))
+                            .map_err(|e| wrap(entry_idx, e))?,
                         None => None,
                     };
                     match matched {
@@ -353,42 +525,87 @@ impl References {
                         None => {
                             let id = keep_id.unwrap_or_else(|| ids.new_id());
                             let target = format!("{}/{}", content.resource_type, id);
-                            (Action::Create { content, if_none_exist: None, keep_id: Some(id) }, target)
+                            (
+                                Action::Create {
+                                    content,
+                                    if_none_exist: None,
+                                    keep_id: Some(id),
+                                },
+                                target,
+                            )
                         }
                     }
                 }
-                Action::Update { content, id, preconditions } => {
+                Action::Update {
+                    content,
+                    id,
+                    preconditions,
+                } => {
                     let target = format!("{}/{}", content.resource_type, id);
-                    (Action::Update { content, id, preconditions }, target)
+                    (
+                        Action::Update {
+                            content,
+                            id,
+                            preconditions,
+                        },
+                        target,
+                    )
                 }
-                Action::ConditionalUpdate { mut content, query, preconditions } => {
-                    let existing = find_one(tx, ctx, &query, &entry_condition(entry_idx, &query)).map_err(|e| wrap(entry_idx, e))?;
+                Action::ConditionalUpdate {
+                    mut content,
+                    query,
+                    preconditions,
+                } => {
+                    let existing = find_one(tx, ctx, &query, &entry_condition(entry_idx, &query))
+                        .map_err(|e| wrap(entry_idx, e))?;
                     let body_id = content.object.get("id").and_then(Value::as_str).map(str::to_owned);
                     let id = match (existing, body_id) {
                         (Some(existing), Some(body_id)) if body_id != existing.id => {
-                            return Err(wrap(entry_idx, EngineError::invalid(
-                                IssueType::Invalid,
-                                format!("the resource id {body_id:?} does not match the id {:?} of the resource the condition matched", existing.id),
-                            )));
+                            return Err(wrap(
+                                entry_idx,
+                                EngineError::invalid(
+                                    IssueType::Invalid,
+                                    format!(
+                                        "the resource id {body_id:?} does not match the id {:?} of the resource the condition matched",
+                                        existing.id
+                                    ),
+                                ),
+                            ));
                         }
                         (Some(existing), _) => existing.id,
                         (None, Some(body_id)) => body_id,
                         (None, None) => ids.new_id().into_string(),
                     };
-                    let id = ResourceId::parse(&id).map_err(|e| wrap(entry_idx, EngineError::invalid(IssueType::Value, e.to_string())))?;
+                    let id = ResourceId::parse(&id)
+                        .map_err(|e| wrap(entry_idx, EngineError::invalid(IssueType::Value, e.to_string())))?;
                     content.object.insert("id".into(), Value::String(id.to_string()));
                     let target = format!("{}/{}", content.resource_type, id);
-                    (Action::Update { content, id, preconditions }, target)
+                    (
+                        Action::Update {
+                            content,
+                            id,
+                            preconditions,
+                        },
+                        target,
+                    )
                 }
                 other => {
-                    planned.push(Entry { entry_idx, full_url, action: other });
+                    planned.push(Entry {
+                        entry_idx,
+                        full_url,
+                        action: other,
+                    });
                     continue;
                 }
             };
             if let Some(full_url) = &full_url {
                 self.by_full_url.insert(full_url.clone(), target);
             }
-            planned.push(Entry { entry_idx, full_url, action });
+            planned.push(Entry {
+                entry_idx,
+                full_url,
+                action,
+            });
         }
         Ok(planned)
     }
@@ -398,15 +615,14 @@ impl References {
         match value {
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
-                    if key == "reference" {
-                        if let Value::String(reference) = child {
+                    match child {
+                        Value::String(reference) if key == "reference" => {
                             if let Some(resolved) = self.resolve(tx, ctx, reference)? {
                                 *reference = resolved;
                             }
-                            continue;
                         }
+                        _ => self.rewrite(tx, ctx, child)?,
                     }
-                    self.rewrite(tx, ctx, child)?;
                 }
                 Ok(())
             }
@@ -419,20 +635,27 @@ impl References {
         if let Some(target) = self.by_full_url.get(reference) {
             return Ok(Some(target.clone()));
         }
-        let Some((type_name, query)) = reference.split_once('?') else { return Ok(None) };
-        let Ok(resource_type) = ResourceType::parse(ctx.fhir_version, type_name) else { return Ok(None) };
+        let Some((type_name, query)) = reference.split_once('?') else {
+            return Ok(None);
+        };
+        let Ok(resource_type) = ResourceType::parse(ctx.fhir_version, type_name) else {
+            return Ok(None);
+        };
         if let Some(target) = self.conditional.get(reference) {
             return Ok(Some(target.clone()));
         }
-        let parsed = parse_conditional(resource_type.as_str(), query)
-            .map_err(|e| EngineError::invalid(IssueType::Invalid, format!("conditional reference {reference:?}: {e}")))?;
+        let parsed = parse_conditional(resource_type.as_str(), query).map_err(|e| {
+            EngineError::invalid(IssueType::Invalid, format!("conditional reference {reference:?}: {e}"))
+        })?;
         match find_one(tx, ctx, &parsed, reference)? {
             Some(found) => {
                 let target = format!("{}/{}", found.resource_type, found.id);
                 self.conditional.insert(reference.to_owned(), target.clone());
                 Ok(Some(target))
             }
-            None => Err(EngineError::UnresolvedReference { condition: reference.to_owned() }),
+            None => Err(EngineError::UnresolvedReference {
+                condition: reference.to_owned(),
+            }),
         }
     }
 }
@@ -444,27 +667,82 @@ fn entry_condition(entry_idx: usize, query: &SearchQuery) -> String {
 fn wrap(entry_idx: usize, e: EngineError) -> EngineError {
     match e {
         EngineError::TransactionEntry { .. } => e,
-        other => EngineError::TransactionEntry { entry_idx, source: Box::new(other) },
+        other => EngineError::TransactionEntry {
+            entry_idx,
+            source: Box::new(other),
+        },
     }
 }
 
-fn run_transaction(tx: &mut dyn WriteTx, ctx: &Context, ids: &dyn IdSource, mut entries: Vec<Entry>) -> Result<Vec<EntryOutcome>, EngineError> {
+/// A transaction [fails](https://hl7.org/fhir/R4/http.html#trules) when two of its entries write
+/// the same resource, since their order would decide the outcome.
+fn reject_overlapping_writes(entries: &[Entry]) -> Result<(), EngineError> {
+    let mut targets: HashMap<String, usize> = HashMap::new();
+    for entry in entries {
+        let target = match &entry.action {
+            Action::Create {
+                content,
+                keep_id: Some(id),
+                ..
+            }
+            | Action::Update { content, id, .. } => {
+                format!("{}/{}", content.resource_type, id)
+            }
+            Action::Patch { resource_type, id, .. } | Action::Delete { resource_type, id, .. } => {
+                format!("{resource_type}/{id}")
+            }
+            _ => continue,
+        };
+        if let Some(first_idx) = targets.insert(target.clone(), entry.entry_idx) {
+            return Err(wrap(
+                entry.entry_idx,
+                EngineError::invalid(
+                    IssueType::Duplicate,
+                    format!(
+                        "entries {first_idx} and {} of the transaction both write {target}",
+                        entry.entry_idx
+                    ),
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn run_transaction(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    ids: &dyn IdSource,
+    mut entries: Vec<Entry>,
+) -> Result<Vec<EntryOutcome>, EngineError> {
     let n_entries = entries.len();
     entries.sort_by_key(|e| e.action.order());
     let mut references = References::default();
     let entries = references.plan(tx, ctx, ids, entries)?;
+    reject_overlapping_writes(&entries)?;
     let mut outcomes: Vec<Option<EntryOutcome>> = (0..n_entries).map(|_| None).collect();
     for entry in entries {
         let entry_idx = entry.entry_idx;
         let outcome = execute(tx, ctx, ids, &mut references, entry).map_err(|e| wrap(entry_idx, e))?;
         outcomes[entry_idx] = Some(outcome);
     }
-    Ok(outcomes.into_iter().map(|o| o.unwrap_or(EntryOutcome::NoMatch)).collect())
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(EntryOutcome::NoMatch))
+        .collect())
 }
 
-fn execute(tx: &mut dyn WriteTx, ctx: &Context, ids: &dyn IdSource, references: &mut References, entry: Entry) -> Result<EntryOutcome, EngineError> {
+fn execute(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    ids: &dyn IdSource,
+    references: &mut References,
+    entry: Entry,
+) -> Result<EntryOutcome, EngineError> {
     match entry.action {
-        Action::Create { mut content, keep_id, .. } => {
+        Action::Create {
+            mut content, keep_id, ..
+        } => {
             for value in content.object.values_mut() {
                 references.rewrite(tx, ctx, value)?;
             }
@@ -472,33 +750,66 @@ fn execute(tx: &mut dyn WriteTx, ctx: &Context, ids: &dyn IdSource, references: 
             // With a kept id that already exists this is an upsert, which is what import wants.
             write::update(tx, ctx, content, id, Preconditions::default()).map(EntryOutcome::Write)
         }
-        Action::Update { mut content, id, preconditions } => {
+        Action::Update {
+            mut content,
+            id,
+            preconditions,
+        } => {
             for value in content.object.values_mut() {
                 references.rewrite(tx, ctx, value)?;
             }
             write::update(tx, ctx, content, id, preconditions).map(EntryOutcome::Write)
         }
-        Action::ConditionalUpdate { mut content, query, preconditions } => {
+        Action::ConditionalUpdate {
+            mut content,
+            query,
+            preconditions,
+        } => {
             for value in content.object.values_mut() {
                 references.rewrite(tx, ctx, value)?;
             }
             write::conditional_update(tx, ctx, ids, content, &query, preconditions).map(EntryOutcome::Write)
         }
-        Action::Patch { resource_type, id, patch, preconditions } => write::patch(tx, ctx, resource_type, id, &patch, preconditions).map(EntryOutcome::Write),
-        Action::Delete { resource_type, id, preconditions } => write::delete(tx, ctx, resource_type, id, preconditions).map(EntryOutcome::Write),
+        Action::Patch {
+            resource_type,
+            id,
+            patch,
+            preconditions,
+        } => write::patch(tx, ctx, resource_type, id, &patch, preconditions).map(EntryOutcome::Write),
+        Action::Delete {
+            resource_type,
+            id,
+            preconditions,
+        } => write::delete(tx, ctx, resource_type, id, preconditions).map(EntryOutcome::Write),
         Action::ConditionalDelete { query } => Ok(match write::conditional_delete(tx, ctx, &query)? {
             Some(outcome) => EntryOutcome::Write(outcome),
             None => EntryOutcome::NoMatch,
         }),
-        Action::Read { resource_type, id, version_id } => read_in_tx(tx, ctx, resource_type, &id, version_id),
-        Action::Existing(existing) => Ok(EntryOutcome::Write(WriteOutcome { status: write::WriteStatus::Existing, resource: existing })),
+        Action::Read {
+            resource_type,
+            id,
+            version_id,
+        } => read_in_tx(tx, ctx, resource_type, &id, version_id),
+        Action::Existing(existing) => Ok(EntryOutcome::Write(WriteOutcome {
+            status: write::WriteStatus::Existing,
+            resource: existing,
+        })),
     }
 }
 
-fn read_in_tx(tx: &mut dyn WriteTx, ctx: &Context, resource_type: ResourceType, id: &ResourceId, version_id: Option<VersionId>) -> Result<EntryOutcome, EngineError> {
+fn read_in_tx(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    resource_type: ResourceType,
+    id: &ResourceId,
+    version_id: Option<VersionId>,
+) -> Result<EntryOutcome, EngineError> {
     let current = tx.current(ctx.fhir_version, resource_type.as_str(), id.as_str())?;
     match current {
-        None => Err(EngineError::NotFound { resource_type: resource_type.to_string(), id: id.to_string() }),
+        None => Err(EngineError::NotFound {
+            resource_type: resource_type.to_string(),
+            id: id.to_string(),
+        }),
         Some(c) if version_id.is_some_and(|v| v.0 != c.version_id) => Err(EngineError::NotSupported(format!(
             "vread of an older version of {}/{} inside a Bundle is not supported; read it with GET {}/{}/_history/{}",
             c.resource_type,
@@ -507,7 +818,11 @@ fn read_in_tx(tx: &mut dyn WriteTx, ctx: &Context, resource_type: ResourceType, 
             c.id,
             version_id.map_or(0, |v| v.0)
         ))),
-        Some(c) if c.deleted => Err(EngineError::Gone { resource_type: c.resource_type, id: c.id, version_id: c.version_id }),
+        Some(c) if c.deleted => Err(EngineError::Gone {
+            resource_type: c.resource_type,
+            id: c.id,
+            version_id: c.version_id,
+        }),
         Some(c) => Ok(EntryOutcome::Read(c)),
     }
 }

@@ -55,7 +55,11 @@ pub struct Context {
 impl Context {
     /// An open context (everything visible, operator-owned writes).
     pub fn open(fhir_version: FhirVersion) -> Self {
-        Context { fhir_version, scope: Scope::All, owner: None }
+        Context {
+            fhir_version,
+            scope: Scope::All,
+            owner: None,
+        }
     }
 }
 
@@ -69,7 +73,10 @@ pub struct Engine {
 impl Engine {
     /// An engine over `store` with random ids.
     pub fn new(store: Arc<dyn ResourceStore>) -> Self {
-        Engine { store, ids: Arc::new(RandomIds) }
+        Engine {
+            store,
+            ids: Arc::new(RandomIds),
+        }
     }
 
     /// The same engine with another id source.
@@ -84,44 +91,89 @@ impl Engine {
     }
 
     /// [create](https://hl7.org/fhir/R4/http.html#create), conditional when `if_none_exist` is given.
-    pub async fn create(&self, ctx: &Context, resource_type: ResourceType, body: Value, if_none_exist: Option<SearchQuery>) -> Result<WriteOutcome, EngineError> {
+    pub async fn create(
+        &self,
+        ctx: &Context,
+        resource_type: ResourceType,
+        body: Value,
+        if_none_exist: Option<SearchQuery>,
+    ) -> Result<WriteOutcome, EngineError> {
         let content = prepare::Content::from_body(resource_type, body, None)?;
         let (ctx, ids) = (ctx.clone(), self.ids.clone());
-        self.run(move |tx| write::create(tx, &ctx, ids.as_ref(), content, if_none_exist.as_ref())).await
+        self.run(move |tx| write::create(tx, &ctx, ids.as_ref(), content, if_none_exist.as_ref()))
+            .await
     }
 
     /// [update](https://hl7.org/fhir/R4/http.html#update), which creates the resource when the id is new.
-    pub async fn update(&self, ctx: &Context, resource_type: ResourceType, id: ResourceId, body: Value, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+    pub async fn update(
+        &self,
+        ctx: &Context,
+        resource_type: ResourceType,
+        id: ResourceId,
+        body: Value,
+        preconditions: Preconditions,
+    ) -> Result<WriteOutcome, EngineError> {
         let content = prepare::Content::from_body(resource_type, body, Some(&id))?;
         let ctx = ctx.clone();
-        self.run(move |tx| write::update(tx, &ctx, content, id, preconditions)).await
+        self.run(move |tx| write::update(tx, &ctx, content, id, preconditions))
+            .await
     }
 
     /// [Conditional update](https://hl7.org/fhir/R4/http.html#cond-update).
-    pub async fn conditional_update(&self, ctx: &Context, resource_type: ResourceType, query: SearchQuery, body: Value, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+    pub async fn conditional_update(
+        &self,
+        ctx: &Context,
+        resource_type: ResourceType,
+        query: SearchQuery,
+        body: Value,
+        preconditions: Preconditions,
+    ) -> Result<WriteOutcome, EngineError> {
         let (ctx, ids) = (ctx.clone(), self.ids.clone());
-        let body_id = body.get("id").and_then(Value::as_str).map(ResourceId::parse).transpose().map_err(|e| {
-            EngineError::invalid(hale_fhir::outcome::IssueType::Value, e.to_string())
-        })?;
+        let body_id = body
+            .get("id")
+            .and_then(Value::as_str)
+            .map(ResourceId::parse)
+            .transpose()
+            .map_err(|e| EngineError::invalid(hale_fhir::outcome::IssueType::Value, e.to_string()))?;
         let content = prepare::Content::from_body(resource_type, body, body_id.as_ref())?;
-        self.run(move |tx| write::conditional_update(tx, &ctx, ids.as_ref(), content, &query, preconditions)).await
+        self.run(move |tx| write::conditional_update(tx, &ctx, ids.as_ref(), content, &query, preconditions))
+            .await
     }
 
     /// [patch](https://hl7.org/fhir/R4/http.html#patch) with a JSON Patch document.
-    pub async fn patch(&self, ctx: &Context, resource_type: ResourceType, id: ResourceId, patch: Value, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+    pub async fn patch(
+        &self,
+        ctx: &Context,
+        resource_type: ResourceType,
+        id: ResourceId,
+        patch: Value,
+        preconditions: Preconditions,
+    ) -> Result<WriteOutcome, EngineError> {
         let patch = prepare::parse_json_patch(patch)?;
         let ctx = ctx.clone();
-        self.run(move |tx| write::patch(tx, &ctx, resource_type, id, &patch, preconditions)).await
+        self.run(move |tx| write::patch(tx, &ctx, resource_type, id, &patch, preconditions))
+            .await
     }
 
     /// [delete](https://hl7.org/fhir/R4/http.html#delete).
-    pub async fn delete(&self, ctx: &Context, resource_type: ResourceType, id: ResourceId, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+    pub async fn delete(
+        &self,
+        ctx: &Context,
+        resource_type: ResourceType,
+        id: ResourceId,
+        preconditions: Preconditions,
+    ) -> Result<WriteOutcome, EngineError> {
         let ctx = ctx.clone();
-        self.run(move |tx| write::delete(tx, &ctx, resource_type, id, preconditions)).await
+        self.run(move |tx| write::delete(tx, &ctx, resource_type, id, preconditions))
+            .await
     }
 
     /// [Conditional delete](https://hl7.org/fhir/R4/http.html#cdelete) of the single match.
-    pub async fn conditional_delete(&self, ctx: &Context, query: SearchQuery) -> Result<Option<WriteOutcome>, EngineError> {
+    pub async fn conditional_delete(
+        &self,
+        ctx: &Context,
+        query: SearchQuery,
+    ) -> Result<Option<WriteOutcome>, EngineError> {
         let ctx = ctx.clone();
         self.run(move |tx| write::conditional_delete(tx, &ctx, &query)).await
     }
@@ -132,30 +184,71 @@ impl Engine {
     }
 
     /// [read](https://hl7.org/fhir/R4/http.html#read): the current version, or `Gone` if deleted.
-    pub async fn read(&self, ctx: &Context, resource_type: ResourceType, id: &ResourceId) -> Result<StoredResource, EngineError> {
-        let found = self.store.read(&ctx.scope, ctx.fhir_version, resource_type.as_str(), id.as_str()).await?;
+    pub async fn read(
+        &self,
+        ctx: &Context,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> Result<StoredResource, EngineError> {
+        let found = self
+            .store
+            .read(&ctx.scope, ctx.fhir_version, resource_type.as_str(), id.as_str())
+            .await?;
         match found {
-            None => Err(EngineError::NotFound { resource_type: resource_type.to_string(), id: id.to_string() }),
-            Some(r) if r.deleted => Err(EngineError::Gone { resource_type: r.resource_type, id: r.id, version_id: r.version_id }),
+            None => Err(EngineError::NotFound {
+                resource_type: resource_type.to_string(),
+                id: id.to_string(),
+            }),
+            Some(r) if r.deleted => Err(EngineError::Gone {
+                resource_type: r.resource_type,
+                id: r.id,
+                version_id: r.version_id,
+            }),
             Some(r) => Ok(r),
         }
     }
 
     /// [vread](https://hl7.org/fhir/R4/http.html#vread): one version, or `Gone` for a deletion.
-    pub async fn vread(&self, ctx: &Context, resource_type: ResourceType, id: &ResourceId, version_id: VersionId) -> Result<StoredResource, EngineError> {
+    pub async fn vread(
+        &self,
+        ctx: &Context,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        version_id: VersionId,
+    ) -> Result<StoredResource, EngineError> {
         let found = self
             .store
-            .vread(&ctx.scope, ctx.fhir_version, resource_type.as_str(), id.as_str(), version_id.0)
+            .vread(
+                &ctx.scope,
+                ctx.fhir_version,
+                resource_type.as_str(),
+                id.as_str(),
+                version_id.0,
+            )
             .await?;
         match found {
-            Some(r) if r.deleted => Err(EngineError::Gone { resource_type: r.resource_type, id: r.id, version_id: r.version_id }),
+            Some(r) if r.deleted => Err(EngineError::Gone {
+                resource_type: r.resource_type,
+                id: r.id,
+                version_id: r.version_id,
+            }),
             Some(r) => Ok(r),
             None => {
                 // A version of an unknown resource is a plain 404; of a known one, it names the version.
-                let exists = self.store.read(&ctx.scope, ctx.fhir_version, resource_type.as_str(), id.as_str()).await?;
+                let exists = self
+                    .store
+                    .read(&ctx.scope, ctx.fhir_version, resource_type.as_str(), id.as_str())
+                    .await?;
                 Err(match exists {
-                    None => EngineError::NotFound { resource_type: resource_type.to_string(), id: id.to_string() },
-                    Some(_) => EngineError::VersionNotFound { resource_type: resource_type.to_string(), id: id.to_string(), version_id: version_id.0 },
+                    None => EngineError::NotFound {
+                        resource_type: resource_type.to_string(),
+                        id: id.to_string(),
+                    },
+                    Some(_) => EngineError::VersionNotFound {
+                        resource_type: resource_type.to_string(),
+                        id: id.to_string(),
+                        version_id: version_id.0,
+                    },
                 })
             }
         }
@@ -166,14 +259,22 @@ impl Engine {
         if let (Some(rt), Some(id)) = (&query.resource_type, &query.id) {
             let exists = self.store.read(&ctx.scope, ctx.fhir_version, rt, id).await?;
             if exists.is_none() {
-                return Err(EngineError::NotFound { resource_type: rt.clone(), id: id.clone() });
+                return Err(EngineError::NotFound {
+                    resource_type: rt.clone(),
+                    id: id.clone(),
+                });
             }
         }
         Ok(self.store.history(&ctx.scope, &query).await?)
     }
 
     /// The current, not deleted resources matching a conditional query, at most `limit`.
-    pub async fn find(&self, ctx: &Context, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, EngineError> {
+    pub async fn find(
+        &self,
+        ctx: &Context,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, EngineError> {
         Ok(self.store.find(&ctx.scope, ctx.fhir_version, query, limit).await?)
     }
 
@@ -184,7 +285,11 @@ impl Engine {
     {
         write_with(self.store.as_ref(), move |tx| {
             let result = work(tx);
-            let decision = if result.is_ok() { hale_store::WriteDecision::Commit } else { hale_store::WriteDecision::Rollback };
+            let decision = if result.is_ok() {
+                hale_store::WriteDecision::Commit
+            } else {
+                hale_store::WriteDecision::Rollback
+            };
             (decision, result)
         })
         .await?
@@ -200,7 +305,11 @@ impl Engine {
     /// Loads resources as they are: each keeps its id (or gets a new one) and is created or
     /// updated, so loading the same data twice changes nothing. Resources are checked before the
     /// write, one result per input in order; the valid ones are written in one transaction.
-    pub async fn import(&self, ctx: &Context, resources: Vec<Value>) -> Result<Vec<Result<WriteOutcome, EngineError>>, EngineError> {
+    pub async fn import(
+        &self,
+        ctx: &Context,
+        resources: Vec<Value>,
+    ) -> Result<Vec<Result<WriteOutcome, EngineError>>, EngineError> {
         let mut results: Vec<Option<Result<WriteOutcome, EngineError>>> = Vec::with_capacity(resources.len());
         let mut valid = Vec::new();
         for (idx, resource) in resources.into_iter().enumerate() {
@@ -236,8 +345,12 @@ impl Engine {
 
 fn import_content(ctx: &Context, resource: Value) -> Result<(prepare::Content, Option<ResourceId>), EngineError> {
     use hale_fhir::outcome::IssueType;
-    let type_name = resource.get("resourceType").and_then(Value::as_str).ok_or_else(|| EngineError::invalid(IssueType::Required, "the resource has no resourceType"))?;
-    let resource_type = ResourceType::parse(ctx.fhir_version, type_name).map_err(|e| EngineError::invalid(IssueType::NotSupported, e.to_string()))?;
+    let type_name = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .ok_or_else(|| EngineError::invalid(IssueType::Required, "the resource has no resourceType"))?;
+    let resource_type = ResourceType::parse(ctx.fhir_version, type_name)
+        .map_err(|e| EngineError::invalid(IssueType::NotSupported, e.to_string()))?;
     let id = resource
         .get("id")
         .and_then(Value::as_str)

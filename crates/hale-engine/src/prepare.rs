@@ -20,18 +20,30 @@ pub struct Content {
 impl Content {
     /// Checks a request body: a JSON object whose `resourceType` is the expected type and, when
     /// `expected_id` is given, whose `id` is that id; then validates it against the R4 tables.
-    pub fn from_body(resource_type: ResourceType, body: Value, expected_id: Option<&ResourceId>) -> Result<Self, EngineError> {
+    pub fn from_body(
+        resource_type: ResourceType,
+        body: Value,
+        expected_id: Option<&ResourceId>,
+    ) -> Result<Self, EngineError> {
         let Value::Object(object) = body else {
-            return Err(EngineError::invalid(IssueType::Structure, "the request body must be a JSON object holding a FHIR resource"));
+            return Err(EngineError::invalid(
+                IssueType::Structure,
+                "the request body must be a JSON object holding a FHIR resource",
+            ));
         };
         match object.get("resourceType").and_then(Value::as_str) {
             Some(rt) if rt == resource_type.as_str() => {}
             Some(rt) => {
-                return Err(EngineError::Invalid(vec![Issue::error(
-                    IssueType::Invalid,
-                    format!("the resourceType {rt:?} does not match the type {:?} of the URL", resource_type.as_str()),
-                )
-                .at("resourceType")]));
+                return Err(EngineError::Invalid(vec![
+                    Issue::error(
+                        IssueType::Invalid,
+                        format!(
+                            "the resourceType {rt:?} does not match the type {:?} of the URL",
+                            resource_type.as_str()
+                        ),
+                    )
+                    .at("resourceType"),
+                ]));
             }
             None => {
                 return Err(EngineError::Invalid(vec![
@@ -43,18 +55,22 @@ impl Content {
             match object.get("id").and_then(Value::as_str) {
                 Some(id) if id == expected.as_str() => {}
                 Some(id) => {
-                    return Err(EngineError::Invalid(vec![Issue::error(
-                        IssueType::Invalid,
-                        format!("the resource id {id:?} does not match the id {:?} of the URL", expected.as_str()),
-                    )
-                    .at(format!("{resource_type}.id"))]));
+                    return Err(EngineError::Invalid(vec![
+                        Issue::error(
+                            IssueType::Invalid,
+                            format!(
+                                "the resource id {id:?} does not match the id {:?} of the URL",
+                                expected.as_str()
+                            ),
+                        )
+                        .at(format!("{resource_type}.id")),
+                    ]));
                 }
                 None => {
-                    return Err(EngineError::Invalid(vec![Issue::error(
-                        IssueType::Required,
-                        "an update must carry the resource id in the body",
-                    )
-                    .at(format!("{resource_type}.id"))]));
+                    return Err(EngineError::Invalid(vec![
+                        Issue::error(IssueType::Required, "an update must carry the resource id in the body")
+                            .at(format!("{resource_type}.id")),
+                    ]));
                 }
             }
         }
@@ -104,7 +120,10 @@ pub fn render(content: &Content, id: &str, version_id: u64, last_updated: Instan
     ordered_meta.extend(meta);
 
     let mut object = Map::with_capacity(content.object.len() + 2);
-    object.insert("resourceType".into(), Value::String(content.resource_type.as_str().into()));
+    object.insert(
+        "resourceType".into(),
+        Value::String(content.resource_type.as_str().into()),
+    );
     object.insert("id".into(), Value::String(id.to_owned()));
     object.insert("meta".into(), Value::Object(ordered_meta));
     for (key, value) in &content.object {
@@ -123,21 +142,41 @@ pub fn stamp(content: &Content, id: &str, version_id: u64, last_updated: Instant
     let (value, json) = render(content, id, version_id, last_updated);
     let index = hale_search::index::extract(content.resource_type.as_str(), &value);
     let compartments = hale_search::index::compartment_patients(content.resource_type.as_str(), &value);
-    Stamped { json, index, compartments }
+    Stamped {
+        json,
+        index,
+        compartments,
+    }
 }
 
 /// Checks that a PATCH body is a JSON Patch document.
 pub fn parse_json_patch(body: Value) -> Result<json_patch::Patch, EngineError> {
     serde_json::from_value(body).map_err(|e| {
-        EngineError::invalid(IssueType::Structure, format!("the body is not a valid JSON Patch document: {e}"))
+        EngineError::invalid(
+            IssueType::Structure,
+            format!("the body is not a valid JSON Patch document: {e}"),
+        )
     })
 }
 
 /// Applies a JSON Patch to a stored resource and checks the result like an update's body.
-pub fn apply_patch(resource_type: ResourceType, id: &ResourceId, stored: &[u8], patch: &json_patch::Patch) -> Result<Content, EngineError> {
-    let mut value: Value = serde_json::from_slice(stored)
-        .map_err(|e| EngineError::invalid(IssueType::Exception, format!("the stored resource could not be read: {e}")))?;
-    json_patch::patch(&mut value, patch)
-        .map_err(|e| EngineError::invalid(IssueType::Processing, format!("the JSON Patch could not be applied: {e}")))?;
+pub fn apply_patch(
+    resource_type: ResourceType,
+    id: &ResourceId,
+    stored: &[u8],
+    patch: &json_patch::Patch,
+) -> Result<Content, EngineError> {
+    let mut value: Value = serde_json::from_slice(stored).map_err(|e| {
+        EngineError::invalid(
+            IssueType::Exception,
+            format!("the stored resource could not be read: {e}"),
+        )
+    })?;
+    json_patch::patch(&mut value, patch).map_err(|e| {
+        EngineError::invalid(
+            IssueType::Processing,
+            format!("the JSON Patch could not be applied: {e}"),
+        )
+    })?;
     Content::from_body(resource_type, value, Some(id))
 }

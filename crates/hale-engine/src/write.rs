@@ -41,30 +41,60 @@ pub struct WriteOutcome {
 }
 
 /// Creates a resource with a new id, unless `if_none_exist` matches one already.
-pub fn create(tx: &mut dyn WriteTx, ctx: &Context, ids: &dyn IdSource, content: Content, if_none_exist: Option<&SearchQuery>) -> Result<WriteOutcome, EngineError> {
-    if let Some(query) = if_none_exist {
-        if let Some(existing) = find_one(tx, ctx, query, &query_text(query))? {
-            return Ok(WriteOutcome { status: WriteStatus::Existing, resource: existing });
-        }
+pub fn create(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    ids: &dyn IdSource,
+    content: Content,
+    if_none_exist: Option<&SearchQuery>,
+) -> Result<WriteOutcome, EngineError> {
+    if let Some(query) = if_none_exist
+        && let Some(existing) = find_one(tx, ctx, query, &query_text(query))?
+    {
+        return Ok(WriteOutcome {
+            status: WriteStatus::Existing,
+            resource: existing,
+        });
     }
     let id = ids.new_id();
     put(tx, ctx, &content, id.as_str(), 1, Method::Post, WriteStatus::Created)
 }
 
 /// Creates or updates the resource with the given id.
-pub fn update(tx: &mut dyn WriteTx, ctx: &Context, content: Content, id: ResourceId, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+pub fn update(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    content: Content,
+    id: ResourceId,
+    preconditions: Preconditions,
+) -> Result<WriteOutcome, EngineError> {
     let current = tx.current(ctx.fhir_version, content.resource_type.as_str(), id.as_str())?;
     check_if_match(&content.resource_type, &id, current.as_ref(), preconditions)?;
     match current {
         Some(current) if !current.deleted && unchanged(&content, &current) => {
             // Content equal to the current version makes no new version, so that loading the same
             // data again (and clients that PUT unchanged resources) leave history as it was.
-            Ok(WriteOutcome { status: WriteStatus::Updated, resource: current })
+            Ok(WriteOutcome {
+                status: WriteStatus::Updated,
+                resource: current,
+            })
         }
         Some(current) => {
             // Updating a deleted resource brings it back as a new version of the same history.
-            let status = if current.deleted { WriteStatus::Created } else { WriteStatus::Updated };
-            put(tx, ctx, &content, id.as_str(), current.version_id + 1, Method::Put, status)
+            let status = if current.deleted {
+                WriteStatus::Created
+            } else {
+                WriteStatus::Updated
+            };
+            put(
+                tx,
+                ctx,
+                &content,
+                id.as_str(),
+                current.version_id + 1,
+                Method::Put,
+                status,
+            )
         }
         None => put(tx, ctx, &content, id.as_str(), 1, Method::Put, WriteStatus::Created),
     }
@@ -77,25 +107,49 @@ fn unchanged(content: &Content, current: &StoredResource) -> bool {
 }
 
 /// Updates the single match of `query`, or creates the resource when nothing matches.
-pub fn conditional_update(tx: &mut dyn WriteTx, ctx: &Context, ids: &dyn IdSource, content: Content, query: &SearchQuery, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+pub fn conditional_update(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    ids: &dyn IdSource,
+    content: Content,
+    query: &SearchQuery,
+    preconditions: Preconditions,
+) -> Result<WriteOutcome, EngineError> {
     let body_id = content.object.get("id").and_then(|v| v.as_str()).map(str::to_owned);
     match find_one(tx, ctx, query, &query_text(query))? {
         Some(existing) => {
-            if let Some(body_id) = &body_id {
-                if body_id != &existing.id {
-                    return Err(EngineError::invalid(
-                        hale_fhir::outcome::IssueType::Invalid,
-                        format!("the resource id {body_id:?} does not match the id {:?} of the resource the condition matched", existing.id),
-                    ));
-                }
+            if let Some(body_id) = &body_id
+                && body_id != &existing.id
+            {
+                return Err(EngineError::invalid(
+                    hale_fhir::outcome::IssueType::Invalid,
+                    format!(
+                        "the resource id {body_id:?} does not match the id {:?} of the resource the condition matched",
+                        existing.id
+                    ),
+                ));
             }
-            check_if_match(&content.resource_type, &ResourceId::parse(&existing.id).unwrap_or_else(|_| ids.new_id()), Some(&existing), preconditions)?;
-            put(tx, ctx, &content, &existing.id, existing.version_id + 1, Method::Put, WriteStatus::Updated)
+            check_if_match(
+                &content.resource_type,
+                &ResourceId::parse(&existing.id).unwrap_or_else(|_| ids.new_id()),
+                Some(&existing),
+                preconditions,
+            )?;
+            put(
+                tx,
+                ctx,
+                &content,
+                &existing.id,
+                existing.version_id + 1,
+                Method::Put,
+                WriteStatus::Updated,
+            )
         }
         None => match body_id {
             // A client-chosen id for a conditional create-by-update is honoured like a plain update.
             Some(id) => {
-                let id = ResourceId::parse(&id).map_err(|e| EngineError::invalid(hale_fhir::outcome::IssueType::Value, e.to_string()))?;
+                let id = ResourceId::parse(&id)
+                    .map_err(|e| EngineError::invalid(hale_fhir::outcome::IssueType::Value, e.to_string()))?;
                 update(tx, ctx, content, id, preconditions)
             }
             None => {
@@ -107,37 +161,75 @@ pub fn conditional_update(tx: &mut dyn WriteTx, ctx: &Context, ids: &dyn IdSourc
 }
 
 /// Applies a JSON Patch to the current version.
-pub fn patch(tx: &mut dyn WriteTx, ctx: &Context, resource_type: ResourceType, id: ResourceId, patch: &json_patch::Patch, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+pub fn patch(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    resource_type: ResourceType,
+    id: ResourceId,
+    patch: &json_patch::Patch,
+    preconditions: Preconditions,
+) -> Result<WriteOutcome, EngineError> {
     let current = visible_current(tx, ctx, resource_type, &id)?;
     check_if_match(&resource_type, &id, Some(&current), preconditions)?;
     let content = prepare::apply_patch(resource_type, &id, &current.json, patch)?;
-    put(tx, ctx, &content, id.as_str(), current.version_id + 1, Method::Patch, WriteStatus::Updated)
+    put(
+        tx,
+        ctx,
+        &content,
+        id.as_str(),
+        current.version_id + 1,
+        Method::Patch,
+        WriteStatus::Updated,
+    )
 }
 
 /// Deletes a resource: a new version that marks it deleted. Deleting a deleted resource changes
 /// nothing.
-pub fn delete(tx: &mut dyn WriteTx, ctx: &Context, resource_type: ResourceType, id: ResourceId, preconditions: Preconditions) -> Result<WriteOutcome, EngineError> {
+pub fn delete(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    resource_type: ResourceType,
+    id: ResourceId,
+    preconditions: Preconditions,
+) -> Result<WriteOutcome, EngineError> {
     let current = tx.current(ctx.fhir_version, resource_type.as_str(), id.as_str())?;
     let current = match current {
         Some(c) if in_scope(ctx, &c) => c,
-        _ => return Err(EngineError::NotFound { resource_type: resource_type.to_string(), id: id.to_string() }),
+        _ => {
+            return Err(EngineError::NotFound {
+                resource_type: resource_type.to_string(),
+                id: id.to_string(),
+            });
+        }
     };
     check_if_match(&resource_type, &id, Some(&current), preconditions)?;
     if current.deleted {
-        return Ok(WriteOutcome { status: WriteStatus::NothingToDelete, resource: current });
+        return Ok(WriteOutcome {
+            status: WriteStatus::NothingToDelete,
+            resource: current,
+        });
     }
     delete_version(tx, ctx, resource_type.as_str(), &current)
 }
 
 /// Deletes the single match of `query`; nothing matched is not an error.
-pub fn conditional_delete(tx: &mut dyn WriteTx, ctx: &Context, query: &SearchQuery) -> Result<Option<WriteOutcome>, EngineError> {
+pub fn conditional_delete(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    query: &SearchQuery,
+) -> Result<Option<WriteOutcome>, EngineError> {
     match find_one(tx, ctx, query, &query_text(query))? {
         Some(existing) => delete_version(tx, ctx, query.resource_type, &existing).map(Some),
         None => Ok(None),
     }
 }
 
-fn delete_version(tx: &mut dyn WriteTx, ctx: &Context, resource_type: &'static str, current: &StoredResource) -> Result<WriteOutcome, EngineError> {
+fn delete_version(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    resource_type: &'static str,
+    current: &StoredResource,
+) -> Result<WriteOutcome, EngineError> {
     let last_updated = tx.now();
     let version = NewVersion {
         fhir_version: ctx.fhir_version,
@@ -170,32 +262,61 @@ fn delete_version(tx: &mut dyn WriteTx, ctx: &Context, resource_type: &'static s
 }
 
 /// The single match of a condition, none, or an error for several.
-pub(crate) fn find_one(tx: &mut dyn WriteTx, ctx: &Context, query: &SearchQuery, condition: &str) -> Result<Option<StoredResource>, EngineError> {
+pub(crate) fn find_one(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    query: &SearchQuery,
+    condition: &str,
+) -> Result<Option<StoredResource>, EngineError> {
     let mut matches = tx.find(&ctx.scope, ctx.fhir_version, query, 2)?;
     match matches.len() {
         0 => Ok(None),
         1 => Ok(matches.pop()),
-        n_matches => Err(EngineError::MultipleMatches { condition: condition.to_owned(), n_matches }),
+        n_matches => Err(EngineError::MultipleMatches {
+            condition: condition.to_owned(),
+            n_matches,
+        }),
     }
 }
 
-fn visible_current(tx: &mut dyn WriteTx, ctx: &Context, resource_type: ResourceType, id: &ResourceId) -> Result<StoredResource, EngineError> {
+fn visible_current(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    resource_type: ResourceType,
+    id: &ResourceId,
+) -> Result<StoredResource, EngineError> {
     match tx.current(ctx.fhir_version, resource_type.as_str(), id.as_str())? {
         Some(c) if in_scope(ctx, &c) && !c.deleted => Ok(c),
-        Some(c) if in_scope(ctx, &c) => Err(EngineError::Gone { resource_type: c.resource_type, id: c.id, version_id: c.version_id }),
-        _ => Err(EngineError::NotFound { resource_type: resource_type.to_string(), id: id.to_string() }),
+        Some(c) if in_scope(ctx, &c) => Err(EngineError::Gone {
+            resource_type: c.resource_type,
+            id: c.id,
+            version_id: c.version_id,
+        }),
+        _ => Err(EngineError::NotFound {
+            resource_type: resource_type.to_string(),
+            id: id.to_string(),
+        }),
     }
 }
 
 fn in_scope(ctx: &Context, resource: &StoredResource) -> bool {
     match &ctx.scope {
         hale_store::Scope::All => true,
-        hale_store::Scope::Owners(owners) => resource.owner.is_none() || owners.iter().any(|o| Some(*o) == resource.owner),
+        hale_store::Scope::Owners(owners) => {
+            resource.owner.is_none() || owners.iter().any(|o| Some(*o) == resource.owner)
+        }
     }
 }
 
-fn check_if_match(resource_type: &ResourceType, id: &ResourceId, current: Option<&StoredResource>, preconditions: Preconditions) -> Result<(), EngineError> {
-    let Some(expected) = preconditions.if_match else { return Ok(()) };
+fn check_if_match(
+    resource_type: &ResourceType,
+    id: &ResourceId,
+    current: Option<&StoredResource>,
+    preconditions: Preconditions,
+) -> Result<(), EngineError> {
+    let Some(expected) = preconditions.if_match else {
+        return Ok(());
+    };
     let current_version = current.map_or(0, |c| c.version_id);
     if current_version == expected {
         Ok(())
@@ -209,7 +330,15 @@ fn check_if_match(resource_type: &ResourceType, id: &ResourceId, current: Option
     }
 }
 
-fn put(tx: &mut dyn WriteTx, ctx: &Context, content: &Content, id: &str, version_id: u64, method: Method, status: WriteStatus) -> Result<WriteOutcome, EngineError> {
+fn put(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    content: &Content,
+    id: &str,
+    version_id: u64,
+    method: Method,
+    status: WriteStatus,
+) -> Result<WriteOutcome, EngineError> {
     let last_updated = tx.now();
     let stamped = prepare::stamp(content, id, version_id, last_updated);
     let json = bytes::Bytes::from(stamped.json);

@@ -101,8 +101,18 @@ pub struct SearchQuery {
 /// Parameters that control the result rather than select resources; a conditional operation
 /// ignores them.
 const RESULT_PARAMETERS: &[&str] = &[
-    "_count", "_sort", "_format", "_pretty", "_summary", "_elements", "_total", "_include",
-    "_revinclude", "_skip", "_contained", "_containedType",
+    "_count",
+    "_sort",
+    "_format",
+    "_pretty",
+    "_summary",
+    "_elements",
+    "_total",
+    "_include",
+    "_revinclude",
+    "_skip",
+    "_contained",
+    "_containedType",
 ];
 
 /// Parses `a=b&c=d` (still percent-encoded) for `resource_type` as the criteria of a conditional
@@ -125,12 +135,11 @@ pub fn parse_pairs<'a>(
         if name.contains(':') || name.contains('.') {
             return Err(QueryError::Unsupported { param: name.to_owned() });
         }
-        let def = hale_fhir::definitions::search_param(resource_type, name).ok_or_else(|| {
-            QueryError::UnknownParameter {
+        let def =
+            hale_fhir::definitions::search_param(resource_type, name).ok_or_else(|| QueryError::UnknownParameter {
                 resource_type: resource_type.to_owned(),
                 param: name.to_owned(),
-            }
-        })?;
+            })?;
         let alternatives = split_alternatives(raw_value);
         if alternatives.iter().any(|v| v.is_empty()) {
             return Err(QueryError::InvalidValue {
@@ -151,7 +160,10 @@ pub fn parse_pairs<'a>(
                         .collect(),
                 ),
                 SearchParamType::String => CriterionValues::StringPrefix(
-                    alternatives.iter().map(|v| crate::normalize::normalize_string(v)).collect(),
+                    alternatives
+                        .iter()
+                        .map(|v| crate::normalize::normalize_string(v))
+                        .collect(),
                 ),
                 SearchParamType::Uri => CriterionValues::Uri(alternatives),
                 _ => return Err(QueryError::Unsupported { param: name.to_owned() }),
@@ -162,7 +174,10 @@ pub fn parse_pairs<'a>(
     if criteria.is_empty() {
         return Err(QueryError::Empty);
     }
-    Ok(SearchQuery { resource_type, criteria })
+    Ok(SearchQuery {
+        resource_type,
+        criteria,
+    })
 }
 
 /// Splits a value on commas that are not escaped with a backslash, and unescapes `\,`, `\|`, `\$`
@@ -246,15 +261,13 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             other => out.push(other),
         }
         i += 1;
@@ -272,7 +285,10 @@ mod tests {
 
     #[test]
     fn tokens() {
-        assert_eq!(parse_token("a|b".into()), TokenValue::SystemCode("a".into(), "b".into()));
+        assert_eq!(
+            parse_token("a|b".into()),
+            TokenValue::SystemCode("a".into(), "b".into())
+        );
         assert_eq!(parse_token("|b".into()), TokenValue::NoSystemCode("b".into()));
         assert_eq!(parse_token("a|".into()), TokenValue::System("a".into()));
         assert_eq!(parse_token("b".into()), TokenValue::Code("b".into()));

@@ -66,12 +66,30 @@ impl ApiError {
         match self {
             ApiError::Engine(e) => engine_status(e),
             ApiError::BadRequest(issue) => (StatusCode::BAD_REQUEST, vec![issue.clone()]),
-            ApiError::UnknownPath(_) => (StatusCode::NOT_FOUND, vec![Issue::error(IssueType::NotSupported, self.to_string())]),
-            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, vec![Issue::error(IssueType::NotSupported, self.to_string())]),
-            ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, vec![Issue::error(IssueType::NotSupported, self.to_string())]),
-            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, vec![Issue::error(IssueType::NotSupported, self.to_string())]),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, vec![Issue::error(IssueType::TooCostly, self.to_string())]),
-            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, vec![Issue::error(IssueType::Timeout, self.to_string())]),
+            ApiError::UnknownPath(_) => (
+                StatusCode::NOT_FOUND,
+                vec![Issue::error(IssueType::NotSupported, self.to_string())],
+            ),
+            ApiError::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                vec![Issue::error(IssueType::NotSupported, self.to_string())],
+            ),
+            ApiError::NotAcceptable(_) => (
+                StatusCode::NOT_ACCEPTABLE,
+                vec![Issue::error(IssueType::NotSupported, self.to_string())],
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                vec![Issue::error(IssueType::NotSupported, self.to_string())],
+            ),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                vec![Issue::error(IssueType::TooCostly, self.to_string())],
+            ),
+            ApiError::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                vec![Issue::error(IssueType::Timeout, self.to_string())],
+            ),
         }
     }
 }
@@ -83,7 +101,9 @@ pub fn engine_status(e: &EngineError) -> (StatusCode, Vec<Issue>) {
         EngineError::Invalid(issues) => (StatusCode::BAD_REQUEST, issues.clone()),
         EngineError::UnresolvedReference { .. } => one(StatusCode::BAD_REQUEST, IssueType::Processing),
         EngineError::NotSupported(_) => one(StatusCode::BAD_REQUEST, IssueType::NotSupported),
-        EngineError::NotFound { .. } | EngineError::VersionNotFound { .. } => one(StatusCode::NOT_FOUND, IssueType::NotFound),
+        EngineError::NotFound { .. } | EngineError::VersionNotFound { .. } => {
+            one(StatusCode::NOT_FOUND, IssueType::NotFound)
+        }
         EngineError::Gone { .. } => one(StatusCode::GONE, IssueType::Deleted),
         EngineError::VersionConflict { .. } => one(StatusCode::PRECONDITION_FAILED, IssueType::Conflict),
         EngineError::MultipleMatches { .. } => one(StatusCode::PRECONDITION_FAILED, IssueType::MultipleMatches),
@@ -98,9 +118,18 @@ pub fn engine_status(e: &EngineError) -> (StatusCode, Vec<Issue>) {
                 .collect();
             (status, issues)
         }
-        EngineError::Store(StoreError::Overloaded) => (StatusCode::SERVICE_UNAVAILABLE, vec![Issue::error(IssueType::Throttled, "the server is busy; retry shortly")]),
-        EngineError::Store(StoreError::Closed) => (StatusCode::SERVICE_UNAVAILABLE, vec![Issue::error(IssueType::Throttled, "the server is shutting down")]),
-        EngineError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, vec![Issue::error(IssueType::Exception, "an internal error occurred")]),
+        EngineError::Store(StoreError::Overloaded) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec![Issue::error(IssueType::Throttled, "the server is busy; retry shortly")],
+        ),
+        EngineError::Store(StoreError::Closed) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec![Issue::error(IssueType::Throttled, "the server is shutting down")],
+        ),
+        EngineError::Store(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            vec![Issue::error(IssueType::Exception, "an internal error occurred")],
+        ),
     }
 }
 
@@ -120,9 +149,10 @@ pub fn outcome_id() -> String {
 pub fn outcome_response(status: StatusCode, issues: &[Issue]) -> Response {
     let body = operation_outcome(&outcome_id(), issues);
     let mut response = (status, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::negotiate::FHIR_JSON));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::negotiate::FHIR_JSON),
+    );
     response
 }
 
@@ -136,7 +166,9 @@ impl IntoResponse for ApiError {
         }
         let mut response = outcome_response(status, &issues);
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

@@ -44,15 +44,25 @@ pub struct AppState {
 impl AppState {
     /// State over an engine with the given settings.
     pub fn new(engine: Engine, config: HttpConfig) -> Self {
-        AppState { engine, config: Arc::new(config), metrics: Arc::new(metrics::Metrics::default()) }
+        AppState {
+            engine,
+            config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
     }
 }
 
 /// The whole application: FHIR at `/{ver}/…` and `/fhir/{ver}/…`, and the operational endpoints.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The application with `extra` routes behind the same middleware; the benchmark harness uses it
+/// to measure a fixed route through the same stack as the FHIR routes.
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let fhir = routes::fhir_router();
     let timeout = state.config.request_timeout;
-    Router::new()
+    extra
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
@@ -71,7 +81,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }
 
@@ -91,7 +105,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_endpoint(State(state): State<AppState>) -> Response {
     let mut response = state.metrics.render().into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     response
 }
 
@@ -103,11 +120,16 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let response = next.run(req).await;
-    state.metrics.record(&method, response.status().as_u16(), started.elapsed());
+    state
+        .metrics
+        .record(&method, response.status().as_u16(), started.elapsed());
     response
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    error::outcome_response(StatusCode::INTERNAL_SERVER_ERROR, &[Issue::error(IssueType::Exception, "an internal error occurred")])
+    error::outcome_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &[Issue::error(IssueType::Exception, "an internal error occurred")],
+    )
 }

@@ -30,7 +30,8 @@ impl Metrics {
                 self.buckets[idx].fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.duration_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.duration_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -43,18 +44,29 @@ impl Metrics {
             for (c, class) in CLASSES.iter().enumerate() {
                 let n = self.requests[m][c].load(Ordering::Relaxed);
                 if n > 0 {
-                    let _ = writeln!(out, "hale_http_requests_total{{method=\"{method}\",status=\"{class}\"}} {n}");
+                    let _ = writeln!(
+                        out,
+                        "hale_http_requests_total{{method=\"{method}\",status=\"{class}\"}} {n}"
+                    );
                 }
             }
         }
         out.push_str("# HELP hale_http_request_duration_seconds Time to answer HTTP requests.\n");
         out.push_str("# TYPE hale_http_request_duration_seconds histogram\n");
         for (idx, bound) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "hale_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {}", self.buckets[idx].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "hale_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                self.buckets[idx].load(Ordering::Relaxed)
+            );
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "hale_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "hale_http_request_duration_seconds_sum {}", self.duration_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "hale_http_request_duration_seconds_sum {}",
+            self.duration_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "hale_http_request_duration_seconds_count {count}");
         out
     }

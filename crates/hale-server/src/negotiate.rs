@@ -15,22 +15,52 @@ pub fn response_format(headers: &HeaderMap, format_param: Option<&str>) -> Resul
             other => Err(ApiError::NotAcceptable(format!("_format={other}"))),
         };
     }
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return Ok(()) };
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
     let acceptable = accept.split(',').any(|part| {
         let media = part.split(';').next().unwrap_or("").trim();
-        matches!(media, "" | "*/*" | "application/*" | "application/json" | "application/fhir+json" | "application/json+fhir" | "text/json")
+        matches!(
+            media,
+            "" | "*/*"
+                | "application/*"
+                | "application/json"
+                | "application/fhir+json"
+                | "application/json+fhir"
+                | "text/json"
+        )
     });
-    if acceptable { Ok(()) } else { Err(ApiError::NotAcceptable(format!("Accept: {accept}"))) }
+    if acceptable {
+        Ok(())
+    } else {
+        Err(ApiError::NotAcceptable(format!("Accept: {accept}")))
+    }
 }
 
 /// Checks that a request body is JSON (or, with `patch`, a JSON Patch).
 pub fn request_content_type(headers: &HeaderMap, patch: bool) -> Result<(), ApiError> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
-    let media = value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let ok = if patch {
         matches!(media.as_str(), "application/json-patch+json" | "application/json")
     } else {
-        matches!(media.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir" | "text/json")
+        matches!(
+            media.as_str(),
+            "application/fhir+json" | "application/json" | "application/json+fhir" | "text/json"
+        )
     };
-    if ok { Ok(()) } else { Err(ApiError::UnsupportedMediaType(media)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(media))
+    }
 }

@@ -55,9 +55,12 @@ impl FhirRequest {
             None => Ok(None),
             Some(value) => {
                 let text = value.to_str().unwrap_or("");
-                hale_fhir::VersionId::parse_etag(text)
-                    .map(|v| Some(v.0))
-                    .map_err(|_| ApiError::bad_request(IssueType::Value, format!("If-Match {text:?} is not a version ETag such as W/\"1\"")))
+                hale_fhir::VersionId::parse_etag(text).map(|v| Some(v.0)).map_err(|_| {
+                    ApiError::bad_request(
+                        IssueType::Value,
+                        format!("If-Match {text:?} is not a version ETag such as W/\"1\""),
+                    )
+                })
             }
         }
     }
@@ -70,7 +73,8 @@ impl FhirRequest {
         }
         // serde_json refuses nesting deeper than 128 levels, which bounds the recursion of
         // everything that walks the value later.
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(IssueType::Structure, format!("the body is not valid JSON: {e}")))
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(IssueType::Structure, format!("the body is not valid JSON: {e}")))
     }
 }
 
@@ -78,14 +82,18 @@ impl FromRequestParts<AppState> for FhirRequest {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let uri = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |o| o.0.clone());
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |o| o.0.clone());
         let path = uri.path();
         let (prefix, rest) = match path.strip_prefix("/fhir/") {
             Some(rest) => ("/fhir", rest),
             None => ("", path.trim_start_matches('/')),
         };
         let segment = rest.split('/').next().unwrap_or("");
-        let fhir_version = FhirVersion::from_path_segment(segment).map_err(|_| ApiError::UnknownPath(path.to_owned()))?;
+        let fhir_version =
+            FhirVersion::from_path_segment(segment).map_err(|_| ApiError::UnknownPath(path.to_owned()))?;
         let raw_query = uri.query().unwrap_or("").to_owned();
         let params = hale_search::query::form_pairs(&raw_query);
         let format = params.iter().find(|(k, _)| k == "_format").map(|(_, v)| v.as_str());

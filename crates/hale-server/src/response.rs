@@ -18,7 +18,10 @@ pub fn etag(version_id: u64) -> String {
 
 /// The absolute URL of a version: `{base}/{type}/{id}/_history/{vid}`.
 pub fn version_url(base: &str, resource: &StoredResource) -> String {
-    format!("{base}/{}/{}/_history/{}", resource.resource_type, resource.id, resource.version_id)
+    format!(
+        "{base}/{}/{}/_history/{}",
+        resource.resource_type, resource.id, resource.version_id
+    )
 }
 
 fn with_version_headers(mut response: Response, resource: &StoredResource) -> Response {
@@ -55,12 +58,24 @@ pub fn write_response(req: &FhirRequest, outcome: &WriteOutcome) -> Response {
             .header(header::CONTENT_TYPE, FHIR_JSON)
             .body(Body::from(resource.json.clone()))
             .unwrap_or_default(),
-        PreferReturn::Minimal => Response::builder().status(status).body(Body::empty()).unwrap_or_default(),
+        PreferReturn::Minimal => Response::builder()
+            .status(status)
+            .body(Body::empty())
+            .unwrap_or_default(),
         PreferReturn::OperationOutcome => {
             let text = match outcome.status {
-                WriteStatus::Created => format!("created {}/{} version {}", resource.resource_type, resource.id, resource.version_id),
-                WriteStatus::Existing => format!("{}/{} already exists and matches the condition; nothing was created", resource.resource_type, resource.id),
-                _ => format!("updated {}/{} to version {}", resource.resource_type, resource.id, resource.version_id),
+                WriteStatus::Created => format!(
+                    "created {}/{} version {}",
+                    resource.resource_type, resource.id, resource.version_id
+                ),
+                WriteStatus::Existing => format!(
+                    "{}/{} already exists and matches the condition; nothing was created",
+                    resource.resource_type, resource.id
+                ),
+                _ => format!(
+                    "updated {}/{} to version {}",
+                    resource.resource_type, resource.id, resource.version_id
+                ),
             };
             outcome_response(status, &[Issue::information(IssueType::Informational, text)])
         }
@@ -77,13 +92,19 @@ pub fn delete_response(outcome: Option<&WriteOutcome>) -> Response {
     match outcome {
         Some(outcome) => {
             let r = &outcome.resource;
-            let text = format!("this resource with id {} and version {} has been deleted", r.id, r.version_id);
+            let text = format!(
+                "this resource with id {} and version {} has been deleted",
+                r.id, r.version_id
+            );
             let response = outcome_response(StatusCode::OK, &[Issue::information(IssueType::Value, text)]);
             with_version_headers(response, r)
         }
         None => outcome_response(
             StatusCode::OK,
-            &[Issue::information(IssueType::NotFound, "no resource matched the condition; nothing was deleted")],
+            &[Issue::information(
+                IssueType::NotFound,
+                "no resource matched the condition; nothing was deleted",
+            )],
         ),
     }
 }

@@ -37,25 +37,67 @@ pub struct InteractionDef {
     pub path: &'static str,
 }
 
-const fn def(code: &'static str, capability_code: Option<&'static str>, level: Level, method: &'static str, path: &'static str) -> InteractionDef {
-    InteractionDef { code, capability_code, level, method, path }
+const fn def(
+    code: &'static str,
+    capability_code: Option<&'static str>,
+    level: Level,
+    method: &'static str,
+    path: &'static str,
+) -> InteractionDef {
+    InteractionDef {
+        code,
+        capability_code,
+        level,
+        method,
+        path,
+    }
 }
 
 /// Every FHIR interaction Hale serves.
 pub static INTERACTIONS: &[InteractionDef] = &[
     def("read", Some("read"), Level::Instance, "GET", "/{ver}/{type}/{id}"),
-    def("vread", Some("vread"), Level::Instance, "GET", "/{ver}/{type}/{id}/_history/{vid}"),
+    def(
+        "vread",
+        Some("vread"),
+        Level::Instance,
+        "GET",
+        "/{ver}/{type}/{id}/_history/{vid}",
+    ),
     def("update", Some("update"), Level::Instance, "PUT", "/{ver}/{type}/{id}"),
     def("patch", Some("patch"), Level::Instance, "PATCH", "/{ver}/{type}/{id}"),
-    def("delete", Some("delete"), Level::Instance, "DELETE", "/{ver}/{type}/{id}"),
-    def("history-instance", Some("history-instance"), Level::Instance, "GET", "/{ver}/{type}/{id}/_history"),
-    def("history-type", Some("history-type"), Level::Type, "GET", "/{ver}/{type}/_history"),
+    def(
+        "delete",
+        Some("delete"),
+        Level::Instance,
+        "DELETE",
+        "/{ver}/{type}/{id}",
+    ),
+    def(
+        "history-instance",
+        Some("history-instance"),
+        Level::Instance,
+        "GET",
+        "/{ver}/{type}/{id}/_history",
+    ),
+    def(
+        "history-type",
+        Some("history-type"),
+        Level::Type,
+        "GET",
+        "/{ver}/{type}/_history",
+    ),
     def("create", Some("create"), Level::Type, "POST", "/{ver}/{type}"),
     def("conditional-update", None, Level::Type, "PUT", "/{ver}/{type}"),
     def("conditional-delete", None, Level::Type, "DELETE", "/{ver}/{type}"),
     def("transaction", Some("transaction"), Level::System, "POST", "/{ver}"),
     def("batch", Some("batch"), Level::System, "POST", "/{ver}"),
-    def("history-system", Some("history-system"), Level::System, "GET", "/{ver}/_history"),
+    def(
+        "history-system",
+        Some("history-system"),
+        Level::System,
+        "GET",
+        "/{ver}/_history",
+    ),
     def("capabilities", None, Level::System, "GET", "/{ver}/metadata"),
 ];
 
@@ -88,8 +130,12 @@ pub fn fhir_router() -> Router<AppState> {
         if !seen.insert((interaction.path, interaction.method)) {
             continue;
         }
-        let Ok(method) = Method::from_bytes(interaction.method.as_bytes()) else { continue };
-        let Some(route) = handler(interaction.code, method) else { continue };
+        let Ok(method) = Method::from_bytes(interaction.method.as_bytes()) else {
+            continue;
+        };
+        let Some(route) = handler(interaction.code, method) else {
+            continue;
+        };
         let merged = match by_path.remove(interaction.path) {
             Some(existing) => existing.merge(route),
             None => route,
@@ -103,6 +149,15 @@ pub fn fhir_router() -> Router<AppState> {
     router
 }
 
-async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed(method.to_string())
+/// A method the path does not serve is a 405, but only on a real FHIR path: `/{ver}` matches
+/// any single segment (`/favicon.ico`), which is an unknown path, not a wrong method.
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    let path = uri.path();
+    let rest = path.strip_prefix("/fhir").unwrap_or(path);
+    let segment = rest.trim_start_matches('/').split('/').next().unwrap_or("");
+    if hale_fhir::FhirVersion::from_path_segment(segment).is_ok() {
+        ApiError::MethodNotAllowed(method.to_string())
+    } else {
+        ApiError::UnknownPath(path.to_owned())
+    }
 }

@@ -65,13 +65,17 @@ impl SqliteStore {
     /// Opens (creating and migrating if needed) the database and starts the writer thread.
     pub fn open(config: SqliteConfig) -> Result<Self, StoreError> {
         if let Some(parent) = config.path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Backend(format!("creating {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Backend(format!("creating {}: {e}", parent.display())))?;
         }
         let write_conn = open_connection(&config.path, true, config.synchronous_full)?;
         schema::migrate(&write_conn)?;
         let writer = write::WriterHandle::start(write_conn, config.max_group, config.queue_capacity)?;
         Ok(SqliteStore {
-            inner: Arc::new(Inner { config, readers: Mutex::new(Vec::new()) }),
+            inner: Arc::new(Inner {
+                config,
+                readers: Mutex::new(Vec::new()),
+            }),
             writer,
         })
     }
@@ -128,9 +132,12 @@ fn open_connection(path: &Path, writer: bool, synchronous_full: bool) -> Result<
     let conn = Connection::open_with_flags(path, flags).map_err(backend)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
     let sync = if synchronous_full { "FULL" } else { "NORMAL" };
+    // temp_store stays at its default (files): with an in-memory sub-journal, SQLite walks the
+    // whole journal each time a statement inside a savepoint finishes, which made a large
+    // transaction quadratic.
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; \
-         PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456;"
+         PRAGMA cache_size = -32000; PRAGMA mmap_size = 268435456;"
     ))
     .map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(64);
@@ -143,14 +150,29 @@ impl ResourceStore for SqliteStore {
         self.writer.submit(work).await
     }
 
-    async fn read(&self, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+    async fn read(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
         let (scope, rt, id) = (scope.clone(), resource_type.to_owned(), id.to_owned());
-        self.with_reader(move |conn| read::current(conn, &scope, fhir_version, &rt, &id)).await
+        self.with_reader(move |conn| read::current(conn, &scope, fhir_version, &rt, &id))
+            .await
     }
 
-    async fn vread(&self, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str, version_id: u64) -> Result<Option<StoredResource>, StoreError> {
+    async fn vread(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+        version_id: u64,
+    ) -> Result<Option<StoredResource>, StoreError> {
         let (scope, rt, id) = (scope.clone(), resource_type.to_owned(), id.to_owned());
-        self.with_reader(move |conn| read::version(conn, &scope, fhir_version, &rt, &id, version_id)).await
+        self.with_reader(move |conn| read::version(conn, &scope, fhir_version, &rt, &id, version_id))
+            .await
     }
 
     async fn history(&self, scope: &Scope, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -158,19 +180,28 @@ impl ResourceStore for SqliteStore {
         self.with_reader(move |conn| read::history(conn, &scope, &query)).await
     }
 
-    async fn find(&self, scope: &Scope, fhir_version: FhirVersion, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+    async fn find(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
         let (scope, query) = (scope.clone(), query.clone());
-        self.with_reader(move |conn| read::find(conn, &scope, fhir_version, &query, limit)).await
+        self.with_reader(move |conn| read::find(conn, &scope, fhir_version, &query, limit))
+            .await
     }
 
     async fn count_by_type(&self, scope: &Scope, fhir_version: FhirVersion) -> Result<Vec<(String, u64)>, StoreError> {
         let scope = scope.clone();
-        self.with_reader(move |conn| read::count_by_type(conn, &scope, fhir_version)).await
+        self.with_reader(move |conn| read::count_by_type(conn, &scope, fhir_version))
+            .await
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
         self.writer.check_alive()?;
-        self.with_reader(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend)).await
+        self.with_reader(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+            .await
     }
 }
 
@@ -182,7 +213,9 @@ mod contract {
 
     /// A fresh store in a temporary folder that lives as long as the test process.
     fn fresh() -> Arc<dyn ResourceStore> {
-        let dir = tempfile::tempdir().map(|d| d.keep()).unwrap_or_else(|_| std::env::temp_dir());
+        let dir = tempfile::tempdir()
+            .map(|d| d.keep())
+            .unwrap_or_else(|_| std::env::temp_dir());
         let store = crate::SqliteStore::open(crate::SqliteConfig::new(dir.join("hale.db")));
         match store {
             Ok(store) => Arc::new(store),

@@ -11,7 +11,14 @@ use crate::sql::{COLUMNS, map_row, push_scope};
 pub(crate) use crate::sql::{current, find};
 
 /// One version of a resource.
-pub(crate) fn version(conn: &Connection, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str, version_id: u64) -> Result<Option<StoredResource>, StoreError> {
+pub(crate) fn version(
+    conn: &Connection,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    resource_type: &str,
+    id: &str,
+    version_id: u64,
+) -> Result<Option<StoredResource>, StoreError> {
     let mut sql = format!(
         "SELECT {COLUMNS} FROM resource r JOIN history h ON h.rid = r.rid AND h.version_id = ? \
          WHERE r.fhir_version = ? AND r.type = ? AND r.id = ?"
@@ -67,18 +74,27 @@ pub(crate) fn history(conn: &Connection, scope: &Scope, query: &HistoryQuery) ->
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
-    Ok(HistoryPage { versions, total: total as u64 })
+    Ok(HistoryPage {
+        versions,
+        total: total as u64,
+    })
 }
 
 /// Current, not deleted resources per type.
-pub(crate) fn count_by_type(conn: &Connection, scope: &Scope, fhir_version: FhirVersion) -> Result<Vec<(String, u64)>, StoreError> {
+pub(crate) fn count_by_type(
+    conn: &Connection,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+) -> Result<Vec<(String, u64)>, StoreError> {
     let mut sql = String::from("SELECT r.type, count(*) FROM resource r WHERE r.fhir_version = ? AND r.deleted = 0");
     let mut params = vec![Value::Text(fhir_version.as_str().to_owned())];
     push_scope(&mut sql, &mut params, scope);
     sql.push_str(" GROUP BY r.type ORDER BY r.type");
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
     let rows = stmt
-        .query_map(params_from_iter(params), |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)))
+        .query_map(params_from_iter(params), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+        })
         .map_err(backend)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(backend)
 }

@@ -20,8 +20,11 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         )));
     }
     for (idx, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", idx + 1))
-            .map_err(backend)?;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;",
+            idx + 1
+        ))
+        .map_err(backend)?;
     }
     Ok(())
 }

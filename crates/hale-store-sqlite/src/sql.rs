@@ -94,12 +94,18 @@ pub(crate) fn push_criteria(sql: &mut String, params: &mut Vec<Value>, query: &S
                 params.push(code);
                 for value in values {
                     match value {
-                        ReferenceValue::Local { target_type: Some(t), target_id } => {
+                        ReferenceValue::Local {
+                            target_type: Some(t),
+                            target_id,
+                        } => {
                             alternatives.push("(target_id = ? AND target_type = ?)".into());
                             params.push(Value::Text(target_id.clone()));
                             params.push(Value::Text(t.clone()));
                         }
-                        ReferenceValue::Local { target_type: None, target_id } => {
+                        ReferenceValue::Local {
+                            target_type: None,
+                            target_id,
+                        } => {
                             alternatives.push("target_id = ?".into());
                             params.push(Value::Text(target_id.clone()));
                         }
@@ -141,7 +147,13 @@ fn push_placeholders(sql: &mut String, n: usize) {
 }
 
 /// The current, not deleted resources matching `query` in `scope`, at most `limit`, by id.
-pub(crate) fn find(conn: &Connection, scope: &Scope, fhir_version: FhirVersion, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+pub(crate) fn find(
+    conn: &Connection,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    limit: usize,
+) -> Result<Vec<StoredResource>, StoreError> {
     let mut sql = format!(
         "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq \
          WHERE r.fhir_version = ? AND r.type = ? AND r.deleted = 0"
@@ -160,7 +172,13 @@ pub(crate) fn find(conn: &Connection, scope: &Scope, fhir_version: FhirVersion, 
 }
 
 /// The current version of a resource, deleted or not.
-pub(crate) fn current(conn: &Connection, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+pub(crate) fn current(
+    conn: &Connection,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<StoredResource>, StoreError> {
     let mut sql = format!(
         "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq \
          WHERE r.fhir_version = ? AND r.type = ? AND r.id = ?"

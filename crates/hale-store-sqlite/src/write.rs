@@ -34,7 +34,9 @@ impl WriterHandle {
             .query_row("SELECT coalesce(max(seq), 0) + 1 FROM history", [], |row| row.get(0))
             .map_err(backend)?;
         let last_micros: i64 = conn
-            .query_row("SELECT coalesce(max(last_updated), 0) FROM history", [], |row| row.get(0))
+            .query_row("SELECT coalesce(max(last_updated), 0) FROM history", [], |row| {
+                row.get(0)
+            })
             .map_err(backend)?;
         let (sender, receiver) = crossbeam_channel::bounded(queue_capacity);
         let alive = Arc::new(AtomicBool::new(true));
@@ -42,7 +44,12 @@ impl WriterHandle {
         let thread = std::thread::Builder::new()
             .name("hale-sqlite-writer".into())
             .spawn(move || {
-                let mut writer = Writer { conn, next_seq, last_micros, max_group };
+                let mut writer = Writer {
+                    conn,
+                    next_seq,
+                    last_micros,
+                    max_group,
+                };
                 writer.run(receiver);
                 alive_in.store(false, Ordering::SeqCst);
             })
@@ -106,8 +113,13 @@ impl Writer {
         }
     }
 
-    /// Runs every job of the group under its own savepoint inside one transaction, commits once,
-    /// and only then answers the callers.
+    /// Runs the jobs of a group inside one transaction and commits once, and only then answers
+    /// the callers.
+    ///
+    /// A job that rolls back must not take its neighbours with it, so when a group has several
+    /// jobs each runs under its own savepoint. A lone job runs without one: SQLite's cost of
+    /// closing each statement grows with the pages the enclosing savepoint has touched, which made
+    /// large transaction Bundles spend most of their time there.
     fn commit_group(&mut self, group: Vec<Job>) {
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             let err = e.to_string();
@@ -116,12 +128,29 @@ impl Writer {
             }
             return;
         }
+        let use_savepoints = group.len() > 1;
         let mut answers = Vec::with_capacity(group.len());
+        let mut lone_rollback = false;
         for job in group {
-            let result = self.run_job(job.work);
+            let result = if use_savepoints {
+                self.run_job_in_savepoint(job.work)
+            } else {
+                match self.run_closure(job.work) {
+                    Ok(WriteDecision::Commit) => Ok(()),
+                    Ok(WriteDecision::Rollback) => {
+                        lone_rollback = true;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        lone_rollback = true;
+                        Err(e)
+                    }
+                }
+            };
             answers.push((job.done, result));
         }
-        match self.conn.execute_batch("COMMIT") {
+        let end = if lone_rollback { "ROLLBACK" } else { "COMMIT" };
+        match self.conn.execute_batch(end) {
             Ok(()) => {
                 for (done, result) in answers {
                     let _ = done.send(result);
@@ -137,21 +166,20 @@ impl Writer {
         }
     }
 
-    fn run_job(&mut self, work: WriteFn) -> Result<(), StoreError> {
+    fn run_closure(&mut self, work: WriteFn) -> Result<WriteDecision, StoreError> {
+        let mut tx = Tx { writer: self };
+        catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
+            .map_err(|_| StoreError::Backend("a write closure panicked".into()))
+    }
+
+    fn run_job_in_savepoint(&mut self, work: WriteFn) -> Result<(), StoreError> {
         self.conn.execute_batch("SAVEPOINT job").map_err(backend)?;
-        let outcome = {
-            let mut tx = Tx { writer: self };
-            catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
-        };
-        match outcome {
+        match self.run_closure(work) {
             Ok(WriteDecision::Commit) => self.conn.execute_batch("RELEASE job").map_err(backend),
-            Ok(WriteDecision::Rollback) => self
-                .conn
-                .execute_batch("ROLLBACK TO job; RELEASE job")
-                .map_err(backend),
-            Err(_) => {
+            Ok(WriteDecision::Rollback) => self.conn.execute_batch("ROLLBACK TO job; RELEASE job").map_err(backend),
+            Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
-                Err(StoreError::Backend("a write closure panicked".into()))
+                Err(e)
             }
         }
     }
@@ -174,11 +202,22 @@ impl WriteTx for Tx<'_> {
         Instant(micros)
     }
 
-    fn current(&mut self, fhir_version: FhirVersion, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+    fn current(
+        &mut self,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
         sql::current(&self.writer.conn, &Scope::All, fhir_version, resource_type, id)
     }
 
-    fn find(&mut self, scope: &Scope, fhir_version: FhirVersion, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+    fn find(
+        &mut self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
         sql::find(&self.writer.conn, scope, fhir_version, query, limit)
     }
 
@@ -192,7 +231,11 @@ impl WriteTx for Tx<'_> {
         let existing: Option<i64> = conn
             .prepare_cached("SELECT rid FROM resource WHERE fhir_version = ?1 AND type = ?2 AND id = ?3")
             .and_then(|mut stmt| {
-                let mut rows = stmt.query(params![version.fhir_version.as_str(), version.resource_type, version.id])?;
+                let mut rows = stmt.query(params![
+                    version.fhir_version.as_str(),
+                    version.resource_type,
+                    version.id
+                ])?;
                 rows.next()?.map(|row| row.get(0)).transpose()
             })
             .map_err(backend)?;
@@ -236,11 +279,20 @@ impl WriteTx for Tx<'_> {
                 })
                 .map_err(backend)?,
         };
-        conn.prepare_cached("INSERT INTO history (seq, rid, version_id, last_updated, method, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-            .and_then(|mut stmt| {
-                stmt.execute(params![seq, rid, version.version_id as i64, version.last_updated.0, version.method.as_str(), version.json.as_ref()])
-            })
-            .map_err(backend)?;
+        conn.prepare_cached(
+            "INSERT INTO history (seq, rid, version_id, last_updated, method, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                seq,
+                rid,
+                version.version_id as i64,
+                version.last_updated.0,
+                version.method.as_str(),
+                version.json.as_ref()
+            ])
+        })
+        .map_err(backend)?;
         insert_index(conn, rid, &version.index)?;
         if !version.compartments.is_empty() {
             let mut stmt = conn
@@ -260,11 +312,26 @@ fn composite_json(components: &[IndexEntry]) -> String {
         .iter()
         .map(|c| match c {
             IndexEntry::String { code, normalized, .. } => serde_json::json!({"code": code, "normalized": normalized}),
-            IndexEntry::Token { code, system, value, .. } => serde_json::json!({"code": code, "system": system, "value": value}),
-            IndexEntry::Reference { code, target_type, target_id, url, .. } => serde_json::json!({"code": code, "type": target_type, "id": target_id, "url": url}),
+            IndexEntry::Token {
+                code, system, value, ..
+            } => serde_json::json!({"code": code, "system": system, "value": value}),
+            IndexEntry::Reference {
+                code,
+                target_type,
+                target_id,
+                url,
+                ..
+            } => serde_json::json!({"code": code, "type": target_type, "id": target_id, "url": url}),
             IndexEntry::Date { code, low, high } => serde_json::json!({"code": code, "low": low, "high": high}),
             IndexEntry::Number { code, low, high, .. } => serde_json::json!({"code": code, "low": low, "high": high}),
-            IndexEntry::Quantity { code, low, high, system, unit, .. } => serde_json::json!({"code": code, "low": low, "high": high, "system": system, "unit": unit}),
+            IndexEntry::Quantity {
+                code,
+                low,
+                high,
+                system,
+                unit,
+                ..
+            } => serde_json::json!({"code": code, "low": low, "high": high, "system": system, "unit": unit}),
             IndexEntry::Uri { code, value } => serde_json::json!({"code": code, "value": value}),
             IndexEntry::Composite { code, .. } => serde_json::json!({"code": code}),
         })

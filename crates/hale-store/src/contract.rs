@@ -4,7 +4,12 @@
 //! [`store_contract_tests!`](crate::store_contract_tests), giving an async expression that opens a
 //! fresh store; the macro writes one `#[tokio::test]` per check.
 
-#![allow(clippy::unwrap_used, clippy::panic, missing_docs, reason = "test code: a failed expectation should stop the test loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    missing_docs,
+    reason = "test code: a failed expectation should stop the test loudly"
+)]
 
 use std::sync::Arc;
 
@@ -17,7 +22,13 @@ use crate::{HistoryQuery, Method, NewVersion, Owner, ResourceStore, Scope, Write
 
 const R4: FhirVersion = FhirVersion::R4;
 
-fn version(resource_type: &'static str, id: &str, version_id: u64, last_updated: Instant, index: Vec<IndexEntry>) -> NewVersion {
+fn version(
+    resource_type: &'static str,
+    id: &str,
+    version_id: u64,
+    last_updated: Instant,
+    index: Vec<IndexEntry>,
+) -> NewVersion {
     NewVersion {
         fhir_version: R4,
         resource_type,
@@ -26,14 +37,21 @@ fn version(resource_type: &'static str, id: &str, version_id: u64, last_updated:
         last_updated,
         owner: None,
         method: if version_id == 1 { Method::Post } else { Method::Put },
-        json: Bytes::from(format!(r#"{{"resourceType":"{resource_type}","id":"{id}","meta":{{"versionId":"{version_id}"}}}}"#)),
+        json: Bytes::from(format!(
+            r#"{{"resourceType":"{resource_type}","id":"{id}","meta":{{"versionId":"{version_id}"}}}}"#
+        )),
         index,
         compartments: Vec::new(),
     }
 }
 
 fn token(code: &'static str, system: &str, value: &str) -> IndexEntry {
-    IndexEntry::Token { code, system: Some(system.to_owned()), value: Some(value.to_owned()), text: None }
+    IndexEntry::Token {
+        code,
+        system: Some(system.to_owned()),
+        value: Some(value.to_owned()),
+        text: None,
+    }
 }
 
 async fn put(store: &dyn ResourceStore, v: NewVersion) -> i64 {
@@ -54,19 +72,45 @@ pub async fn write_read_vread_history(store: Arc<dyn ResourceStore>) {
     assert!(seq2 > seq1, "sequence numbers increase");
     let current = s.read(&Scope::All, R4, "Patient", "p1").await.unwrap().unwrap();
     assert_eq!(current.version_id, 2);
-    assert_eq!(current.json.as_ref(), br#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"2"}}"#);
+    assert_eq!(
+        current.json.as_ref(),
+        br#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"2"}}"#
+    );
     let v1 = s.vread(&Scope::All, R4, "Patient", "p1", 1).await.unwrap().unwrap();
     assert_eq!(v1.version_id, 1);
     assert!(s.vread(&Scope::All, R4, "Patient", "p1", 3).await.unwrap().is_none());
     assert!(s.read(&Scope::All, R4, "Patient", "nope").await.unwrap().is_none());
     let page = s
-        .history(&Scope::All, &HistoryQuery { fhir_version: R4, resource_type: Some("Patient".into()), id: Some("p1".into()), since: None, count: 10, before_seq: None })
+        .history(
+            &Scope::All,
+            &HistoryQuery {
+                fhir_version: R4,
+                resource_type: Some("Patient".into()),
+                id: Some("p1".into()),
+                since: None,
+                count: 10,
+                before_seq: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(page.total, 2);
-    assert_eq!(page.versions.iter().map(|v| v.version_id).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(
+        page.versions.iter().map(|v| v.version_id).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
     let next = s
-        .history(&Scope::All, &HistoryQuery { fhir_version: R4, resource_type: None, id: None, since: None, count: 1, before_seq: Some(page.versions[0].seq) })
+        .history(
+            &Scope::All,
+            &HistoryQuery {
+                fhir_version: R4,
+                resource_type: None,
+                id: None,
+                since: None,
+                count: 1,
+                before_seq: Some(page.versions[0].seq),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(next.versions.len(), 1);
@@ -84,7 +128,10 @@ pub async fn rollback_leaves_nothing(store: Arc<dyn ResourceStore>) {
     let drop = write_with(s, |tx| {
         let v = version("Patient", "dropped", 1, tx.now(), vec![token("identifier", "s", "2")]);
         tx.put(v).unwrap();
-        assert!(tx.current(R4, "Patient", "dropped").unwrap().is_some(), "a closure sees its own writes");
+        assert!(
+            tx.current(R4, "Patient", "dropped").unwrap().is_some(),
+            "a closure sees its own writes"
+        );
         (WriteDecision::Rollback, ())
     });
     let (kept, dropped) = futures_join(keep, drop).await;
@@ -92,11 +139,20 @@ pub async fn rollback_leaves_nothing(store: Arc<dyn ResourceStore>) {
     dropped.unwrap();
     assert!(s.read(&Scope::All, R4, "Patient", "kept").await.unwrap().is_some());
     assert!(s.read(&Scope::All, R4, "Patient", "dropped").await.unwrap().is_none());
-    let q = SearchQuery { resource_type: "Patient", criteria: vec![Criterion { code: "identifier", values: CriterionValues::Token(vec![TokenValue::Code("2".into())]) }] };
+    let q = SearchQuery {
+        resource_type: "Patient",
+        criteria: vec![Criterion {
+            code: "identifier",
+            values: CriterionValues::Token(vec![TokenValue::Code("2".into())]),
+        }],
+    };
     assert!(s.find(&Scope::All, R4, &q, 10).await.unwrap().is_empty());
 }
 
-async fn futures_join<A, B>(a: impl std::future::Future<Output = A>, b: impl std::future::Future<Output = B>) -> (A, B) {
+async fn futures_join<A, B>(
+    a: impl std::future::Future<Output = A>,
+    b: impl std::future::Future<Output = B>,
+) -> (A, B) {
     tokio::join!(a, b)
 }
 
@@ -105,7 +161,13 @@ pub async fn concurrent_writes_all_commit(store: Arc<dyn ResourceStore>) {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move { put(store.as_ref(), version("Observation", &format!("o{i}"), 1, Instant(0), vec![])).await }));
+        tasks.push(tokio::spawn(async move {
+            put(
+                store.as_ref(),
+                version("Observation", &format!("o{i}"), 1, Instant(0), vec![]),
+            )
+            .await
+        }));
     }
     let mut seqs = Vec::new();
     for task in tasks {
@@ -122,38 +184,136 @@ pub async fn concurrent_writes_all_commit(store: Arc<dyn ResourceStore>) {
 /// criteria and OR within one.
 pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
     let s = store.as_ref();
-    put(s, version("Practitioner", "a", 1, Instant(0), vec![token("identifier", "npi", "111"), IndexEntry::String { code: "family", normalized: "muller".into(), exact: "Müller".into() }])).await;
-    put(s, version("Practitioner", "b", 1, Instant(0), vec![token("identifier", "npi", "222")])).await;
-    put(s, version("Observation", "o", 1, Instant(0), vec![IndexEntry::Reference { code: "subject", target_type: Some("Patient".into()), target_id: Some("p".into()), url: None, version: None }])).await;
-    let by = |criteria: Vec<Criterion>, rt: &'static str| SearchQuery { resource_type: rt, criteria };
+    put(
+        s,
+        version(
+            "Practitioner",
+            "a",
+            1,
+            Instant(0),
+            vec![
+                token("identifier", "npi", "111"),
+                IndexEntry::String {
+                    code: "family",
+                    normalized: "muller".into(),
+                    exact: "Müller".into(),
+                },
+            ],
+        ),
+    )
+    .await;
+    put(
+        s,
+        version(
+            "Practitioner",
+            "b",
+            1,
+            Instant(0),
+            vec![token("identifier", "npi", "222")],
+        ),
+    )
+    .await;
+    put(
+        s,
+        version(
+            "Observation",
+            "o",
+            1,
+            Instant(0),
+            vec![IndexEntry::Reference {
+                code: "subject",
+                target_type: Some("Patient".into()),
+                target_id: Some("p".into()),
+                url: None,
+                version: None,
+            }],
+        ),
+    )
+    .await;
+    let by = |criteria: Vec<Criterion>, rt: &'static str| SearchQuery {
+        resource_type: rt,
+        criteria,
+    };
     let ids = |found: Vec<crate::StoredResource>| found.into_iter().map(|r| r.id).collect::<Vec<_>>();
     let npi = |v: &str| TokenValue::SystemCode("npi".into(), v.into());
-    let q = by(vec![Criterion { code: "identifier", values: CriterionValues::Token(vec![npi("111")]) }], "Practitioner");
+    let q = by(
+        vec![Criterion {
+            code: "identifier",
+            values: CriterionValues::Token(vec![npi("111")]),
+        }],
+        "Practitioner",
+    );
     assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["a"]);
-    let q = by(vec![Criterion { code: "identifier", values: CriterionValues::Token(vec![npi("111"), npi("222")]) }], "Practitioner");
+    let q = by(
+        vec![Criterion {
+            code: "identifier",
+            values: CriterionValues::Token(vec![npi("111"), npi("222")]),
+        }],
+        "Practitioner",
+    );
     assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["a", "b"]);
-    let q = by(vec![Criterion { code: "identifier", values: CriterionValues::Token(vec![TokenValue::SystemCode("other".into(), "111".into())]) }], "Practitioner");
+    let q = by(
+        vec![Criterion {
+            code: "identifier",
+            values: CriterionValues::Token(vec![TokenValue::SystemCode("other".into(), "111".into())]),
+        }],
+        "Practitioner",
+    );
     assert!(s.find(&Scope::All, R4, &q, 10).await.unwrap().is_empty());
     let q = by(
         vec![
-            Criterion { code: "identifier", values: CriterionValues::Token(vec![npi("111"), npi("222")]) },
-            Criterion { code: "family", values: CriterionValues::StringPrefix(vec!["mul".into()]) },
+            Criterion {
+                code: "identifier",
+                values: CriterionValues::Token(vec![npi("111"), npi("222")]),
+            },
+            Criterion {
+                code: "family",
+                values: CriterionValues::StringPrefix(vec!["mul".into()]),
+            },
         ],
         "Practitioner",
     );
     assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["a"]);
-    let q = by(vec![Criterion { code: "_id", values: CriterionValues::Id(vec!["b".into()]) }], "Practitioner");
+    let q = by(
+        vec![Criterion {
+            code: "_id",
+            values: CriterionValues::Id(vec!["b".into()]),
+        }],
+        "Practitioner",
+    );
     assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["b"]);
-    let q = by(vec![Criterion { code: "subject", values: CriterionValues::Reference(vec![ReferenceValue::Local { target_type: Some("Patient".into()), target_id: "p".into() }]) }], "Observation");
+    let q = by(
+        vec![Criterion {
+            code: "subject",
+            values: CriterionValues::Reference(vec![ReferenceValue::Local {
+                target_type: Some("Patient".into()),
+                target_id: "p".into(),
+            }]),
+        }],
+        "Observation",
+    );
     assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["o"]);
-    let q = by(vec![Criterion { code: "identifier", values: CriterionValues::Token(vec![npi("111")]) }], "Patient");
-    assert!(s.find(&Scope::All, R4, &q, 10).await.unwrap().is_empty(), "the resource type is part of the match");
+    let q = by(
+        vec![Criterion {
+            code: "identifier",
+            values: CriterionValues::Token(vec![npi("111")]),
+        }],
+        "Patient",
+    );
+    assert!(
+        s.find(&Scope::All, R4, &q, 10).await.unwrap().is_empty(),
+        "the resource type is part of the match"
+    );
 }
 
 /// A deletion is a version: read shows it deleted, its index entries are gone.
 pub async fn delete_removes_index_entries(store: Arc<dyn ResourceStore>) {
     let s = store.as_ref();
-    put(s, version("Patient", "d", 1, Instant(0), vec![token("identifier", "s", "d1")])).await;
+    put(
+        s,
+        version("Patient", "d", 1, Instant(0), vec![token("identifier", "s", "d1")]),
+    )
+    .await;
     let mut deletion = version("Patient", "d", 2, Instant(0), vec![]);
     deletion.method = Method::Delete;
     deletion.json = Bytes::new();
@@ -161,7 +321,13 @@ pub async fn delete_removes_index_entries(store: Arc<dyn ResourceStore>) {
     let current = s.read(&Scope::All, R4, "Patient", "d").await.unwrap().unwrap();
     assert!(current.deleted);
     assert_eq!(current.version_id, 2);
-    let q = SearchQuery { resource_type: "Patient", criteria: vec![Criterion { code: "identifier", values: CriterionValues::Token(vec![TokenValue::Code("d1".into())]) }] };
+    let q = SearchQuery {
+        resource_type: "Patient",
+        criteria: vec![Criterion {
+            code: "identifier",
+            values: CriterionValues::Token(vec![TokenValue::Code("d1".into())]),
+        }],
+    };
     assert!(s.find(&Scope::All, R4, &q, 10).await.unwrap().is_empty());
     assert!(s.count_by_type(&Scope::All, R4).await.unwrap().is_empty());
 }
@@ -180,10 +346,25 @@ pub async fn scope_hides_other_owners(store: Arc<dyn ResourceStore>) {
     assert!(s.read(&scope, R4, "Patient", "a").await.unwrap().is_some());
     assert!(s.read(&scope, R4, "Patient", "b").await.unwrap().is_none());
     assert!(s.read(&scope, R4, "Patient", "op").await.unwrap().is_some());
-    let q = SearchQuery { resource_type: "Patient", criteria: vec![Criterion { code: "identifier", values: CriterionValues::Token(vec![TokenValue::Code("same".into())]) }] };
-    let found: Vec<String> = s.find(&scope, R4, &q, 10).await.unwrap().into_iter().map(|r| r.id).collect();
+    let q = SearchQuery {
+        resource_type: "Patient",
+        criteria: vec![Criterion {
+            code: "identifier",
+            values: CriterionValues::Token(vec![TokenValue::Code("same".into())]),
+        }],
+    };
+    let found: Vec<String> = s
+        .find(&scope, R4, &q, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(found, vec!["a", "op"]);
-    assert_eq!(s.count_by_type(&scope, R4).await.unwrap(), vec![("Patient".to_owned(), 2)]);
+    assert_eq!(
+        s.count_by_type(&scope, R4).await.unwrap(),
+        vec![("Patient".to_owned(), 2)]
+    );
 }
 
 /// Writes one test per contract check for a backend. `$open` is an async expression that

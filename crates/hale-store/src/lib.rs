@@ -152,9 +152,20 @@ pub trait WriteTx {
     /// The timestamp for versions written by this closure; strictly increasing across closures.
     fn now(&mut self) -> Instant;
     /// The current version of a resource (deleted or not), whatever its owner.
-    fn current(&mut self, fhir_version: FhirVersion, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    fn current(
+        &mut self,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError>;
     /// The current, not deleted resources in `scope` that match `query`, at most `limit`.
-    fn find(&mut self, scope: &Scope, fhir_version: FhirVersion, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError>;
+    fn find(
+        &mut self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError>;
     /// Writes a version and returns its sequence number.
     fn put(&mut self, version: NewVersion) -> Result<i64, StoreError>;
 }
@@ -204,13 +215,32 @@ pub trait ResourceStore: Send + Sync + 'static {
     /// Runs `work` in a database transaction and resolves once its outcome is durable.
     async fn write(&self, work: WriteFn) -> Result<(), StoreError>;
     /// The current version of a resource, deleted or not, if it is in `scope`.
-    async fn read(&self, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    async fn read(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError>;
     /// One version of a resource, if the resource is in `scope`.
-    async fn vread(&self, scope: &Scope, fhir_version: FhirVersion, resource_type: &str, id: &str, version_id: u64) -> Result<Option<StoredResource>, StoreError>;
+    async fn vread(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+        version_id: u64,
+    ) -> Result<Option<StoredResource>, StoreError>;
     /// A page of history.
     async fn history(&self, scope: &Scope, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;
     /// Current, not deleted resources in `scope` matching `query`, at most `limit`.
-    async fn find(&self, scope: &Scope, fhir_version: FhirVersion, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError>;
+    async fn find(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError>;
     /// The number of current, not deleted resources per type, sorted by type.
     async fn count_by_type(&self, scope: &Scope, fhir_version: FhirVersion) -> Result<Vec<(String, u64)>, StoreError>;
     /// Whether the store can answer queries now.

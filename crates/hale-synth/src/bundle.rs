@@ -15,11 +15,17 @@ use crate::elements::fhir;
 /// resource's type.
 fn take_id(resource: &mut Value) -> (String, String) {
     let object = resource.as_object_mut().expect("generated resources are objects");
-    let id = object["id"].as_str().expect("generated resources have string ids").to_owned();
+    let id = object["id"]
+        .as_str()
+        .expect("generated resources have string ids")
+        .to_owned();
     // `retain` keeps the order of the other elements, where `remove` may
     // move the last element into the id's place.
     object.retain(|name, _| name != "id");
-    let resource_type = object["resourceType"].as_str().expect("generated resources have a type").to_owned();
+    let resource_type = object["resourceType"]
+        .as_str()
+        .expect("generated resources have a type")
+        .to_owned();
     (id, resource_type)
 }
 
@@ -27,7 +33,11 @@ fn take_id(resource: &mut Value) -> (String, String) {
 /// `system|value`.
 fn first_identifier(resource: &Value) -> Option<String> {
     let identifier = resource.get("identifier")?.get(0)?;
-    Some(format!("{}|{}", identifier.get("system")?.as_str()?, identifier.get("value")?.as_str()?))
+    Some(format!(
+        "{}|{}",
+        identifier.get("system")?.as_str()?,
+        identifier.get("value")?.as_str()?
+    ))
 }
 
 /// Returns a Bundle of `kind` with the given entries.

@@ -78,19 +78,40 @@ pub(crate) struct Zone {
 
 impl Zone {
     /// US Eastern time.
-    pub(crate) const EASTERN: Zone = Zone { standard_offset_minutes: -300, observes_dst: true };
+    pub(crate) const EASTERN: Zone = Zone {
+        standard_offset_minutes: -300,
+        observes_dst: true,
+    };
     /// US Central time.
-    pub(crate) const CENTRAL: Zone = Zone { standard_offset_minutes: -360, observes_dst: true };
+    pub(crate) const CENTRAL: Zone = Zone {
+        standard_offset_minutes: -360,
+        observes_dst: true,
+    };
     /// US Mountain time.
-    pub(crate) const MOUNTAIN: Zone = Zone { standard_offset_minutes: -420, observes_dst: true };
+    pub(crate) const MOUNTAIN: Zone = Zone {
+        standard_offset_minutes: -420,
+        observes_dst: true,
+    };
     /// Arizona, on Mountain standard time all year.
-    pub(crate) const ARIZONA: Zone = Zone { standard_offset_minutes: -420, observes_dst: false };
+    pub(crate) const ARIZONA: Zone = Zone {
+        standard_offset_minutes: -420,
+        observes_dst: false,
+    };
     /// US Pacific time.
-    pub(crate) const PACIFIC: Zone = Zone { standard_offset_minutes: -480, observes_dst: true };
+    pub(crate) const PACIFIC: Zone = Zone {
+        standard_offset_minutes: -480,
+        observes_dst: true,
+    };
     /// Alaska time.
-    pub(crate) const ALASKA: Zone = Zone { standard_offset_minutes: -540, observes_dst: true };
+    pub(crate) const ALASKA: Zone = Zone {
+        standard_offset_minutes: -540,
+        observes_dst: true,
+    };
     /// Hawaii, on standard time all year.
-    pub(crate) const HAWAII: Zone = Zone { standard_offset_minutes: -600, observes_dst: false };
+    pub(crate) const HAWAII: Zone = Zone {
+        standard_offset_minutes: -600,
+        observes_dst: false,
+    };
 
     /// Returns the offset from UTC in minutes in force at `instant`.
     pub(crate) fn offset_minutes_at(self, instant: Instant) -> i64 {
@@ -180,7 +201,10 @@ pub(crate) fn date(day: i64) -> String {
 /// Appends the last `width` decimal digits of a non-negative `value`,
 /// zero-padded.
 fn push_digits(text: &mut String, value: i64, width: u32) {
-    debug_assert!(value >= 0 && value < 10_i64.pow(width), "{value} has more than {width} digits");
+    debug_assert!(
+        value >= 0 && value < 10_i64.pow(width),
+        "{value} has more than {width} digits"
+    );
     for position in (0..width).rev() {
         let digit = value / 10_i64.pow(position) % 10;
         text.push(char::from(b'0' + digit as u8));
@@ -214,7 +238,10 @@ mod tests {
         let summer = Zone::MOUNTAIN.instant_at(days_from_civil(2025, 7, 4), 9 * HOUR);
         assert_eq!(summer.date_time(Zone::MOUNTAIN), "2025-07-04T09:00:00-06:00");
         assert_eq!(summer.date_time(Zone::ARIZONA), "2025-07-04T08:00:00-07:00");
-        let kolkata_like = Zone { standard_offset_minutes: 330, observes_dst: false };
+        let kolkata_like = Zone {
+            standard_offset_minutes: 330,
+            observes_dst: false,
+        };
         assert_eq!(Instant(0).date_time(kolkata_like), "1970-01-01T05:30:00+05:30");
     }
 

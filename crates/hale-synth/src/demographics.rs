@@ -11,79 +11,113 @@
 use crate::calendar::Zone;
 
 /// Common female given names.
+#[rustfmt::skip]
 pub(crate) const FEMALE_GIVEN: &[&str] = &[
-    "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah", "Karen", "Lisa",
-    "Nancy", "Betty", "Margaret", "Sandra", "Ashley", "Kimberly", "Emily", "Donna", "Michelle", "Carol", "Amanda",
-    "Dorothy", "Melissa", "Deborah", "Stephanie", "Rebecca", "Sharon", "Laura", "Cynthia", "Kathleen", "Amy",
-    "Angela", "Shirley", "Anna", "Brenda", "Pamela", "Emma", "Nicole", "Helen", "Samantha", "Katherine",
-    "Christine", "Debra", "Rachel", "Carolyn", "Janet", "Catherine", "Maria", "Heather", "Diane", "Ruth", "Julie",
-    "Olivia", "Joyce", "Virginia", "Victoria", "Kelly", "Lauren", "Christina", "Joan", "Evelyn", "Judith", "Megan",
-    "Andrea", "Cheryl", "Hannah", "Jacqueline", "Martha", "Gloria", "Teresa", "Ann", "Sara", "Madison", "Frances",
-    "Kathryn", "Janice", "Jean", "Abigail", "Alice", "Judy", "Sophia", "Grace", "Denise", "Amber", "Doris",
-    "Marilyn", "Danielle", "Beverly", "Isabella", "Theresa", "Diana", "Natalie", "Brittany", "Charlotte", "Marie",
-    "Kayla", "Alexis", "Lori", "Ava", "Mia", "Harper", "Chloe", "Zoe", "Lily", "Aaliyah", "Camila", "Lucia", "Rosa",
-    "Mei", "Priya", "Aisha", "Fatima", "Yesenia", "Guadalupe", "Ximena", "Keisha", "Leah", "Nora", "Ellie",
+    "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah",
+    "Karen", "Lisa", "Nancy", "Betty", "Margaret", "Sandra", "Ashley", "Kimberly", "Emily", "Donna",
+    "Michelle", "Carol", "Amanda", "Dorothy", "Melissa", "Deborah", "Stephanie", "Rebecca",
+    "Sharon", "Laura", "Cynthia", "Kathleen", "Amy", "Angela", "Shirley", "Anna", "Brenda",
+    "Pamela", "Emma", "Nicole", "Helen", "Samantha", "Katherine", "Christine", "Debra", "Rachel",
+    "Carolyn", "Janet", "Catherine", "Maria", "Heather", "Diane", "Ruth", "Julie", "Olivia",
+    "Joyce", "Virginia", "Victoria", "Kelly", "Lauren", "Christina", "Joan", "Evelyn", "Judith",
+    "Megan", "Andrea", "Cheryl", "Hannah", "Jacqueline", "Martha", "Gloria", "Teresa", "Ann",
+    "Sara", "Madison", "Frances", "Kathryn", "Janice", "Jean", "Abigail", "Alice", "Judy", "Sophia",
+    "Grace", "Denise", "Amber", "Doris", "Marilyn", "Danielle", "Beverly", "Isabella", "Theresa",
+    "Diana", "Natalie", "Brittany", "Charlotte", "Marie", "Kayla", "Alexis", "Lori", "Ava", "Mia",
+    "Harper", "Chloe", "Zoe", "Lily", "Aaliyah", "Camila", "Lucia", "Rosa", "Mei", "Priya", "Aisha",
+    "Fatima", "Yesenia", "Guadalupe", "Ximena", "Keisha", "Leah", "Nora", "Ellie",
 ];
 
 /// Common male given names.
+#[rustfmt::skip]
 pub(crate) const MALE_GIVEN: &[&str] = &[
-    "James", "Robert", "John", "Michael", "David", "William", "Richard", "Joseph", "Thomas", "Christopher",
-    "Charles", "Daniel", "Matthew", "Anthony", "Mark", "Donald", "Steven", "Andrew", "Paul", "Joshua", "Kenneth",
-    "Kevin", "Brian", "George", "Timothy", "Ronald", "Jason", "Edward", "Jeffrey", "Ryan", "Jacob", "Gary",
-    "Nicholas", "Eric", "Jonathan", "Stephen", "Larry", "Justin", "Scott", "Brandon", "Benjamin", "Samuel",
-    "Gregory", "Alexander", "Patrick", "Frank", "Raymond", "Jack", "Dennis", "Jerry", "Tyler", "Aaron", "Jose",
-    "Adam", "Nathan", "Henry", "Zachary", "Douglas", "Peter", "Kyle", "Noah", "Ethan", "Jeremy", "Walter",
-    "Christian", "Keith", "Roger", "Terry", "Austin", "Sean", "Gerald", "Carl", "Harold", "Dylan", "Arthur",
-    "Lawrence", "Jordan", "Jesse", "Bryan", "Billy", "Bruce", "Gabriel", "Joe", "Logan", "Alan", "Juan", "Albert",
-    "Willie", "Elijah", "Wayne", "Randy", "Vincent", "Liam", "Mason", "Lucas", "Oliver", "Carlos", "Luis",
-    "Miguel", "Diego", "Wei", "Raj", "Omar", "Ahmed", "Hiroshi", "Malik", "Andre", "Darnell", "Mateo", "Santiago",
-    "Caleb", "Isaac", "Owen", "Hunter", "Connor", "Eli",
+    "James", "Robert", "John", "Michael", "David", "William", "Richard", "Joseph", "Thomas",
+    "Christopher", "Charles", "Daniel", "Matthew", "Anthony", "Mark", "Donald", "Steven", "Andrew",
+    "Paul", "Joshua", "Kenneth", "Kevin", "Brian", "George", "Timothy", "Ronald", "Jason", "Edward",
+    "Jeffrey", "Ryan", "Jacob", "Gary", "Nicholas", "Eric", "Jonathan", "Stephen", "Larry",
+    "Justin", "Scott", "Brandon", "Benjamin", "Samuel", "Gregory", "Alexander", "Patrick", "Frank",
+    "Raymond", "Jack", "Dennis", "Jerry", "Tyler", "Aaron", "Jose", "Adam", "Nathan", "Henry",
+    "Zachary", "Douglas", "Peter", "Kyle", "Noah", "Ethan", "Jeremy", "Walter", "Christian",
+    "Keith", "Roger", "Terry", "Austin", "Sean", "Gerald", "Carl", "Harold", "Dylan", "Arthur",
+    "Lawrence", "Jordan", "Jesse", "Bryan", "Billy", "Bruce", "Gabriel", "Joe", "Logan", "Alan",
+    "Juan", "Albert", "Willie", "Elijah", "Wayne", "Randy", "Vincent", "Liam", "Mason", "Lucas",
+    "Oliver", "Carlos", "Luis", "Miguel", "Diego", "Wei", "Raj", "Omar", "Ahmed", "Hiroshi",
+    "Malik", "Andre", "Darnell", "Mateo", "Santiago", "Caleb", "Isaac", "Owen", "Hunter", "Connor",
+    "Eli",
 ];
 
 /// Common surnames.
+#[rustfmt::skip]
 pub(crate) const FAMILY: &[&str] = &[
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee",
-    "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
-    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker",
-    "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz",
-    "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy", "Cook", "Rogers",
-    "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim",
-    "Cox", "Ward", "Richardson", "Watson", "Brooks", "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza",
-    "Ruiz", "Hughes", "Price", "Alvarez", "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster",
-    "Jimenez", "Powell", "Jenkins", "Perry", "Russell", "Sullivan", "Bell", "Coleman", "Butler", "Henderson",
-    "Barnes", "Gonzales", "Fisher", "Vasquez", "Simmons", "Romero", "Jordan", "Patterson", "Alexander",
-    "Hamilton", "Graham", "Reynolds", "Griffin", "Wallace", "Moreno", "West", "Cole", "Hayes", "Bryant", "Herrera",
-    "Gibson", "Ellis", "Tran", "Medina", "Aguilar", "Stevens", "Murray", "Ford", "Castro", "Marshall", "Owens",
-    "Harrison", "Fernandez", "McDonald", "Woods", "Washington", "Kennedy", "Wells", "Vargas", "Henry", "Chen",
-    "Freeman", "Webb", "Tucker", "Guzman", "Burns", "Crawford", "Olson", "Simpson", "Porter", "Hunter", "Gordon",
-    "Mendez", "Silva", "Shaw", "Snyder", "Mason", "Dixon", "Munoz", "Hunt", "Hicks", "Holmes", "Palmer", "Wagner",
-    "Black", "Robertson", "Boyd", "Rose", "Stone", "Salazar", "Fox", "Warren", "Mills", "Meyer", "Rice",
-    "Schmidt", "Garza", "Daniels", "Ferguson", "Nichols", "Stephens", "Soto", "Weaver", "Ryan", "Gardner",
-    "Payne", "Grant", "Dunn", "Kelley", "Spencer", "Hawkins", "Arnold", "Pierce", "Vazquez", "Hansen", "Peters",
-    "Santos", "Hart", "Bradley", "Knight", "Elliott", "Cunningham", "Duncan", "Armstrong", "Hudson", "Carroll",
-    "Lane", "Riley", "Andrews", "Alvarado", "Ray", "Delgado", "Berry", "Perkins", "Hoffman", "Johnston",
-    "Matthews", "Pena", "Richards", "Contreras", "Willis", "Carpenter", "Lawrence", "Sandoval", "Wong", "Liu",
-    "Wang", "Yang", "Zhang", "Singh", "Shah", "Khan", "Ali", "O'Brien", "Novak", "Kowalski", "Larsen", "Nakamura",
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore",
+    "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark",
+    "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres",
+    "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell",
+    "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz", "Parker",
+    "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy", "Cook",
+    "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey", "Reed", "Kelly",
+    "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson", "Brooks", "Chavez", "Wood",
+    "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez", "Castillo",
+    "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez", "Powell", "Jenkins", "Perry",
+    "Russell", "Sullivan", "Bell", "Coleman", "Butler", "Henderson", "Barnes", "Gonzales", "Fisher",
+    "Vasquez", "Simmons", "Romero", "Jordan", "Patterson", "Alexander", "Hamilton", "Graham",
+    "Reynolds", "Griffin", "Wallace", "Moreno", "West", "Cole", "Hayes", "Bryant", "Herrera",
+    "Gibson", "Ellis", "Tran", "Medina", "Aguilar", "Stevens", "Murray", "Ford", "Castro",
+    "Marshall", "Owens", "Harrison", "Fernandez", "McDonald", "Woods", "Washington", "Kennedy",
+    "Wells", "Vargas", "Henry", "Chen", "Freeman", "Webb", "Tucker", "Guzman", "Burns", "Crawford",
+    "Olson", "Simpson", "Porter", "Hunter", "Gordon", "Mendez", "Silva", "Shaw", "Snyder", "Mason",
+    "Dixon", "Munoz", "Hunt", "Hicks", "Holmes", "Palmer", "Wagner", "Black", "Robertson", "Boyd",
+    "Rose", "Stone", "Salazar", "Fox", "Warren", "Mills", "Meyer", "Rice", "Schmidt", "Garza",
+    "Daniels", "Ferguson", "Nichols", "Stephens", "Soto", "Weaver", "Ryan", "Gardner", "Payne",
+    "Grant", "Dunn", "Kelley", "Spencer", "Hawkins", "Arnold", "Pierce", "Vazquez", "Hansen",
+    "Peters", "Santos", "Hart", "Bradley", "Knight", "Elliott", "Cunningham", "Duncan", "Armstrong",
+    "Hudson", "Carroll", "Lane", "Riley", "Andrews", "Alvarado", "Ray", "Delgado", "Berry",
+    "Perkins", "Hoffman", "Johnston", "Matthews", "Pena", "Richards", "Contreras", "Willis",
+    "Carpenter", "Lawrence", "Sandoval", "Wong", "Liu", "Wang", "Yang", "Zhang", "Singh", "Shah",
+    "Khan", "Ali", "O'Brien", "Novak", "Kowalski", "Larsen", "Nakamura",
 ];
 
 /// Street names.
+#[rustfmt::skip]
 pub(crate) const STREETS: &[&str] = &[
-    "Main", "Oak", "Maple", "Cedar", "Elm", "Pine", "Washington", "Lake", "Hill", "Park", "Walnut", "Church",
-    "Spring", "Highland", "Center", "Union", "River", "Mill", "Chestnut", "Franklin", "Jefferson", "Lincoln",
-    "Madison", "Jackson", "Forest", "Meadow", "Sunset", "Ridge", "Valley", "Prospect", "Cherry", "Willow", "Birch",
-    "Adams", "Monroe", "Grove", "Summit", "Pleasant", "Broad", "Water", "Market", "School", "Liberty", "Harbor",
-    "Orchard", "Spruce", "Hickory", "Magnolia", "Dogwood", "Juniper", "Aspen", "Sycamore", "Laurel", "Riverside",
-    "Fairview", "Woodland", "Lakeview", "College", "Mountain View", "Heritage",
+    "Main", "Oak", "Maple", "Cedar", "Elm", "Pine", "Washington", "Lake", "Hill", "Park", "Walnut",
+    "Church", "Spring", "Highland", "Center", "Union", "River", "Mill", "Chestnut", "Franklin",
+    "Jefferson", "Lincoln", "Madison", "Jackson", "Forest", "Meadow", "Sunset", "Ridge", "Valley",
+    "Prospect", "Cherry", "Willow", "Birch", "Adams", "Monroe", "Grove", "Summit", "Pleasant",
+    "Broad", "Water", "Market", "School", "Liberty", "Harbor", "Orchard", "Spruce", "Hickory",
+    "Magnolia", "Dogwood", "Juniper", "Aspen", "Sycamore", "Laurel", "Riverside", "Fairview",
+    "Woodland", "Lakeview", "College", "Mountain View", "Heritage",
 ];
 
 /// Street suffixes.
-pub(crate) const STREET_SUFFIXES: &[&str] =
-    &["Street", "Avenue", "Road", "Lane", "Drive", "Court", "Way", "Place", "Boulevard", "Circle", "Terrace"];
+pub(crate) const STREET_SUFFIXES: &[&str] = &[
+    "Street",
+    "Avenue",
+    "Road",
+    "Lane",
+    "Drive",
+    "Court",
+    "Way",
+    "Place",
+    "Boulevard",
+    "Circle",
+    "Terrace",
+];
 
 /// Saints that hospitals are named after.
-pub(crate) const SAINTS: &[&str] =
-    &["Mary", "Joseph", "Luke", "Francis", "Vincent", "Anthony", "Elizabeth", "Jude", "Michael", "Catherine"];
+pub(crate) const SAINTS: &[&str] = &[
+    "Mary",
+    "Joseph",
+    "Luke",
+    "Francis",
+    "Vincent",
+    "Anthony",
+    "Elizabeth",
+    "Jude",
+    "Michael",
+    "Catherine",
+];
 
 /// A US city with a ZIP code in its range and its time zone.
 #[derive(Debug)]
@@ -101,7 +135,13 @@ pub(crate) struct City {
 }
 
 const fn city(name: &'static str, state: &'static str, zip: &'static str, zone: Zone, weight: u32) -> City {
-    City { name, state, zip, zone, weight }
+    City {
+        name,
+        state,
+        zip,
+        zone,
+        weight,
+    }
 }
 
 /// US cities.

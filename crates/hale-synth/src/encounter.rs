@@ -120,7 +120,10 @@ impl Chart {
                 let reference = self.write_chronic_condition(&context, plan_index);
                 context.diagnoses.push(reference);
             } else if visit.follows == Some(plan_index) {
-                let id = self.plans[plan_index].condition_id.as_deref().expect("diagnosed before follow-up");
+                let id = self.plans[plan_index]
+                    .condition_id
+                    .as_deref()
+                    .expect("diagnosed before follow-up");
                 context.diagnoses.push(reference::local(self.style, "Condition", id));
             }
         }
@@ -137,6 +140,15 @@ impl Chart {
         }
         self.write_medications(&context, visit, acute_condition.as_ref());
         self.write_encounter_claim(context);
+    }
+
+    /// Returns a moment `from..=to` minutes into the visit, pulled in so that
+    /// it falls before the visit ends.
+    fn moment_within(&mut self, context: &VisitContext, from: i64, to: i64) -> Instant {
+        let last = ((context.end.0 - context.start.0) / MINUTE - 1).max(0);
+        let to = to.min(last);
+        let from = from.min(to);
+        context.start.plus(self.random.between(from, to + 1) * MINUTE)
     }
 
     /// Returns a price in US dollars drawn uniformly from `low..high`.
@@ -188,7 +200,10 @@ impl Chart {
             let plan = &self.plans[plan_index];
             fields.insert("reasonCode".to_owned(), fhir!([codeable(&plan.condition.concept)]));
             let id = plan.condition_id.as_deref().expect("diagnosed before follow-up");
-            fields.insert("reasonReference".to_owned(), fhir!([reference::local(self.style, "Condition", id)]));
+            fields.insert(
+                "reasonReference".to_owned(),
+                fhir!([reference::local(self.style, "Condition", id)]),
+            );
         }
         if visit.kind == VisitKind::Inpatient {
             fields.insert(
@@ -225,10 +240,16 @@ impl Chart {
         } else {
             ("low", "moderate")
         };
-        let (clinical, clinical_display) =
-            if self.random.chance(0.9) { ("active", "Active") } else { ("inactive", "Inactive") };
-        let (verification, verification_display) =
-            if self.random.chance(0.85) { ("confirmed", "Confirmed") } else { ("unconfirmed", "Unconfirmed") };
+        let (clinical, clinical_display) = if self.random.chance(0.9) {
+            ("active", "Active")
+        } else {
+            ("inactive", "Inactive")
+        };
+        let (verification, verification_display) = if self.random.chance(0.85) {
+            ("confirmed", "Confirmed")
+        } else {
+            ("unconfirmed", "Unconfirmed")
+        };
         let recorded = context.start.plus(5 * MINUTE).date_time(self.person.zone);
         self.resources.push(fhir!({
             "resourceType": "AllergyIntolerance",
@@ -265,7 +286,10 @@ impl Chart {
             VisitKind::Sick => self.random.between(0, 4).min(context.age_days),
             _ => 0,
         };
-        let onset = context.start.plus(-lead_days * DAY - self.random.between(0, 6) * HOUR).max(context.start.plus(-context.age_days * DAY));
+        let onset = context
+            .start
+            .plus(-lead_days * DAY - self.random.between(0, 6) * HOUR)
+            .max(context.start.plus(-context.age_days * DAY));
         let abatement = onset.plus(i64::from(duration_days) * DAY);
         let resolved = abatement.local_day(zone) < REFERENCE_DAY;
         let mut condition = fhir!({
@@ -387,7 +411,7 @@ impl Chart {
 
     /// Writes the vital signs measured at the visit.
     fn write_vitals(&mut self, context: &VisitContext, febrile: bool) {
-        let at = context.start.plus(self.random.between(3, 15) * MINUTE);
+        let at = self.moment_within(context, 3, 15);
         let years = context.age_days as f64 / 365.25;
         let age = context.age_years;
         let full_set = context.kind == VisitKind::Wellness;
@@ -408,7 +432,13 @@ impl Chart {
         if full_set && context.age_days < 730 {
             let circumference = interpolate(years, &[(0.0, 35.0), (0.5, 43.0), (1.0, 46.0), (2.0, 48.5)])
                 + self.random.normal(0.0, 0.8);
-            self.write_vital(context, at, &terminology::HEAD_CIRCUMFERENCE, fhir!(round_to(circumference, 1)), "cm");
+            self.write_vital(
+                context,
+                at,
+                &terminology::HEAD_CIRCUMFERENCE,
+                fhir!(round_to(circumference, 1)),
+                "cm",
+            );
         }
         if age >= 3 {
             let effect: f64 = self
@@ -419,15 +449,22 @@ impl Chart {
                 .sum();
             let (systolic, diastolic) = if age >= 18 {
                 let aging = (f64::from(age) - 40.0).max(0.0) * 0.3;
-                (self.random.normal(116.0 + aging + effect, 9.0), self.random.normal(75.0 + effect / 2.0, 6.0))
+                (
+                    self.random.normal(116.0 + aging + effect, 9.0),
+                    self.random.normal(75.0 + effect / 2.0, 6.0),
+                )
             } else {
                 let age = f64::from(age);
-                (self.random.normal(98.0 + age, 7.0), self.random.normal(58.0 + age / 2.0, 5.0))
+                (
+                    self.random.normal(98.0 + age, 7.0),
+                    self.random.normal(58.0 + age / 2.0, 5.0),
+                )
             };
-            let component = |concept: &Concept, value: f64| {
-                fhir!({ "code": codeable(concept), "valueQuantity": quantity(value.round() as i64, "mm[Hg]") })
-            };
-            let components = vec![component(&terminology::SYSTOLIC, systolic), component(&terminology::DIASTOLIC, diastolic)];
+            let component = |concept: &Concept, value: f64| fhir!({ "code": codeable(concept), "valueQuantity": quantity(value.round() as i64, "mm[Hg]") });
+            let components = vec![
+                component(&terminology::SYSTOLIC, systolic),
+                component(&terminology::DIASTOLIC, diastolic),
+            ];
             self.write_observation(
                 context,
                 ("vital-signs", "Vital Signs"),
@@ -444,18 +481,45 @@ impl Chart {
             _ => (self.random.normal(72.0, 8.0), self.random.normal(15.0, 1.5)),
         };
         let heart_rate = heart_rate + if febrile { 12.0 } else { 0.0 };
-        self.write_vital(context, at, &terminology::HEART_RATE, fhir!(heart_rate.round() as i64), "/min");
+        self.write_vital(
+            context,
+            at,
+            &terminology::HEART_RATE,
+            fhir!(heart_rate.round() as i64),
+            "/min",
+        );
         if context.kind != VisitKind::FollowUp {
-            self.write_vital(context, at, &terminology::RESPIRATORY_RATE, fhir!(respiratory_rate.round() as i64), "/min");
+            self.write_vital(
+                context,
+                at,
+                &terminology::RESPIRATORY_RATE,
+                fhir!(respiratory_rate.round() as i64),
+                "/min",
+            );
         }
         if febrile || acute_care || context.kind == VisitKind::Sick || self.random.chance(0.4) {
-            let temperature =
-                if febrile { self.random.normal(38.5, 0.4) } else { self.random.normal(36.8, 0.25) };
-            self.write_vital(context, at, &terminology::BODY_TEMPERATURE, fhir!(round_to(temperature, 1)), "Cel");
+            let temperature = if febrile {
+                self.random.normal(38.5, 0.4)
+            } else {
+                self.random.normal(36.8, 0.25)
+            };
+            self.write_vital(
+                context,
+                at,
+                &terminology::BODY_TEMPERATURE,
+                fhir!(round_to(temperature, 1)),
+                "Cel",
+            );
         }
         if acute_care {
             let saturation = self.random.normal(97.0, 1.0).min(100.0) - if febrile { 3.0 } else { 0.0 };
-            self.write_vital(context, at, &terminology::OXYGEN_SATURATION, fhir!(saturation.round() as i64), "%");
+            self.write_vital(
+                context,
+                at,
+                &terminology::OXYGEN_SATURATION,
+                fhir!(saturation.round() as i64),
+                "%",
+            );
         }
     }
 
@@ -468,7 +532,15 @@ impl Chart {
         } * self.person.height_factor;
         let fraction = interpolate(
             years,
-            &[(0.0, 0.29), (1.0, 0.44), (2.0, 0.51), (5.0, 0.63), (10.0, 0.80), (14.0, 0.93), (18.0, 1.0)],
+            &[
+                (0.0, 0.29),
+                (1.0, 0.44),
+                (2.0, 0.51),
+                (5.0, 0.63),
+                (10.0, 0.80),
+                (14.0, 0.93),
+                (18.0, 1.0),
+            ],
         );
         adult * fraction + self.random.normal(0.0, 0.4)
     }
@@ -478,8 +550,18 @@ impl Chart {
         let adult_bmi = self.person.bmi + (years - 40.0).clamp(0.0, 30.0) * 0.04;
         // Children's BMI follows the usual curve, nudged toward the adult
         // build so heavy adults were heavier children.
-        let child_bmi = interpolate(years, &[(0.0, 13.0), (0.5, 17.0), (1.0, 17.2), (2.0, 16.5), (5.0, 15.5), (10.0, 17.5), (14.0, 20.0)])
-            * (1.0 + (self.person.bmi - 27.5) / 80.0);
+        let child_bmi = interpolate(
+            years,
+            &[
+                (0.0, 13.0),
+                (0.5, 17.0),
+                (1.0, 17.2),
+                (2.0, 16.5),
+                (5.0, 15.5),
+                (10.0, 17.5),
+                (14.0, 20.0),
+            ],
+        ) * (1.0 + (self.person.bmi - 27.5) / 80.0);
         let bmi = if years >= 18.0 {
             adult_bmi
         } else if years >= 14.0 {
@@ -512,7 +594,10 @@ impl Chart {
             panels.extend(acute.panels);
         }
         if visit.kind == VisitKind::Wellness && context.age_years >= 18 && self.random.chance(0.3) {
-            let (panel, _) = self.random.pick_weighted(ROUTINE_PANELS, |p| p.1).expect("panels have weights");
+            let (panel, _) = self
+                .random
+                .pick_weighted(ROUTINE_PANELS, |p| p.1)
+                .expect("panels have weights");
             panels.push(panel);
         }
         for (plan_index, plan) in self.plans.iter().enumerate() {
@@ -543,7 +628,7 @@ impl Chart {
     /// that lists them.
     fn write_panel(&mut self, context: &mut VisitContext, panel: &'static LabPanel) {
         let zone = self.person.zone;
-        let effective = context.start.plus(self.random.between(10, 30) * MINUTE);
+        let effective = self.moment_within(context, 10, 30);
         let issued = effective.plus(self.random.between(2 * 60, 8 * 60) * MINUTE);
         let mut results = Vec::with_capacity(panel.tests.len());
         for test in panel.tests {
@@ -557,29 +642,40 @@ impl Chart {
                 .next_back()
                 .unwrap_or(test.mean);
             let sd = test.sd * (mean / test.mean).max(1.0);
-            let value = round_to(self.random.normal(mean, sd), test.decimals);
+            let value = decimal(self.random.normal(mean, sd), test.decimals);
             let mut range = serde_json::Map::new();
             if let Some(low) = test.low {
-                range.insert("low".to_owned(), quantity(low, test.unit));
+                range.insert("low".to_owned(), quantity(decimal(low, test.decimals), test.unit));
             }
             if let Some(high) = test.high {
-                range.insert("high".to_owned(), quantity(high, test.unit));
+                range.insert("high".to_owned(), quantity(decimal(high, test.decimals), test.unit));
             }
-            let concept = Concept { system: LOINC, code: test.code, display: test.display };
+            let concept = Concept {
+                system: LOINC,
+                code: test.code,
+                display: test.display,
+            };
             let id = self.write_observation(
                 context,
                 ("laboratory", "Laboratory"),
                 &concept,
                 effective,
                 issued,
-                vec![("valueQuantity", quantity(value, test.unit)), ("referenceRange", fhir!([range]))],
+                vec![
+                    ("valueQuantity", quantity(value, test.unit)),
+                    ("referenceRange", fhir!([range])),
+                ],
             );
             let mut result = self.local("Observation", &id);
             result["display"] = fhir!(test.display);
             results.push(result);
         }
         let id = self.random.uuid();
-        let concept = Concept { system: LOINC, code: panel.code, display: panel.display };
+        let concept = Concept {
+            system: LOINC,
+            code: panel.code,
+            display: panel.display,
+        };
         self.resources.push(fhir!({
             "resourceType": "DiagnosticReport",
             "id": &id,
@@ -607,20 +703,25 @@ impl Chart {
         let sex = self.person.sex;
         if visit.kind == VisitKind::Wellness {
             for screening in SCREENINGS {
-                let fits = (screening.min_age..=screening.max_age).contains(&age)
-                    && screening.sex.is_none_or(|s| s == sex);
+                let fits =
+                    (screening.min_age..=screening.max_age).contains(&age) && screening.sex.is_none_or(|s| s == sex);
                 if fits && self.random.chance(screening.chance) {
                     procedures.push((screening.concept, None));
                 }
             }
-            let on_long_term_drugs = self.plans.iter().any(|p| p.condition_id.is_some() && p.medication.is_some());
+            let on_long_term_drugs = self
+                .plans
+                .iter()
+                .any(|p| p.condition_id.is_some() && p.medication.is_some());
             if on_long_term_drugs && self.random.chance(0.5) {
                 procedures.push((&terminology::MEDICATION_RECONCILIATION, None));
             }
         }
         for plan_index in 0..self.plans.len() {
             let plan = &self.plans[plan_index];
-            let Some(condition_id) = plan.condition_id.as_deref() else { continue };
+            let Some(condition_id) = plan.condition_id.as_deref() else {
+                continue;
+            };
             let chance = match visit.kind {
                 VisitKind::Wellness => 0.15,
                 VisitKind::FollowUp if visit.follows == Some(plan_index) => 0.4,
@@ -638,15 +739,13 @@ impl Chart {
         }
 
         let zone = self.person.zone;
-        let visit_minutes = (context.end.0 - context.start.0) / MINUTE;
         for (concept, reason) in procedures {
-            let (offset, minutes) = if visit.kind == VisitKind::Inpatient {
-                (self.random.between(60, 12 * 60), self.random.between(30, 180))
+            let (start, minutes) = if visit.kind == VisitKind::Inpatient {
+                (self.moment_within(context, 60, 12 * 60), self.random.between(30, 180))
             } else {
-                (self.random.between(5, visit_minutes.max(6)), self.random.between(10, 45))
+                (self.moment_within(context, 3, 60), self.random.between(5, 45))
             };
-            let start = context.start.plus(offset * MINUTE);
-            let end = start.plus(minutes * MINUTE).min(context.end).max(start.plus(5 * MINUTE));
+            let end = start.plus(minutes * MINUTE).min(context.end);
             let id = self.random.uuid();
             let mut procedure = fhir!({
                 "resourceType": "Procedure",
@@ -675,11 +774,13 @@ impl Chart {
         let year = calendar::year_of(context.day);
         let mut given: Vec<&'static Vaccine> = Vec::new();
         let flu_season = !(4..=8).contains(&month);
-        if context.age_days >= INFLUENZA_VACCINE.min_age_days && self.random.chance(if flu_season { 0.6 } else { 0.05 }) {
+        if context.age_days >= INFLUENZA_VACCINE.min_age_days && self.random.chance(if flu_season { 0.6 } else { 0.05 })
+        {
             given.push(&INFLUENZA_VACCINE);
         }
         for vaccine in VACCINES {
-            let fits = (vaccine.min_age_days..=vaccine.max_age_days).contains(&context.age_days) && year >= vaccine.since_year;
+            let fits =
+                (vaccine.min_age_days..=vaccine.max_age_days).contains(&context.age_days) && year >= vaccine.since_year;
             if given.len() < 4 && fits && self.random.chance(vaccine.chance) {
                 given.push(vaccine);
             }
@@ -687,9 +788,13 @@ impl Chart {
         let zone = self.person.zone;
         for vaccine in given {
             let id = self.random.uuid();
-            let at = context.start.plus(self.random.between(10, 20) * MINUTE);
+            let at = self.moment_within(context, 10, 20);
             let lot = format!("{}{}", self.random.below(10, 100), self.random.digits(5));
-            let concept = Concept { system: CVX, code: vaccine.code, display: vaccine.display };
+            let concept = Concept {
+                system: CVX,
+                code: vaccine.code,
+                display: vaccine.display,
+            };
             self.resources.push(fhir!({
                 "resourceType": "Immunization",
                 "id": &id,
@@ -714,24 +819,31 @@ impl Chart {
     /// Writes the visit's prescriptions: the acute problem's drug, and the
     /// renewals of long-term drugs.
     fn write_medications(&mut self, context: &VisitContext, visit: &Visit, acute_condition: Option<&Value>) {
-        if let (Some(acute), Some(reason)) = (visit.acute, acute_condition) {
-            if !acute.medications.is_empty() && self.random.chance(acute.medication_chance) {
-                let medication = self.random.pick(acute.medications);
-                let finished = context.day + 30 < REFERENCE_DAY;
-                let status = if finished { "completed" } else { "active" };
-                self.write_medication_request(context, medication, status, false, reason.clone());
-            }
+        if let (Some(acute), Some(reason)) = (visit.acute, acute_condition)
+            && !acute.medications.is_empty()
+            && self.random.chance(acute.medication_chance)
+        {
+            let medication = self.random.pick(acute.medications);
+            let finished = context.day + 30 < REFERENCE_DAY;
+            let status = if finished { "completed" } else { "active" };
+            self.write_medication_request(context, medication, status, false, reason.clone());
         }
         for plan_index in 0..self.plans.len() {
             let plan = &self.plans[plan_index];
-            let (Some(medication), Some(condition_id)) = (plan.medication, plan.condition_id.as_deref()) else { continue };
+            let (Some(medication), Some(condition_id)) = (plan.medication, plan.condition_id.as_deref()) else {
+                continue;
+            };
             let renews = plan.diagnosis_visit == visit.id
                 || visit.kind == VisitKind::Wellness
                 || visit.follows == Some(plan_index);
             if !renews {
                 continue;
             }
-            let status = if plan.last_renewal_visit == Some(visit.id) { "active" } else { "completed" };
+            let status = if plan.last_renewal_visit == Some(visit.id) {
+                "active"
+            } else {
+                "completed"
+            };
             let reason = reference::local(self.style, "Condition", condition_id);
             self.write_medication_request(context, medication, status, true, reason);
         }
@@ -749,8 +861,11 @@ impl Chart {
         let zone = self.person.zone;
         let id = self.random.uuid();
         let authored = context.end.plus(-2 * MINUTE);
-        let (course, course_display) =
-            if long_term { ("continuous", "Continuous long term therapy") } else { ("acute", "Short course (acute) therapy") };
+        let (course, course_display) = if long_term {
+            ("continuous", "Continuous long term therapy")
+        } else {
+            ("acute", "Short course (acute) therapy")
+        };
         self.resources.push(fhir!({
             "resourceType": "MedicationRequest",
             "id": &id,
@@ -786,7 +901,7 @@ impl Chart {
             "type": codeable_code("http://terminology.hl7.org/CodeSystem/claim-type", "pharmacy", "Pharmacy"),
             "use": "claim",
             "patient": &self.patient_reference,
-            "billablePeriod": period(authored, authored.plus(30 * DAY), zone),
+            "billablePeriod": period(authored, authored.plus(self.random.between(20, 180) * MINUTE), zone),
             "created": authored.date_time(zone),
             "provider": &context.organization,
             "priority": codeable_code("http://terminology.hl7.org/CodeSystem/processpriority", "normal", "Normal"),
@@ -870,6 +985,17 @@ impl Chart {
         fields.insert("item".to_owned(), fhir!(items));
         fields.insert("total".to_owned(), money(round_to(total, 2)));
         self.resources.push(claim);
+    }
+}
+
+/// Returns `value` rounded to `decimals` places as a JSON number, an integer
+/// when there are no decimals, so that a cholesterol of 174 prints as `174`
+/// rather than `174.0`.
+fn decimal(value: f64, decimals: u32) -> Value {
+    if decimals == 0 {
+        Value::from(value.round() as i64)
+    } else {
+        Value::from(round_to(value, decimals))
     }
 }
 

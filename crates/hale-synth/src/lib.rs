@@ -20,8 +20,8 @@
 //! MedicationRequests it produced, and a Claim for it (plus a pharmacy Claim
 //! per prescription). Patients get chronic conditions by age, with the drugs,
 //! labs and lab values that go with them. On average a patient has about
-//! 110 resources at the default ten years of history; see
-//! [`SynthConfig::history_years`].
+//! 120 resources (from about 10 to about 350) at the default five years of
+//! history; see [`SynthConfig::history_years`].
 //!
 //! # Forms
 //!
@@ -93,7 +93,8 @@ pub struct SynthConfig {
     pub seed: u64,
     /// How many years of history each patient has (at most their age). The
     /// number of resources per patient grows about linearly with it: about
-    /// 110 on average at the default of 10. Values are clamped to `1..=100`.
+    /// 120 on average at the default of 5, about 225 at 10. Values are
+    /// clamped to `1..=100`.
     pub history_years: u32,
 }
 
@@ -104,7 +105,11 @@ impl SynthConfig {
     /// Returns the configuration for `patients` patients from `seed`, with
     /// the default history length.
     pub fn new(patients: u64, seed: u64) -> Self {
-        Self { patients, seed, history_years: Self::DEFAULT_HISTORY_YEARS }
+        Self {
+            patients,
+            seed,
+            history_years: Self::DEFAULT_HISTORY_YEARS,
+        }
     }
 
     /// Returns the history length actually used.
@@ -152,5 +157,7 @@ pub fn shared_batch_bundle(config: &SynthConfig) -> Value {
 /// resources, then each patient's records in index order. The iterator
 /// generates lazily, one patient at a time.
 pub fn records(config: &SynthConfig) -> impl Iterator<Item = Value> + '_ {
-    shared_resources(config).into_iter().chain((0..config.patients).flat_map(move |index| patient_records(config, index)))
+    shared_resources(config)
+        .into_iter()
+        .chain((0..config.patients).flat_map(move |index| patient_records(config, index)))
 }

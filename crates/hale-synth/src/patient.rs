@@ -28,8 +28,8 @@ use crate::elements::typed_identifier;
 use crate::random::{Domain, Random};
 use crate::reference::{self, ReferenceStyle};
 use crate::shared::{
-    self, Address, Clinician, Payer, SYNTHEA_SYSTEM, SeedConstants, Site, clinic_count, clinic_number,
-    hospital_count, hospital_number, site_count_for_patient,
+    self, Address, Clinician, Payer, SYNTHEA_SYSTEM, SeedConstants, Site, clinic_count, clinic_number, hospital_count,
+    hospital_number, site_count_for_patient,
 };
 use crate::terminology::{
     self, ACUTE_CONDITIONS, ALLERGIES, AcuteCondition, Allergy, CHRONIC_CONDITIONS, ChronicCondition, Concept,
@@ -160,8 +160,15 @@ pub(crate) struct Chart {
 }
 
 /// Age bands `(from years, to years, weight)`, roughly the US population.
-const AGE_BANDS: &[(i64, i64, u32)] =
-    &[(0, 5, 6), (5, 18, 16), (18, 30, 16), (30, 45, 19), (45, 65, 25), (65, 80, 13), (80, 98, 5)];
+const AGE_BANDS: &[(i64, i64, u32)] = &[
+    (0, 5, 6),
+    (5, 18, 16),
+    (18, 30, 16),
+    (30, 45, 19),
+    (45, 65, 25),
+    (65, 80, 13),
+    (80, 98, 5),
+];
 
 /// Ages in days of the well-baby visits before the yearly schedule starts at
 /// three.
@@ -178,22 +185,32 @@ impl Chart {
         let sites = site_count_for_patient(index);
         let clinic = Site::new(seed, clinic_number(random.below_u64(0, clinic_count(sites))));
         let hospital = Site::new(seed, hospital_number(random.below_u64(0, hospital_count(sites))));
-        let clinic_team: Vec<Clinician> =
-            (0..shared::CLINICIANS_PER_SITE).map(|position| Clinician::new(seed, &clinic, position)).collect();
-        let hospital_team: Vec<Clinician> =
-            (0..shared::CLINICIANS_PER_SITE).map(|position| Clinician::new(seed, &hospital, position)).collect();
+        let clinic_team: Vec<Clinician> = (0..shared::CLINICIANS_PER_SITE)
+            .map(|position| Clinician::new(seed, &clinic, position))
+            .collect();
+        let hospital_team: Vec<Clinician> = (0..shared::CLINICIANS_PER_SITE)
+            .map(|position| Clinician::new(seed, &hospital, position))
+            .collect();
         let primary_position = random.below(0, 2) as usize;
 
         let sex = if random.chance(0.51) { Sex::Female } else { Sex::Male };
-        let &(from, to, _) = random.pick_weighted(AGE_BANDS, |band| band.2).expect("bands have weights");
+        let &(from, to, _) = random
+            .pick_weighted(AGE_BANDS, |band| band.2)
+            .expect("bands have weights");
         let age_days = random.between(from * YEAR_DAYS, to * YEAR_DAYS) + 1;
         let birth_day = REFERENCE_DAY - age_days;
         let given = *random.pick(if sex == Sex::Female { FEMALE_GIVEN } else { MALE_GIVEN });
-        let middle = random.chance(0.4).then(|| *random.pick(if sex == Sex::Female { FEMALE_GIVEN } else { MALE_GIVEN }));
+        let middle = random
+            .chance(0.4)
+            .then(|| *random.pick(if sex == Sex::Female { FEMALE_GIVEN } else { MALE_GIVEN }))
+            .filter(|middle| *middle != given);
         let family = *random.pick(FAMILY);
         let height_factor = random.normal(1.0, 0.04);
         let bmi = random.normal(27.5, 4.8).max(17.0);
-        let smoking = &random.pick_weighted(SMOKING_FINDINGS, |finding| finding.1).expect("findings have weights").0;
+        let smoking = &random
+            .pick_weighted(SMOKING_FINDINGS, |finding| finding.1)
+            .expect("findings have weights")
+            .0;
         let person = Person {
             id,
             sex,
@@ -248,12 +265,18 @@ impl Chart {
         let language = if random.chance(0.12) {
             ("es", "Spanish")
         } else if random.chance(0.05) {
-            let other = random.pick_weighted(OTHER_LANGUAGES, |l| l.weight).expect("languages have weights");
+            let other = random
+                .pick_weighted(OTHER_LANGUAGES, |l| l.weight)
+                .expect("languages have weights");
             (other.code, other.display)
         } else {
             ("en-US", "English (United States)")
         };
-        let ethnicity = if language.0 == "es" || random.chance(0.10) { &HISPANIC } else { &NOT_HISPANIC };
+        let ethnicity = if language.0 == "es" || random.chance(0.10) {
+            &HISPANIC
+        } else {
+            &NOT_HISPANIC
+        };
         let race = random.pick_weighted(RACES, |r| r.weight).expect("races have weights");
 
         let mut given_names = vec![given];
@@ -309,7 +332,7 @@ impl Chart {
             ],
             "name": [name],
             "telecom": telecom,
-            "gender": &person.sex.gender_code(),
+            "gender": person.sex.gender_code(),
             "birthDate": calendar::date(person.birth_day),
             "address": [address],
             "maritalStatus": {
@@ -349,10 +372,18 @@ impl Chart {
         };
         let payer = kind.map(|kind| {
             let number = if kind == PayerKind::Commercial {
-                let chosen = random.pick_weighted(PAYERS, |p| p.weight).expect("commercial payers have weights");
-                PAYERS.iter().position(|p| std::ptr::eq(p, chosen)).expect("chosen from the table")
+                let chosen = random
+                    .pick_weighted(PAYERS, |p| p.weight)
+                    .expect("commercial payers have weights");
+                PAYERS
+                    .iter()
+                    .position(|p| std::ptr::eq(p, chosen))
+                    .expect("chosen from the table")
             } else {
-                PAYERS.iter().position(|p| p.kind == kind).expect("every kind has a payer")
+                PAYERS
+                    .iter()
+                    .position(|p| p.kind == kind)
+                    .expect("every kind has a payer")
             };
             Payer::new(seed, number)
         });
@@ -364,8 +395,11 @@ impl Chart {
             Some(PayerKind::Commercial) => (terminology::ACT_CODE, "HIP", "health insurance plan policy"),
             Some(_) => (terminology::ACT_CODE, "PUBLICPOL", "public healthcare"),
         };
-        let (relationship, relationship_display) =
-            if age < 18 && kind == Some(PayerKind::Commercial) { ("child", "Child") } else { ("self", "Self") };
+        let (relationship, relationship_display) = if age < 18 && kind == Some(PayerKind::Commercial) {
+            ("child", "Child")
+        } else {
+            ("self", "Self")
+        };
         let subscriber_id = format!("{}{}", random.below(100, 1_000), random.digits(8));
         let payor = match &payer {
             Some(payer) => payer.reference(self.style),
@@ -392,7 +426,10 @@ impl Chart {
             "payor": [payor],
         });
         if kind.is_none() {
-            coverage.as_object_mut().expect("resources are objects").remove("subscriberId");
+            coverage
+                .as_object_mut()
+                .expect("resources are objects")
+                .remove("subscriberId");
         }
         self.coverage_reference = reference::local(self.style, "Coverage", &id);
         self.resources.push(coverage);
@@ -404,7 +441,11 @@ impl Chart {
         while self.allergies.len() < 3 && self.random.chance(chance) {
             let allergies = &self.allergies;
             let drawn = self.random.pick_weighted(ALLERGIES, |a| {
-                if allergies.iter().any(|have| std::ptr::eq(*have, a)) { 0 } else { a.weight }
+                if allergies.iter().any(|have| std::ptr::eq(*have, a)) {
+                    0
+                } else {
+                    a.weight
+                }
             });
             self.allergies.extend(drawn);
             chance = 0.3;
@@ -432,8 +473,19 @@ impl Chart {
             VisitKind::Wellness => self.random.between(20, 51),
             _ => self.random.between(15, 31),
         };
-        let start = self.person.zone.instant_at(day, 8 * HOUR + self.random.between(0, 34) * 15 * MINUTE);
-        Visit { id, kind, start, end: start.plus(minutes * MINUTE), concept, acute: None, follows: None }
+        let start = self
+            .person
+            .zone
+            .instant_at(day, 8 * HOUR + self.random.between(0, 34) * 15 * MINUTE);
+        Visit {
+            id,
+            kind,
+            start,
+            end: start.plus(minutes * MINUTE),
+            concept,
+            acute: None,
+            follows: None,
+        }
     }
 
     /// Draws an acute condition for `setting`, fitting the patient on `day`.
@@ -500,8 +552,12 @@ impl Chart {
                 + u32::from(age < 6 && self.random.chance(0.3 * share))
                 + u32::from(age >= 65 && self.random.chance(0.2 * share));
             for _ in 0..sick_visits {
-                let Some(day) = self.clinic_day(slot_start.max(birth_day + 14), slot_end) else { continue };
-                let Some(acute) = self.draw_acute(Setting::Clinic, day) else { continue };
+                let Some(day) = self.clinic_day(slot_start.max(birth_day + 14), slot_end) else {
+                    continue;
+                };
+                let Some(acute) = self.draw_acute(Setting::Clinic, day) else {
+                    continue;
+                };
                 let concept = match self.random.below(0, 10) {
                     0..=4 => &terminology::SYMPTOM_VISIT,
                     5..=7 => &terminology::PROBLEM_VISIT,
@@ -562,7 +618,11 @@ impl Chart {
         if visits.is_empty() {
             // Every patient has been seen at least once.
             let day = self.clinic_day(window_start + 1, last_day).unwrap_or(last_day);
-            let concept = if self.person.age_years(day) < 18 { &terminology::WELL_CHILD } else { &terminology::GENERAL_EXAM };
+            let concept = if self.person.age_years(day) < 18 {
+                &terminology::WELL_CHILD
+            } else {
+                &terminology::GENERAL_EXAM
+            };
             visits.push(self.clinic_visit(id(), VisitKind::Wellness, day, concept));
         }
         visits.sort_by_key(|visit| (visit.start, visit.id));
@@ -598,9 +658,14 @@ impl Chart {
             let min_age = condition.min_age;
             let eligible: Vec<&Visit> = visits
                 .iter()
-                .filter(|v| v.kind == VisitKind::Wellness && self.person.age_years(v.start.local_day(self.person.zone)) >= min_age)
+                .filter(|v| {
+                    v.kind == VisitKind::Wellness
+                        && self.person.age_years(v.start.local_day(self.person.zone)) >= min_age
+                })
                 .collect();
-            let Some(&first) = eligible.first() else { continue };
+            let Some(&first) = eligible.first() else {
+                continue;
+            };
             let (visit, onset) = if self.random.chance(0.5) {
                 // Already known at the first visit of the history.
                 let earliest = self.person.birth_day + i64::from(min_age) * YEAR_DAYS;
@@ -610,7 +675,10 @@ impl Chart {
             } else {
                 let len = u32::try_from(eligible.len()).expect("few visits");
                 let visit = eligible[self.random.below(0, len) as usize];
-                let back = self.random.between(0, 60).min(self.person.age_days(visit.start.local_day(self.person.zone)));
+                let back = self
+                    .random
+                    .between(0, 60)
+                    .min(self.person.age_days(visit.start.local_day(self.person.zone)));
                 (visit, visit.start.plus(-back * DAY))
             };
             let medication = (!condition.medications.is_empty() && self.random.chance(0.95))
@@ -633,18 +701,22 @@ impl Chart {
             if plan.medication.is_none() && plan.condition.panels.is_empty() {
                 continue;
             }
-            let diagnosis = visits.iter().find(|v| v.id == plan.diagnosis_visit).expect("planned visit");
+            let diagnosis = visits
+                .iter()
+                .find(|v| v.id == plan.diagnosis_visit)
+                .expect("planned visit");
             let first_day = diagnosis.start.local_day(self.person.zone) + 14;
             let mut slot_start = window_start;
             while slot_start < REFERENCE_DAY - 1 {
                 let slot_end = (slot_start + YEAR_DAYS).min(REFERENCE_DAY - 1);
-                if slot_end > first_day && self.random.chance(0.3) {
-                    if let Some(day) = self.clinic_day(slot_start.max(first_day), slot_end) {
-                        let mut visit = self.clinic_visit(next_id, VisitKind::FollowUp, day, &terminology::FOLLOW_UP);
-                        visit.follows = Some(plan_index);
-                        visits.push(visit);
-                        next_id += 1;
-                    }
+                if slot_end > first_day
+                    && self.random.chance(0.3)
+                    && let Some(day) = self.clinic_day(slot_start.max(first_day), slot_end)
+                {
+                    let mut visit = self.clinic_visit(next_id, VisitKind::FollowUp, day, &terminology::FOLLOW_UP);
+                    visit.follows = Some(plan_index);
+                    visits.push(visit);
+                    next_id += 1;
                 }
                 slot_start = slot_end;
             }
@@ -655,13 +727,17 @@ impl Chart {
             if plan.medication.is_none() {
                 continue;
             }
-            let diagnosis_start = visits.iter().find(|v| v.id == plan.diagnosis_visit).expect("planned visit").start;
+            let diagnosis_start = visits
+                .iter()
+                .find(|v| v.id == plan.diagnosis_visit)
+                .expect("planned visit")
+                .start;
             plan.last_renewal_visit = visits
                 .iter()
                 .filter(|v| v.start >= diagnosis_start)
                 .filter(|v| v.kind == VisitKind::Wellness || v.follows == Some(plan_index))
                 .map(|v| v.id)
-                .last();
+                .next_back();
         }
     }
 

@@ -49,7 +49,9 @@ impl Random {
         // The last eight bytes spell the crate's name so that a stream of
         // another Hale component keyed the same way could never coincide.
         key[24..32].copy_from_slice(b"halesynt");
-        Self { rng: ChaCha8Rng::from_seed(key) }
+        Self {
+            rng: ChaCha8Rng::from_seed(key),
+        }
     }
 
     /// Returns a random lowercase, hyphenated version-4 UUID, which is a valid
@@ -57,7 +59,10 @@ impl Random {
     pub(crate) fn uuid(&mut self) -> String {
         let mut bytes = [0u8; 16];
         self.rng.fill_bytes(&mut bytes);
-        uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .hyphenated()
+            .to_string()
     }
 
     /// Returns a uniformly distributed integer in `low..high`.
@@ -113,11 +118,7 @@ impl Random {
     /// Returns an element chosen with probability proportional to `weight`,
     /// among the elements for which `weight` is non-zero, or `None` if every
     /// weight is zero.
-    pub(crate) fn pick_weighted<'a, T>(
-        &mut self,
-        items: &'a [T],
-        weight: impl Fn(&T) -> u32,
-    ) -> Option<&'a T> {
+    pub(crate) fn pick_weighted<'a, T>(&mut self, items: &'a [T], weight: impl Fn(&T) -> u32) -> Option<&'a T> {
         let total: u32 = items.iter().map(&weight).sum();
         if total == 0 {
             return None;
@@ -168,7 +169,10 @@ mod tests {
     fn uuid_is_a_fhir_id() {
         let id = Random::new(7, Domain::Patient, 7).uuid();
         assert_eq!(id.len(), 36);
-        assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-'));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+        );
         assert_eq!(&id[14..15], "4", "version nibble");
     }
 

@@ -36,7 +36,9 @@ pub(crate) enum ReferenceStyle {
 pub(crate) fn local(style: ReferenceStyle, resource_type: &str, id: &str) -> Value {
     match style {
         ReferenceStyle::Literal => fhir!({ "reference": format!("{resource_type}/{id}") }),
-        ReferenceStyle::Transaction | ReferenceStyle::Batch => fhir!({ "reference": format!("urn:uuid:{id}") }),
+        ReferenceStyle::Transaction | ReferenceStyle::Batch => {
+            fhir!({ "reference": format!("urn:uuid:{id}") })
+        }
     }
 }
 

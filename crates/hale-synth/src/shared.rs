@@ -61,7 +61,11 @@ pub(crate) enum SiteKind {
 impl SiteKind {
     /// Every third site, starting with the first, is a hospital.
     fn of(number: u64) -> SiteKind {
-        if number % 3 == 0 { SiteKind::Hospital } else { SiteKind::Clinic }
+        if number.is_multiple_of(3) {
+            SiteKind::Hospital
+        } else {
+            SiteKind::Clinic
+        }
     }
 }
 
@@ -105,7 +109,11 @@ impl Address {
         let mut postal_code = city.zip.to_owned();
         postal_code.pop();
         postal_code.push(char::from(b'0' + random.below(0, 10) as u8));
-        Address { line: format!("{number} {street} {suffix}"), city, postal_code }
+        Address {
+            line: format!("{number} {street} {suffix}"),
+            city,
+            postal_code,
+        }
     }
 
     /// Returns the FHIR `Address`.
@@ -166,7 +174,15 @@ impl Site {
         };
         let address = Address::random(&mut random, city);
         let phone = phone(&mut random);
-        Site { number, kind, organization_id, location_id, name, address, phone }
+        Site {
+            number,
+            kind,
+            organization_id,
+            location_id,
+            name,
+            address,
+            phone,
+        }
     }
 
     /// Returns the site's time zone.
@@ -204,10 +220,6 @@ impl Site {
 
     /// Returns the site's Organization resource.
     fn organization(&self) -> Value {
-        let (type_code, type_display) = match self.kind {
-            SiteKind::Clinic => ("prov", "Healthcare Provider"),
-            SiteKind::Hospital => ("prov", "Healthcare Provider"),
-        };
         fhir!({
             "resourceType": "Organization",
             "id": &self.organization_id,
@@ -216,10 +228,10 @@ impl Site {
             "type": [{
                 "coding": [{
                     "system": "http://terminology.hl7.org/CodeSystem/organization-type",
-                    "code": type_code,
-                    "display": type_display,
+                    "code": "prov",
+                    "display": "Healthcare Provider",
                 }],
-                "text": type_display,
+                "text": "Healthcare Provider",
             }],
             "name": &self.name,
             "telecom": [{ "system": "phone", "value": &self.phone, "use": "work" }],
@@ -249,7 +261,7 @@ impl Site {
                 "text": display,
             }],
             "telecom": [{ "system": "phone", "value": &self.phone, "use": "work" }],
-            "address": &self.address.to_fhir(),
+            "address": self.address.to_fhir(),
             "managingOrganization": &self.organization_reference(style),
         })
     }
@@ -295,7 +307,11 @@ impl Clinician {
             SiteKind::Clinic => &CLINIC_SPECIALTIES,
             SiteKind::Hospital => &HOSPITAL_SPECIALTIES,
         };
-        let email = format!("{}.{}{email_number}@example.com", given.to_lowercase(), family.to_lowercase().replace('\'', ""));
+        let email = format!(
+            "{}.{}{email_number}@example.com",
+            given.to_lowercase(),
+            family.to_lowercase().replace('\'', "")
+        );
         Clinician {
             practitioner_id,
             role_id,
@@ -333,7 +349,7 @@ impl Clinician {
             "name": [{ "use": "official", "family": &self.family, "given": [&self.given], "prefix": ["Dr."] }],
             "telecom": [{ "system": "email", "value": &self.email, "use": "work" }],
             "address": [site.address.to_fhir()],
-            "gender": &self.sex.gender_code(),
+            "gender": self.sex.gender_code(),
         })
     }
 
@@ -382,7 +398,12 @@ impl Payer {
         let city = random.pick_weighted(CITIES, |c| c.weight).expect("cities have weights");
         let address = Address::random(&mut random, city);
         let phone = phone(&mut random);
-        Payer { id, info: &PAYERS[number], address, phone }
+        Payer {
+            id,
+            info: &PAYERS[number],
+            address,
+            phone,
+        }
     }
 
     /// Returns a reference to the payer's Organization.
@@ -456,7 +477,12 @@ impl SeedConstants {
     /// patients.
     pub(crate) fn ssn(&self, index: u64) -> String {
         let body = permute(index, 100_000_000, 73_939_133, self.ssn_offset);
-        format!("9{:02}-{:02}-{:04}", body / 1_000_000, body / 10_000 % 100, body % 10_000)
+        format!(
+            "9{:02}-{:02}-{:04}",
+            body / 1_000_000,
+            body / 10_000 % 100,
+            body % 10_000
+        )
     }
 
     /// Returns the NPI of clinician `number`: `9`, eight digits, and the Luhn
@@ -547,8 +573,16 @@ mod tests {
         for sites in 1..200 {
             let hospitals: Vec<u64> = (0..hospital_count(sites)).map(hospital_number).collect();
             let clinics: Vec<u64> = (0..clinic_count(sites)).map(clinic_number).collect();
-            assert!(hospitals.iter().all(|&n| n < sites && SiteKind::of(n) == SiteKind::Hospital));
-            assert!(clinics.iter().all(|&n| n < sites && SiteKind::of(n) == SiteKind::Clinic));
+            assert!(
+                hospitals
+                    .iter()
+                    .all(|&n| n < sites && SiteKind::of(n) == SiteKind::Hospital)
+            );
+            assert!(
+                clinics
+                    .iter()
+                    .all(|&n| n < sites && SiteKind::of(n) == SiteKind::Clinic)
+            );
             assert_eq!(hospitals.len() + clinics.len(), sites as usize);
         }
     }

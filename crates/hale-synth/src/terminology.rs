@@ -53,11 +53,19 @@ pub(crate) struct Concept {
 }
 
 const fn snomed(code: &'static str, display: &'static str) -> Concept {
-    Concept { system: SNOMED, code, display }
+    Concept {
+        system: SNOMED,
+        code,
+        display,
+    }
 }
 
 const fn rxnorm(code: &'static str, display: &'static str) -> Concept {
-    Concept { system: RXNORM, code, display }
+    Concept {
+        system: RXNORM,
+        code,
+        display,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -104,17 +112,39 @@ pub(crate) struct Medication {
     pub(crate) as_needed: bool,
 }
 
-const fn med(code: &'static str, display: &'static str, sig: &'static str, frequency: u32, as_needed: bool) -> Medication {
-    Medication { concept: rxnorm(code, display), sig, frequency, as_needed }
+const fn med(
+    code: &'static str,
+    display: &'static str,
+    sig: &'static str,
+    frequency: u32,
+    as_needed: bool,
+) -> Medication {
+    Medication {
+        concept: rxnorm(code, display),
+        sig,
+        frequency,
+        as_needed,
+    }
 }
 
 const DAILY_TABLET: &str = "Take 1 tablet by mouth once daily.";
 
 const LISINOPRIL: Medication = med("314076", "lisinopril 10 MG Oral Tablet", DAILY_TABLET, 1, false);
-const HYDROCHLOROTHIAZIDE: Medication = med("310798", "Hydrochlorothiazide 25 MG Oral Tablet", DAILY_TABLET, 1, false);
+const HYDROCHLOROTHIAZIDE: Medication = med(
+    "310798",
+    "Hydrochlorothiazide 25 MG Oral Tablet",
+    DAILY_TABLET,
+    1,
+    false,
+);
 const AMLODIPINE: Medication = med("197361", "amLODIPine 5 MG Oral Tablet", DAILY_TABLET, 1, false);
-const METFORMIN: Medication =
-    med("860975", "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet", "Take 1 tablet by mouth with the evening meal.", 1, false);
+const METFORMIN: Medication = med(
+    "860975",
+    "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet",
+    "Take 1 tablet by mouth with the evening meal.",
+    1,
+    false,
+);
 const INSULIN: Medication = med(
     "106892",
     "insulin human, isophane 70 UNT/ML / Regular Insulin, Human 30 UNT/ML Injectable Suspension [Humulin]",
@@ -122,10 +152,27 @@ const INSULIN: Medication = med(
     2,
     false,
 );
-const SIMVASTATIN_10: Medication = med("314231", "Simvastatin 10 MG Oral Tablet", "Take 1 tablet by mouth at bedtime.", 1, false);
-const SIMVASTATIN_20: Medication = med("312961", "Simvastatin 20 MG Oral Tablet", "Take 1 tablet by mouth at bedtime.", 1, false);
-const FLUTICASONE: Medication =
-    med("895994", "120 ACTUAT Fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler", "Inhale 2 puffs twice daily.", 2, false);
+const SIMVASTATIN_10: Medication = med(
+    "314231",
+    "Simvastatin 10 MG Oral Tablet",
+    "Take 1 tablet by mouth at bedtime.",
+    1,
+    false,
+);
+const SIMVASTATIN_20: Medication = med(
+    "312961",
+    "Simvastatin 20 MG Oral Tablet",
+    "Take 1 tablet by mouth at bedtime.",
+    1,
+    false,
+);
+const FLUTICASONE: Medication = med(
+    "895994",
+    "120 ACTUAT Fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler",
+    "Inhale 2 puffs twice daily.",
+    2,
+    false,
+);
 const ALBUTEROL: Medication = med(
     "2123111",
     "NDA020503 200 ACTUAT Albuterol 0.09 MG/ACTUAT Metered Dose Inhaler",
@@ -150,22 +197,77 @@ const NITROGLYCERIN: Medication = med(
 );
 const WARFARIN: Medication = med("855332", "Warfarin Sodium 5 MG Oral Tablet", DAILY_TABLET, 1, false);
 const DIGOXIN: Medication = med("197604", "Digoxin 0.125 MG Oral Tablet", DAILY_TABLET, 1, false);
-const ALENDRONATE: Medication =
-    med("904419", "Alendronic acid 10 MG Oral Tablet", "Take 1 tablet by mouth in the morning with a full glass of water.", 1, false);
-const NAPROXEN_220: Medication =
-    med("849574", "Naproxen sodium 220 MG Oral Tablet", "Take 1 tablet by mouth every 12 hours as needed for pain.", 2, true);
-const NAPROXEN_500: Medication =
-    med("198014", "Naproxen 500 MG Oral Tablet", "Take 1 tablet by mouth twice daily with food as needed for pain.", 2, true);
-const ACETAMINOPHEN: Medication =
-    med("313782", "Acetaminophen 325 MG Oral Tablet", "Take 2 tablets by mouth every 6 hours as needed for pain.", 4, true);
-const TRAMADOL: Medication =
-    med("835603", "tramadol hydrochloride 50 MG Oral Tablet", "Take 1 tablet by mouth every 6 hours as needed for severe pain.", 4, true);
-const FLUOXETINE: Medication = med("310385", "FLUoxetine 20 MG Oral Capsule", "Take 1 capsule by mouth once daily.", 1, false);
+const ALENDRONATE: Medication = med(
+    "904419",
+    "Alendronic acid 10 MG Oral Tablet",
+    "Take 1 tablet by mouth in the morning with a full glass of water.",
+    1,
+    false,
+);
+const NAPROXEN_220: Medication = med(
+    "849574",
+    "Naproxen sodium 220 MG Oral Tablet",
+    "Take 1 tablet by mouth every 12 hours as needed for pain.",
+    2,
+    true,
+);
+const NAPROXEN_500: Medication = med(
+    "198014",
+    "Naproxen 500 MG Oral Tablet",
+    "Take 1 tablet by mouth twice daily with food as needed for pain.",
+    2,
+    true,
+);
+const ACETAMINOPHEN: Medication = med(
+    "313782",
+    "Acetaminophen 325 MG Oral Tablet",
+    "Take 2 tablets by mouth every 6 hours as needed for pain.",
+    4,
+    true,
+);
+const TRAMADOL: Medication = med(
+    "835603",
+    "tramadol hydrochloride 50 MG Oral Tablet",
+    "Take 1 tablet by mouth every 6 hours as needed for severe pain.",
+    4,
+    true,
+);
+const FLUOXETINE: Medication = med(
+    "310385",
+    "FLUoxetine 20 MG Oral Capsule",
+    "Take 1 capsule by mouth once daily.",
+    1,
+    false,
+);
 const FERROUS_SULFATE: Medication = med("310325", "ferrous sulfate 325 MG Oral Tablet", DAILY_TABLET, 1, false);
-const GALANTAMINE: Medication = med("310436", "Galantamine 4 MG Oral Tablet", "Take 1 tablet by mouth twice daily with meals.", 2, false);
-const DONEPEZIL: Medication = med("997223", "Donepezil hydrochloride 10 MG Oral Tablet", "Take 1 tablet by mouth at bedtime.", 1, false);
-const FEXOFENADINE: Medication = med("997488", "Fexofenadine hydrochloride 30 MG Oral Tablet", "Take 1 tablet by mouth twice daily.", 2, false);
-const CETIRIZINE: Medication = med("1014676", "cetirizine hydrochloride 5 MG Oral Tablet", DAILY_TABLET, 1, false);
+const GALANTAMINE: Medication = med(
+    "310436",
+    "Galantamine 4 MG Oral Tablet",
+    "Take 1 tablet by mouth twice daily with meals.",
+    2,
+    false,
+);
+const DONEPEZIL: Medication = med(
+    "997223",
+    "Donepezil hydrochloride 10 MG Oral Tablet",
+    "Take 1 tablet by mouth at bedtime.",
+    1,
+    false,
+);
+const FEXOFENADINE: Medication = med(
+    "997488",
+    "Fexofenadine hydrochloride 30 MG Oral Tablet",
+    "Take 1 tablet by mouth twice daily.",
+    2,
+    false,
+);
+const CETIRIZINE: Medication = med(
+    "1014676",
+    "cetirizine hydrochloride 5 MG Oral Tablet",
+    DAILY_TABLET,
+    1,
+    false,
+);
 const HYDROCORTISONE_CREAM: Medication = med(
     "106258",
     "Hydrocortisone 10 MG/ML Topical Cream",
@@ -173,10 +275,27 @@ const HYDROCORTISONE_CREAM: Medication = med(
     2,
     false,
 );
-const FUROSEMIDE: Medication = med("313988", "Furosemide 40 MG Oral Tablet", "Take 1 tablet by mouth every morning.", 1, false);
-const CARVEDILOL: Medication = med("200033", "carvedilol 25 MG Oral Tablet", "Take 1 tablet by mouth twice daily with food.", 2, false);
-const AMOXICILLIN: Medication =
-    med("308182", "Amoxicillin 250 MG Oral Capsule", "Take 1 capsule by mouth three times daily for 10 days.", 3, false);
+const FUROSEMIDE: Medication = med(
+    "313988",
+    "Furosemide 40 MG Oral Tablet",
+    "Take 1 tablet by mouth every morning.",
+    1,
+    false,
+);
+const CARVEDILOL: Medication = med(
+    "200033",
+    "carvedilol 25 MG Oral Tablet",
+    "Take 1 tablet by mouth twice daily with food.",
+    2,
+    false,
+);
+const AMOXICILLIN: Medication = med(
+    "308182",
+    "Amoxicillin 250 MG Oral Capsule",
+    "Take 1 capsule by mouth three times daily for 10 days.",
+    3,
+    false,
+);
 const AMOXICILLIN_CLAVULANATE: Medication = med(
     "562251",
     "Amoxicillin 250 MG / Clavulanate 125 MG Oral Tablet",
@@ -184,12 +303,27 @@ const AMOXICILLIN_CLAVULANATE: Medication = med(
     3,
     false,
 );
-const PENICILLIN_V: Medication =
-    med("834061", "Penicillin V Potassium 250 MG Oral Tablet", "Take 1 tablet by mouth four times daily for 10 days.", 4, false);
-const CEFUROXIME: Medication =
-    med("309097", "Cefuroxime 250 MG Oral Tablet", "Take 1 tablet by mouth twice daily for 10 days.", 2, false);
-const NITROFURANTOIN: Medication =
-    med("311989", "Nitrofurantoin 5 MG/ML Oral Suspension", "Take 10 mL by mouth four times daily for 5 days.", 4, false);
+const PENICILLIN_V: Medication = med(
+    "834061",
+    "Penicillin V Potassium 250 MG Oral Tablet",
+    "Take 1 tablet by mouth four times daily for 10 days.",
+    4,
+    false,
+);
+const CEFUROXIME: Medication = med(
+    "309097",
+    "Cefuroxime 250 MG Oral Tablet",
+    "Take 1 tablet by mouth twice daily for 10 days.",
+    2,
+    false,
+);
+const NITROFURANTOIN: Medication = med(
+    "311989",
+    "Nitrofurantoin 5 MG/ML Oral Suspension",
+    "Take 10 mL by mouth four times daily for 5 days.",
+    4,
+    false,
+);
 const PHENAZOPYRIDINE: Medication = med(
     "1094107",
     "Phenazopyridine hydrochloride 100 MG Oral Tablet",
@@ -197,10 +331,20 @@ const PHENAZOPYRIDINE: Medication = med(
     3,
     false,
 );
-const IBUPROFEN_200: Medication =
-    med("310965", "Ibuprofen 200 MG Oral Tablet", "Take 2 tablets by mouth every 6 hours as needed for pain.", 4, true);
-const IBUPROFEN_100: Medication =
-    med("198405", "Ibuprofen 100 MG Oral Tablet", "Take 1 tablet by mouth every 6 hours as needed for pain or fever.", 4, true);
+const IBUPROFEN_200: Medication = med(
+    "310965",
+    "Ibuprofen 200 MG Oral Tablet",
+    "Take 2 tablets by mouth every 6 hours as needed for pain.",
+    4,
+    true,
+);
+const IBUPROFEN_100: Medication = med(
+    "198405",
+    "Ibuprofen 100 MG Oral Tablet",
+    "Take 1 tablet by mouth every 6 hours as needed for pain or fever.",
+    4,
+    true,
+);
 const ACETAMINOPHEN_CHEWABLE: Medication = med(
     "313820",
     "Acetaminophen 160 MG Chewable Tablet",
@@ -222,7 +366,13 @@ const DIPHENHYDRAMINE: Medication = med(
     4,
     true,
 );
-const LORATADINE: Medication = med("665078", "Loratadine 5 MG Chewable Tablet", "Chew 1 tablet once daily.", 1, false);
+const LORATADINE: Medication = med(
+    "665078",
+    "Loratadine 5 MG Chewable Tablet",
+    "Chew 1 tablet once daily.",
+    1,
+    false,
+);
 const HYDROCODONE_ACETAMINOPHEN: Medication = med(
     "856987",
     "Acetaminophen 300 MG / Hydrocodone Bitartrate 5 MG Oral Tablet",
@@ -237,7 +387,13 @@ const PIPERACILLIN_TAZOBACTAM: Medication = med(
     3,
     false,
 );
-const VANCOMYCIN: Medication = med("1807513", "vancomycin 1000 MG Injection", "Infuse intravenously every 12 hours.", 2, false);
+const VANCOMYCIN: Medication = med(
+    "1807513",
+    "vancomycin 1000 MG Injection",
+    "Infuse intravenously every 12 hours.",
+    2,
+    false,
+);
 const ENOXAPARIN: Medication = med(
     "854228",
     "0.3 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe",
@@ -245,10 +401,21 @@ const ENOXAPARIN: Medication = med(
     2,
     false,
 );
-const ALTEPLASE: Medication = med("1804799", "Alteplase 100 MG Injection", "Infuse intravenously once as directed.", 1, false);
+const ALTEPLASE: Medication = med(
+    "1804799",
+    "Alteplase 100 MG Injection",
+    "Infuse intravenously once as directed.",
+    1,
+    false,
+);
 const ASPIRIN: Medication = med("243670", "Aspirin 81 MG Oral Tablet", DAILY_TABLET, 1, false);
-const PREDNISONE: Medication =
-    med("312617", "predniSONE 5 MG Oral Tablet", "Take 1 tablet by mouth once daily for 5 days.", 1, false);
+const PREDNISONE: Medication = med(
+    "312617",
+    "predniSONE 5 MG Oral Tablet",
+    "Take 1 tablet by mouth once daily for 5 days.",
+    1,
+    false,
+);
 
 // ---------------------------------------------------------------------------
 // Procedures.
@@ -261,8 +428,10 @@ const SOCIAL_NEEDS_ASSESSMENT: Concept = snomed("710824005", "Assessment of heal
 const COLONOSCOPY: Concept = snomed("73761001", "Colonoscopy (procedure)");
 const MAMMOGRAPHY: Concept = snomed("71651007", "Mammography (procedure)");
 const BONE_DENSITY_SCAN: Concept = snomed("312681000", "Bone density scan (procedure)");
-const CERVICAL_SMEAR: Concept =
-    snomed("90226004", "Cytopathology procedure, preparation of smear, genital source (procedure)");
+const CERVICAL_SMEAR: Concept = snomed(
+    "90226004",
+    "Cytopathology procedure, preparation of smear, genital source (procedure)",
+);
 const HEARING_EXAM: Concept = snomed("398171003", "Hearing examination (procedure)");
 const OPHTHALMIC_EXAM: Concept = snomed("36228007", "Ophthalmic examination and evaluation (procedure)");
 const SPIROMETRY: Concept = snomed("127783003", "Spirometry (procedure)");
@@ -281,7 +450,10 @@ const APPENDECTOMY: Concept = snomed("80146002", "Appendectomy (procedure)");
 const HIP_REPLACEMENT: Concept = snomed("52734007", "Total replacement of hip (procedure)");
 const IV_FLUID_RESUSCITATION: Concept = snomed("430701006", "Resuscitation using intravenous fluid (procedure)");
 const CORONARY_INTERVENTION: Concept = snomed("415070008", "Percutaneous coronary intervention (procedure)");
-const BRAIN_MRI: Concept = snomed("698354004", "Magnetic resonance imaging for measurement of brain volume (procedure)");
+const BRAIN_MRI: Concept = snomed(
+    "698354004",
+    "Magnetic resonance imaging for measurement of brain volume (procedure)",
+);
 const CT_CHEST_ABDOMEN: Concept = snomed("418891003", "Computed tomography of chest and abdomen (procedure)");
 
 /// A screening or wellness procedure offered at wellness visits to patients
@@ -302,13 +474,55 @@ pub(crate) struct Screening {
 
 /// Screenings offered at wellness visits.
 pub(crate) const SCREENINGS: &[Screening] = &[
-    Screening { concept: &DEPRESSION_SCREENING, min_age: 12, max_age: 120, sex: None, chance: 0.30 },
-    Screening { concept: &SOCIAL_NEEDS_ASSESSMENT, min_age: 18, max_age: 120, sex: None, chance: 0.15 },
-    Screening { concept: &COLONOSCOPY, min_age: 45, max_age: 75, sex: None, chance: 0.06 },
-    Screening { concept: &MAMMOGRAPHY, min_age: 40, max_age: 75, sex: Some(Sex::Female), chance: 0.35 },
-    Screening { concept: &BONE_DENSITY_SCAN, min_age: 65, max_age: 120, sex: Some(Sex::Female), chance: 0.15 },
-    Screening { concept: &CERVICAL_SMEAR, min_age: 21, max_age: 65, sex: Some(Sex::Female), chance: 0.20 },
-    Screening { concept: &HEARING_EXAM, min_age: 3, max_age: 17, sex: None, chance: 0.30 },
+    Screening {
+        concept: &DEPRESSION_SCREENING,
+        min_age: 12,
+        max_age: 120,
+        sex: None,
+        chance: 0.30,
+    },
+    Screening {
+        concept: &SOCIAL_NEEDS_ASSESSMENT,
+        min_age: 18,
+        max_age: 120,
+        sex: None,
+        chance: 0.15,
+    },
+    Screening {
+        concept: &COLONOSCOPY,
+        min_age: 45,
+        max_age: 75,
+        sex: None,
+        chance: 0.06,
+    },
+    Screening {
+        concept: &MAMMOGRAPHY,
+        min_age: 40,
+        max_age: 75,
+        sex: Some(Sex::Female),
+        chance: 0.35,
+    },
+    Screening {
+        concept: &BONE_DENSITY_SCAN,
+        min_age: 65,
+        max_age: 120,
+        sex: Some(Sex::Female),
+        chance: 0.15,
+    },
+    Screening {
+        concept: &CERVICAL_SMEAR,
+        min_age: 21,
+        max_age: 65,
+        sex: Some(Sex::Female),
+        chance: 0.20,
+    },
+    Screening {
+        concept: &HEARING_EXAM,
+        min_age: 3,
+        max_age: 17,
+        sex: None,
+        chance: 0.30,
+    },
 ];
 
 // ---------------------------------------------------------------------------
@@ -316,32 +530,77 @@ pub(crate) const SCREENINGS: &[Screening] = &[
 // ---------------------------------------------------------------------------
 
 /// Heart rate, `/min`.
-pub(crate) const HEART_RATE: Concept = Concept { system: LOINC, code: "8867-4", display: "Heart rate" };
+pub(crate) const HEART_RATE: Concept = Concept {
+    system: LOINC,
+    code: "8867-4",
+    display: "Heart rate",
+};
 /// Respiratory rate, `/min`.
-pub(crate) const RESPIRATORY_RATE: Concept = Concept { system: LOINC, code: "9279-1", display: "Respiratory rate" };
+pub(crate) const RESPIRATORY_RATE: Concept = Concept {
+    system: LOINC,
+    code: "9279-1",
+    display: "Respiratory rate",
+};
 /// Body temperature, `Cel`.
-pub(crate) const BODY_TEMPERATURE: Concept = Concept { system: LOINC, code: "8310-5", display: "Body temperature" };
+pub(crate) const BODY_TEMPERATURE: Concept = Concept {
+    system: LOINC,
+    code: "8310-5",
+    display: "Body temperature",
+};
 /// Body height, `cm`.
-pub(crate) const BODY_HEIGHT: Concept = Concept { system: LOINC, code: "8302-2", display: "Body height" };
+pub(crate) const BODY_HEIGHT: Concept = Concept {
+    system: LOINC,
+    code: "8302-2",
+    display: "Body height",
+};
 /// Body weight, `kg`.
-pub(crate) const BODY_WEIGHT: Concept = Concept { system: LOINC, code: "29463-7", display: "Body weight" };
+pub(crate) const BODY_WEIGHT: Concept = Concept {
+    system: LOINC,
+    code: "29463-7",
+    display: "Body weight",
+};
 /// Body mass index, `kg/m2`.
-pub(crate) const BMI: Concept = Concept { system: LOINC, code: "39156-5", display: "Body mass index (BMI) [Ratio]" };
+pub(crate) const BMI: Concept = Concept {
+    system: LOINC,
+    code: "39156-5",
+    display: "Body mass index (BMI) [Ratio]",
+};
 /// Head circumference of infants, `cm`.
-pub(crate) const HEAD_CIRCUMFERENCE: Concept =
-    Concept { system: LOINC, code: "9843-4", display: "Head Occipital-frontal circumference" };
+pub(crate) const HEAD_CIRCUMFERENCE: Concept = Concept {
+    system: LOINC,
+    code: "9843-4",
+    display: "Head Occipital-frontal circumference",
+};
 /// Oxygen saturation by pulse oximetry, `%`.
-pub(crate) const OXYGEN_SATURATION: Concept =
-    Concept { system: LOINC, code: "59408-5", display: "Oxygen saturation in Arterial blood by Pulse oximetry" };
+pub(crate) const OXYGEN_SATURATION: Concept = Concept {
+    system: LOINC,
+    code: "59408-5",
+    display: "Oxygen saturation in Arterial blood by Pulse oximetry",
+};
 /// The blood pressure panel, which carries its values in components.
-pub(crate) const BLOOD_PRESSURE: Concept =
-    Concept { system: LOINC, code: "85354-9", display: "Blood pressure panel with all children optional" };
+pub(crate) const BLOOD_PRESSURE: Concept = Concept {
+    system: LOINC,
+    code: "85354-9",
+    display: "Blood pressure panel with all children optional",
+};
 /// Systolic blood pressure, `mm[Hg]`.
-pub(crate) const SYSTOLIC: Concept = Concept { system: LOINC, code: "8480-6", display: "Systolic blood pressure" };
+pub(crate) const SYSTOLIC: Concept = Concept {
+    system: LOINC,
+    code: "8480-6",
+    display: "Systolic blood pressure",
+};
 /// Diastolic blood pressure, `mm[Hg]`.
-pub(crate) const DIASTOLIC: Concept = Concept { system: LOINC, code: "8462-4", display: "Diastolic blood pressure" };
+pub(crate) const DIASTOLIC: Concept = Concept {
+    system: LOINC,
+    code: "8462-4",
+    display: "Diastolic blood pressure",
+};
 /// Tobacco smoking status, valued with a SNOMED finding.
-pub(crate) const SMOKING_STATUS: Concept = Concept { system: LOINC, code: "72166-2", display: "Tobacco smoking status" };
+pub(crate) const SMOKING_STATUS: Concept = Concept {
+    system: LOINC,
+    code: "72166-2",
+    display: "Tobacco smoking status",
+};
 
 /// Smoking status findings with their share of adults.
 pub(crate) const SMOKING_FINDINGS: &[(Concept, u32)] = &[
@@ -372,6 +631,10 @@ pub(crate) struct LabTest {
     pub(crate) high: Option<f64>,
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a row of the lab table reads best as one positional call"
+)]
 const fn lab(
     code: &'static str,
     display: &'static str,
@@ -382,7 +645,16 @@ const fn lab(
     low: Option<f64>,
     high: Option<f64>,
 ) -> LabTest {
-    LabTest { code, display, unit, mean, sd, decimals, low, high }
+    LabTest {
+        code,
+        display,
+        unit,
+        mean,
+        sd,
+        decimals,
+        low,
+        high,
+    }
 }
 
 /// A lab panel: the report's code and the tests it reports.
@@ -401,14 +673,86 @@ pub(crate) const BASIC_METABOLIC: LabPanel = LabPanel {
     code: "51990-0",
     display: "Basic metabolic panel - Blood",
     tests: &[
-        lab("2339-0", "Glucose [Mass/volume] in Blood", "mg/dL", 88.0, 9.0, 1, Some(70.0), Some(99.0)),
-        lab("6299-2", "Urea nitrogen [Mass/volume] in Blood", "mg/dL", 14.0, 3.5, 1, Some(7.0), Some(20.0)),
-        lab("38483-4", "Creatinine [Mass/volume] in Blood", "mg/dL", 0.95, 0.15, 2, Some(0.6), Some(1.3)),
-        lab("49765-1", "Calcium [Mass/volume] in Blood", "mg/dL", 9.5, 0.35, 1, Some(8.6), Some(10.3)),
-        lab("2947-0", "Sodium [Moles/volume] in Blood", "mmol/L", 140.0, 1.8, 0, Some(136.0), Some(145.0)),
-        lab("6298-4", "Potassium [Moles/volume] in Blood", "mmol/L", 4.2, 0.3, 1, Some(3.5), Some(5.1)),
-        lab("2069-3", "Chloride [Moles/volume] in Blood", "mmol/L", 103.0, 2.0, 0, Some(98.0), Some(107.0)),
-        lab("20565-8", "Carbon dioxide, total [Moles/volume] in Blood", "mmol/L", 25.5, 1.8, 0, Some(22.0), Some(29.0)),
+        lab(
+            "2339-0",
+            "Glucose [Mass/volume] in Blood",
+            "mg/dL",
+            88.0,
+            9.0,
+            1,
+            Some(70.0),
+            Some(99.0),
+        ),
+        lab(
+            "6299-2",
+            "Urea nitrogen [Mass/volume] in Blood",
+            "mg/dL",
+            14.0,
+            3.5,
+            1,
+            Some(7.0),
+            Some(20.0),
+        ),
+        lab(
+            "38483-4",
+            "Creatinine [Mass/volume] in Blood",
+            "mg/dL",
+            0.95,
+            0.15,
+            2,
+            Some(0.6),
+            Some(1.3),
+        ),
+        lab(
+            "49765-1",
+            "Calcium [Mass/volume] in Blood",
+            "mg/dL",
+            9.5,
+            0.35,
+            1,
+            Some(8.6),
+            Some(10.3),
+        ),
+        lab(
+            "2947-0",
+            "Sodium [Moles/volume] in Blood",
+            "mmol/L",
+            140.0,
+            1.8,
+            0,
+            Some(136.0),
+            Some(145.0),
+        ),
+        lab(
+            "6298-4",
+            "Potassium [Moles/volume] in Blood",
+            "mmol/L",
+            4.2,
+            0.3,
+            1,
+            Some(3.5),
+            Some(5.1),
+        ),
+        lab(
+            "2069-3",
+            "Chloride [Moles/volume] in Blood",
+            "mmol/L",
+            103.0,
+            2.0,
+            0,
+            Some(98.0),
+            Some(107.0),
+        ),
+        lab(
+            "20565-8",
+            "Carbon dioxide, total [Moles/volume] in Blood",
+            "mmol/L",
+            25.5,
+            1.8,
+            0,
+            Some(22.0),
+            Some(29.0),
+        ),
     ],
 };
 
@@ -417,17 +761,116 @@ pub(crate) const COMPREHENSIVE_METABOLIC: LabPanel = LabPanel {
     code: "24323-8",
     display: "Comprehensive metabolic 2000 panel - Serum or Plasma",
     tests: &[
-        lab("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 90.0, 9.0, 1, Some(70.0), Some(99.0)),
-        lab("3094-0", "Urea nitrogen [Mass/volume] in Serum or Plasma", "mg/dL", 14.0, 3.5, 1, Some(7.0), Some(20.0)),
-        lab("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.95, 0.15, 2, Some(0.6), Some(1.3)),
-        lab("17861-6", "Calcium [Mass/volume] in Serum or Plasma", "mg/dL", 9.5, 0.35, 1, Some(8.6), Some(10.3)),
-        lab("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", 140.0, 1.8, 0, Some(136.0), Some(145.0)),
-        lab("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", 4.2, 0.3, 1, Some(3.5), Some(5.1)),
-        lab("2075-0", "Chloride [Moles/volume] in Serum or Plasma", "mmol/L", 103.0, 2.0, 0, Some(98.0), Some(107.0)),
-        lab("2028-9", "Carbon dioxide, total [Moles/volume] in Serum or Plasma", "mmol/L", 25.5, 1.8, 0, Some(22.0), Some(29.0)),
-        lab("2885-2", "Protein [Mass/volume] in Serum or Plasma", "g/dL", 7.0, 0.4, 1, Some(6.0), Some(8.3)),
-        lab("1751-7", "Albumin [Mass/volume] in Serum or Plasma", "g/dL", 4.2, 0.3, 1, Some(3.5), Some(5.0)),
-        lab("1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", "mg/dL", 0.6, 0.18, 1, Some(0.1), Some(1.2)),
+        lab(
+            "2345-7",
+            "Glucose [Mass/volume] in Serum or Plasma",
+            "mg/dL",
+            90.0,
+            9.0,
+            1,
+            Some(70.0),
+            Some(99.0),
+        ),
+        lab(
+            "3094-0",
+            "Urea nitrogen [Mass/volume] in Serum or Plasma",
+            "mg/dL",
+            14.0,
+            3.5,
+            1,
+            Some(7.0),
+            Some(20.0),
+        ),
+        lab(
+            "2160-0",
+            "Creatinine [Mass/volume] in Serum or Plasma",
+            "mg/dL",
+            0.95,
+            0.15,
+            2,
+            Some(0.6),
+            Some(1.3),
+        ),
+        lab(
+            "17861-6",
+            "Calcium [Mass/volume] in Serum or Plasma",
+            "mg/dL",
+            9.5,
+            0.35,
+            1,
+            Some(8.6),
+            Some(10.3),
+        ),
+        lab(
+            "2951-2",
+            "Sodium [Moles/volume] in Serum or Plasma",
+            "mmol/L",
+            140.0,
+            1.8,
+            0,
+            Some(136.0),
+            Some(145.0),
+        ),
+        lab(
+            "2823-3",
+            "Potassium [Moles/volume] in Serum or Plasma",
+            "mmol/L",
+            4.2,
+            0.3,
+            1,
+            Some(3.5),
+            Some(5.1),
+        ),
+        lab(
+            "2075-0",
+            "Chloride [Moles/volume] in Serum or Plasma",
+            "mmol/L",
+            103.0,
+            2.0,
+            0,
+            Some(98.0),
+            Some(107.0),
+        ),
+        lab(
+            "2028-9",
+            "Carbon dioxide, total [Moles/volume] in Serum or Plasma",
+            "mmol/L",
+            25.5,
+            1.8,
+            0,
+            Some(22.0),
+            Some(29.0),
+        ),
+        lab(
+            "2885-2",
+            "Protein [Mass/volume] in Serum or Plasma",
+            "g/dL",
+            7.0,
+            0.4,
+            1,
+            Some(6.0),
+            Some(8.3),
+        ),
+        lab(
+            "1751-7",
+            "Albumin [Mass/volume] in Serum or Plasma",
+            "g/dL",
+            4.2,
+            0.3,
+            1,
+            Some(3.5),
+            Some(5.0),
+        ),
+        lab(
+            "1975-2",
+            "Bilirubin.total [Mass/volume] in Serum or Plasma",
+            "mg/dL",
+            0.6,
+            0.18,
+            1,
+            Some(0.1),
+            Some(1.2),
+        ),
         lab(
             "6768-6",
             "Alkaline phosphatase [Enzymatic activity/volume] in Serum or Plasma",
@@ -466,8 +909,26 @@ pub(crate) const LIPID: LabPanel = LabPanel {
     code: "57698-3",
     display: "Lipid panel with direct LDL - Serum or Plasma",
     tests: &[
-        lab("2093-3", "Cholesterol [Mass/volume] in Serum or Plasma", "mg/dL", 185.0, 22.0, 0, None, Some(200.0)),
-        lab("2571-8", "Triglyceride [Mass/volume] in Serum or Plasma", "mg/dL", 120.0, 28.0, 0, None, Some(150.0)),
+        lab(
+            "2093-3",
+            "Cholesterol [Mass/volume] in Serum or Plasma",
+            "mg/dL",
+            185.0,
+            22.0,
+            0,
+            None,
+            Some(200.0),
+        ),
+        lab(
+            "2571-8",
+            "Triglyceride [Mass/volume] in Serum or Plasma",
+            "mg/dL",
+            120.0,
+            28.0,
+            0,
+            None,
+            Some(150.0),
+        ),
         lab(
             "18262-6",
             "Cholesterol in LDL [Mass/volume] in Serum or Plasma by Direct assay",
@@ -478,7 +939,16 @@ pub(crate) const LIPID: LabPanel = LabPanel {
             None,
             Some(100.0),
         ),
-        lab("2085-9", "Cholesterol in HDL [Mass/volume] in Serum or Plasma", "mg/dL", 52.0, 9.0, 0, Some(40.0), None),
+        lab(
+            "2085-9",
+            "Cholesterol in HDL [Mass/volume] in Serum or Plasma",
+            "mg/dL",
+            52.0,
+            9.0,
+            0,
+            Some(40.0),
+            None,
+        ),
     ],
 };
 
@@ -487,14 +957,86 @@ pub(crate) const COMPLETE_BLOOD_COUNT: LabPanel = LabPanel {
     code: "58410-2",
     display: "CBC panel - Blood by Automated count",
     tests: &[
-        lab("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*3/uL", 7.0, 1.5, 1, Some(4.5), Some(11.0)),
-        lab("789-8", "Erythrocytes [#/volume] in Blood by Automated count", "10*6/uL", 4.8, 0.35, 2, Some(4.2), Some(5.9)),
-        lab("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", 14.2, 1.1, 1, Some(12.0), Some(17.5)),
-        lab("4544-3", "Hematocrit [Volume Fraction] of Blood by Automated count", "%", 42.0, 3.0, 1, Some(36.0), Some(50.0)),
-        lab("787-2", "MCV [Entitic volume] by Automated count", "fL", 89.0, 4.0, 1, Some(80.0), Some(100.0)),
-        lab("785-6", "MCH [Entitic mass] by Automated count", "pg", 30.0, 1.3, 1, Some(27.0), Some(33.0)),
-        lab("786-4", "MCHC [Mass/volume] by Automated count", "g/dL", 34.0, 0.8, 1, Some(32.0), Some(36.0)),
-        lab("777-3", "Platelets [#/volume] in Blood by Automated count", "10*3/uL", 250.0, 45.0, 0, Some(150.0), Some(400.0)),
+        lab(
+            "6690-2",
+            "Leukocytes [#/volume] in Blood by Automated count",
+            "10*3/uL",
+            7.0,
+            1.5,
+            1,
+            Some(4.5),
+            Some(11.0),
+        ),
+        lab(
+            "789-8",
+            "Erythrocytes [#/volume] in Blood by Automated count",
+            "10*6/uL",
+            4.8,
+            0.35,
+            2,
+            Some(4.2),
+            Some(5.9),
+        ),
+        lab(
+            "718-7",
+            "Hemoglobin [Mass/volume] in Blood",
+            "g/dL",
+            14.2,
+            1.1,
+            1,
+            Some(12.0),
+            Some(17.5),
+        ),
+        lab(
+            "4544-3",
+            "Hematocrit [Volume Fraction] of Blood by Automated count",
+            "%",
+            42.0,
+            3.0,
+            1,
+            Some(36.0),
+            Some(50.0),
+        ),
+        lab(
+            "787-2",
+            "MCV [Entitic volume] by Automated count",
+            "fL",
+            89.0,
+            4.0,
+            1,
+            Some(80.0),
+            Some(100.0),
+        ),
+        lab(
+            "785-6",
+            "MCH [Entitic mass] by Automated count",
+            "pg",
+            30.0,
+            1.3,
+            1,
+            Some(27.0),
+            Some(33.0),
+        ),
+        lab(
+            "786-4",
+            "MCHC [Mass/volume] by Automated count",
+            "g/dL",
+            34.0,
+            0.8,
+            1,
+            Some(32.0),
+            Some(36.0),
+        ),
+        lab(
+            "777-3",
+            "Platelets [#/volume] in Blood by Automated count",
+            "10*3/uL",
+            250.0,
+            45.0,
+            0,
+            Some(150.0),
+            Some(400.0),
+        ),
     ],
 };
 
@@ -502,19 +1044,42 @@ pub(crate) const COMPLETE_BLOOD_COUNT: LabPanel = LabPanel {
 pub(crate) const HEMOGLOBIN_A1C: LabPanel = LabPanel {
     code: "4548-4",
     display: "Hemoglobin A1c/Hemoglobin.total in Blood",
-    tests: &[lab("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", 5.3, 0.3, 1, Some(4.0), Some(5.6))],
+    tests: &[lab(
+        "4548-4",
+        "Hemoglobin A1c/Hemoglobin.total in Blood",
+        "%",
+        5.3,
+        0.3,
+        1,
+        Some(4.0),
+        Some(5.6),
+    )],
 };
 
 /// Thyroid-stimulating hormone, reported on its own.
 pub(crate) const THYROTROPIN: LabPanel = LabPanel {
     code: "3016-3",
     display: "Thyrotropin [Units/volume] in Serum or Plasma",
-    tests: &[lab("3016-3", "Thyrotropin [Units/volume] in Serum or Plasma", "m[IU]/L", 1.8, 0.55, 2, Some(0.4), Some(4.0))],
+    tests: &[lab(
+        "3016-3",
+        "Thyrotropin [Units/volume] in Serum or Plasma",
+        "m[IU]/L",
+        1.8,
+        0.55,
+        2,
+        Some(0.4),
+        Some(4.0),
+    )],
 };
 
 /// Panels ordered at adult wellness visits, with their weights.
-pub(crate) const ROUTINE_PANELS: &[(&LabPanel, u32)] =
-    &[(&COMPREHENSIVE_METABOLIC, 3), (&BASIC_METABOLIC, 3), (&LIPID, 3), (&COMPLETE_BLOOD_COUNT, 3), (&HEMOGLOBIN_A1C, 1)];
+pub(crate) const ROUTINE_PANELS: &[(&LabPanel, u32)] = &[
+    (&COMPREHENSIVE_METABOLIC, 3),
+    (&BASIC_METABOLIC, 3),
+    (&LIPID, 3),
+    (&COMPLETE_BLOOD_COUNT, 3),
+    (&HEMOGLOBIN_A1C, 1),
+];
 
 // ---------------------------------------------------------------------------
 // Chronic conditions.
@@ -568,8 +1133,10 @@ const fn chronic(code: &'static str, display: &'static str, min_age: u32, preval
 
 /// Obesity, which is recorded from the patient's measured BMI rather than
 /// drawn from a prevalence, so it is not in [`CHRONIC_CONDITIONS`].
-pub(crate) const OBESITY: ChronicCondition =
-    ChronicCondition { panels: &[&LIPID], ..chronic("162864005", "Body mass index 30+ - obesity (finding)", 18, [0.0; 3]) };
+pub(crate) const OBESITY: ChronicCondition = ChronicCondition {
+    panels: &[&LIPID],
+    ..chronic("162864005", "Body mass index 30+ - obesity (finding)", 18, [0.0; 3])
+};
 
 /// Long-term conditions.
 pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
@@ -591,7 +1158,12 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
         panels: &[&HEMOGLOBIN_A1C, &COMPREHENSIVE_METABOLIC],
         monitoring: &[OPHTHALMIC_EXAM, URINE_GLUCOSE_SCREENING],
         lab_effects: &[("4548-4", 7.6), ("2339-0", 150.0), ("2345-7", 150.0)],
-        ..chronic("44054006", "Diabetes mellitus type 2 (disorder)", 18, [0.03, 0.12, 0.20])
+        ..chronic(
+            "44054006",
+            "Diabetes mellitus type 2 (disorder)",
+            18,
+            [0.03, 0.12, 0.20],
+        )
     },
     ChronicCondition {
         medications: &[SIMVASTATIN_10, SIMVASTATIN_20],
@@ -607,13 +1179,23 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
     ChronicCondition {
         medications: &[FLUTICASONE_SALMETEROL],
         monitoring: &[SPIROMETRY],
-        ..chronic("185086009", "Chronic obstructive bronchitis (disorder)", 45, [0.0, 0.04, 0.10])
+        ..chronic(
+            "185086009",
+            "Chronic obstructive bronchitis (disorder)",
+            45,
+            [0.0, 0.04, 0.10],
+        )
     },
     ChronicCondition {
         medications: &[CLOPIDOGREL, NITROGLYCERIN],
         panels: &[&LIPID],
         monitoring: &[ELECTROCARDIOGRAM],
-        ..chronic("53741008", "Coronary arteriosclerosis (disorder)", 40, [0.0, 0.04, 0.12])
+        ..chronic(
+            "53741008",
+            "Coronary arteriosclerosis (disorder)",
+            40,
+            [0.0, 0.04, 0.12],
+        )
     },
     ChronicCondition {
         medications: &[WARFARIN, DIGOXIN],
@@ -624,7 +1206,12 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
         medications: &[FUROSEMIDE, CARVEDILOL],
         panels: &[&BASIC_METABOLIC],
         monitoring: &[ECHOCARDIOGRAPHY],
-        ..chronic("88805009", "Chronic congestive heart failure (disorder)", 50, [0.0, 0.01, 0.05])
+        ..chronic(
+            "88805009",
+            "Chronic congestive heart failure (disorder)",
+            50,
+            [0.0, 0.01, 0.05],
+        )
     },
     ChronicCondition {
         sex: Some(Sex::Female),
@@ -642,9 +1229,16 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
     },
     ChronicCondition {
         medications: &[FLUOXETINE],
-        ..chronic("370143000", "Major depressive disorder (disorder)", 12, [0.07, 0.07, 0.05])
+        ..chronic(
+            "370143000",
+            "Major depressive disorder (disorder)",
+            12,
+            [0.07, 0.07, 0.05],
+        )
     },
-    ChronicCondition { ..chronic("40055000", "Chronic sinusitis (disorder)", 5, [0.05, 0.05, 0.04]) },
+    ChronicCondition {
+        ..chronic("40055000", "Chronic sinusitis (disorder)", 5, [0.05, 0.05, 0.04])
+    },
     ChronicCondition {
         medications: &[FERROUS_SULFATE],
         panels: &[&COMPLETE_BLOOD_COUNT],
@@ -659,7 +1253,12 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
     ChronicCondition {
         panels: &[&COMPREHENSIVE_METABOLIC],
         lab_effects: &[("2160-0", 1.5), ("38483-4", 1.5), ("3094-0", 24.0), ("6299-2", 24.0)],
-        ..chronic("431856006", "Chronic kidney disease stage 2 (disorder)", 50, [0.0, 0.03, 0.08])
+        ..chronic(
+            "431856006",
+            "Chronic kidney disease stage 2 (disorder)",
+            50,
+            [0.0, 0.03, 0.08],
+        )
     },
     ChronicCondition {
         medications: &[GALANTAMINE, DONEPEZIL],
@@ -667,13 +1266,25 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
     },
     ChronicCondition {
         medications: &[FEXOFENADINE, CETIRIZINE, LORATADINE],
-        ..chronic("446096008", "Perennial allergic rhinitis (disorder)", 3, [0.07, 0.05, 0.03])
+        ..chronic(
+            "446096008",
+            "Perennial allergic rhinitis (disorder)",
+            3,
+            [0.07, 0.05, 0.03],
+        )
     },
     ChronicCondition {
         medications: &[NAPROXEN_500],
         ..chronic("37796009", "Migraine (disorder)", 10, [0.06, 0.05, 0.02])
     },
-    ChronicCondition { ..chronic("235595009", "Gastroesophageal reflux disease (disorder)", 18, [0.05, 0.08, 0.10]) },
+    ChronicCondition {
+        ..chronic(
+            "235595009",
+            "Gastroesophageal reflux disease (disorder)",
+            18,
+            [0.05, 0.08, 0.10],
+        )
+    },
     ChronicCondition {
         max_age: 15,
         medications: &[HYDROCORTISONE_CREAM],
@@ -731,7 +1342,13 @@ pub(crate) struct AcuteCondition {
     pub(crate) intensive_care: bool,
 }
 
-const fn acute(code: &'static str, display: &'static str, setting: Setting, weight: u32, duration_days: u32) -> AcuteCondition {
+const fn acute(
+    code: &'static str,
+    display: &'static str,
+    setting: Setting,
+    weight: u32,
+    duration_days: u32,
+) -> AcuteCondition {
     AcuteCondition {
         concept: snomed(code, display),
         setting,
@@ -762,7 +1379,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         medications: &[ACETAMINOPHEN, IBUPROFEN_200],
         medication_chance: 0.4,
         fever: true,
-        ..acute("195662009", "Acute viral pharyngitis (disorder)", Setting::Clinic, 15, 10)
+        ..acute(
+            "195662009",
+            "Acute viral pharyngitis (disorder)",
+            Setting::Clinic,
+            15,
+            10,
+        )
     },
     AcuteCondition {
         medications: &[COLD_SYRUP, ACETAMINOPHEN],
@@ -774,7 +1397,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         medication_chance: 0.95,
         procedures: &[THROAT_CULTURE],
         fever: true,
-        ..acute("43878008", "Streptococcal sore throat (disorder)", Setting::Clinic, 8, 10)
+        ..acute(
+            "43878008",
+            "Streptococcal sore throat (disorder)",
+            Setting::Clinic,
+            8,
+            10,
+        )
     },
     AcuteCondition {
         max_age: 12,
@@ -794,7 +1423,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
     AcuteCondition {
         medications: &[AMOXICILLIN_CLAVULANATE, CEFUROXIME],
         medication_chance: 0.9,
-        ..acute("75498004", "Acute bacterial sinusitis (disorder)", Setting::Clinic, 6, 14)
+        ..acute(
+            "75498004",
+            "Acute bacterial sinusitis (disorder)",
+            Setting::Clinic,
+            6,
+            14,
+        )
     },
     AcuteCondition {
         min_age: 5,
@@ -826,7 +1461,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         medications: &[ACETAMINOPHEN],
         medication_chance: 0.5,
         fever: true,
-        ..acute("840539006", "Disease caused by severe acute respiratory syndrome coronavirus 2 (disorder)", Setting::Clinic, 8, 14)
+        ..acute(
+            "840539006",
+            "Disease caused by severe acute respiratory syndrome coronavirus 2 (disorder)",
+            Setting::Clinic,
+            8,
+            14,
+        )
     },
     AcuteCondition {
         medications: &[ACETAMINOPHEN, IBUPROFEN_100],
@@ -879,7 +1520,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
     },
     AcuteCondition {
         procedures: &[SUTURE_WOUND],
-        ..acute("283371005", "Laceration of forearm (disorder)", Setting::Emergency, 4, 14)
+        ..acute(
+            "283371005",
+            "Laceration of forearm (disorder)",
+            Setting::Emergency,
+            4,
+            14,
+        )
     },
     AcuteCondition {
         procedures: &[SUTURE_WOUND],
@@ -889,13 +1536,25 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         min_age: 3,
         medications: &[ACETAMINOPHEN],
         medication_chance: 0.5,
-        ..acute("62106007", "Concussion with no loss of consciousness (disorder)", Setting::Emergency, 4, 21)
+        ..acute(
+            "62106007",
+            "Concussion with no loss of consciousness (disorder)",
+            Setting::Emergency,
+            4,
+            21,
+        )
     },
     AcuteCondition {
         min_age: 16,
         medications: &[NAPROXEN_220],
         medication_chance: 0.6,
-        ..acute("39848009", "Whiplash injury to neck (disorder)", Setting::Emergency, 3, 28)
+        ..acute(
+            "39848009",
+            "Whiplash injury to neck (disorder)",
+            Setting::Emergency,
+            3,
+            28,
+        )
     },
     AcuteCondition {
         min_age: 30,
@@ -910,7 +1569,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         medications: &[ALBUTEROL, PREDNISONE],
         medication_chance: 0.9,
         procedures: &[OXYGEN_BY_MASK],
-        ..acute("281239006", "Exacerbation of asthma (disorder)", Setting::Emergency, 2, 7)
+        ..acute(
+            "281239006",
+            "Exacerbation of asthma (disorder)",
+            Setting::Emergency,
+            2,
+            7,
+        )
     },
     AcuteCondition {
         procedures: &[CHEST_XRAY, OXYGEN_BY_MASK],
@@ -945,7 +1610,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         panels: &[&COMPLETE_BLOOD_COUNT, &BASIC_METABOLIC],
         medications: &[ALTEPLASE, CLOPIDOGREL],
         medication_chance: 0.8,
-        ..acute("230690007", "Cerebrovascular accident (disorder)", Setting::Inpatient, 2, 90)
+        ..acute(
+            "230690007",
+            "Cerebrovascular accident (disorder)",
+            Setting::Inpatient,
+            2,
+            90,
+        )
     },
     AcuteCondition {
         min_age: 65,
@@ -954,7 +1625,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         medications: &[HYDROCODONE_ACETAMINOPHEN, ENOXAPARIN],
         medication_chance: 0.9,
         surgical: true,
-        ..acute("359817006", "Closed fracture of hip (disorder)", Setting::Inpatient, 2, 90)
+        ..acute(
+            "359817006",
+            "Closed fracture of hip (disorder)",
+            Setting::Inpatient,
+            2,
+            90,
+        )
     },
     AcuteCondition {
         procedures: &[IV_FLUID_RESUSCITATION],
@@ -970,7 +1647,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         panels: &[&COMPLETE_BLOOD_COUNT],
         medications: &[ENOXAPARIN, WARFARIN],
         medication_chance: 1.0,
-        ..acute("132281000119108", "Acute deep venous thrombosis (disorder)", Setting::Inpatient, 1, 90)
+        ..acute(
+            "132281000119108",
+            "Acute deep venous thrombosis (disorder)",
+            Setting::Inpatient,
+            1,
+            90,
+        )
     },
     AcuteCondition {
         min_age: 40,
@@ -978,7 +1661,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         panels: &[&COMPLETE_BLOOD_COUNT, &BASIC_METABOLIC, &LIPID],
         medications: &[CLOPIDOGREL, ASPIRIN],
         medication_chance: 1.0,
-        ..acute("22298006", "Myocardial infarction (disorder)", Setting::Inpatient, 2, 60)
+        ..acute(
+            "22298006",
+            "Myocardial infarction (disorder)",
+            Setting::Inpatient,
+            2,
+            60,
+        )
     },
 ];
 
@@ -1005,13 +1694,31 @@ pub(crate) struct Vaccine {
 
 const Y: i64 = 365;
 
-const fn vaccine(code: &'static str, display: &'static str, min_age_days: i64, max_age_days: i64, chance: f64) -> Vaccine {
-    Vaccine { code, display, min_age_days, max_age_days, chance, since_year: 0 }
+const fn vaccine(
+    code: &'static str,
+    display: &'static str,
+    min_age_days: i64,
+    max_age_days: i64,
+    chance: f64,
+) -> Vaccine {
+    Vaccine {
+        code,
+        display,
+        min_age_days,
+        max_age_days,
+        chance,
+        since_year: 0,
+    }
 }
 
 /// The seasonal influenza vaccine, offered at every age from six months.
-pub(crate) const INFLUENZA_VACCINE: Vaccine =
-    vaccine("140", "Influenza, seasonal, injectable, preservative free", 180, 120 * Y, 0.0);
+pub(crate) const INFLUENZA_VACCINE: Vaccine = vaccine(
+    "140",
+    "Influenza, seasonal, injectable, preservative free",
+    180,
+    120 * Y,
+    0.0,
+);
 
 /// Vaccines other than seasonal influenza.
 pub(crate) const VACCINES: &[Vaccine] = &[
@@ -1031,11 +1738,32 @@ pub(crate) const VACCINES: &[Vaccine] = &[
     vaccine("52", "Hep A, adult", 19 * Y, 120 * Y, 0.02),
     vaccine("43", "Hep B, adult", 19 * Y, 120 * Y, 0.03),
     vaccine("187", "zoster recombinant", 50 * Y, 120 * Y, 0.08),
-    vaccine("33", "pneumococcal polysaccharide vaccine, 23 valent", 65 * Y, 120 * Y, 0.08),
-    Vaccine { since_year: 2021, ..vaccine("208", "COVID-19, mRNA, LNP-S, PF, 30 mcg/0.3 mL dose", 12 * Y, 120 * Y, 0.15) },
+    vaccine(
+        "33",
+        "pneumococcal polysaccharide vaccine, 23 valent",
+        65 * Y,
+        120 * Y,
+        0.08,
+    ),
     Vaccine {
         since_year: 2021,
-        ..vaccine("207", "COVID-19, mRNA, LNP-S, PF, 100 mcg/0.5mL dose or 50 mcg/0.25mL dose", 18 * Y, 120 * Y, 0.08)
+        ..vaccine(
+            "208",
+            "COVID-19, mRNA, LNP-S, PF, 30 mcg/0.3 mL dose",
+            12 * Y,
+            120 * Y,
+            0.15,
+        )
+    },
+    Vaccine {
+        since_year: 2021,
+        ..vaccine(
+            "207",
+            "COVID-19, mRNA, LNP-S, PF, 100 mcg/0.5mL dose or 50 mcg/0.25mL dose",
+            18 * Y,
+            120 * Y,
+            0.08,
+        )
     },
 ];
 
@@ -1088,7 +1816,12 @@ const fn allergy(code: &'static str, display: &'static str, category: &'static s
         b'm' => DRUG_REACTIONS,
         _ => ENVIRONMENTAL_REACTIONS,
     };
-    Allergy { concept: snomed(code, display), category, weight, reactions }
+    Allergy {
+        concept: snomed(code, display),
+        category,
+        weight,
+        reactions,
+    }
 }
 
 /// Allergies.
@@ -1127,17 +1860,35 @@ pub(crate) struct Specialty {
 /// The clinicians of a clinic, by their position in the clinic; the last one
 /// sees the children.
 pub(crate) const CLINIC_SPECIALTIES: [Specialty; 3] = [
-    Specialty { code: "207Q00000X", display: "Family Medicine" },
-    Specialty { code: "207R00000X", display: "Internal Medicine" },
-    Specialty { code: "208000000X", display: "Pediatrics" },
+    Specialty {
+        code: "207Q00000X",
+        display: "Family Medicine",
+    },
+    Specialty {
+        code: "207R00000X",
+        display: "Internal Medicine",
+    },
+    Specialty {
+        code: "208000000X",
+        display: "Pediatrics",
+    },
 ];
 
 /// The clinicians of a hospital, by their position: the emergency physician,
 /// the hospitalist and the surgeon.
 pub(crate) const HOSPITAL_SPECIALTIES: [Specialty; 3] = [
-    Specialty { code: "207P00000X", display: "Emergency Medicine" },
-    Specialty { code: "208M00000X", display: "Hospitalist" },
-    Specialty { code: "208600000X", display: "Surgery" },
+    Specialty {
+        code: "207P00000X",
+        display: "Emergency Medicine",
+    },
+    Specialty {
+        code: "208M00000X",
+        display: "Hospitalist",
+    },
+    Specialty {
+        code: "208600000X",
+        display: "Surgery",
+    },
 ];
 
 /// How a payer is chosen for a patient.
@@ -1164,15 +1915,51 @@ pub(crate) struct PayerInfo {
 
 /// The payers, in the order their Organizations are generated.
 pub(crate) const PAYERS: &[PayerInfo] = &[
-    PayerInfo { name: "Medicare", kind: PayerKind::Medicare, weight: 0 },
-    PayerInfo { name: "Medicaid", kind: PayerKind::Medicaid, weight: 0 },
-    PayerInfo { name: "Blue Cross Blue Shield", kind: PayerKind::Commercial, weight: 30 },
-    PayerInfo { name: "UnitedHealthcare", kind: PayerKind::Commercial, weight: 25 },
-    PayerInfo { name: "Aetna", kind: PayerKind::Commercial, weight: 15 },
-    PayerInfo { name: "Cigna Health", kind: PayerKind::Commercial, weight: 12 },
-    PayerInfo { name: "Humana", kind: PayerKind::Commercial, weight: 8 },
-    PayerInfo { name: "Anthem", kind: PayerKind::Commercial, weight: 6 },
-    PayerInfo { name: "Kaiser Foundation", kind: PayerKind::Commercial, weight: 4 },
+    PayerInfo {
+        name: "Medicare",
+        kind: PayerKind::Medicare,
+        weight: 0,
+    },
+    PayerInfo {
+        name: "Medicaid",
+        kind: PayerKind::Medicaid,
+        weight: 0,
+    },
+    PayerInfo {
+        name: "Blue Cross Blue Shield",
+        kind: PayerKind::Commercial,
+        weight: 30,
+    },
+    PayerInfo {
+        name: "UnitedHealthcare",
+        kind: PayerKind::Commercial,
+        weight: 25,
+    },
+    PayerInfo {
+        name: "Aetna",
+        kind: PayerKind::Commercial,
+        weight: 15,
+    },
+    PayerInfo {
+        name: "Cigna Health",
+        kind: PayerKind::Commercial,
+        weight: 12,
+    },
+    PayerInfo {
+        name: "Humana",
+        kind: PayerKind::Commercial,
+        weight: 8,
+    },
+    PayerInfo {
+        name: "Anthem",
+        kind: PayerKind::Commercial,
+        weight: 6,
+    },
+    PayerInfo {
+        name: "Kaiser Foundation",
+        kind: PayerKind::Commercial,
+        weight: 4,
+    },
 ];
 
 #[cfg(test)]
@@ -1181,17 +1968,34 @@ mod tests {
 
     #[test]
     fn tables_are_well_formed() {
-        for panel in [&BASIC_METABOLIC, &COMPREHENSIVE_METABOLIC, &LIPID, &COMPLETE_BLOOD_COUNT, &HEMOGLOBIN_A1C, &THYROTROPIN] {
+        for panel in [
+            &BASIC_METABOLIC,
+            &COMPREHENSIVE_METABOLIC,
+            &LIPID,
+            &COMPLETE_BLOOD_COUNT,
+            &HEMOGLOBIN_A1C,
+            &THYROTROPIN,
+        ] {
             for test in panel.tests {
-                assert!(test.sd > 0.0 && test.mean > 3.0 * test.sd, "{} would go negative", test.code);
+                assert!(
+                    test.sd > 0.0 && test.mean > 3.0 * test.sd,
+                    "{} would go negative",
+                    test.code
+                );
             }
         }
         for condition in CHRONIC_CONDITIONS {
             assert!(condition.min_age <= condition.max_age, "{}", condition.concept.code);
             for (code, _) in condition.lab_effects {
                 let monitored = condition.panels.iter().any(|p| p.tests.iter().any(|t| t.code == *code));
-                let routine = ROUTINE_PANELS.iter().any(|(p, _)| p.tests.iter().any(|t| t.code == *code));
-                assert!(monitored || routine, "{} shifts {code}, which no panel reports", condition.concept.code);
+                let routine = ROUTINE_PANELS
+                    .iter()
+                    .any(|(p, _)| p.tests.iter().any(|t| t.code == *code));
+                assert!(
+                    monitored || routine,
+                    "{} shifts {code}, which no panel reports",
+                    condition.concept.code
+                );
             }
         }
         for condition in ACUTE_CONDITIONS {

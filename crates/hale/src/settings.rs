@@ -30,7 +30,9 @@ impl StoreArgs {
     pub fn open(&self) -> anyhow::Result<Arc<SqliteStore>> {
         let path = match self.database.as_deref() {
             None => self.data_dir.join("hale.db"),
-            Some(url) if url.starts_with("sqlite:") => PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")),
+            Some(url) if url.starts_with("sqlite:") => {
+                PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:"))
+            }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 bail!("the PostgreSQL backend is not built yet; use the default SQLite store (no --database)")
             }

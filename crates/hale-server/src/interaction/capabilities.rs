@@ -18,18 +18,27 @@ use crate::routes::{INTERACTIONS, Level};
 pub async fn capabilities(State(_state): State<AppState>, req: FhirRequest) -> Result<Response, ApiError> {
     let statement = capability_statement(&req.base, req.ctx.fhir_version);
     let mut response = statement.to_string().into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     Ok(response)
 }
 
 /// The CapabilityStatement for the server at `base`.
 pub fn capability_statement(base: &str, fhir_version: hale_fhir::FhirVersion) -> Value {
     let codes_at = |level: Level| -> Vec<&'static str> {
-        let mut codes: Vec<&'static str> = INTERACTIONS.iter().filter(|i| i.level == level).filter_map(|i| i.capability_code).collect();
+        let mut codes: Vec<&'static str> = INTERACTIONS
+            .iter()
+            .filter(|i| i.level == level)
+            .filter_map(|i| i.capability_code)
+            .collect();
         codes.dedup();
         codes
     };
-    let type_codes: Vec<&str> = codes_at(Level::Instance).into_iter().chain(codes_at(Level::Type)).collect();
+    let type_codes: Vec<&str> = codes_at(Level::Instance)
+        .into_iter()
+        .chain(codes_at(Level::Type))
+        .collect();
     let has = |code: &str| INTERACTIONS.iter().any(|i| i.code == code);
     let resource_types: &[&str] = match fhir_version {
         hale_fhir::FhirVersion::R4 => hale_fhir::generated::R4_RESOURCE_TYPES,

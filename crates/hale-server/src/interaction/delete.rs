@@ -11,16 +11,26 @@ use crate::request::FhirRequest;
 use crate::response::delete_response;
 
 /// `DELETE [base]/[type]/[id]`.
-pub async fn delete(State(state): State<AppState>, req: FhirRequest, Path((_, type_name, id)): Path<(String, String, String)>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    Path((_, type_name, id)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
     let resource_type = super::resource_type(&req, &type_name)?;
     let id = super::resource_id(&id)?;
-    let preconditions = Preconditions { if_match: req.if_match()? };
+    let preconditions = Preconditions {
+        if_match: req.if_match()?,
+    };
     let outcome = state.engine.delete(&req.ctx, resource_type, id, preconditions).await?;
     Ok(delete_response(Some(&outcome)))
 }
 
 /// `DELETE [base]/[type]?[search parameters]`.
-pub async fn conditional_delete(State(state): State<AppState>, req: FhirRequest, Path((_, type_name)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn conditional_delete(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    Path((_, type_name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let resource_type = super::resource_type(&req, &type_name)?;
     let query = super::condition(resource_type, &req.raw_query)?;
     let outcome = state.engine.conditional_delete(&req.ctx, query).await?;

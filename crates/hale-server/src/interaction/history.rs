@@ -18,14 +18,28 @@ use crate::request::FhirRequest;
 use crate::response::etag;
 
 /// `GET [base]/[type]/[id]/_history`.
-pub async fn history_instance(State(state): State<AppState>, req: FhirRequest, Path((_, type_name, id)): Path<(String, String, String)>) -> Result<Response, ApiError> {
+pub async fn history_instance(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    Path((_, type_name, id)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
     let resource_type = super::resource_type(&req, &type_name)?;
     let id = super::resource_id(&id)?;
-    history(&state, &req, Some(resource_type.as_str().to_owned()), Some(id.into_string())).await
+    history(
+        &state,
+        &req,
+        Some(resource_type.as_str().to_owned()),
+        Some(id.into_string()),
+    )
+    .await
 }
 
 /// `GET [base]/[type]/_history`.
-pub async fn history_type(State(state): State<AppState>, req: FhirRequest, Path((_, type_name)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn history_type(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    Path((_, type_name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let resource_type = super::resource_type(&req, &type_name)?;
     history(&state, &req, Some(resource_type.as_str().to_owned()), None).await
 }
@@ -35,24 +49,59 @@ pub async fn history_system(State(state): State<AppState>, req: FhirRequest) -> 
     history(&state, &req, None, None).await
 }
 
-async fn history(state: &AppState, req: &FhirRequest, resource_type: Option<String>, id: Option<String>) -> Result<Response, ApiError> {
+async fn history(
+    state: &AppState,
+    req: &FhirRequest,
+    resource_type: Option<String>,
+    id: Option<String>,
+) -> Result<Response, ApiError> {
     let count = match req.param("_count") {
         None => state.config.default_count,
         Some(text) => text
             .parse::<usize>()
-            .map_err(|_| ApiError::bad_request(IssueType::Value, format!("_count={text:?} is not a non-negative integer")))?
+            .map_err(|_| {
+                ApiError::bad_request(
+                    IssueType::Value,
+                    format!("_count={text:?} is not a non-negative integer"),
+                )
+            })?
             .min(state.config.max_count),
     };
     let since = req
         .param("_since")
-        .map(|text| Instant::parse_lower_bound(text).ok_or_else(|| ApiError::bad_request(IssueType::Value, format!("_since={text:?} is not an instant such as 2024-01-31T12:00:00Z"))))
+        .map(|text| {
+            Instant::parse_lower_bound(text).ok_or_else(|| {
+                ApiError::bad_request(
+                    IssueType::Value,
+                    format!("_since={text:?} is not an instant such as 2024-01-31T12:00:00Z"),
+                )
+            })
+        })
         .transpose()?;
     let before_seq = req
         .param("_cursor")
-        .map(|text| text.parse::<i64>().map_err(|_| ApiError::bad_request(IssueType::Value, format!("_cursor={text:?} is not a cursor this server wrote"))))
+        .map(|text| {
+            text.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(
+                    IssueType::Value,
+                    format!("_cursor={text:?} is not a cursor this server wrote"),
+                )
+            })
+        })
         .transpose()?;
-    let query = HistoryQuery { fhir_version: req.ctx.fhir_version, resource_type: resource_type.clone(), id: id.clone(), since, count, before_seq };
-    let page = state.engine.history(&req.ctx, query).await?;
+    // One version more than the page tells whether a next page exists, so the last page never
+    // links to an empty one.
+    let query = HistoryQuery {
+        fhir_version: req.ctx.fhir_version,
+        resource_type: resource_type.clone(),
+        id: id.clone(),
+        since,
+        count: count + 1,
+        before_seq,
+    };
+    let mut page = state.engine.history(&req.ctx, query).await?;
+    let has_next = page.versions.len() > count;
+    page.versions.truncate(count);
 
     let mut path = req.base.clone();
     for part in [resource_type.as_deref(), id.as_deref()].into_iter().flatten() {
@@ -66,16 +115,29 @@ async fn history(state: &AppState, req: &FhirRequest, resource_type: Option<Stri
         .filter(|(k, _)| k != "_cursor")
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect();
-    let self_url = if kept.is_empty() { path.clone() } else { format!("{path}?{}", kept.join("&")) };
+    let self_url = if kept.is_empty() {
+        path.clone()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
     let mut links = vec![("self", self_url.clone())];
-    if page.versions.len() == count && count > 0 {
-        if let Some(last) = page.versions.last() {
-            let sep = if kept.is_empty() { '?' } else { '&' };
-            links.push(("next", format!("{self_url}{sep}_cursor={}", last.seq)));
-        }
+    if has_next && let Some(last) = page.versions.last() {
+        let sep = if kept.is_empty() { '?' } else { '&' };
+        links.push(("next", format!("{self_url}{sep}_cursor={}", last.seq)));
     }
-    let now = Instant(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)).to_fhir();
-    let mut writer = BundleWriter::new(&crate::error::outcome_id(), "history", Some(&now), Some(page.total), &links);
+    let now = Instant(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64),
+    )
+    .to_fhir();
+    let mut writer = BundleWriter::new(
+        &crate::error::outcome_id(),
+        "history",
+        Some(&now),
+        Some(page.total),
+        &links,
+    );
     for version in &page.versions {
         let full_url = format!("{}/{}/{}", req.base, version.resource_type, version.id);
         let request_url = match version.method {
@@ -89,7 +151,8 @@ async fn history(state: &AppState, req: &FhirRequest, resource_type: Option<Stri
             _ => "200 OK",
         };
         let request = json!({"method": version.method.as_str(), "url": request_url});
-        let response = json!({"status": status, "etag": etag(version.version_id), "lastModified": version.last_updated.to_fhir()});
+        let response =
+            json!({"status": status, "etag": etag(version.version_id), "lastModified": version.last_updated.to_fhir()});
         writer.entry(EntryParts {
             full_url: Some(&full_url),
             resource: (!version.deleted).then_some(version.json.as_ref()),

@@ -30,5 +30,6 @@ pub(crate) fn resource_id(id: &str) -> Result<ResourceId, ApiError> {
 
 /// The request's query as the condition of a conditional interaction.
 pub(crate) fn condition(resource_type: ResourceType, query: &str) -> Result<SearchQuery, ApiError> {
-    hale_search::query::parse_conditional(resource_type.as_str(), query).map_err(|e| ApiError::bad_request(IssueType::Invalid, e.to_string()))
+    hale_search::query::parse_conditional(resource_type.as_str(), query)
+        .map_err(|e| ApiError::bad_request(IssueType::Invalid, e.to_string()))
 }

@@ -4,8 +4,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use hale_engine::bundle::{BundleKind, EntryOutcome};
 use hale_engine::WriteStatus;
+use hale_engine::bundle::{BundleKind, EntryOutcome};
 use hale_fhir::outcome::{BundleWriter, EntryParts, operation_outcome};
 use serde_json::json;
 
@@ -17,7 +17,11 @@ use crate::request::{FhirRequest, PreferReturn};
 use crate::response::{etag, version_url};
 
 /// `POST [base]` with a Bundle of type `batch` or `transaction`.
-pub async fn transaction(State(state): State<AppState>, req: FhirRequest, RawBody(body): RawBody) -> Result<Response, ApiError> {
+pub async fn transaction(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let body = req.parse_body(&body, false)?;
     let response = state.engine.bundle(&req.ctx, body).await?;
     let bundle_type = match response.kind {
@@ -52,12 +56,25 @@ pub async fn transaction(State(state): State<AppState>, req: FhirRequest, RawBod
             }
             EntryOutcome::Read(r) => {
                 let full_url = format!("{}/{}/{}", req.base, r.resource_type, r.id);
-                let entry_response = json!({"status": "200 OK", "etag": etag(r.version_id), "lastModified": r.last_updated.to_fhir()});
-                writer.entry(EntryParts { full_url: Some(&full_url), resource: Some(r.json.as_ref()), search: None, request: None, response: Some(&entry_response) });
+                let entry_response =
+                    json!({"status": "200 OK", "etag": etag(r.version_id), "lastModified": r.last_updated.to_fhir()});
+                writer.entry(EntryParts {
+                    full_url: Some(&full_url),
+                    resource: Some(r.json.as_ref()),
+                    search: None,
+                    request: None,
+                    response: Some(&entry_response),
+                });
             }
             EntryOutcome::NoMatch => {
                 let entry_response = json!({"status": "204 No Content"});
-                writer.entry(EntryParts { full_url: None, resource: None, search: None, request: None, response: Some(&entry_response) });
+                writer.entry(EntryParts {
+                    full_url: None,
+                    resource: None,
+                    search: None,
+                    request: None,
+                    response: Some(&entry_response),
+                });
             }
             EntryOutcome::Error(error) => {
                 let (status, issues) = engine_status(error);
@@ -65,7 +82,13 @@ pub async fn transaction(State(state): State<AppState>, req: FhirRequest, RawBod
                     "status": format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")),
                     "outcome": operation_outcome(&outcome_id(), &issues),
                 });
-                writer.entry(EntryParts { full_url: None, resource: None, search: None, request: None, response: Some(&entry_response) });
+                writer.entry(EntryParts {
+                    full_url: None,
+                    resource: None,
+                    search: None,
+                    request: None,
+                    response: Some(&entry_response),
+                });
             }
         }
     }

@@ -12,21 +12,41 @@ use crate::request::FhirRequest;
 use crate::response::write_response;
 
 /// `PUT [base]/[type]/[id]`.
-pub async fn update(State(state): State<AppState>, req: FhirRequest, Path((_, type_name, id)): Path<(String, String, String)>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+pub async fn update(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    Path((_, type_name, id)): Path<(String, String, String)>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let resource_type = super::resource_type(&req, &type_name)?;
     let id = super::resource_id(&id)?;
-    let preconditions = Preconditions { if_match: req.if_match()? };
+    let preconditions = Preconditions {
+        if_match: req.if_match()?,
+    };
     let body = req.parse_body(&body, false)?;
-    let outcome = state.engine.update(&req.ctx, resource_type, id, body, preconditions).await?;
+    let outcome = state
+        .engine
+        .update(&req.ctx, resource_type, id, body, preconditions)
+        .await?;
     Ok(write_response(&req, &outcome))
 }
 
 /// `PUT [base]/[type]?[search parameters]`.
-pub async fn conditional_update(State(state): State<AppState>, req: FhirRequest, Path((_, type_name)): Path<(String, String)>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+pub async fn conditional_update(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    Path((_, type_name)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let resource_type = super::resource_type(&req, &type_name)?;
     let query = super::condition(resource_type, &req.raw_query)?;
-    let preconditions = Preconditions { if_match: req.if_match()? };
+    let preconditions = Preconditions {
+        if_match: req.if_match()?,
+    };
     let body = req.parse_body(&body, false)?;
-    let outcome = state.engine.conditional_update(&req.ctx, resource_type, query, body, preconditions).await?;
+    let outcome = state
+        .engine
+        .conditional_update(&req.ctx, resource_type, query, body, preconditions)
+        .await?;
     Ok(write_response(&req, &outcome))
 }

@@ -66,7 +66,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let tally = Arc::new(Tally::default());
     let progress = ProgressBar::new(files.len() as u64);
-    progress.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
 
     let rejections: Vec<Rejection> = runtime.block_on(async {
         let mut all = Vec::new();
@@ -122,9 +125,19 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         for rejection in rejections.iter().take(100) {
             eprintln!("rejected {}: {}", rejection.location, rejection.reason);
         }
-        eprintln!("Imported {n_resources} resources from {} files in {elapsed:.1} s ({rate:.0} resources/s); {n_rejected} rejected.", files.len());
+        eprintln!(
+            "Imported {n_resources} resources from {} files in {elapsed:.1} s ({rate:.0} resources/s); {n_rejected} rejected.",
+            files.len()
+        );
         let by_type: BTreeMap<_, _> = totals.into_iter().collect();
-        eprintln!("The store now holds: {}", by_type.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "The store now holds: {}",
+            by_type
+                .iter()
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if args.strict && !rejections.is_empty() {
         bail!("stopped at the first rejection (--strict)");
@@ -161,7 +174,11 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn is_data_file(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let base = name.trim_end_matches(".gz").trim_end_matches(".bz2");
     base.ends_with(".json") || base.ends_with(".ndjson")
 }
@@ -178,16 +195,33 @@ fn open(path: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
     })
 }
 
-async fn load_file(engine: &Engine, ctx: &Context, path: &Path, chunk: usize, strict: bool, tally: &Tally) -> Vec<Rejection> {
+async fn load_file(
+    engine: &Engine,
+    ctx: &Context,
+    path: &Path,
+    chunk: usize,
+    strict: bool,
+    tally: &Tally,
+) -> Vec<Rejection> {
     let display = path.display().to_string();
     let name = display.to_ascii_lowercase();
-    let is_ndjson = name.trim_end_matches(".gz").trim_end_matches(".bz2").ends_with(".ndjson");
-    let result = if is_ndjson { load_ndjson(engine, ctx, path, chunk, strict, tally).await } else { load_json(engine, ctx, path, tally).await };
+    let is_ndjson = name
+        .trim_end_matches(".gz")
+        .trim_end_matches(".bz2")
+        .ends_with(".ndjson");
+    let result = if is_ndjson {
+        load_ndjson(engine, ctx, path, chunk, strict, tally).await
+    } else {
+        load_json(engine, ctx, path, tally).await
+    };
     match result {
         Ok(rejections) => rejections,
         Err(e) => {
             tally.rejected.fetch_add(1, Ordering::Relaxed);
-            vec![Rejection { location: display, reason: format!("{e:#}") }]
+            vec![Rejection {
+                location: display,
+                reason: format!("{e:#}"),
+            }]
         }
     }
 }
@@ -203,13 +237,18 @@ async fn load_json(engine: &Engine, ctx: &Context, path: &Path, tally: &Tally) -
     let is_bundle = value.get("resourceType").and_then(Value::as_str) == Some("Bundle");
     let bundle_type = value.get("type").and_then(Value::as_str).unwrap_or("");
     if is_bundle && matches!(bundle_type, "batch" | "transaction") {
-        let response = hale_engine::bundle::process_with(engine, ctx, value, IdPolicy::Keep).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let response = hale_engine::bundle::process_with(engine, ctx, value, IdPolicy::Keep)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut rejections = Vec::new();
         for (entry_idx, outcome) in response.entries.iter().enumerate() {
             match outcome {
                 EntryOutcome::Error(e) => {
                     tally.rejected.fetch_add(1, Ordering::Relaxed);
-                    rejections.push(Rejection { location: format!("{display} entry {entry_idx}"), reason: e.to_string() });
+                    rejections.push(Rejection {
+                        location: format!("{display} entry {entry_idx}"),
+                        reason: e.to_string(),
+                    });
                 }
                 _ => {
                     tally.resources.fetch_add(1, Ordering::Relaxed);
@@ -220,14 +259,25 @@ async fn load_json(engine: &Engine, ctx: &Context, path: &Path, tally: &Tally) -
     }
     // A collection or searchset Bundle, or a single resource, is loaded as its resources.
     let resources = if is_bundle {
-        value.get("entry").and_then(Value::as_array).map(|entries| entries.iter().filter_map(|e| e.get("resource").cloned()).collect()).unwrap_or_default()
+        value
+            .get("entry")
+            .and_then(Value::as_array)
+            .map(|entries| entries.iter().filter_map(|e| e.get("resource").cloned()).collect())
+            .unwrap_or_default()
     } else {
         vec![value]
     };
     import_chunk(engine, ctx, &display, 0, resources, tally).await
 }
 
-async fn load_ndjson(engine: &Engine, ctx: &Context, path: &Path, chunk: usize, strict: bool, tally: &Tally) -> anyhow::Result<Vec<Rejection>> {
+async fn load_ndjson(
+    engine: &Engine,
+    ctx: &Context,
+    path: &Path,
+    chunk: usize,
+    strict: bool,
+    tally: &Tally,
+) -> anyhow::Result<Vec<Rejection>> {
     let display = path.display().to_string();
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<(usize, Vec<Value>, Vec<Rejection>)>(4);
     let path_buf = path.to_owned();
@@ -246,11 +296,17 @@ async fn load_ndjson(engine: &Engine, ctx: &Context, path: &Path, chunk: usize, 
             }
             match serde_json::from_str::<Value>(&line) {
                 Ok(value) => resources.push(value),
-                Err(e) => rejections.push(Rejection { location: format!("{display_in} line {}", line_idx + 1), reason: format!("not valid JSON: {e}") }),
+                Err(e) => rejections.push(Rejection {
+                    location: format!("{display_in} line {}", line_idx + 1),
+                    reason: format!("not valid JSON: {e}"),
+                }),
             }
             if resources.len() >= chunk {
                 let full = std::mem::replace(&mut resources, Vec::with_capacity(chunk));
-                if sender.blocking_send((first_line, full, std::mem::take(&mut rejections))).is_err() {
+                if sender
+                    .blocking_send((first_line, full, std::mem::take(&mut rejections)))
+                    .is_err()
+                {
                     return Ok(());
                 }
                 first_line = line_idx + 2;
@@ -261,7 +317,9 @@ async fn load_ndjson(engine: &Engine, ctx: &Context, path: &Path, chunk: usize, 
     });
     let mut rejections = Vec::new();
     while let Some((first_line, resources, parse_rejections)) = receiver.recv().await {
-        tally.rejected.fetch_add(parse_rejections.len() as u64, Ordering::Relaxed);
+        tally
+            .rejected
+            .fetch_add(parse_rejections.len() as u64, Ordering::Relaxed);
         rejections.extend(parse_rejections);
         rejections.extend(import_chunk(engine, ctx, &display, first_line, resources, tally).await?);
         if strict && !rejections.is_empty() {
@@ -273,11 +331,21 @@ async fn load_ndjson(engine: &Engine, ctx: &Context, path: &Path, chunk: usize, 
     Ok(rejections)
 }
 
-async fn import_chunk(engine: &Engine, ctx: &Context, display: &str, first_line: usize, resources: Vec<Value>, tally: &Tally) -> anyhow::Result<Vec<Rejection>> {
+async fn import_chunk(
+    engine: &Engine,
+    ctx: &Context,
+    display: &str,
+    first_line: usize,
+    resources: Vec<Value>,
+    tally: &Tally,
+) -> anyhow::Result<Vec<Rejection>> {
     if resources.is_empty() {
         return Ok(Vec::new());
     }
-    let results = engine.import(ctx, resources).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let results = engine
+        .import(ctx, resources)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut rejections = Vec::new();
     for (idx, result) in results.into_iter().enumerate() {
         match result {
@@ -286,8 +354,15 @@ async fn import_chunk(engine: &Engine, ctx: &Context, display: &str, first_line:
             }
             Err(e) => {
                 tally.rejected.fetch_add(1, Ordering::Relaxed);
-                let location = if first_line == 0 { format!("{display} resource {idx}") } else { format!("{display} resource {} of the chunk from line {first_line}", idx + 1) };
-                rejections.push(Rejection { location, reason: e.to_string() });
+                let location = if first_line == 0 {
+                    format!("{display} resource {idx}")
+                } else {
+                    format!("{display} resource {} of the chunk from line {first_line}", idx + 1)
+                };
+                rejections.push(Rejection {
+                    location,
+                    reason: e.to_string(),
+                });
             }
         }
     }

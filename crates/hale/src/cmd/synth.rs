@@ -44,14 +44,21 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     let mut n_resources = 0u64;
     match args.format {
         SynthFormat::Ndjson => {
-            let mut files: std::collections::BTreeMap<String, std::io::BufWriter<std::fs::File>> = std::collections::BTreeMap::new();
+            let mut files: std::collections::BTreeMap<String, std::io::BufWriter<std::fs::File>> =
+                std::collections::BTreeMap::new();
             let mut write = |resource: &serde_json::Value| -> anyhow::Result<()> {
-                let resource_type = resource.get("resourceType").and_then(|v| v.as_str()).unwrap_or("Unknown").to_owned();
+                let resource_type = resource
+                    .get("resourceType")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("Unknown")
+                    .to_owned();
                 let file = match files.entry(resource_type.clone()) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => {
                         let path = args.out.join(format!("{resource_type}.ndjson"));
-                        e.insert(std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?))
+                        e.insert(std::io::BufWriter::new(
+                            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+                        ))
                     }
                 };
                 serde_json::to_writer(&mut *file, resource)?;
@@ -79,16 +86,27 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
             for index in 0..config.patients {
                 let bundle = hale_synth::patient_transaction_bundle(&config, index);
                 n_resources += entry_count(&bundle);
-                std::fs::write(args.out.join(format!("patient-{index:06}.json")), serde_json::to_vec(&bundle)?)?;
+                std::fs::write(
+                    args.out.join(format!("patient-{index:06}.json")),
+                    serde_json::to_vec(&bundle)?,
+                )?;
             }
         }
     }
-    eprintln!("Wrote {n_resources} resources for {} patients (seed {}) to {}", args.patients, args.seed, args.out.display());
+    eprintln!(
+        "Wrote {n_resources} resources for {} patients (seed {}) to {}",
+        args.patients,
+        args.seed,
+        args.out.display()
+    );
     Ok(())
 }
 
 fn entry_count(bundle: &serde_json::Value) -> u64 {
-    bundle.get("entry").and_then(|e| e.as_array()).map_or(0, |e| e.len() as u64)
+    bundle
+        .get("entry")
+        .and_then(|e| e.as_array())
+        .map_or(0, |e| e.len() as u64)
 }
 
 /// The demo: patients loaded on first start of `hale serve --demo`.
@@ -105,7 +123,9 @@ pub async fn load_demo(engine: &Engine, public_url: &str) -> anyhow::Result<()> 
         bundles.extend((0..config.patients).map(|index| hale_synth::patient_transaction_bundle(&config, index)));
         let mut n_resources = 0;
         for bundle in bundles {
-            let response = hale_engine::bundle::process_with(engine, &ctx, bundle, IdPolicy::Keep).await.map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;
+            let response = hale_engine::bundle::process_with(engine, &ctx, bundle, IdPolicy::Keep)
+                .await
+                .map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;
             for outcome in response.entries {
                 match outcome {
                     EntryOutcome::Error(e) => anyhow::bail!("loading demo data: {e}"),

@@ -1,0 +1,214 @@
+//! The load generator: keep-alive HTTP/1.1 connections, one per task, on a Tokio runtime of its
+//! own in the same process as the server, so on the same machine and sharing its CPUs.
+//!
+//! It uses hyper's connection API directly: no pool, no redirects, no decompression, so that
+//! it spends as little of the shared CPU as a client can.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HOST, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+
+/// Worker threads of the load generator's runtime.
+pub const CLIENT_WORKER_THREADS: usize = 2;
+
+/// The load generator's runtime.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(CLIENT_WORKER_THREADS)
+        .thread_name("hale-bench-client")
+        .enable_all()
+        .build()?)
+}
+
+/// One keep-alive connection to the server.
+pub struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    host: HeaderValue,
+}
+
+/// A response: status and whole body.
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Connection {
+    /// Opens a connection; call on the load generator's runtime.
+    pub async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        // The connection task drives the socket; it ends when the sender is dropped.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Connection {
+            sender,
+            host: HeaderValue::from_str(&addr.to_string())?,
+        })
+    }
+
+    /// `GET uri`.
+    pub async fn get(&mut self, uri: Uri) -> anyhow::Result<Answer> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(HOST, self.host.clone())
+            .body(Full::new(Bytes::new()))?;
+        self.send(request).await
+    }
+
+    /// `POST uri` with a FHIR JSON body, asking for `Prefer: return=minimal`.
+    pub async fn post_fhir(&mut self, uri: Uri, body: Bytes) -> anyhow::Result<Answer> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(HOST, self.host.clone())
+            .header(hyper::header::CONTENT_TYPE, "application/fhir+json")
+            .header("prefer", "return=minimal")
+            .body(Full::new(body))?;
+        self.send(request).await
+    }
+
+    async fn send(&mut self, request: Request<Full<Bytes>>) -> anyhow::Result<Answer> {
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Answer { status, body })
+    }
+}
+
+/// What a duration-limited closed loop measured.
+#[derive(Debug, Default)]
+pub struct LoopResult {
+    /// Requests that completed inside the measured window.
+    pub requests: u64,
+    /// Requests whose answer failed its check (wrong status or body), or that failed outright.
+    pub failures: u64,
+    /// The first failures, described.
+    pub failure_samples: Vec<String>,
+    /// Body bytes received in the window.
+    pub body_bytes: u64,
+    /// The measured window.
+    pub window: Duration,
+    /// Latencies of the measured requests, in microseconds.
+    pub latencies_us: Vec<u32>,
+}
+
+impl LoopResult {
+    /// Requests per second.
+    pub fn rate(&self) -> f64 {
+        self.requests as f64 / self.window.as_secs_f64().max(1e-9)
+    }
+
+    /// The `q`-quantile of the latencies, in milliseconds (`latencies_us` must be sorted).
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((self.latencies_us.len() as f64 * q).ceil() as usize).clamp(1, self.latencies_us.len());
+        f64::from(self.latencies_us[rank - 1]) / 1000.0
+    }
+}
+
+/// Runs `connections` tasks, each on its own connection, sending `next(task, request_idx)`'s
+/// request as soon as the previous answer arrived, for `warmup` (not measured) and then
+/// `duration`. `check` judges each answer and returns a description of what is wrong with it.
+pub async fn closed_loop<N, C>(
+    addr: SocketAddr,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    next: N,
+    check: C,
+) -> anyhow::Result<LoopResult>
+where
+    N: Fn(usize, u64) -> (Uri, usize) + Send + Sync + 'static,
+    C: Fn(usize, &Answer) -> Option<String> + Send + Sync + 'static,
+{
+    let next = std::sync::Arc::new(next);
+    let check = std::sync::Arc::new(check);
+    let mut opened = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        opened.push(Connection::open(addr).await?);
+    }
+    let measure_from = Instant::now() + warmup;
+    let measure_until = measure_from + duration;
+    let mut tasks = Vec::with_capacity(connections);
+    for (task_idx, mut connection) in opened.into_iter().enumerate() {
+        let (next, check) = (next.clone(), check.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut result = LoopResult::default();
+            let mut request_idx = 0u64;
+            loop {
+                let started = Instant::now();
+                if started >= measure_until {
+                    break;
+                }
+                let (uri, target) = next(task_idx, request_idx);
+                request_idx += 1;
+                let answer = connection.get(uri).await;
+                let measured = started >= measure_from;
+                if !measured {
+                    continue;
+                }
+                let elapsed = started.elapsed();
+                result.requests += 1;
+                result
+                    .latencies_us
+                    .push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                let problem = match &answer {
+                    Ok(answer) => {
+                        result.body_bytes += answer.body.len() as u64;
+                        check(target, answer)
+                    }
+                    Err(e) => Some(format!("request failed: {e:#}")),
+                };
+                if let Some(problem) = problem {
+                    result.failures += 1;
+                    if result.failure_samples.len() < 3 {
+                        result.failure_samples.push(problem);
+                    }
+                    if answer.is_err() {
+                        // The connection is gone; a fresh one keeps the loop honest.
+                        match Connection::open(addr).await {
+                            Ok(fresh) => connection = fresh,
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            result
+        }));
+    }
+    let mut total = LoopResult {
+        window: duration,
+        ..LoopResult::default()
+    };
+    for task in tasks {
+        let result = task.await?;
+        total.requests += result.requests;
+        total.failures += result.failures;
+        total.body_bytes += result.body_bytes;
+        total.latencies_us.extend(result.latencies_us);
+        for sample in result.failure_samples {
+            if total.failure_samples.len() < 5 {
+                total.failure_samples.push(sample);
+            }
+        }
+    }
+    total.latencies_us.sort_unstable();
+    Ok(total)
+}

@@ -1,0 +1,551 @@
+//! Hale's benchmark harness, as `../shared/docs/benchmarks.md` specifies it: the workloads W1
+//! (transaction ingest), W2 (import), W3 (read by id) and M (idle memory), each checked for
+//! correctness and reported as the median of several runs next to its ratio to a ceiling
+//! measured in the same run on the same machine (the HTTP ceiling for W3, the storage ceiling for
+//! W1 and W2).
+//!
+//! The server runs in this process, on a Tokio runtime of its own ([`server`]); the load generator
+//! runs on another runtime in the same process ([`client`]), so on the same machine. M measures
+//! the real `hale serve` binary instead, because this process's memory holds the load generator
+//! and the data. [`run`] returns a [`report::Report`]; `hale-bench` prints it as Markdown and
+//! writes it as JSON under `bench/results/`.
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod data;
+pub mod report;
+pub mod server;
+pub mod workload;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hale_synth::SynthConfig;
+use report::{CeilingRatio, Latency, Machine, Report, RunChecks, Setup, Target, WorkloadResult, median};
+use serde_json::{Map, Value, json};
+use workload::ingest::{IngestRun, ReadTarget};
+use workload::{import, ingest, memory, read, storage};
+
+/// The workloads `--workloads` can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Transaction ingest.
+    W1,
+    /// Import.
+    W2,
+    /// Read by id.
+    W3,
+    /// Idle memory of `hale serve`.
+    M,
+    /// The HTTP and storage ceilings.
+    Ceilings,
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A Synthea folder for W1 (and so W3); `hale-synth` Bundles when absent.
+    pub data: Option<PathBuf>,
+    /// Patients `hale-synth` generates for W2, and for W1 without `data`.
+    pub patients: u64,
+    /// The seed of `hale-synth`.
+    pub seed: u64,
+    /// The workloads to run.
+    pub workloads: Vec<Workload>,
+    /// Repetitions of each workload.
+    pub runs: usize,
+    /// Measured length of each W3 and HTTP-ceiling run.
+    pub duration: Duration,
+    /// The `hale` binary for M; found next to this executable when absent.
+    pub hale_bin: Option<PathBuf>,
+}
+
+impl Options {
+    fn wants(&self, workload: Workload) -> bool {
+        self.workloads.contains(&workload)
+    }
+}
+
+/// The order results are reported in.
+const ORDER: &[&str] = &[
+    "W1",
+    "W2",
+    "W3",
+    "M",
+    "ceiling-http",
+    "ceiling-storage-w1",
+    "ceiling-storage-w2",
+];
+
+/// Runs the chosen workloads and returns the report. Correctness failures are in the report
+/// ([`Report::all_correct`]); an `Err` means the harness itself could not run.
+pub fn run(options: &Options) -> anyhow::Result<Report> {
+    anyhow::ensure!(options.runs > 0, "--runs must be at least 1");
+    let started_at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let client = client::runtime()?;
+    let synth = SynthConfig::new(options.patients, options.seed);
+    let warmup = (options.duration / 5).min(Duration::from_secs(1));
+    let mut results: Vec<WorkloadResult> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let mut data_label = String::from("none");
+
+    // W1, keeping the last run's server and what it created for W3.
+    let mut loaded: Option<(server::BenchServer, Vec<ReadTarget>, RunChecks)> = None;
+    if options.wants(Workload::W1) || options.wants(Workload::W3) {
+        let data = match &options.data {
+            Some(dir) => data::synthea(dir)?,
+            None => data::synth_bundles(&synth)?,
+        };
+        data_label = data.label.clone();
+        progress(format!(
+            "W1 data: {}, {} entries, {:.0} MB of JSON",
+            data.label,
+            data.entries(),
+            data.bytes() as f64 / 1e6
+        ));
+        let runs = if options.wants(Workload::W1) { options.runs } else { 1 };
+        let mut figures = Vec::new();
+        let mut checks = Vec::new();
+        let mut last: Option<IngestRun> = None;
+        for run_idx in 0..runs {
+            // The previous run's server is stopped before the next one starts.
+            loaded = None;
+            match ingest::run(&data, &client) {
+                Ok((run, server)) => {
+                    progress(format!(
+                        "W1 run {}/{runs}: {} resources/s ({} in {:.2} s)",
+                        run_idx + 1,
+                        report::thousands(run.rate),
+                        run.committed,
+                        run.seconds
+                    ));
+                    figures.push(run.rate);
+                    checks.push(run.checks.clone());
+                    loaded = Some((server, run.targets.clone(), run.checks.clone()));
+                    last = Some(run);
+                }
+                Err(e) => checks.push(failed_run(&e)),
+            }
+        }
+        if options.wants(Workload::W1) {
+            let mut details = Map::new();
+            details.insert("entries".into(), json!(data.entries()));
+            details.insert("bundles".into(), json!(data.shared.len() + data.patients.len()));
+            details.insert("request_bytes".into(), json!(data.bytes()));
+            details.insert("clients".into(), json!(ingest::CLIENTS));
+            if let Some(last) = &last {
+                details.insert("seconds_last_run".into(), json!(last.seconds));
+                details.insert(
+                    "store_by_type".into(),
+                    Value::Object(last.by_type.iter().map(|(t, n)| (t.clone(), json!(n))).collect()),
+                );
+            }
+            let mut result = workload_result("W1", "transaction ingest", "resources/s", figures, &checks, details);
+            result.target = Some(Target {
+                text: "≥ 10,000 resources/s".into(),
+                met: result.median >= 10_000.0,
+            });
+            results.push(result);
+        }
+    }
+
+    if options.wants(Workload::Ceilings)
+        && options.wants(Workload::W1)
+        && let Some((server, _, _)) = &loaded
+    {
+        results.push(storage_ceiling(
+            "ceiling-storage-w1",
+            "storage ceiling, W1's rows",
+            &server.db_path(),
+            options.runs,
+        ));
+    }
+
+    // W3 and the HTTP ceiling, interleaved run by run so that drift in the machine's speed
+    // affects both alike.
+    if options.wants(Workload::W3) || options.wants(Workload::Ceilings) {
+        let (server, targets, load_checks) = match loaded.take() {
+            Some(loaded) => loaded,
+            None => (server::BenchServer::start()?, Vec::new(), RunChecks::default()),
+        };
+        let mut w3 = LoadSeries::default();
+        let mut ceiling = LoadSeries::default();
+        for run_idx in 0..options.runs {
+            if options.wants(Workload::Ceilings) {
+                ceiling.push(
+                    "HTTP ceiling",
+                    run_idx,
+                    options.runs,
+                    read::http_ceiling(&server, &client, warmup, options.duration),
+                );
+            }
+            if options.wants(Workload::W3) {
+                let mut run = read::read_by_id(
+                    &server,
+                    &targets,
+                    &client,
+                    warmup,
+                    options.duration,
+                    options.seed.wrapping_add(run_idx as u64),
+                );
+                if let Ok(run) = &mut run {
+                    let loaded_ok = load_checks.0.iter().all(|c| c.passed);
+                    run.checks.check(
+                        "the data read was loaded correctly (W1's checks)",
+                        loaded_ok,
+                        if loaded_ok { "yes" } else { "no" },
+                    );
+                }
+                w3.push("W3", run_idx, options.runs, run);
+            }
+        }
+        if options.wants(Workload::W3) {
+            let mut result = w3.result("W3", "read by id", read::CONNECTIONS);
+            result.details.insert("resources_readable".into(), json!(targets.len()));
+            result.details.insert(
+                "mix".into(),
+                json!("half a random Patient, half a random resource of any type"),
+            );
+            let latency = result.latency_ms.unwrap_or(Latency {
+                p50: f64::NAN,
+                p99: f64::NAN,
+            });
+            result.target = Some(Target {
+                text: "≥ 25,000 req/s, p99 ≤ 5 ms".into(),
+                met: result.median >= 25_000.0 && latency.p99 <= 5.0,
+            });
+            results.push(result);
+        }
+        if options.wants(Workload::Ceilings) {
+            let mut result = ceiling.result("ceiling-http", "HTTP ceiling, fixed 1 KB route", read::CONNECTIONS);
+            result.details.insert("path".into(), json!(server::CEILING_PATH));
+            results.push(result);
+        }
+        server.stop()?;
+    }
+
+    if options.wants(Workload::W2) {
+        let data = data::synth_ndjson(&synth)?;
+        progress(format!(
+            "W2 data: {}, {} resources, {:.0} MB of NDJSON",
+            data.label,
+            data.resources(),
+            data.bytes() as f64 / 1e6
+        ));
+        let mut figures = Vec::new();
+        let mut checks = Vec::new();
+        let mut last_dir = None;
+        for run_idx in 0..options.runs {
+            last_dir = None;
+            match import::run(&data) {
+                Ok(run) => {
+                    progress(format!(
+                        "W2 run {}/{}: {} resources/s ({} in {:.2} s)",
+                        run_idx + 1,
+                        options.runs,
+                        report::thousands(run.rate),
+                        run.imported,
+                        run.seconds
+                    ));
+                    figures.push(run.rate);
+                    checks.push(run.checks);
+                    last_dir = Some(run.dir);
+                }
+                Err(e) => checks.push(failed_run(&e)),
+            }
+        }
+        let mut details = Map::new();
+        details.insert("data".into(), json!(data.label));
+        details.insert("resources".into(), json!(data.resources()));
+        details.insert("ndjson_bytes".into(), json!(data.bytes()));
+        details.insert("files".into(), json!(data.files.len()));
+        details.insert("chunk".into(), json!(import::CHUNK));
+        details.insert("parallel_files".into(), json!(import::PARALLEL_FILES));
+        let mut result = workload_result(
+            "W2",
+            "import (NDJSON, Engine::import)",
+            "resources/s",
+            figures,
+            &checks,
+            details,
+        );
+        result.target = Some(Target {
+            text: "≥ 40,000 resources/s".into(),
+            met: result.median >= 40_000.0,
+        });
+        results.push(result);
+        if options.wants(Workload::Ceilings)
+            && let Some(dir) = &last_dir
+        {
+            results.push(storage_ceiling(
+                "ceiling-storage-w2",
+                "storage ceiling, W2's rows",
+                &dir.path().join("hale.db"),
+                options.runs,
+            ));
+        }
+    }
+
+    if options.wants(Workload::M) {
+        let mut figures = Vec::new();
+        let mut peaks = Vec::new();
+        let mut checks = Vec::new();
+        match memory::find_hale_binary(options.hale_bin.as_deref()) {
+            Ok(binary) => {
+                for run_idx in 0..options.runs {
+                    match memory::run(&binary) {
+                        Ok(run) => {
+                            progress(format!(
+                                "M run {}/{}: idle RSS {:.1} MB",
+                                run_idx + 1,
+                                options.runs,
+                                run.rss_mb
+                            ));
+                            figures.push(run.rss_mb);
+                            peaks.push(run.peak_mb);
+                            checks.push(run.checks);
+                        }
+                        Err(e) => checks.push(failed_run(&e)),
+                    }
+                }
+            }
+            Err(e) => checks.push(failed_run(&e)),
+        }
+        let mut details = Map::new();
+        details.insert("peak_rss_mb_median".into(), json!(median(&peaks)));
+        details.insert("settle_secs".into(), json!(memory::SETTLE.as_secs_f64()));
+        let mut result = workload_result("M", "idle RSS of `hale serve`", "MB", figures, &checks, details);
+        result.target = Some(Target {
+            text: "≤ 60 MB".into(),
+            met: result.correct && result.median <= 60.0,
+        });
+        results.push(result);
+    }
+
+    // Ratios to the ceilings of the same run.
+    for (id, ceiling_id) in [
+        ("W1", "ceiling-storage-w1"),
+        ("W2", "ceiling-storage-w2"),
+        ("W3", "ceiling-http"),
+    ] {
+        let ceiling_median = results.iter().find(|r| r.id == ceiling_id).map(|r| r.median);
+        if let (Some(ceiling_median), Some(result)) = (ceiling_median, results.iter_mut().find(|r| r.id == id))
+            && ceiling_median > 0.0
+        {
+            result.ceiling = Some(CeilingRatio {
+                ceiling_id: ceiling_id.into(),
+                ratio: result.median / ceiling_median,
+            });
+        }
+    }
+    results.sort_by_key(|r| ORDER.iter().position(|id| *id == r.id).unwrap_or(ORDER.len()));
+
+    notes.push(format!(
+        "The load generator runs on the same machine: in this process, on its own {}-thread Tokio runtime, sharing the CPUs with the server, so request figures include the client's cost.",
+        client::CLIENT_WORKER_THREADS
+    ));
+    notes.push("The harness's own RSS is not meaningful (it holds the data, the load generator and every answer) and is not reported; M measures a separate `hale serve` process over an empty data folder.".into());
+    if options.wants(Workload::W1) {
+        notes.push(format!("W1 POSTs the shared batch Bundles first, one at a time, then the patient transaction Bundles over {} connections, with `Prefer: return=minimal`; every run starts from an empty store.", ingest::CLIENTS));
+    }
+    if options.wants(Workload::W2) {
+        notes.push("W2 imports hale-synth's flat records even with --data: Synthea's Bundles have no ids and point at each other by urn:uuid, which NDJSON cannot carry. Reading files from disk and decompressing are not timed; parsing is.".into());
+    }
+    if options.wants(Workload::W3) {
+        notes.push(
+            "W3 sends no bearer token: authentication is not built yet, so it measures the open read path.".into(),
+        );
+    }
+    if options.wants(Workload::Ceilings) {
+        notes.push(format!(
+            "The storage ceiling inserts the same resource, history, index and compartment rows into a fresh database with the store's schema and pragmas (WAL, synchronous=FULL), {} resources per transaction, with no HTTP, JSON, validation or lookups.",
+            storage::RESOURCES_PER_TRANSACTION
+        ));
+    }
+
+    let (git, git_dirty) = git_revision();
+    let all_correct = results.iter().all(|r| r.correct);
+    Ok(Report {
+        schema_version: report::SCHEMA_VERSION,
+        started_at,
+        git,
+        git_dirty,
+        machine: machine(),
+        setup: Setup {
+            data: data_label,
+            synth_patients: options.patients,
+            synth_seed: options.seed,
+            runs: options.runs,
+            duration_secs: options.duration.as_secs_f64(),
+            load_generator: format!(
+                "same machine, same process, {}-thread Tokio runtime, hyper HTTP/1.1 keep-alive, one connection per task",
+                client::CLIENT_WORKER_THREADS
+            ),
+            server: format!(
+                "hale-server in process on a {}-thread Tokio runtime, SQLite (WAL, synchronous=FULL) in a temporary folder",
+                server::SERVER_WORKER_THREADS
+            ),
+        },
+        results,
+        notes,
+        all_correct,
+    })
+}
+
+fn progress(message: String) {
+    eprintln!("hale-bench: {message}");
+}
+
+/// The checks of a run that did not finish.
+fn failed_run(error: &anyhow::Error) -> RunChecks {
+    let mut checks = RunChecks::default();
+    checks.check("the run completed", false, format!("{error:#}"));
+    progress(format!("a run failed: {error:#}"));
+    checks
+}
+
+fn workload_result(
+    id: &str,
+    workload: &str,
+    unit: &str,
+    runs: Vec<f64>,
+    checks: &[RunChecks],
+    details: Map<String, Value>,
+) -> WorkloadResult {
+    let checks = report::merge_checks(checks);
+    let correct = !runs.is_empty() && checks.iter().all(|c| c.passed);
+    WorkloadResult {
+        id: id.into(),
+        workload: workload.into(),
+        unit: unit.into(),
+        median: median(&runs),
+        runs,
+        latency_ms: None,
+        target: None,
+        ceiling: None,
+        correct,
+        checks,
+        details,
+    }
+}
+
+/// The runs of a duration-limited request workload.
+#[derive(Default)]
+struct LoadSeries {
+    rates: Vec<f64>,
+    p50s: Vec<f64>,
+    p99s: Vec<f64>,
+    requests: Vec<u64>,
+    bytes_per_sec: Vec<f64>,
+    checks: Vec<RunChecks>,
+}
+
+impl LoadSeries {
+    fn push(&mut self, name: &str, run_idx: usize, runs: usize, run: anyhow::Result<read::LoadRun>) {
+        match run {
+            Ok(run) => {
+                progress(format!(
+                    "{name} run {}/{runs}: {} req/s, p50 {:.2} ms, p99 {:.2} ms",
+                    run_idx + 1,
+                    report::thousands(run.rate),
+                    run.p50_ms,
+                    run.p99_ms
+                ));
+                self.rates.push(run.rate);
+                self.p50s.push(run.p50_ms);
+                self.p99s.push(run.p99_ms);
+                self.requests.push(run.requests);
+                self.bytes_per_sec.push(run.body_bytes_per_sec);
+                self.checks.push(run.checks);
+            }
+            Err(e) => self.checks.push(failed_run(&e)),
+        }
+    }
+
+    fn result(&self, id: &str, workload: &str, connections: usize) -> WorkloadResult {
+        let mut details = Map::new();
+        details.insert("connections".into(), json!(connections));
+        details.insert("requests_per_run".into(), json!(self.requests));
+        details.insert(
+            "body_mb_per_sec_median".into(),
+            json!(median(&self.bytes_per_sec) / 1e6),
+        );
+        let mut result = workload_result(id, workload, "req/s", self.rates.clone(), &self.checks, details);
+        result.latency_ms = (!self.p50s.is_empty()).then(|| Latency {
+            p50: median(&self.p50s),
+            p99: median(&self.p99s),
+        });
+        result
+    }
+}
+
+fn storage_ceiling(id: &str, workload: &str, db: &std::path::Path, runs: usize) -> WorkloadResult {
+    let mut figures = Vec::new();
+    let mut rows_per_sec = Vec::new();
+    let mut checks = Vec::new();
+    let mut details = Map::new();
+    match storage::prepare(db) {
+        Ok(rows) => {
+            details.insert("resources".into(), json!(rows.resources.len()));
+            details.insert("index_and_compartment_rows".into(), json!(rows.index_rows));
+            for run_idx in 0..runs {
+                match storage::run(&rows) {
+                    Ok(run) => {
+                        progress(format!(
+                            "{id} run {}/{runs}: {} resources/s, {} rows/s",
+                            run_idx + 1,
+                            report::thousands(run.rate),
+                            report::thousands(run.rows_per_sec)
+                        ));
+                        figures.push(run.rate);
+                        rows_per_sec.push(run.rows_per_sec);
+                        checks.push(run.checks);
+                    }
+                    Err(e) => checks.push(failed_run(&e)),
+                }
+            }
+        }
+        Err(e) => checks.push(failed_run(&e)),
+    }
+    details.insert("rows_per_sec_median".into(), json!(median(&rows_per_sec)));
+    workload_result(id, workload, "resources/s", figures, &checks, details)
+}
+
+/// The short commit and whether tracked files changed, or `local` outside a Git checkout.
+fn git_revision() -> (String, Option<bool>) {
+    let output = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match output(&["rev-parse", "--short", "HEAD"]) {
+        Some(sha) if !sha.is_empty() => {
+            let dirty = output(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
+            (sha, dirty)
+        }
+        _ => ("local".into(), None),
+    }
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    Machine {
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu_model: cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(_, model)| model.trim().to_owned()),
+        memory_gib: meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / (1024.0 * 1024.0)),
+        os: std::env::consts::OS.into(),
+    }
+}

@@ -1,0 +1,82 @@
+//! `hale-bench`: runs the benchmark workloads, prints the Markdown table on stdout, writes the same
+//! figures as JSON under `--out`, and exits non-zero when a correctness check failed.
+//!
+//! Build and run in release: `cargo run --release -p hale-bench -- --data ../shared/testdata/synthea-120`.
+//! M needs the `hale` binary of the same profile: `cargo build --release -p hale` first.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use hale_bench::{Options, Workload};
+
+/// Hale's benchmark harness (`benchmarks.md`): W1 transaction ingest, W2 import, W3 read by id,
+/// M idle memory, and the HTTP and storage ceilings, as medians over several runs.
+#[derive(Parser, Debug)]
+#[command(name = "hale-bench", version, about)]
+struct Cli {
+    /// A Synthea folder (`*.json.bz2` Bundles, `0-hospitalInformation*` and
+    /// `0-practitionerInformation*` first) for W1 and W3; without it, hale-synth Bundles.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Patients hale-synth generates for W2, and for W1 without --data (about 120 resources each).
+    #[arg(long, default_value_t = 500)]
+    patients: u64,
+    /// The seed of hale-synth.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The workloads to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "w1,w2,w3,m,ceilings")]
+    workloads: Vec<Workload>,
+    /// Repetitions of each workload; figures are medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Measured seconds of each W3 and HTTP-ceiling run (after a warm-up of a fifth of it, at
+    /// most 1 s).
+    #[arg(long, default_value_t = 5.0)]
+    duration_secs: f64,
+    /// Where the JSON goes: `<date>-<git short sha>.json` and `latest.json`.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// The `hale` binary M starts; by default the one next to this executable.
+    #[arg(long)]
+    hale_bin: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    anyhow::ensure!(
+        cli.duration_secs > 0.0 && cli.duration_secs.is_finite(),
+        "--duration-secs must be positive"
+    );
+    let options = Options {
+        data: cli.data,
+        patients: cli.patients,
+        seed: cli.seed,
+        workloads: cli.workloads,
+        runs: cli.runs,
+        duration: Duration::from_secs_f64(cli.duration_secs),
+        hale_bin: cli.hale_bin,
+    };
+    let report = hale_bench::run(&options)?;
+    print!("{}", report.to_markdown());
+    let path = report.write_json(&cli.out)?;
+    eprintln!("hale-bench: wrote {} and latest.json", path.display());
+    if report.all_correct {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("hale-bench: a correctness check failed; see the table");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,161 @@
+//! The server under test, in this process: the real `hale-server` application over a fresh SQLite
+//! store in a temporary folder, on its own two-thread Tokio runtime, listening on `127.0.0.1:0`.
+//!
+//! It differs from `hale serve` in one way only: [`hale_server::app_with`] adds the fixed
+//! [`CEILING_PATH`] route, which passes through the same middleware as the FHIR routes and so
+//! measures what the HTTP stack alone can serve.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use bytes::Bytes;
+use hale_engine::Engine;
+use hale_fhir::FhirVersion;
+use hale_server::{AppState, HttpConfig};
+use hale_store::{ResourceStore, Scope};
+use hale_store_sqlite::{SqliteConfig, SqliteStore};
+use tokio::sync::oneshot;
+
+/// The path of the fixed-body route.
+pub const CEILING_PATH: &str = "/__bench/ceiling";
+
+/// The size of the fixed body.
+pub const CEILING_BODY_BYTES: usize = 1024;
+
+/// Worker threads of the server's runtime.
+pub const SERVER_WORKER_THREADS: usize = 2;
+
+/// A running server and the store it owns.
+pub struct BenchServer {
+    runtime: tokio::runtime::Runtime,
+    store: Arc<SqliteStore>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    // Dropped last: the database lives in it.
+    dir: tempfile::TempDir,
+}
+
+impl BenchServer {
+    /// Starts a server over a fresh, empty store.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("hale-bench-").tempdir()?;
+        let store = Arc::new(
+            SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db"))).context("opening the SQLite store")?,
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(SERVER_WORKER_THREADS)
+            .thread_name("hale-bench-server")
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let dyn_store: Arc<dyn ResourceStore> = store.clone();
+        let state = AppState::new(Engine::new(dyn_store), HttpConfig::new(format!("http://{addr}")));
+        let ceiling_body = Bytes::from(ceiling_body());
+        let extra = Router::new().route(
+            CEILING_PATH,
+            get(move || {
+                let body = ceiling_body.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                        body,
+                    )
+                        .into_response()
+                }
+            }),
+        );
+        let app = hale_server::app_with(state, extra);
+        let (shutdown, shutdown_signal) = oneshot::channel::<()>();
+        // The same call as `hale_server::serve`, with the extra route.
+        let served = runtime.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown_signal.await;
+                })
+                .await
+        });
+        Ok(BenchServer {
+            runtime,
+            store,
+            addr,
+            shutdown: Some(shutdown),
+            served: Some(served),
+            dir,
+        })
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("hale.db")
+    }
+
+    /// The folder that holds the database.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The number of current resources per type, asked of the store itself.
+    pub fn count_by_type(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let store = self.store.clone();
+        self.runtime
+            .block_on(async move { store.count_by_type(&Scope::All, FhirVersion::R4).await })
+            .map_err(|e| anyhow::anyhow!("counting resources: {e}"))
+    }
+
+    /// Stops accepting requests, finishes those in flight, and commits what the writer holds.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(served) = self.served.take() {
+            self.runtime.block_on(served)??;
+        }
+        self.store.shutdown();
+        Ok(())
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        let _ = self.stop_inner();
+    }
+}
+
+/// A 1 KB JSON object, so the ceiling route's response is about the size of a small resource.
+fn ceiling_body() -> Vec<u8> {
+    let head = br#"{"resourceType":"Basic","id":"ceiling","text":""#;
+    let tail = br#""}"#;
+    let mut body = Vec::with_capacity(CEILING_BODY_BYTES);
+    body.extend_from_slice(head);
+    body.resize(CEILING_BODY_BYTES - tail.len(), b'x');
+    body.extend_from_slice(tail);
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ceiling_body_is_one_kilobyte_of_json() {
+        let body = super::ceiling_body();
+        assert_eq!(body.len(), super::CEILING_BODY_BYTES);
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(value["id"], "ceiling");
+    }
+}

@@ -1,0 +1,153 @@
+//! M, idle memory: the resident set of the real `hale serve` binary over an empty data folder,
+//! [`SETTLE`] after it says it listens. The harness's own RSS would say nothing about Hale: it
+//! holds the load generator, the test data and every answer, so it is not reported.
+//!
+//! Checks: the server starts, and answers `GET /healthz` with `200` after the measurement.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use crate::report::RunChecks;
+
+/// How long the server idles before its RSS is read.
+pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// How long the server may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What one run measured.
+pub struct MemoryRun {
+    /// `VmRSS`, MB (10^6 bytes).
+    pub rss_mb: f64,
+    /// `VmHWM` (peak RSS so far), MB.
+    pub peak_mb: f64,
+    /// The checks.
+    pub checks: RunChecks,
+}
+
+/// The `hale` binary: `explicit`, or else `hale` next to this executable, or one folder up (where
+/// it is for a test binary in `target/*/deps/`).
+pub fn find_hale_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return if path.is_file() {
+            Ok(path.to_owned())
+        } else {
+            bail!("{} is not a file", path.display())
+        };
+    }
+    let exe = std::env::current_exe()?;
+    let name = format!("hale{}", std::env::consts::EXE_SUFFIX);
+    let candidates: Vec<PathBuf> = exe.ancestors().skip(1).take(2).map(|dir| dir.join(&name)).collect();
+    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
+        format!(
+            "the hale binary is not at {}; build it first (`cargo build --release -p hale`) or pass --hale-bin",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    })
+}
+
+/// Starts `hale serve` over a fresh data folder, lets it settle, and reads its RSS.
+pub fn run(binary: &Path) -> anyhow::Result<MemoryRun> {
+    let data_dir = tempfile::Builder::new().prefix("hale-bench-serve-").tempdir()?;
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        .env_remove("HALE_DATABASE_URL")
+        .env_remove("HALE_DEMO")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let result = measure(&mut child);
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn measure(child: &mut std::process::Child) -> anyhow::Result<MemoryRun> {
+    let stderr = child.stderr.take().context("no stderr")?;
+    let (sender, receiver) = std::sync::mpsc::channel::<String>();
+    // The reader keeps draining stderr after the line it looks for, so the server never blocks
+    // on a full pipe; it ends when the server does.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("Hale listening") {
+                let _ = sender.send(line);
+            }
+        }
+    });
+    let mut checks = RunChecks::default();
+    let line = match receiver.recv_timeout(START_TIMEOUT) {
+        Ok(line) => line,
+        Err(_) => bail!(
+            "hale serve did not say `Hale listening` within {} s",
+            START_TIMEOUT.as_secs()
+        ),
+    };
+    checks.check("hale serve started", true, line.clone());
+    std::thread::sleep(SETTLE);
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).context("reading /proc/<pid>/status")?;
+    let rss_mb = status_kb(&status, "VmRSS:").context("no VmRSS")? as f64 * 1024.0 / 1e6;
+    let peak_mb = status_kb(&status, "VmHWM:").unwrap_or(0) as f64 * 1024.0 / 1e6;
+    let healthz = listening_addr(&line).map(|addr| get_healthz(&addr));
+    match healthz {
+        Some(Ok(status_line)) => checks.check("GET /healthz answers 200", status_line.contains(" 200 "), status_line),
+        Some(Err(e)) => checks.check("GET /healthz answers 200", false, format!("{e:#}")),
+        None => checks.check("GET /healthz answers 200", false, format!("no address in {line:?}")),
+    }
+    Ok(MemoryRun {
+        rss_mb,
+        peak_mb,
+        checks,
+    })
+}
+
+/// The value in kB of a `/proc/<pid>/status` field such as `VmRSS:`.
+fn status_kb(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// `Hale listening on http://127.0.0.1:PORT (…)` → `127.0.0.1:PORT`.
+fn listening_addr(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("http://")?;
+    Some(rest.split(|c: char| c.is_whitespace() || c == '/').next()?.to_owned())
+}
+
+/// One plain HTTP/1.1 request, so that the measured process's only client is this one.
+fn get_healthz(addr: &str) -> anyhow::Result<String> {
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer.lines().next().unwrap_or("").to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_status_fields_and_the_listening_line() {
+        let status = "Name:\thale\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
+        assert_eq!(super::status_kb(status, "VmRSS:"), Some(10240));
+        assert_eq!(super::status_kb(status, "VmHWM:"), Some(20480));
+        let line = "Hale listening on http://127.0.0.1:4321 (FHIR R4 at http://127.0.0.1:4321/r4)";
+        assert_eq!(super::listening_addr(line).as_deref(), Some("127.0.0.1:4321"));
+    }
+}
