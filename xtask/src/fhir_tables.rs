@@ -44,7 +44,8 @@ pub const DEFAULT_PACKAGE: &str = "../shared/testdata/fhir/fhir/hl7.fhir.r4.core
 pub const PACKAGE_ENV: &str = "HALE_FHIR_R4_PACKAGE";
 
 /// The extension that R4 puts on `http://hl7.org/fhirpath/System.*` type codes to name the FHIR type.
-const FHIR_TYPE_EXTENSION: &str = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type";
+const FHIR_TYPE_EXTENSION: &str =
+    "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type";
 
 /// The prefix of the FHIRPath system type codes used by `id`, `Extension.url` and primitive values.
 const FHIRPATH_SYSTEM_PREFIX: &str = "http://hl7.org/fhirpath/System.";
@@ -76,14 +77,26 @@ pub fn generate(tgz: &[u8]) -> anyhow::Result<Vec<(PathBuf, String)>> {
 
     let source_sha256 = hex::encode(Sha256::digest(tgz));
     let mut files = vec![
-        (PathBuf::from("mod.rs"), render_mod(&package, &source_sha256)),
-        (PathBuf::from("r4_compartment.rs"), render_compartment(&compartment)),
-        (PathBuf::from("r4_resources.rs"), render_resources(&structures)),
+        (
+            PathBuf::from("mod.rs"),
+            render_mod(&package, &source_sha256),
+        ),
+        (
+            PathBuf::from("r4_compartment.rs"),
+            render_compartment(&compartment),
+        ),
+        (
+            PathBuf::from("r4_resources.rs"),
+            render_resources(&structures),
+        ),
         (
             PathBuf::from("r4_search_params.rs"),
             render_search_params(&search_params),
         ),
-        (PathBuf::from("r4_structures.rs"), render_structures(&structures)),
+        (
+            PathBuf::from("r4_structures.rs"),
+            render_structures(&structures),
+        ),
     ];
     files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files)
@@ -99,14 +112,17 @@ pub fn write_generated(dir: &Path, files: &[(PathBuf, String)]) -> anyhow::Resul
     for (name, contents) in files {
         let path = dir.join(name);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
-            std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, contents)
+                .with_context(|| format!("writing {}", path.display()))?;
             n_changed += 1;
         }
     }
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();
         let is_stale = path.extension().is_some_and(|ext| ext == "rs")
-            && !files.iter().any(|(name, _)| path.file_name() == Some(name.as_os_str()));
+            && !files
+                .iter()
+                .any(|(name, _)| path.file_name() == Some(name.as_os_str()));
         if is_stale {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
             n_changed += 1;
@@ -145,7 +161,8 @@ impl Package {
             }
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes)?;
-            let json: Value = serde_json::from_slice(&bytes).with_context(|| format!("parsing {path}"))?;
+            let json: Value =
+                serde_json::from_slice(&bytes).with_context(|| format!("parsing {path}"))?;
             if name == "package.json" {
                 manifest = Some(json);
             } else {
@@ -226,7 +243,10 @@ fn collect_structures(package: &Package) -> anyhow::Result<Vec<Structure>> {
         });
     }
     structures.sort_by(|a, b| a.name.cmp(&b.name));
-    if let Some(pair) = structures.windows(2).find(|pair| pair[0].name == pair[1].name) {
+    if let Some(pair) = structures
+        .windows(2)
+        .find(|pair| pair[0].name == pair[1].name)
+    {
         bail!("two base StructureDefinitions for `{}`", pair[0].name);
     }
     Ok(structures)
@@ -239,7 +259,10 @@ fn collect_element(element: &Value) -> anyhow::Result<Element> {
         .and_then(|min| u32::try_from(min).ok())
         .with_context(|| format!("{path}: bad min"))?;
     let max = str_field(element, "max")?.to_owned();
-    ensure!(max == "*" || max.parse::<u32>().is_ok(), "{path}: bad max `{max}`");
+    ensure!(
+        max == "*" || max.parse::<u32>().is_ok(),
+        "{path}: bad max `{max}`"
+    );
     let mut types = Vec::new();
     for ty in element["type"].as_array().into_iter().flatten() {
         types.push(type_code(ty).with_context(|| format!("{path}: bad type"))?);
@@ -332,7 +355,10 @@ fn collect_search_params(package: &Package) -> anyhow::Result<Vec<SearchParam>> 
             "special" => "Special",
             other => bail!("{url}: unknown search parameter type `{other}`"),
         };
-        let expression = json.get("expression").and_then(Value::as_str).unwrap_or_default();
+        let expression = json
+            .get("expression")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let targets = strings(&json["target"]);
         let mut components = Vec::new();
         for component in json["component"].as_array().into_iter().flatten() {
@@ -424,10 +450,13 @@ fn lit_slice(items: &[String]) -> String {
     format!("&[{}]", items.join(", "))
 }
 
-const GENERATED_NOTE: &str = "//!\n//! Generated by `cargo run -p xtask -- gen-fhir`; do not edit.\n";
+const GENERATED_NOTE: &str =
+    "//!\n//! Generated by `cargo run -p xtask -- gen-fhir`; do not edit.\n";
 
 fn render_mod(package: &Package, source_sha256: &str) -> String {
-    let name = package.manifest["name"].as_str().unwrap_or("hl7.fhir.r4.core");
+    let name = package.manifest["name"]
+        .as_str()
+        .unwrap_or("hl7.fhir.r4.core");
     let version = package.manifest["version"].as_str().unwrap_or("4.0.1");
     format!(
         "//! The FHIR R4 definition tables, generated from the `{name}` {version} package.
@@ -608,7 +637,10 @@ mod tests {
         assert_eq!(type_code(&extension_url).unwrap(), "uri");
         let xhtml_id = json!({"code": "http://hl7.org/fhirpath/System.String"});
         assert_eq!(type_code(&xhtml_id).unwrap(), "string");
-        assert_eq!(type_code(&json!({"code": "HumanName"})).unwrap(), "HumanName");
+        assert_eq!(
+            type_code(&json!({"code": "HumanName"})).unwrap(),
+            "HumanName"
+        );
         assert!(type_code(&json!({"code": "http://hl7.org/fhirpath/System.Quantity"})).is_err());
     }
 
@@ -624,7 +656,10 @@ mod tests {
         assert_eq!(element.path, "Questionnaire.item.item");
         assert_eq!(element.max, "*");
         assert!(element.types.is_empty());
-        assert_eq!(element.content_reference.as_deref(), Some("Questionnaire.item"));
+        assert_eq!(
+            element.content_reference.as_deref(),
+            Some("Questionnaire.item")
+        );
         assert!(collect_element(&json!({"path": "A.b", "min": 0, "max": "many"})).is_err());
     }
 
@@ -632,7 +667,10 @@ mod tests {
     fn literals_are_escaped_for_rust() {
         assert_eq!(lit(r#"a "b" \c"#), r#""a \"b\" \\c""#);
         assert_eq!(lit("x\ny"), r#""x\ny""#);
-        assert_eq!(lit_slice(&["a".to_owned(), "b".to_owned()]), r#"&["a", "b"]"#);
+        assert_eq!(
+            lit_slice(&["a".to_owned(), "b".to_owned()]),
+            r#"&["a", "b"]"#
+        );
         assert_eq!(lit_slice(&[]), "&[]");
     }
 

@@ -53,7 +53,8 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
 fn gen_fhir(package: Option<PathBuf>) -> anyhow::Result<()> {
     let workspace_root = fhir_tables::workspace_root();
     let package = package.unwrap_or_else(|| fhir_tables::package_path(&workspace_root));
-    let tgz = std::fs::read(&package).with_context(|| format!("reading the R4 core package {}", package.display()))?;
+    let tgz = std::fs::read(&package)
+        .with_context(|| format!("reading the R4 core package {}", package.display()))?;
     let files = fhir_tables::generate(&tgz)?;
     let generated_dir = workspace_root.join(fhir_tables::GENERATED_DIR);
     let n_written = fhir_tables::write_generated(&generated_dir, &files)?;

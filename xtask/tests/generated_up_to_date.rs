@@ -38,7 +38,10 @@ fn generated_fhir_tables_are_up_to_date() {
     for entry in std::fs::read_dir(&generated_dir).expect("the generated directory exists") {
         let path = entry.unwrap().path();
         let file_name = path.file_name().map(Path::new);
-        if !files.iter().any(|(name, _)| Some(name.as_path()) == file_name) {
+        if !files
+            .iter()
+            .any(|(name, _)| Some(name.as_path()) == file_name)
+        {
             extra.push(path.display().to_string());
         }
     }

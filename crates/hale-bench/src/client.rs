@@ -48,7 +48,8 @@ impl Connection {
             .await
             .with_context(|| format!("connecting to {addr}"))?;
         stream.set_nodelay(true)?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         // The connection task drives the socket; it ends when the sender is dropped.
         tokio::spawn(async move {
             let _ = connection.await;
@@ -118,7 +119,8 @@ impl LoopResult {
         if self.latencies_us.is_empty() {
             return f64::NAN;
         }
-        let rank = ((self.latencies_us.len() as f64 * q).ceil() as usize).clamp(1, self.latencies_us.len());
+        let rank = ((self.latencies_us.len() as f64 * q).ceil() as usize)
+            .clamp(1, self.latencies_us.len());
         f64::from(self.latencies_us[rank - 1]) / 1000.0
     }
 }

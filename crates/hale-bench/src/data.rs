@@ -37,7 +37,11 @@ pub struct IngestData {
 impl IngestData {
     /// Entries over all Bundles.
     pub fn entries(&self) -> u64 {
-        self.shared.iter().chain(&self.patients).map(|b| b.entries).sum()
+        self.shared
+            .iter()
+            .chain(&self.patients)
+            .map(|b| b.entries)
+            .sum()
     }
 
     /// Bytes over all Bundles.
@@ -57,7 +61,8 @@ struct EntryCount {
 }
 
 fn count_entries(name: &str, body: &[u8]) -> anyhow::Result<u64> {
-    let counted: EntryCount = serde_json::from_slice(body).with_context(|| format!("{name} is not a JSON Bundle"))?;
+    let counted: EntryCount =
+        serde_json::from_slice(body).with_context(|| format!("{name} is not a JSON Bundle"))?;
     Ok(counted.entry.len() as u64)
 }
 
@@ -81,13 +86,16 @@ pub fn synthea(dir: &Path) -> anyhow::Result<IngestData> {
     let loaded: Vec<anyhow::Result<PostBundle>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|p| read_bundle(p)).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|p| read_bundle(p)).collect::<Vec<_>>())
+            })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![Err(anyhow::anyhow!("a decompression thread panicked"))])
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(anyhow::anyhow!("a decompression thread panicked"))]
+                })
             })
             .collect()
     });
@@ -106,14 +114,21 @@ pub fn synthea(dir: &Path) -> anyhow::Result<IngestData> {
     }
     hospitals.extend(practitioners);
     Ok(IngestData {
-        label: format!("{} ({} Bundles)", dir.display(), hospitals.len() + patients.len()),
+        label: format!(
+            "{} ({} Bundles)",
+            dir.display(),
+            hospitals.len() + patients.len()
+        ),
         shared: hospitals,
         patients,
     })
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned()
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_owned()
 }
 
 fn read_bundle(path: &Path) -> anyhow::Result<PostBundle> {
@@ -147,7 +162,10 @@ pub fn synth_bundles(config: &SynthConfig) -> anyhow::Result<IngestData> {
             entries,
         })
     };
-    let shared = vec![to_post("shared".into(), hale_synth::shared_batch_bundle(config))?];
+    let shared = vec![to_post(
+        "shared".into(),
+        hale_synth::shared_batch_bundle(config),
+    )?];
     let patients = (0..config.patients)
         .map(|index| {
             to_post(
@@ -157,7 +175,10 @@ pub fn synth_bundles(config: &SynthConfig) -> anyhow::Result<IngestData> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(IngestData {
-        label: format!("hale-synth, {} patients, seed {}", config.patients, config.seed),
+        label: format!(
+            "hale-synth, {} patients, seed {}",
+            config.patients, config.seed
+        ),
         shared,
         patients,
     })

@@ -21,7 +21,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hale_synth::SynthConfig;
-use report::{CeilingRatio, Latency, Machine, Report, RunChecks, Setup, Target, WorkloadResult, median};
+use report::{
+    CeilingRatio, Latency, Machine, Report, RunChecks, Setup, Target, WorkloadResult, median,
+};
 use serde_json::{Map, Value, json};
 use workload::ingest::{IngestRun, ReadTarget};
 use workload::{import, ingest, memory, read, storage};
@@ -81,7 +83,8 @@ const ORDER: &[&str] = &[
 /// ([`Report::all_correct`]); an `Err` means the harness itself could not run.
 pub fn run(options: &Options) -> anyhow::Result<Report> {
     anyhow::ensure!(options.runs > 0, "--runs must be at least 1");
-    let started_at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let started_at =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
     let client = client::runtime()?;
     let synth = SynthConfig::new(options.patients, options.seed);
     let warmup = (options.duration / 5).min(Duration::from_secs(1));
@@ -103,7 +106,11 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             data.entries(),
             data.bytes() as f64 / 1e6
         ));
-        let runs = if options.wants(Workload::W1) { options.runs } else { 1 };
+        let runs = if options.wants(Workload::W1) {
+            options.runs
+        } else {
+            1
+        };
         let mut figures = Vec::new();
         let mut checks = Vec::new();
         let mut last: Option<IngestRun> = None;
@@ -130,17 +137,32 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         if options.wants(Workload::W1) {
             let mut details = Map::new();
             details.insert("entries".into(), json!(data.entries()));
-            details.insert("bundles".into(), json!(data.shared.len() + data.patients.len()));
+            details.insert(
+                "bundles".into(),
+                json!(data.shared.len() + data.patients.len()),
+            );
             details.insert("request_bytes".into(), json!(data.bytes()));
             details.insert("clients".into(), json!(ingest::CLIENTS));
             if let Some(last) = &last {
                 details.insert("seconds_last_run".into(), json!(last.seconds));
                 details.insert(
                     "store_by_type".into(),
-                    Value::Object(last.by_type.iter().map(|(t, n)| (t.clone(), json!(n))).collect()),
+                    Value::Object(
+                        last.by_type
+                            .iter()
+                            .map(|(t, n)| (t.clone(), json!(n)))
+                            .collect(),
+                    ),
                 );
             }
-            let mut result = workload_result("W1", "transaction ingest", "resources/s", figures, &checks, details);
+            let mut result = workload_result(
+                "W1",
+                "transaction ingest",
+                "resources/s",
+                figures,
+                &checks,
+                details,
+            );
             result.target = Some(Target {
                 text: "≥ 10,000 resources/s".into(),
                 met: result.median >= 10_000.0,
@@ -166,7 +188,11 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     if options.wants(Workload::W3) || options.wants(Workload::Ceilings) {
         let (server, targets, load_checks) = match loaded.take() {
             Some(loaded) => loaded,
-            None => (server::BenchServer::start()?, Vec::new(), RunChecks::default()),
+            None => (
+                server::BenchServer::start()?,
+                Vec::new(),
+                RunChecks::default(),
+            ),
         };
         let mut w3 = LoadSeries::default();
         let mut ceiling = LoadSeries::default();
@@ -201,7 +227,9 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         }
         if options.wants(Workload::W3) {
             let mut result = w3.result("W3", "read by id", read::CONNECTIONS);
-            result.details.insert("resources_readable".into(), json!(targets.len()));
+            result
+                .details
+                .insert("resources_readable".into(), json!(targets.len()));
             result.details.insert(
                 "mix".into(),
                 json!("half a random Patient, half a random resource of any type"),
@@ -217,8 +245,14 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             results.push(result);
         }
         if options.wants(Workload::Ceilings) {
-            let mut result = ceiling.result("ceiling-http", "HTTP ceiling, fixed 1 KB route", read::CONNECTIONS);
-            result.details.insert("path".into(), json!(server::CEILING_PATH));
+            let mut result = ceiling.result(
+                "ceiling-http",
+                "HTTP ceiling, fixed 1 KB route",
+                read::CONNECTIONS,
+            );
+            result
+                .details
+                .insert("path".into(), json!(server::CEILING_PATH));
             results.push(result);
         }
         server.stop()?;
@@ -314,7 +348,14 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         let mut details = Map::new();
         details.insert("peak_rss_mb_median".into(), json!(median(&peaks)));
         details.insert("settle_secs".into(), json!(memory::SETTLE.as_secs_f64()));
-        let mut result = workload_result("M", "idle RSS of `hale serve`", "MB", figures, &checks, details);
+        let mut result = workload_result(
+            "M",
+            "idle RSS of `hale serve`",
+            "MB",
+            figures,
+            &checks,
+            details,
+        );
         result.target = Some(Target {
             text: "≤ 60 MB".into(),
             met: result.correct && result.median <= 60.0,
@@ -328,8 +369,12 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         ("W2", "ceiling-storage-w2"),
         ("W3", "ceiling-http"),
     ] {
-        let ceiling_median = results.iter().find(|r| r.id == ceiling_id).map(|r| r.median);
-        if let (Some(ceiling_median), Some(result)) = (ceiling_median, results.iter_mut().find(|r| r.id == id))
+        let ceiling_median = results
+            .iter()
+            .find(|r| r.id == ceiling_id)
+            .map(|r| r.median);
+        if let (Some(ceiling_median), Some(result)) =
+            (ceiling_median, results.iter_mut().find(|r| r.id == id))
             && ceiling_median > 0.0
         {
             result.ceiling = Some(CeilingRatio {
@@ -338,7 +383,12 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             });
         }
     }
-    results.sort_by_key(|r| ORDER.iter().position(|id| *id == r.id).unwrap_or(ORDER.len()));
+    results.sort_by_key(|r| {
+        ORDER
+            .iter()
+            .position(|id| *id == r.id)
+            .unwrap_or(ORDER.len())
+    });
 
     notes.push(format!(
         "The load generator runs on the same machine: in this process, on its own {}-thread Tokio runtime, sharing the CPUs with the server, so request figures include the client's cost.",
@@ -441,7 +491,13 @@ struct LoadSeries {
 }
 
 impl LoadSeries {
-    fn push(&mut self, name: &str, run_idx: usize, runs: usize, run: anyhow::Result<read::LoadRun>) {
+    fn push(
+        &mut self,
+        name: &str,
+        run_idx: usize,
+        runs: usize,
+        run: anyhow::Result<read::LoadRun>,
+    ) {
         match run {
             Ok(run) => {
                 progress(format!(
@@ -470,7 +526,14 @@ impl LoadSeries {
             "body_mb_per_sec_median".into(),
             json!(median(&self.bytes_per_sec) / 1e6),
         );
-        let mut result = workload_result(id, workload, "req/s", self.rates.clone(), &self.checks, details);
+        let mut result = workload_result(
+            id,
+            workload,
+            "req/s",
+            self.rates.clone(),
+            &self.checks,
+            details,
+        );
         result.latency_ms = (!self.p50s.is_empty()).then(|| Latency {
             p50: median(&self.p50s),
             p99: median(&self.p99s),
@@ -523,7 +586,8 @@ fn git_revision() -> (String, Option<bool>) {
     };
     match output(&["rev-parse", "--short", "HEAD"]) {
         Some(sha) if !sha.is_empty() => {
-            let dirty = output(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
+            let dirty =
+                output(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
             (sha, dirty)
         }
         _ => ("local".into(), None),

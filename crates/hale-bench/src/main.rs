@@ -27,7 +27,12 @@ struct Cli {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// The workloads to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "w1,w2,w3,m,ceilings")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "w1,w2,w3,m,ceilings"
+    )]
     workloads: Vec<Workload>,
     /// Repetitions of each workload; figures are medians.
     #[arg(long, default_value_t = 3)]

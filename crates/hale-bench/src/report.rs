@@ -198,13 +198,23 @@ impl Report {
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let m = &self.machine;
-        let _ = writeln!(out, "## Hale benchmark, {} ({})\n", self.started_at, self.git_label());
+        let _ = writeln!(
+            out,
+            "## Hale benchmark, {} ({})\n",
+            self.started_at,
+            self.git_label()
+        );
         let _ = writeln!(
             out,
             "Machine: {} CPUs{}{}, {}. Data: {}. Medians over {} run(s); W3 and the HTTP ceiling run {} s each after warm-up.",
             m.cpus,
-            m.cpu_model.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
-            m.memory_gib.map(|g| format!(", {g:.0} GiB")).unwrap_or_default(),
+            m.cpu_model
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
+            m.memory_gib
+                .map(|g| format!(", {g:.0} GiB"))
+                .unwrap_or_default(),
             m.os,
             self.setup.data,
             self.setup.runs,
@@ -243,7 +253,12 @@ impl Report {
         let failed: Vec<(&str, &Check)> = self
             .results
             .iter()
-            .flat_map(|r| r.checks.iter().filter(|c| !c.passed).map(move |c| (r.id.as_str(), c)))
+            .flat_map(|r| {
+                r.checks
+                    .iter()
+                    .filter(|c| !c.passed)
+                    .map(move |c| (r.id.as_str(), c))
+            })
             .collect();
         if !failed.is_empty() {
             out.push_str("\nFailed checks:\n");
@@ -280,7 +295,8 @@ impl Report {
         for target in [path.clone(), dir.join("latest.json")] {
             let tmp = target.with_extension("json.tmp");
             std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &target).with_context(|| format!("writing {}", target.display()))?;
+            std::fs::rename(&tmp, &target)
+                .with_context(|| format!("writing {}", target.display()))?;
         }
         Ok(path)
     }
@@ -295,7 +311,11 @@ fn figure_text(r: &WorkloadResult) -> String {
         let _ = write!(text, " ({}–{})", thousands(min), thousands(max));
     }
     if let Some(latency) = r.latency_ms {
-        let _ = write!(text, ", p50 {:.2} ms, p99 {:.2} ms", latency.p50, latency.p99);
+        let _ = write!(
+            text,
+            ", p50 {:.2} ms, p99 {:.2} ms",
+            latency.p50, latency.p99
+        );
     }
     text
 }

@@ -47,7 +47,8 @@ impl BenchServer {
     pub fn start() -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("hale-bench-").tempdir()?;
         let store = Arc::new(
-            SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db"))).context("opening the SQLite store")?,
+            SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db")))
+                .context("opening the SQLite store")?,
         );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(SERVER_WORKER_THREADS)
@@ -57,7 +58,10 @@ impl BenchServer {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
         let dyn_store: Arc<dyn ResourceStore> = store.clone();
-        let state = AppState::new(Engine::new(dyn_store), HttpConfig::new(format!("http://{addr}")));
+        let state = AppState::new(
+            Engine::new(dyn_store),
+            HttpConfig::new(format!("http://{addr}")),
+        );
         let ceiling_body = Bytes::from(ceiling_body());
         let extra = Router::new().route(
             CEILING_PATH,
@@ -65,7 +69,10 @@ impl BenchServer {
                 let body = ceiling_body.clone();
                 async move {
                     (
-                        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
                         body,
                     )
                         .into_response()

@@ -63,7 +63,9 @@ fn every_workload_runs_small_and_reports() {
         assert_eq!(ratio.map(|c| c.ceiling_id.as_str()), Some(ceiling), "{id}");
     }
     assert!(report.result("W3").and_then(|r| r.latency_ms).is_some());
-    assert!(markdown.contains("| workload | figure | target | ratio to ceiling | runs | correct? |"));
+    assert!(
+        markdown.contains("| workload | figure | target | ratio to ceiling | runs | correct? |")
+    );
     assert!(markdown.contains("load generator runs on the same machine"));
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary folder: {e}"));

@@ -128,7 +128,11 @@ struct Entry {
 }
 
 /// Processes a Bundle with server-assigned ids.
-pub async fn process(engine: &Engine, ctx: &Context, body: Value) -> Result<BundleResponse, EngineError> {
+pub async fn process(
+    engine: &Engine,
+    ctx: &Context,
+    body: Value,
+) -> Result<BundleResponse, EngineError> {
     process_with(engine, ctx, body, IdPolicy::Assign).await
 }
 
@@ -186,13 +190,15 @@ pub async fn process_with(
                 async move {
                     let outcome = engine
                         .run(move |tx| {
-                            let mut references = references
-                                .lock()
-                                .map_err(|_| EngineError::NotSupported("a batch entry failed".into()))?;
+                            let mut references = references.lock().map_err(|_| {
+                                EngineError::NotSupported("a batch entry failed".into())
+                            })?;
                             let entry = references
                                 .plan(tx, &ctx, ids.as_ref(), vec![entry])?
                                 .pop()
-                                .ok_or_else(|| EngineError::NotSupported("lost a batch entry".into()))?;
+                                .ok_or_else(|| {
+                                    EngineError::NotSupported("lost a batch entry".into())
+                                })?;
                             execute(tx, &ctx, ids.as_ref(), &mut references, entry)
                         })
                         .await;
@@ -209,7 +215,9 @@ pub async fn process_with(
                 .into_iter()
                 .map(|o| {
                     o.unwrap_or_else(|| {
-                        EntryOutcome::Error(EngineError::NotSupported("entry was not processed".into()))
+                        EntryOutcome::Error(EngineError::NotSupported(
+                            "entry was not processed".into(),
+                        ))
                     })
                 })
                 .collect();
@@ -270,7 +278,12 @@ fn entry_error(entry_idx: usize, code: IssueType, text: impl Into<String>) -> En
     ])
 }
 
-fn parse_entry(ctx: &Context, entry_idx: usize, raw: Value, policy: IdPolicy) -> Result<Entry, EngineError> {
+fn parse_entry(
+    ctx: &Context,
+    entry_idx: usize,
+    raw: Value,
+    policy: IdPolicy,
+) -> Result<Entry, EngineError> {
     let Value::Object(mut raw) = raw else {
         return Err(entry_error(
             entry_idx,
@@ -278,7 +291,10 @@ fn parse_entry(ctx: &Context, entry_idx: usize, raw: Value, policy: IdPolicy) ->
             "a Bundle entry must be an object",
         ));
     };
-    let full_url = raw.get("fullUrl").and_then(Value::as_str).map(str::to_owned);
+    let full_url = raw
+        .get("fullUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let request = raw
         .remove("request")
         .ok_or_else(|| entry_error(entry_idx, IssueType::Required, "the entry has no request"))?;
@@ -319,9 +335,9 @@ fn parse_entry(ctx: &Context, entry_idx: usize, raw: Value, policy: IdPolicy) ->
     };
     let body = raw.remove("resource");
     let content = |expected_id: Option<&ResourceId>| -> Result<Content, EngineError> {
-        let body = body
-            .clone()
-            .ok_or_else(|| entry_error(entry_idx, IssueType::Required, "the entry has no resource"))?;
+        let body = body.clone().ok_or_else(|| {
+            entry_error(entry_idx, IssueType::Required, "the entry has no resource")
+        })?;
         Content::from_body(resource_type, body, expected_id).map_err(|e| match e {
             EngineError::Invalid(issues) => EngineError::Invalid(
                 issues
@@ -389,15 +405,17 @@ fn parse_entry(ctx: &Context, entry_idx: usize, raw: Value, policy: IdPolicy) ->
             id: id_at(1)?,
             preconditions,
         },
-        ("DELETE", 1, Some(q)) => Action::ConditionalDelete { query: condition(q)? },
+        ("DELETE", 1, Some(q)) => Action::ConditionalDelete {
+            query: condition(q)?,
+        },
         ("GET", 2, None) => Action::Read {
             resource_type,
             id: id_at(1)?,
             version_id: None,
         },
         ("GET", 4, None) if segments[2] == "_history" => {
-            let version_id =
-                VersionId::parse(segments[3]).map_err(|e| entry_error(entry_idx, IssueType::Value, e.to_string()))?;
+            let version_id = VersionId::parse(segments[3])
+                .map_err(|e| entry_error(entry_idx, IssueType::Value, e.to_string()))?;
             Action::Read {
                 resource_type,
                 id: id_at(1)?,
@@ -408,7 +426,9 @@ fn parse_entry(ctx: &Context, entry_idx: usize, raw: Value, policy: IdPolicy) ->
             return Err(entry_error(
                 entry_idx,
                 IssueType::NotSupported,
-                format!("GET {url} in a Bundle: only read and vread are supported in Bundles so far"),
+                format!(
+                    "GET {url} in a Bundle: only read and vread are supported in Bundles so far"
+                ),
             ));
         }
         _ => {
@@ -427,7 +447,10 @@ fn parse_entry(ctx: &Context, entry_idx: usize, raw: Value, policy: IdPolicy) ->
 }
 
 /// A PATCH entry carries its JSON Patch as a Binary resource, as FHIR prescribes for Bundles.
-fn patch_from_binary(entry_idx: usize, body: Option<&Value>) -> Result<json_patch::Patch, EngineError> {
+fn patch_from_binary(
+    entry_idx: usize,
+    body: Option<&Value>,
+) -> Result<json_patch::Patch, EngineError> {
     let binary = body.ok_or_else(|| {
         entry_error(
             entry_idx,
@@ -443,8 +466,13 @@ fn patch_from_binary(entry_idx: usize, body: Option<&Value>) -> Result<json_patc
         ));
     }
     let data = binary.get("data").and_then(Value::as_str).unwrap_or("");
-    let decoded = base64_decode(data)
-        .ok_or_else(|| entry_error(entry_idx, IssueType::Value, "Binary.data is not valid base64"))?;
+    let decoded = base64_decode(data).ok_or_else(|| {
+        entry_error(
+            entry_idx,
+            IssueType::Value,
+            "Binary.data is not valid base64",
+        )
+    })?;
     let patch: Value = serde_json::from_slice(&decoded).map_err(|e| {
         entry_error(
             entry_idx,
@@ -558,7 +586,11 @@ impl References {
                 } => {
                     let existing = find_one(tx, ctx, &query, &entry_condition(entry_idx, &query))
                         .map_err(|e| wrap(entry_idx, e))?;
-                    let body_id = content.object.get("id").and_then(Value::as_str).map(str::to_owned);
+                    let body_id = content
+                        .object
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
                     let id = match (existing, body_id) {
                         (Some(existing), Some(body_id)) if body_id != existing.id => {
                             return Err(wrap(
@@ -576,9 +608,15 @@ impl References {
                         (None, Some(body_id)) => body_id,
                         (None, None) => ids.new_id().into_string(),
                     };
-                    let id = ResourceId::parse(&id)
-                        .map_err(|e| wrap(entry_idx, EngineError::invalid(IssueType::Value, e.to_string())))?;
-                    content.object.insert("id".into(), Value::String(id.to_string()));
+                    let id = ResourceId::parse(&id).map_err(|e| {
+                        wrap(
+                            entry_idx,
+                            EngineError::invalid(IssueType::Value, e.to_string()),
+                        )
+                    })?;
+                    content
+                        .object
+                        .insert("id".into(), Value::String(id.to_string()));
                     let target = format!("{}/{}", content.resource_type, id);
                     (
                         Action::Update {
@@ -611,7 +649,12 @@ impl References {
     }
 
     /// Rewrites every `reference` in `value` that names a planned fullUrl or a condition.
-    fn rewrite(&mut self, tx: &mut dyn WriteTx, ctx: &Context, value: &mut Value) -> Result<(), EngineError> {
+    fn rewrite(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        value: &mut Value,
+    ) -> Result<(), EngineError> {
         match value {
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
@@ -626,12 +669,19 @@ impl References {
                 }
                 Ok(())
             }
-            Value::Array(items) => items.iter_mut().try_for_each(|item| self.rewrite(tx, ctx, item)),
+            Value::Array(items) => items
+                .iter_mut()
+                .try_for_each(|item| self.rewrite(tx, ctx, item)),
             _ => Ok(()),
         }
     }
 
-    fn resolve(&mut self, tx: &mut dyn WriteTx, ctx: &Context, reference: &str) -> Result<Option<String>, EngineError> {
+    fn resolve(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        reference: &str,
+    ) -> Result<Option<String>, EngineError> {
         if let Some(target) = self.by_full_url.get(reference) {
             return Ok(Some(target.clone()));
         }
@@ -645,12 +695,16 @@ impl References {
             return Ok(Some(target.clone()));
         }
         let parsed = parse_conditional(resource_type.as_str(), query).map_err(|e| {
-            EngineError::invalid(IssueType::Invalid, format!("conditional reference {reference:?}: {e}"))
+            EngineError::invalid(
+                IssueType::Invalid,
+                format!("conditional reference {reference:?}: {e}"),
+            )
         })?;
         match find_one(tx, ctx, &parsed, reference)? {
             Some(found) => {
                 let target = format!("{}/{}", found.resource_type, found.id);
-                self.conditional.insert(reference.to_owned(), target.clone());
+                self.conditional
+                    .insert(reference.to_owned(), target.clone());
                 Ok(Some(target))
             }
             None => Err(EngineError::UnresolvedReference {
@@ -688,7 +742,12 @@ fn reject_overlapping_writes(entries: &[Entry]) -> Result<(), EngineError> {
             | Action::Update { content, id, .. } => {
                 format!("{}/{}", content.resource_type, id)
             }
-            Action::Patch { resource_type, id, .. } | Action::Delete { resource_type, id, .. } => {
+            Action::Patch {
+                resource_type, id, ..
+            }
+            | Action::Delete {
+                resource_type, id, ..
+            } => {
                 format!("{resource_type}/{id}")
             }
             _ => continue,
@@ -723,7 +782,8 @@ fn run_transaction(
     let mut outcomes: Vec<Option<EntryOutcome>> = (0..n_entries).map(|_| None).collect();
     for entry in entries {
         let entry_idx = entry.entry_idx;
-        let outcome = execute(tx, ctx, ids, &mut references, entry).map_err(|e| wrap(entry_idx, e))?;
+        let outcome =
+            execute(tx, ctx, ids, &mut references, entry).map_err(|e| wrap(entry_idx, e))?;
         outcomes[entry_idx] = Some(outcome);
     }
     Ok(outcomes
@@ -741,7 +801,9 @@ fn execute(
 ) -> Result<EntryOutcome, EngineError> {
     match entry.action {
         Action::Create {
-            mut content, keep_id, ..
+            mut content,
+            keep_id,
+            ..
         } => {
             for value in content.object.values_mut() {
                 references.rewrite(tx, ctx, value)?;
@@ -768,23 +830,28 @@ fn execute(
             for value in content.object.values_mut() {
                 references.rewrite(tx, ctx, value)?;
             }
-            write::conditional_update(tx, ctx, ids, content, &query, preconditions).map(EntryOutcome::Write)
+            write::conditional_update(tx, ctx, ids, content, &query, preconditions)
+                .map(EntryOutcome::Write)
         }
         Action::Patch {
             resource_type,
             id,
             patch,
             preconditions,
-        } => write::patch(tx, ctx, resource_type, id, &patch, preconditions).map(EntryOutcome::Write),
+        } => {
+            write::patch(tx, ctx, resource_type, id, &patch, preconditions).map(EntryOutcome::Write)
+        }
         Action::Delete {
             resource_type,
             id,
             preconditions,
         } => write::delete(tx, ctx, resource_type, id, preconditions).map(EntryOutcome::Write),
-        Action::ConditionalDelete { query } => Ok(match write::conditional_delete(tx, ctx, &query)? {
-            Some(outcome) => EntryOutcome::Write(outcome),
-            None => EntryOutcome::NoMatch,
-        }),
+        Action::ConditionalDelete { query } => {
+            Ok(match write::conditional_delete(tx, ctx, &query)? {
+                Some(outcome) => EntryOutcome::Write(outcome),
+                None => EntryOutcome::NoMatch,
+            })
+        }
         Action::Read {
             resource_type,
             id,
@@ -810,14 +877,16 @@ fn read_in_tx(
             resource_type: resource_type.to_string(),
             id: id.to_string(),
         }),
-        Some(c) if version_id.is_some_and(|v| v.0 != c.version_id) => Err(EngineError::NotSupported(format!(
-            "vread of an older version of {}/{} inside a Bundle is not supported; read it with GET {}/{}/_history/{}",
-            c.resource_type,
-            c.id,
-            c.resource_type,
-            c.id,
-            version_id.map_or(0, |v| v.0)
-        ))),
+        Some(c) if version_id.is_some_and(|v| v.0 != c.version_id) => {
+            Err(EngineError::NotSupported(format!(
+                "vread of an older version of {}/{} inside a Bundle is not supported; read it with GET {}/{}/_history/{}",
+                c.resource_type,
+                c.id,
+                c.resource_type,
+                c.id,
+                version_id.map_or(0, |v| v.0)
+            )))
+        }
         Some(c) if c.deleted => Err(EngineError::Gone {
             resource_type: c.resource_type,
             id: c.id,

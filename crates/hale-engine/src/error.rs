@@ -40,7 +40,9 @@ pub enum EngineError {
         version_id: u64,
     },
     /// `If-Match` named another version than the current one.
-    #[error("version conflict on {resource_type}/{id}: expected version {expected}, current is {current}")]
+    #[error(
+        "version conflict on {resource_type}/{id}: expected version {expected}, current is {current}"
+    )]
     VersionConflict {
         /// The resource type.
         resource_type: String,

@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use hale_fhir::{FhirVersion, Instant, ResourceId, ResourceType, VersionId};
 use hale_search::query::SearchQuery;
-use hale_store::{HistoryPage, HistoryQuery, Owner, ResourceStore, Scope, StoredResource, write_with};
+use hale_store::{
+    HistoryPage, HistoryQuery, Owner, ResourceStore, Scope, StoredResource, write_with,
+};
 use serde_json::Value;
 
 pub use error::EngineError;
@@ -134,10 +136,14 @@ impl Engine {
             .and_then(Value::as_str)
             .map(ResourceId::parse)
             .transpose()
-            .map_err(|e| EngineError::invalid(hale_fhir::outcome::IssueType::Value, e.to_string()))?;
+            .map_err(|e| {
+                EngineError::invalid(hale_fhir::outcome::IssueType::Value, e.to_string())
+            })?;
         let content = prepare::Content::from_body(resource_type, body, body_id.as_ref())?;
-        self.run(move |tx| write::conditional_update(tx, &ctx, ids.as_ref(), content, &query, preconditions))
-            .await
+        self.run(move |tx| {
+            write::conditional_update(tx, &ctx, ids.as_ref(), content, &query, preconditions)
+        })
+        .await
     }
 
     /// [patch](https://hl7.org/fhir/R4/http.html#patch) with a JSON Patch document.
@@ -175,11 +181,16 @@ impl Engine {
         query: SearchQuery,
     ) -> Result<Option<WriteOutcome>, EngineError> {
         let ctx = ctx.clone();
-        self.run(move |tx| write::conditional_delete(tx, &ctx, &query)).await
+        self.run(move |tx| write::conditional_delete(tx, &ctx, &query))
+            .await
     }
 
     /// A [batch or transaction](https://hl7.org/fhir/R4/http.html#transaction) Bundle.
-    pub async fn bundle(&self, ctx: &Context, body: Value) -> Result<bundle::BundleResponse, EngineError> {
+    pub async fn bundle(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> Result<bundle::BundleResponse, EngineError> {
         bundle::process(self, ctx, body).await
     }
 
@@ -192,7 +203,12 @@ impl Engine {
     ) -> Result<StoredResource, EngineError> {
         let found = self
             .store
-            .read(&ctx.scope, ctx.fhir_version, resource_type.as_str(), id.as_str())
+            .read(
+                &ctx.scope,
+                ctx.fhir_version,
+                resource_type.as_str(),
+                id.as_str(),
+            )
             .await?;
         match found {
             None => Err(EngineError::NotFound {
@@ -237,7 +253,12 @@ impl Engine {
                 // A version of an unknown resource is a plain 404; of a known one, it names the version.
                 let exists = self
                     .store
-                    .read(&ctx.scope, ctx.fhir_version, resource_type.as_str(), id.as_str())
+                    .read(
+                        &ctx.scope,
+                        ctx.fhir_version,
+                        resource_type.as_str(),
+                        id.as_str(),
+                    )
                     .await?;
                 Err(match exists {
                     None => EngineError::NotFound {
@@ -255,9 +276,16 @@ impl Engine {
     }
 
     /// [history](https://hl7.org/fhir/R4/http.html#history) at instance, type or system level.
-    pub async fn history(&self, ctx: &Context, query: HistoryQuery) -> Result<HistoryPage, EngineError> {
+    pub async fn history(
+        &self,
+        ctx: &Context,
+        query: HistoryQuery,
+    ) -> Result<HistoryPage, EngineError> {
         if let (Some(rt), Some(id)) = (&query.resource_type, &query.id) {
-            let exists = self.store.read(&ctx.scope, ctx.fhir_version, rt, id).await?;
+            let exists = self
+                .store
+                .read(&ctx.scope, ctx.fhir_version, rt, id)
+                .await?;
             if exists.is_none() {
                 return Err(EngineError::NotFound {
                     resource_type: rt.clone(),
@@ -275,7 +303,10 @@ impl Engine {
         query: &SearchQuery,
         limit: usize,
     ) -> Result<Vec<StoredResource>, EngineError> {
-        Ok(self.store.find(&ctx.scope, ctx.fhir_version, query, limit).await?)
+        Ok(self
+            .store
+            .find(&ctx.scope, ctx.fhir_version, query, limit)
+            .await?)
     }
 
     async fn run<T, F>(&self, work: F) -> Result<T, EngineError>
@@ -310,7 +341,8 @@ impl Engine {
         ctx: &Context,
         resources: Vec<Value>,
     ) -> Result<Vec<Result<WriteOutcome, EngineError>>, EngineError> {
-        let mut results: Vec<Option<Result<WriteOutcome, EngineError>>> = Vec::with_capacity(resources.len());
+        let mut results: Vec<Option<Result<WriteOutcome, EngineError>>> =
+            Vec::with_capacity(resources.len());
         let mut valid = Vec::new();
         for (idx, resource) in resources.into_iter().enumerate() {
             match import_content(ctx, resource) {
@@ -328,7 +360,8 @@ impl Engine {
                     .into_iter()
                     .map(|(idx, content, id)| {
                         let id = id.unwrap_or_else(|| ids.new_id());
-                        write::update(tx, &ctx_in, content, id, Preconditions::default()).map(|o| (idx, o))
+                        write::update(tx, &ctx_in, content, id, Preconditions::default())
+                            .map(|o| (idx, o))
                     })
                     .collect::<Result<Vec<_>, EngineError>>()
             })
@@ -338,17 +371,28 @@ impl Engine {
         }
         Ok(results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(EngineError::NotSupported("the resource was not written".into()))))
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(EngineError::NotSupported(
+                        "the resource was not written".into(),
+                    ))
+                })
+            })
             .collect())
     }
 }
 
-fn import_content(ctx: &Context, resource: Value) -> Result<(prepare::Content, Option<ResourceId>), EngineError> {
+fn import_content(
+    ctx: &Context,
+    resource: Value,
+) -> Result<(prepare::Content, Option<ResourceId>), EngineError> {
     use hale_fhir::outcome::IssueType;
     let type_name = resource
         .get("resourceType")
         .and_then(Value::as_str)
-        .ok_or_else(|| EngineError::invalid(IssueType::Required, "the resource has no resourceType"))?;
+        .ok_or_else(|| {
+            EngineError::invalid(IssueType::Required, "the resource has no resourceType")
+        })?;
     let resource_type = ResourceType::parse(ctx.fhir_version, type_name)
         .map_err(|e| EngineError::invalid(IssueType::NotSupported, e.to_string()))?;
     let id = resource

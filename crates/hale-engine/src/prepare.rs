@@ -47,7 +47,8 @@ impl Content {
             }
             None => {
                 return Err(EngineError::Invalid(vec![
-                    Issue::error(IssueType::Required, "the resource has no resourceType").at("resourceType"),
+                    Issue::error(IssueType::Required, "the resource has no resourceType")
+                        .at("resourceType"),
                 ]));
             }
         }
@@ -68,13 +69,19 @@ impl Content {
                 }
                 None => {
                     return Err(EngineError::Invalid(vec![
-                        Issue::error(IssueType::Required, "an update must carry the resource id in the body")
-                            .at(format!("{resource_type}.id")),
+                        Issue::error(
+                            IssueType::Required,
+                            "an update must carry the resource id in the body",
+                        )
+                        .at(format!("{resource_type}.id")),
                     ]));
                 }
             }
         }
-        let content = Content { resource_type, object };
+        let content = Content {
+            resource_type,
+            object,
+        };
         content.validate()?;
         Ok(content)
     }
@@ -87,7 +94,9 @@ impl Content {
             EngineError::Invalid(
                 issues
                     .into_iter()
-                    .map(|issue| Issue::error(issue.kind.issue_type(), issue.message).at(issue.path))
+                    .map(|issue| {
+                        Issue::error(issue.kind.issue_type(), issue.message).at(issue.path)
+                    })
                     .collect(),
             )
         })
@@ -107,7 +116,12 @@ pub struct Stamped {
 
 /// Sets `id` and `meta.versionId`/`meta.lastUpdated`, orders `resourceType`, `id` and `meta`
 /// first (as FHIR JSON conventionally is), and serialises once.
-pub fn render(content: &Content, id: &str, version_id: u64, last_updated: Instant) -> (Value, Vec<u8>) {
+pub fn render(
+    content: &Content,
+    id: &str,
+    version_id: u64,
+    last_updated: Instant,
+) -> (Value, Vec<u8>) {
     let mut meta = match content.object.get("meta") {
         Some(Value::Object(meta)) => meta.clone(),
         _ => Map::new(),
@@ -141,7 +155,8 @@ pub fn render(content: &Content, id: &str, version_id: u64, last_updated: Instan
 pub fn stamp(content: &Content, id: &str, version_id: u64, last_updated: Instant) -> Stamped {
     let (value, json) = render(content, id, version_id, last_updated);
     let index = hale_search::index::extract(content.resource_type.as_str(), &value);
-    let compartments = hale_search::index::compartment_patients(content.resource_type.as_str(), &value);
+    let compartments =
+        hale_search::index::compartment_patients(content.resource_type.as_str(), &value);
     Stamped {
         json,
         index,

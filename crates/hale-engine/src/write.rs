@@ -57,7 +57,15 @@ pub fn create(
         });
     }
     let id = ids.new_id();
-    put(tx, ctx, &content, id.as_str(), 1, Method::Post, WriteStatus::Created)
+    put(
+        tx,
+        ctx,
+        &content,
+        id.as_str(),
+        1,
+        Method::Post,
+        WriteStatus::Created,
+    )
 }
 
 /// Creates or updates the resource with the given id.
@@ -68,7 +76,11 @@ pub fn update(
     id: ResourceId,
     preconditions: Preconditions,
 ) -> Result<WriteOutcome, EngineError> {
-    let current = tx.current(ctx.fhir_version, content.resource_type.as_str(), id.as_str())?;
+    let current = tx.current(
+        ctx.fhir_version,
+        content.resource_type.as_str(),
+        id.as_str(),
+    )?;
     check_if_match(&content.resource_type, &id, current.as_ref(), preconditions)?;
     match current {
         Some(current) if !current.deleted && unchanged(&content, &current) => {
@@ -96,13 +108,26 @@ pub fn update(
                 status,
             )
         }
-        None => put(tx, ctx, &content, id.as_str(), 1, Method::Put, WriteStatus::Created),
+        None => put(
+            tx,
+            ctx,
+            &content,
+            id.as_str(),
+            1,
+            Method::Put,
+            WriteStatus::Created,
+        ),
     }
 }
 
 /// Whether `content` renders to exactly the bytes of `current`, meta aside.
 fn unchanged(content: &Content, current: &StoredResource) -> bool {
-    let (_, json) = prepare::render(content, &current.id, current.version_id, current.last_updated);
+    let (_, json) = prepare::render(
+        content,
+        &current.id,
+        current.version_id,
+        current.last_updated,
+    );
     json == current.json.as_ref()
 }
 
@@ -115,7 +140,11 @@ pub fn conditional_update(
     query: &SearchQuery,
     preconditions: Preconditions,
 ) -> Result<WriteOutcome, EngineError> {
-    let body_id = content.object.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+    let body_id = content
+        .object
+        .get("id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     match find_one(tx, ctx, query, &query_text(query))? {
         Some(existing) => {
             if let Some(body_id) = &body_id
@@ -148,13 +177,22 @@ pub fn conditional_update(
         None => match body_id {
             // A client-chosen id for a conditional create-by-update is honoured like a plain update.
             Some(id) => {
-                let id = ResourceId::parse(&id)
-                    .map_err(|e| EngineError::invalid(hale_fhir::outcome::IssueType::Value, e.to_string()))?;
+                let id = ResourceId::parse(&id).map_err(|e| {
+                    EngineError::invalid(hale_fhir::outcome::IssueType::Value, e.to_string())
+                })?;
                 update(tx, ctx, content, id, preconditions)
             }
             None => {
                 let id = ids.new_id();
-                put(tx, ctx, &content, id.as_str(), 1, Method::Put, WriteStatus::Created)
+                put(
+                    tx,
+                    ctx,
+                    &content,
+                    id.as_str(),
+                    1,
+                    Method::Put,
+                    WriteStatus::Created,
+                )
             }
         },
     }

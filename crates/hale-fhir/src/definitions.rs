@@ -3,7 +3,9 @@
 //! Every table in [`crate::generated`] is sorted, so each lookup here is a binary search over a
 //! static slice: no allocation, no initialization, and nothing to keep in sync at run time.
 
-use crate::generated::{R4_PATIENT_COMPARTMENT, R4_RESOURCE_TYPES, R4_SEARCH_PARAMS, R4_STRUCTURES};
+use crate::generated::{
+    R4_PATIENT_COMPARTMENT, R4_RESOURCE_TYPES, R4_SEARCH_PARAMS, R4_STRUCTURES,
+};
 use crate::table::{SearchParamDef, StructureDef};
 
 /// Whether `name` is a concrete (non-abstract) R4 resource type, such as `Patient`.
@@ -53,7 +55,9 @@ pub fn patient_compartment_params(resource_type: &str) -> &'static [&'static str
 /// `name` followed by its base types (`Patient`, `DomainResource`, `Resource`), as far as the
 /// structure table knows them. An unknown name yields only itself, which matches no parameter.
 fn type_and_ancestors(name: &str) -> impl Iterator<Item = &str> {
-    std::iter::successors(Some(name), |name| structure(name).and_then(|structure| structure.base))
+    std::iter::successors(Some(name), |name| {
+        structure(name).and_then(|structure| structure.base)
+    })
 }
 
 /// The rows of the search parameter table whose base is exactly `base`.
@@ -111,10 +115,20 @@ mod tests {
             "Quantity",
             "Age",
         ] {
-            assert_eq!(structure(name).unwrap().kind, StructureKind::ComplexType, "{name}");
+            assert_eq!(
+                structure(name).unwrap().kind,
+                StructureKind::ComplexType,
+                "{name}"
+            );
         }
-        assert_eq!(structure("date").unwrap().kind, StructureKind::PrimitiveType);
-        assert!(structure("SimpleQuantity").is_none(), "profiles are not base types");
+        assert_eq!(
+            structure("date").unwrap().kind,
+            StructureKind::PrimitiveType
+        );
+        assert!(
+            structure("SimpleQuantity").is_none(),
+            "profiles are not base types"
+        );
         assert!(structure("Nonexistent").is_none());
     }
 
@@ -208,13 +222,19 @@ mod tests {
         assert_eq!(patient.kind, SearchParamType::Reference);
         assert!(patient.targets.contains(&"Patient"));
         assert!(patient.expression.contains("Observation.subject"));
-        assert_eq!(search_param("Condition", "patient").unwrap().url, patient.url);
+        assert_eq!(
+            search_param("Condition", "patient").unwrap().url,
+            patient.url
+        );
         assert!(search_param("Patient", "birthdate").is_some());
     }
 
     #[test]
     fn patient_compartment() {
-        assert_eq!(patient_compartment_params("Observation"), ["subject", "performer"]);
+        assert_eq!(
+            patient_compartment_params("Observation"),
+            ["subject", "performer"]
+        );
         assert_eq!(patient_compartment_params("Patient"), ["link"]);
         assert!(patient_compartment_params("Organization").is_empty());
         assert!(patient_compartment_params("Nonexistent").is_empty());

@@ -324,7 +324,10 @@ mod tests {
 
     #[test]
     fn outcome_shape() {
-        let oo = operation_outcome("x1", &[Issue::error(IssueType::Invalid, "bad").at("Patient.name")]);
+        let oo = operation_outcome(
+            "x1",
+            &[Issue::error(IssueType::Invalid, "bad").at("Patient.name")],
+        );
         assert_eq!(oo["issue"][0]["details"]["text"], "bad");
         assert_eq!(oo["issue"][0]["expression"][0], "Patient.name");
     }

@@ -135,7 +135,11 @@ impl fmt::Display for ResourceId {
 
 /// Whether `id` is a valid FHIR id.
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// A resource version, `meta.versionId`: a positive integer counted per resource from 1.

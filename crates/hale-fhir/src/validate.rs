@@ -245,7 +245,9 @@ struct Node {
 impl Node {
     fn child(&self, name: &str) -> Option<&Child> {
         let hash = name_hash(name);
-        let start = self.child_hashes.partition_point(|&child_hash| child_hash < hash);
+        let start = self
+            .child_hashes
+            .partition_point(|&child_hash| child_hash < hash);
         self.children[start..]
             .iter()
             .take_while(|child| child.hash == hash)
@@ -311,7 +313,9 @@ impl Index {
                 return Some(Target::Complex(node));
             }
             if let Some(reference) = element.content_reference {
-                return node_by_path.get(reference).map(|&node| Target::Complex(node));
+                return node_by_path
+                    .get(reference)
+                    .map(|&node| Target::Complex(node));
             }
             if type_code == "Resource" {
                 return Some(Target::Resource);
@@ -319,7 +323,9 @@ impl Index {
             if let Some(primitive) = Primitive::from_type_code(type_code) {
                 return Some(Target::Primitive(primitive));
             }
-            node_by_path.get(type_code).map(|&node| Target::Complex(node))
+            node_by_path
+                .get(type_code)
+                .map(|&node| Target::Complex(node))
         };
 
         let nodes = members
@@ -361,7 +367,8 @@ impl Index {
                             continue;
                         };
                         push_property_names(&mut property_names, name, target);
-                        let is_attribute = (name == "id" && !is_resource_root) || element.path == "Extension.url";
+                        let is_attribute =
+                            (name == "id" && !is_resource_root) || element.path == "Extension.url";
                         node.children.push(Child {
                             hash: name_hash(name),
                             name: name.into(),
@@ -378,7 +385,8 @@ impl Index {
                         });
                     }
                 }
-                node.children.sort_by(|a, b| (a.hash, &a.name).cmp(&(b.hash, &b.name)));
+                node.children
+                    .sort_by(|a, b| (a.hash, &a.name).cmp(&(b.hash, &b.name)));
                 node.child_hashes = node.children.iter().map(|child| child.hash).collect();
                 node
             })
@@ -460,7 +468,12 @@ impl<'a> Validator<'a> {
     }
 
     /// Reports an issue at the current location, or at its child `child` if given.
-    fn report_at(&mut self, child: Option<&str>, kind: IssueKind, message: impl FnOnce() -> String) {
+    fn report_at(
+        &mut self,
+        child: Option<&str>,
+        kind: IssueKind,
+        message: impl FnOnce() -> String,
+    ) {
         if self.is_full() {
             return;
         }
@@ -526,7 +539,13 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn object(&mut self, node_id: NodeId, object: &'a Map<String, Value>, is_resource: bool, depth: usize) {
+    fn object(
+        &mut self,
+        node_id: NodeId,
+        object: &'a Map<String, Value>,
+        is_resource: bool,
+        depth: usize,
+    ) {
         if depth >= MAX_DEPTH {
             self.report(IssueKind::Structure, || {
                 format!("Content is nested more than {MAX_DEPTH} levels deep")
@@ -534,7 +553,9 @@ impl<'a> Validator<'a> {
             return;
         }
         if object.is_empty() {
-            self.report(IssueKind::Structure, || "Objects must not be empty".to_owned());
+            self.report(IssueKind::Structure, || {
+                "Objects must not be empty".to_owned()
+            });
             return;
         }
         let node = self.index.node(node_id);
@@ -548,7 +569,10 @@ impl<'a> Validator<'a> {
             }
             if let Some(name) = key.strip_prefix('_') {
                 match node.child(name) {
-                    Some(child) if child.allows_primitive_extension && matches!(child.target, Target::Primitive(_)) => {
+                    Some(child)
+                        if child.allows_primitive_extension
+                            && matches!(child.target, Target::Primitive(_)) =>
+                    {
                         self.path.push(Segment::Name(name));
                         self.primitive_extension(child, value, object.get(name), depth);
                         self.path.pop();
@@ -583,7 +607,10 @@ impl<'a> Validator<'a> {
             self.path.pop();
         }
         for required in &node.required {
-            let is_present = required.property_names.iter().any(|name| object.contains_key(&**name));
+            let is_present = required
+                .property_names
+                .iter()
+                .any(|name| object.contains_key(&**name));
             if !is_present {
                 let name = last_segment(required.element.path);
                 self.report_at(Some(name), IssueKind::Required, || {
@@ -624,7 +651,13 @@ impl<'a> Validator<'a> {
 
     /// Validates the value of a known property, including its cardinality. `partner` is the `_name`
     /// sibling of a primitive, whose entries may stand in for `null` array items.
-    fn element(&mut self, child: &Child, value: &'a Value, partner: Option<&'a Value>, depth: usize) {
+    fn element(
+        &mut self,
+        child: &Child,
+        value: &'a Value,
+        partner: Option<&'a Value>,
+        depth: usize,
+    ) {
         match (child.element.max, value) {
             (Max::Bounded(0), _) => {
                 self.report(IssueKind::Cardinality, || {
@@ -639,13 +672,17 @@ impl<'a> Validator<'a> {
             (Max::Bounded(1), _) => self.item(child.target, value, false, depth),
             (max, Value::Array(items)) => {
                 if items.is_empty() {
-                    self.report(IssueKind::Structure, || "Arrays must not be empty".to_owned());
+                    self.report(IssueKind::Structure, || {
+                        "Arrays must not be empty".to_owned()
+                    });
                     return;
                 }
                 if let Max::Bounded(max) = max
                     && items.len() > max as usize
                 {
-                    self.report(IssueKind::Cardinality, || format!("At most {max} items are allowed"));
+                    self.report(IssueKind::Cardinality, || {
+                        format!("At most {max} items are allowed")
+                    });
                 }
                 let partner_items = partner.and_then(Value::as_array);
                 if let Some(partner_items) = partner_items
@@ -711,18 +748,27 @@ impl<'a> Validator<'a> {
 
     /// Validates the `_name` sibling of a primitive: `Element` objects (id and extensions), shaped
     /// like the primitive itself, with `null` standing in where only the primitive has an item.
-    fn primitive_extension(&mut self, child: &Child, value: &'a Value, primitive: Option<&'a Value>, depth: usize) {
+    fn primitive_extension(
+        &mut self,
+        child: &Child,
+        value: &'a Value,
+        primitive: Option<&'a Value>,
+        depth: usize,
+    ) {
         let element_node = Target::Complex(self.index.element_node);
         match (child.element.max, value) {
             (Max::Bounded(1), Value::Array(_)) => {
                 self.report(IssueKind::Cardinality, || {
-                    "This element is a single value, so its `_` sibling must not be an array".to_owned()
+                    "This element is a single value, so its `_` sibling must not be an array"
+                        .to_owned()
                 });
             }
             (Max::Bounded(1), _) => self.item(element_node, value, false, depth),
             (_, Value::Array(items)) => {
                 if items.is_empty() {
-                    self.report(IssueKind::Structure, || "Arrays must not be empty".to_owned());
+                    self.report(IssueKind::Structure, || {
+                        "Arrays must not be empty".to_owned()
+                    });
                     return;
                 }
                 let primitive_items = primitive.and_then(Value::as_array);
@@ -800,12 +846,16 @@ impl PrimitiveProblem {
             PrimitiveProblem::JsonType => {
                 let json_type = match primitive {
                     Primitive::Boolean => "a JSON boolean",
-                    Primitive::Integer | Primitive::PositiveInt | Primitive::UnsignedInt | Primitive::Decimal => {
-                        "a JSON number"
-                    }
+                    Primitive::Integer
+                    | Primitive::PositiveInt
+                    | Primitive::UnsignedInt
+                    | Primitive::Decimal => "a JSON number",
                     _ => "a JSON string",
                 };
-                format!("A {type_name} must be {json_type}, not {}", json_kind(value))
+                format!(
+                    "A {type_name} must be {json_type}, not {}",
+                    json_kind(value)
+                )
             }
             PrimitiveProblem::Empty => format!("A {type_name} must not be empty"),
             PrimitiveProblem::TooLong => format!("A {type_name} must not exceed 1 MiB"),
@@ -832,7 +882,10 @@ fn describe(primitive: Primitive) -> (&'static str, &'static str) {
         Primitive::Uri => ("uri", "no whitespace"),
         Primitive::Url => ("url", "no whitespace"),
         Primitive::Canonical => ("canonical", "no whitespace"),
-        Primitive::Oid => ("oid", "urn:oid: followed by dotted numbers, such as urn:oid:1.2.3"),
+        Primitive::Oid => (
+            "oid",
+            "urn:oid: followed by dotted numbers, such as urn:oid:1.2.3",
+        ),
         Primitive::Uuid => (
             "uuid",
             "urn:uuid: followed by a lower-case UUID, such as urn:uuid:c757873d-ec9a-4326-a141-556f43239520",
@@ -892,7 +945,9 @@ fn check_string_format(primitive: Primitive, s: &str) -> bool {
         Primitive::String | Primitive::Markdown => true,
         Primitive::Code => is_valid_code(s),
         Primitive::Id => validate_id(s),
-        Primitive::Uri | Primitive::Url | Primitive::Canonical => !s.bytes().any(is_regex_whitespace),
+        Primitive::Uri | Primitive::Url | Primitive::Canonical => {
+            !s.bytes().any(is_regex_whitespace)
+        }
         Primitive::Oid => is_valid_oid(s),
         Primitive::Uuid => is_valid_uuid(s),
         Primitive::Base64Binary => is_valid_base64(s),
@@ -940,8 +995,9 @@ fn is_valid_oid(s: &str) -> bool {
     let first_is_valid = matches!(arcs.next(), Some("0" | "1" | "2"));
     let mut n_arcs = 1;
     for arc in arcs {
-        let is_number =
-            !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()) && (arc == "0" || !arc.starts_with('0'));
+        let is_number = !arc.is_empty()
+            && arc.bytes().all(|b| b.is_ascii_digit())
+            && (arc == "0" || !arc.starts_with('0'));
         if !is_number {
             return false;
         }
@@ -985,14 +1041,16 @@ fn is_valid_base64(s: &str) -> bool {
 
 /// The value of exactly `digits.len()` ASCII digits, if they all are digits.
 fn number(digits: &[u8]) -> Option<u32> {
-    digits
-        .iter()
-        .try_fold(0u32, |n, &b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+    digits.iter().try_fold(0u32, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -1047,7 +1105,9 @@ fn is_valid_time_zone(b: &[u8]) -> bool {
         return false;
     }
     match (number(&b[1..3]), number(&b[4..6])) {
-        (Some(hours), Some(minutes)) => (hours <= 13 && minutes <= 59) || (hours, minutes) == (14, 0),
+        (Some(hours), Some(minutes)) => {
+            (hours <= 13 && minutes <= 59) || (hours, minutes) == (14, 0)
+        }
         _ => false,
     }
 }
@@ -1095,7 +1155,10 @@ mod tests {
     fn issues(resource: Value) -> Vec<(IssueKind, String)> {
         let mut issues: Vec<(IssueKind, String)> = match validate_resource(&resource) {
             Ok(()) => Vec::new(),
-            Err(issues) => issues.into_iter().map(|issue| (issue.kind, issue.path)).collect(),
+            Err(issues) => issues
+                .into_iter()
+                .map(|issue| (issue.kind, issue.path))
+                .collect(),
         };
         issues.sort_by(|a, b| a.1.cmp(&b.1));
         issues
@@ -1130,7 +1193,10 @@ mod tests {
                 );
             }
         }
-        assert_eq!(INDEX.resource_roots.len(), crate::generated::R4_RESOURCE_TYPES.len());
+        assert_eq!(
+            INDEX.resource_roots.len(),
+            crate::generated::R4_RESOURCE_TYPES.len()
+        );
     }
 
     #[test]
@@ -1178,7 +1244,9 @@ mod tests {
             [issue(IssueKind::Structure, "Patient.name[0].given[1]")]
         );
         assert_eq!(
-            issues(json!({"resourceType": "Patient", "name": [{"given": ["a", "b"], "_given": [null]}]})),
+            issues(
+                json!({"resourceType": "Patient", "name": [{"given": ["a", "b"], "_given": [null]}]})
+            ),
             [issue(IssueKind::Structure, "Patient.name[0].given")]
         );
     }
@@ -1216,7 +1284,11 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].path, "Observation.valueFoo");
         assert_eq!(found[0].kind, IssueKind::Structure);
-        assert!(found[0].message.contains("value[x]"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("value[x]"),
+            "{}",
+            found[0].message
+        );
         // The choice's type name is case-sensitive: `valuequantity` is not `valueQuantity`.
         assert_eq!(
             issues(
@@ -1229,7 +1301,9 @@ mod tests {
     #[test]
     fn two_types_of_one_choice() {
         assert_eq!(
-            issues(json!({"resourceType": "Patient", "deceasedBoolean": true, "deceasedDateTime": "2020"})),
+            issues(
+                json!({"resourceType": "Patient", "deceasedBoolean": true, "deceasedDateTime": "2020"})
+            ),
             [issue(IssueKind::Cardinality, "Patient.deceasedDateTime")]
         );
     }
@@ -1262,7 +1336,9 @@ mod tests {
     #[test]
     fn array_for_singleton_and_singleton_for_array() {
         assert_eq!(
-            issues(json!({"resourceType": "Patient", "birthDate": ["2000-01-01"], "identifier": {"value": "x"}})),
+            issues(
+                json!({"resourceType": "Patient", "birthDate": ["2000-01-01"], "identifier": {"value": "x"}})
+            ),
             [
                 issue(IssueKind::Cardinality, "Patient.birthDate"),
                 issue(IssueKind::Cardinality, "Patient.identifier"),
@@ -1301,7 +1377,9 @@ mod tests {
         );
         // A required choice is present if any of its types is.
         assert_eq!(
-            issues(json!({"resourceType": "Patient", "extension": [{"url": "http://example.org/a"}]})),
+            issues(
+                json!({"resourceType": "Patient", "extension": [{"url": "http://example.org/a"}]})
+            ),
             []
         );
     }
@@ -1309,7 +1387,9 @@ mod tests {
     #[test]
     fn empty_values() {
         assert_eq!(
-            issues(json!({"resourceType": "Patient", "name": [], "gender": "", "maritalStatus": {}, "active": null})),
+            issues(
+                json!({"resourceType": "Patient", "name": [], "gender": "", "maritalStatus": {}, "active": null})
+            ),
             [
                 issue(IssueKind::Structure, "Patient.active"),
                 issue(IssueKind::Value, "Patient.gender"),
@@ -1387,7 +1467,9 @@ mod tests {
         assert!(validate_id("a-b.C9"));
         assert!(!validate_id("a b"));
         // Ids of elements inside a resource are plain strings.
-        assert_valid(json!({"resourceType": "Patient", "name": [{"id": "any thing_goes", "text": "x"}]}));
+        assert_valid(
+            json!({"resourceType": "Patient", "name": [{"id": "any thing_goes", "text": "x"}]}),
+        );
     }
 
     #[test]
@@ -1403,15 +1485,22 @@ mod tests {
             resource[element] = value;
             assert_eq!(
                 issues(resource),
-                [issue(IssueKind::Value, &format!("{resource_type}.{element}"))]
+                [issue(
+                    IssueKind::Value,
+                    &format!("{resource_type}.{element}")
+                )]
             );
         }
         assert!(is_valid_oid("urn:oid:1.2.840.10008"));
         assert!(!is_valid_oid("urn:oid:3.1"));
         assert!(!is_valid_oid("urn:oid:1"));
         assert!(!is_valid_oid("urn:oid:1.02"));
-        assert!(is_valid_uuid("urn:uuid:c757873d-ec9a-4326-a141-556f43239520"));
-        assert!(!is_valid_uuid("urn:uuid:C757873D-EC9A-4326-A141-556F43239520"));
+        assert!(is_valid_uuid(
+            "urn:uuid:c757873d-ec9a-4326-a141-556f43239520"
+        ));
+        assert!(!is_valid_uuid(
+            "urn:uuid:C757873D-EC9A-4326-A141-556F43239520"
+        ));
         assert!(!is_valid_uuid("c757873d-ec9a-4326-a141-556f43239520"));
         assert!(is_valid_base64("aGVsbG8=\n"));
         assert!(is_valid_base64("a+/9"));
@@ -1427,7 +1516,9 @@ mod tests {
             [issue(IssueKind::Value, "Patient.photo[0].size")]
         );
         assert_eq!(
-            issues(json!({"resourceType": "Patient", "text": {"status": "generated", "div": "plain"}})),
+            issues(
+                json!({"resourceType": "Patient", "text": {"status": "generated", "div": "plain"}})
+            ),
             [issue(IssueKind::Value, "Patient.text.div")]
         );
     }
@@ -1435,7 +1526,10 @@ mod tests {
     #[test]
     fn resource_type_checks() {
         assert_eq!(issues(json!([])), [issue(IssueKind::Structure, "")]);
-        assert_eq!(issues(json!({"id": "x"})), [issue(IssueKind::Structure, "")]);
+        assert_eq!(
+            issues(json!({"id": "x"})),
+            [issue(IssueKind::Structure, "")]
+        );
         assert_eq!(
             issues(json!({"resourceType": "Resource"})),
             [issue(IssueKind::Structure, "resourceType")]
@@ -1481,7 +1575,10 @@ mod tests {
             })),
             [
                 issue(IssueKind::Value, "Bundle.entry[0].resource.birthDate"),
-                issue(IssueKind::Structure, "Bundle.entry[1].resource.resourceType"),
+                issue(
+                    IssueKind::Structure,
+                    "Bundle.entry[1].resource.resourceType"
+                ),
                 issue(IssueKind::Structure, "Bundle.entry[2].resource"),
                 issue(IssueKind::Structure, "Bundle.entry[3].resource"),
             ]
@@ -1570,10 +1667,14 @@ mod tests {
 
     #[test]
     fn issues_map_to_outcome_issues() {
-        let found = validate_resource(&json!({"resourceType": "Patient", "birthDate": "secret"})).unwrap_err();
+        let found = validate_resource(&json!({"resourceType": "Patient", "birthDate": "secret"}))
+            .unwrap_err();
         let outcome_issue = found[0].to_outcome_issue();
         assert_eq!(outcome_issue.code, IssueType::Value);
         assert_eq!(outcome_issue.expression, ["Patient.birthDate"]);
-        assert!(!found[0].message.contains("secret"), "messages must not echo values");
+        assert!(
+            !found[0].message.contains("secret"),
+            "messages must not echo values"
+        );
     }
 }

@@ -83,9 +83,13 @@ fn examples_package_path() -> PathBuf {
 }
 
 fn render_issues(resource: &Value) -> Option<String> {
-    validate_resource(resource)
-        .err()
-        .map(|issues| issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))
+    validate_resource(resource).err().map(|issues| {
+        issues
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    })
 }
 
 #[test]
@@ -121,7 +125,8 @@ fn vendored_examples_fail_with_an_unknown_element() {
         if path.extension().is_none_or(|ext| ext != "json") {
             continue;
         }
-        let original: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let original: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let resource_type = original["resourceType"].as_str().unwrap().to_owned();
 
         let mut at_root = original.clone();
@@ -140,7 +145,10 @@ fn vendored_examples_fail_with_an_unknown_element() {
         if let Some(key) = object_key {
             nested[&key]["unknownElement"] = Value::Bool(true);
             let issues = validate_resource(&nested).unwrap_err();
-            assert_eq!(issues[0].path, format!("{resource_type}.{key}.unknownElement"));
+            assert_eq!(
+                issues[0].path,
+                format!("{resource_type}.{key}.unknownElement")
+            );
         }
     }
 }

@@ -91,7 +91,10 @@ pub enum FhirPathError {
 /// Types are only known where the path says so: from the suffix of a choice element
 /// (`valueQuantity`) or from a cast. Elsewhere items carry no type and consumers infer what they
 /// need from the JSON shape.
-#[allow(missing_docs, reason = "Each variant is the FHIR data type of the same name.")]
+#[allow(
+    missing_docs,
+    reason = "Each variant is the FHIR data type of the same name."
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FhirType {
     Base64Binary,
@@ -214,7 +217,8 @@ impl FhirType {
         FHIR_TYPE_NAMES.iter().find_map(|(candidate, fhir_type)| {
             let mut candidate_chars = candidate.chars();
             let candidate_first = candidate_chars.next()?;
-            (candidate_first.eq_ignore_ascii_case(&first) && candidate_chars.as_str() == rest).then_some(*fhir_type)
+            (candidate_first.eq_ignore_ascii_case(&first) && candidate_chars.as_str() == rest)
+                .then_some(*fhir_type)
         })
     }
 
@@ -354,7 +358,10 @@ pub enum Item<'a> {
 impl<'a> Item<'a> {
     /// An item for a node of the resource whose type is not known.
     pub fn json(value: &'a Value) -> Item<'a> {
-        Item::Json { value, fhir_type: None }
+        Item::Json {
+            value,
+            fhir_type: None,
+        }
     }
 
     /// Whether two items are the same node of the resource (for union de-duplication).
@@ -498,7 +505,12 @@ impl Expression {
     /// Evaluates the expression with `focus` as the focus (as for the component expressions of a
     /// composite parameter, which are relative to each match of the composite's expression) and
     /// `resource` as `%resource`, appending the result to `out`.
-    pub fn evaluate_into<'a>(&'a self, resource: &'a Value, focus: Item<'a>, out: &mut Vec<Item<'a>>) {
+    pub fn evaluate_into<'a>(
+        &'a self,
+        resource: &'a Value,
+        focus: Item<'a>,
+        out: &mut Vec<Item<'a>>,
+    ) {
         let context = Context { resource };
         evaluate(&self.root, &context, &[focus], out);
     }
@@ -558,36 +570,57 @@ fn specialize(node: &Node, resource_type: &str) -> Node {
                 },
             }
         }
-        Node::Union(left, right) => match (specialize(left, resource_type), specialize(right, resource_type)) {
+        Node::Union(left, right) => match (
+            specialize(left, resource_type),
+            specialize(right, resource_type),
+        ) {
             (Node::Empty, other) | (other, Node::Empty) => other,
             (left, right) => Node::Union(Box::new(left), Box::new(right)),
         },
-        Node::As { base, type_specifier } => match specialize(base, resource_type) {
+        Node::As {
+            base,
+            type_specifier,
+        } => match specialize(base, resource_type) {
             Node::Empty => Node::Empty,
             base => Node::As {
                 base: Box::new(base),
                 type_specifier: type_specifier.clone(),
             },
         },
-        Node::Is { base, type_specifier } => Node::Is {
+        Node::Is {
+            base,
+            type_specifier,
+        } => Node::Is {
             base: boxed(base),
             type_specifier: type_specifier.clone(),
         },
-        Node::Equals { left, right, negated } => Node::Equals {
+        Node::Equals {
+            left,
+            right,
+            negated,
+        } => Node::Equals {
             left: boxed(left),
             right: boxed(right),
             negated: *negated,
         },
         Node::And(left, right) => Node::And(boxed(left), boxed(right)),
         Node::Or(left, right) => Node::Or(boxed(left), boxed(right)),
-        Node::This | Node::Resource | Node::Empty | Node::String(_) | Node::Number(_) | Node::Boolean(_) => {
-            node.clone()
-        }
+        Node::This
+        | Node::Resource
+        | Node::Empty
+        | Node::String(_)
+        | Node::Number(_)
+        | Node::Boolean(_) => node.clone(),
     }
 }
 
 /// Evaluates `node` for the collection `focus`, appending the result to `out`.
-fn evaluate<'a>(node: &'a Node, context: &Context<'a>, focus: &[Item<'a>], out: &mut Vec<Item<'a>>) {
+fn evaluate<'a>(
+    node: &'a Node,
+    context: &Context<'a>,
+    focus: &[Item<'a>],
+    out: &mut Vec<Item<'a>>,
+) {
     match node {
         Node::This => out.extend_from_slice(focus),
         Node::Resource => out.push(Item::json(context.resource)),
@@ -635,25 +668,43 @@ fn evaluate<'a>(node: &'a Node, context: &Context<'a>, focus: &[Item<'a>], out: 
                 }
             }
         }
-        Node::As { base, type_specifier } => {
+        Node::As {
+            base,
+            type_specifier,
+        } => {
             let mut scratch = Vec::new();
             let input = evaluate_base(base, context, focus, &mut scratch);
-            out.extend(input.iter().copied().filter(|item| is_type(item, type_specifier, true)));
+            out.extend(
+                input
+                    .iter()
+                    .copied()
+                    .filter(|item| is_type(item, type_specifier, true)),
+            );
         }
-        Node::Is { base, type_specifier } => {
+        Node::Is {
+            base,
+            type_specifier,
+        } => {
             let mut scratch = Vec::new();
             if let [item] = evaluate_base(base, context, focus, &mut scratch) {
                 out.push(Item::Boolean(is_type(item, type_specifier, false)));
             }
         }
-        Node::Equals { left, right, negated } => {
+        Node::Equals {
+            left,
+            right,
+            negated,
+        } => {
             let left = evaluate_to_vec(left, context, focus);
             let right = evaluate_to_vec(right, context, focus);
             if left.is_empty() || right.is_empty() {
                 return;
             }
-            let equal =
-                left.len() == right.len() && left.iter().zip(&right).all(|(left, right)| items_equal(left, right));
+            let equal = left.len() == right.len()
+                && left
+                    .iter()
+                    .zip(&right)
+                    .all(|(left, right)| items_equal(left, right));
             out.push(Item::Boolean(equal != *negated));
         }
         Node::And(left, right) => {
@@ -744,7 +795,12 @@ fn push_flattened<'a>(value: &'a Value, fhir_type: Option<FhirType>, out: &mut V
     }
 }
 
-fn call<'a>(function: &'a Function, context: &Context<'a>, input: &[Item<'a>], out: &mut Vec<Item<'a>>) {
+fn call<'a>(
+    function: &'a Function,
+    context: &Context<'a>,
+    input: &[Item<'a>],
+    out: &mut Vec<Item<'a>>,
+) {
     match function {
         Function::Where(criteria) => filter_where(criteria, context, input, out),
         Function::Exists(None) => out.push(Item::Boolean(!input.is_empty())),
@@ -763,7 +819,12 @@ fn call<'a>(function: &'a Function, context: &Context<'a>, input: &[Item<'a>], o
         Function::Last => out.extend(input.last().copied()),
         Function::Count => out.push(Item::Number(input.len() as f64)),
         Function::OfType(type_specifier) => {
-            out.extend(input.iter().copied().filter(|item| is_type(item, type_specifier, true)));
+            out.extend(
+                input
+                    .iter()
+                    .copied()
+                    .filter(|item| is_type(item, type_specifier, true)),
+            );
         }
         Function::Is(type_specifier) => {
             if let [item] = input {
@@ -810,7 +871,12 @@ fn call<'a>(function: &'a Function, context: &Context<'a>, input: &[Item<'a>], o
 }
 
 /// Appends the items of `input` for which `criteria` is true.
-fn filter_where<'a>(criteria: &'a Node, context: &Context<'a>, input: &[Item<'a>], out: &mut Vec<Item<'a>>) {
+fn filter_where<'a>(
+    criteria: &'a Node,
+    context: &Context<'a>,
+    input: &[Item<'a>],
+    out: &mut Vec<Item<'a>>,
+) {
     let mut scratch = Vec::new();
     for item in input {
         scratch.clear();
@@ -842,7 +908,9 @@ pub fn reference_target_type(value: &Value) -> Option<&str> {
             };
             let mut segments = reference.rsplit('/');
             let _id = segments.next()?;
-            segments.next().filter(|segment| is_resource_type_name(segment))
+            segments
+                .next()
+                .filter(|segment| is_resource_type_name(segment))
         })
         .or(declared_type)
 }
@@ -868,7 +936,13 @@ fn is_type(item: &Item<'_>, type_specifier: &TypeSpecifier, lenient: bool) -> bo
             },
             TypeSpecifier::Data(wanted),
         ) => actual.is_a(*wanted),
-        (Item::Json { value, fhir_type: None }, TypeSpecifier::Data(wanted)) => {
+        (
+            Item::Json {
+                value,
+                fhir_type: None,
+            },
+            TypeSpecifier::Data(wanted),
+        ) => {
             lenient
                 || match wanted {
                     FhirType::Boolean => value.is_boolean(),
@@ -913,7 +987,9 @@ fn items_equal(left: &Item<'_>, right: &Item<'_>) -> bool {
         Number(f64),
     }
     match (left, right) {
-        (Item::Json { value: left, .. }, Item::Json { value: right, .. }) if left.is_object() || right.is_object() => {
+        (Item::Json { value: left, .. }, Item::Json { value: right, .. })
+            if left.is_object() || right.is_object() =>
+        {
             left == right
         }
         _ => match (as_primitive(left), as_primitive(right)) {
@@ -975,7 +1051,8 @@ struct Token {
 
 /// Multi-character symbols first, so that `!=` is not read as `!` followed by `=`.
 const SYMBOLS: &[&str] = &[
-    "!=", "!~", "<=", ">=", ".", "(", ")", "[", "]", "{", "}", ",", "|", "=", "~", "<", ">", "+", "-", "*", "/", "&",
+    "!=", "!~", "<=", ">=", ".", "(", ")", "[", "]", "{", "}", ",", "|", "=", "~", "<", ">", "+",
+    "-", "*", "/", "&",
 ];
 
 fn tokenize(source: &str) -> Result<Vec<Token>, FhirPathError> {
@@ -995,7 +1072,9 @@ fn tokenize(source: &str) -> Result<Vec<Token>, FhirPathError> {
             continue;
         }
         if rest.starts_with("/*") {
-            let end = rest.find("*/").ok_or(FhirPathError::UnterminatedLiteral { offset })?;
+            let end = rest
+                .find("*/")
+                .ok_or(FhirPathError::UnterminatedLiteral { offset })?;
             offset += end + 2;
             continue;
         }
@@ -1019,7 +1098,10 @@ fn tokenize(source: &str) -> Result<Vec<Token>, FhirPathError> {
                 (name_source[..length].to_owned(), length)
             };
             if name.is_empty() {
-                return Err(FhirPathError::UnexpectedCharacter { offset, character: c });
+                return Err(FhirPathError::UnexpectedCharacter {
+                    offset,
+                    character: c,
+                });
             }
             offset += 1 + length;
             if c == '%' {
@@ -1043,9 +1125,15 @@ fn tokenize(source: &str) -> Result<Vec<Token>, FhirPathError> {
             offset += symbol.len();
             TokenKind::Symbol(symbol)
         } else {
-            return Err(FhirPathError::UnexpectedCharacter { offset, character: c });
+            return Err(FhirPathError::UnexpectedCharacter {
+                offset,
+                character: c,
+            });
         };
-        tokens.push(Token { kind, offset: start });
+        tokens.push(Token {
+            kind,
+            offset: start,
+        });
     }
     Ok(tokens)
 }
@@ -1066,7 +1154,9 @@ fn quoted(source: &str, quote: char, offset: usize) -> Result<(String, usize), F
         match c {
             c if c == quote => return Ok((text, index + 1)),
             '\\' => {
-                let (_, escaped) = chars.next().ok_or(FhirPathError::UnterminatedLiteral { offset })?;
+                let (_, escaped) = chars
+                    .next()
+                    .ok_or(FhirPathError::UnterminatedLiteral { offset })?;
                 match escaped {
                     'n' => text.push('\n'),
                     'r' => text.push('\r'),
@@ -1172,7 +1262,8 @@ impl Parser<'_> {
 
     fn expression(&mut self, minimum_power: u8) -> Result<Node, FhirPathError> {
         let mut left = self.postfix()?;
-        while let Some((power, operator)) = self.peek().and_then(|token| binding_power(&token.kind)) {
+        while let Some((power, operator)) = self.peek().and_then(|token| binding_power(&token.kind))
+        {
             if power < minimum_power {
                 break;
             }
@@ -1183,9 +1274,15 @@ impl Parser<'_> {
                     let type_specifier = self.type_specifier(operator_offset)?;
                     let base = Box::new(left);
                     if operator == "is" {
-                        Node::Is { base, type_specifier }
+                        Node::Is {
+                            base,
+                            type_specifier,
+                        }
                     } else {
-                        Node::As { base, type_specifier }
+                        Node::As {
+                            base,
+                            type_specifier,
+                        }
                     }
                 }
                 _ => {
@@ -1295,7 +1392,9 @@ impl Parser<'_> {
                 match name.as_str() {
                     "true" => Ok(Node::Boolean(true)),
                     "false" => Ok(Node::Boolean(false)),
-                    _ if name.starts_with(|c: char| c.is_ascii_uppercase()) => Ok(Node::TypeName(name)),
+                    _ if name.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                        Ok(Node::TypeName(name))
+                    }
                     _ => Ok(member_node(Node::This, name)),
                 }
             }
@@ -1327,7 +1426,9 @@ impl Parser<'_> {
             name: name.to_owned(),
             n_arguments,
         };
-        let invalid_type = FhirPathError::InvalidTypeSpecifier { offset: open_offset };
+        let invalid_type = FhirPathError::InvalidTypeSpecifier {
+            offset: open_offset,
+        };
         let mut arguments = arguments.into_iter();
         let argument = arguments.next();
         let function = match (name, argument, n_arguments) {
@@ -1349,8 +1450,12 @@ impl Parser<'_> {
                     type_specifier,
                 });
             }
-            ("ofType", Some(argument), 1) => Function::OfType(type_specifier_from_node(&argument).ok_or(invalid_type)?),
-            ("is", Some(argument), 1) => Function::Is(type_specifier_from_node(&argument).ok_or(invalid_type)?),
+            ("ofType", Some(argument), 1) => {
+                Function::OfType(type_specifier_from_node(&argument).ok_or(invalid_type)?)
+            }
+            ("is", Some(argument), 1) => {
+                Function::Is(type_specifier_from_node(&argument).ok_or(invalid_type)?)
+            }
             _ => return Err(unsupported()),
         };
         Ok(Node::Call {
@@ -1435,7 +1540,10 @@ mod tests {
 
     fn render(item: &Item<'_>) -> Value {
         match item {
-            Item::Json { value, fhir_type: None } => (*value).clone(),
+            Item::Json {
+                value,
+                fhir_type: None,
+            } => (*value).clone(),
             Item::Json {
                 value,
                 fhir_type: Some(fhir_type),
@@ -1518,7 +1626,11 @@ mod tests {
             "Patient.telecom.where(system!='email').value",
             &[json!("555-1")],
         );
-        check(&patient(), "Patient.name.where(use='usual').given", &[json!("Jim")]);
+        check(
+            &patient(),
+            "Patient.name.where(use='usual').given",
+            &[json!("Jim")],
+        );
     }
 
     #[test]
@@ -1567,7 +1679,11 @@ mod tests {
             &[json!({"Quantity": {"value": 185, "unit": "lbs"}})],
         );
         check(&observation, "Observation.value as CodeableConcept", &[]);
-        check(&observation, "Observation.value.as(Quantity).value", &[json!(185)]);
+        check(
+            &observation,
+            "Observation.value.as(Quantity).value",
+            &[json!(185)],
+        );
         check(
             &observation,
             "Observation.effective.as(DateTime)",
@@ -1592,7 +1708,8 @@ mod tests {
 
     #[test]
     fn subtypes_pass_casts() {
-        let condition = json!({"resourceType": "Condition", "onsetAge": {"value": 52, "unit": "a"}});
+        let condition =
+            json!({"resourceType": "Condition", "onsetAge": {"value": 52, "unit": "a"}});
         check(
             &condition,
             "Condition.onset.as(Quantity)",
@@ -1637,7 +1754,11 @@ mod tests {
             "Patient.where(hasExtension('http://x/other')).id",
             &[json!("p1")],
         );
-        check(&patient(), "Patient.where(hasExtension('http://x/none')).id", &[]);
+        check(
+            &patient(),
+            "Patient.where(hasExtension('http://x/none')).id",
+            &[],
+        );
     }
 
     #[test]
@@ -1664,7 +1785,10 @@ mod tests {
         let expression = Expression::parse("%resource.referenceSeq.chromosome").unwrap();
         let mut out = Vec::new();
         expression.evaluate_into(&sequence, Item::json(&sequence["variant"][0]), &mut out);
-        assert_eq!(out.iter().map(render).collect::<Vec<_>>(), [json!({"text": "1"})]);
+        assert_eq!(
+            out.iter().map(render).collect::<Vec<_>>(),
+            [json!({"text": "1"})]
+        );
     }
 
     #[test]
@@ -1697,7 +1821,9 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         assert_eq!(
-            Expression::parse("Patient.name.select(given)").unwrap_err().to_string(),
+            Expression::parse("Patient.name.select(given)")
+                .unwrap_err()
+                .to_string(),
             "unsupported function select() with 1 argument(s)"
         );
         assert_eq!(
@@ -1743,7 +1869,10 @@ mod tests {
             reference_target_type(&json!({"reference": "http://a/b/Patient/1/_history/3"})),
             Some("Patient")
         );
-        assert_eq!(reference_target_type(&json!({"reference": "urn:uuid:abc"})), None);
+        assert_eq!(
+            reference_target_type(&json!({"reference": "urn:uuid:abc"})),
+            None
+        );
         assert_eq!(reference_target_type(&json!({"reference": "#c1"})), None);
         assert_eq!(
             reference_target_type(&json!({"reference": "urn:uuid:abc", "type": "Group"})),

@@ -248,7 +248,8 @@ pub fn compartment_patients(resource_type: &str, resource: &Value) -> Vec<String
 pub fn unsupported_expressions() -> Vec<(&'static str, FhirPathError)> {
     let mut unsupported: Vec<(&'static str, FhirPathError)> = Vec::new();
     let expressions = R4_SEARCH_PARAMS.iter().flat_map(|def| {
-        std::iter::once(def.expression).chain(def.components.iter().map(|component| component.expression))
+        std::iter::once(def.expression)
+            .chain(def.components.iter().map(|component| component.expression))
     });
     for expression in expressions {
         if expression.is_empty() || unsupported.iter().any(|(seen, _)| *seen == expression) {
@@ -309,7 +310,10 @@ static PLANS: LazyLock<Plans> = LazyLock::new(build_plans);
 
 fn plan_for(resource_type: &str) -> &'static [CompiledParam] {
     let plans = &*PLANS;
-    plans.by_resource_type.get(resource_type).unwrap_or(&plans.common)
+    plans
+        .by_resource_type
+        .get(resource_type)
+        .unwrap_or(&plans.common)
 }
 
 fn build_plans() -> Plans {
@@ -322,11 +326,15 @@ fn build_plans() -> Plans {
             .or_insert_with(|| Expression::parse(source).ok())
             .clone()
     };
-    let kind_by_url: HashMap<&'static str, SearchParamType> =
-        R4_SEARCH_PARAMS.iter().map(|def| (def.url, def.kind)).collect();
+    let kind_by_url: HashMap<&'static str, SearchParamType> = R4_SEARCH_PARAMS
+        .iter()
+        .map(|def| (def.url, def.kind))
+        .collect();
 
-    let mut by_base: HashMap<&'static str, Vec<(&'static hale_fhir::table::SearchParamDef, Expression)>> =
-        HashMap::new();
+    let mut by_base: HashMap<
+        &'static str,
+        Vec<(&'static hale_fhir::table::SearchParamDef, Expression)>,
+    > = HashMap::new();
     for def in R4_SEARCH_PARAMS {
         if def.kind == SearchParamType::Special || def.expression.is_empty() {
             continue;
@@ -406,8 +414,14 @@ fn build_plans() -> Plans {
 /// than allowed to flood the index.
 const MAX_COMPOSITE_COMBINATIONS: usize = 64;
 
-fn composite_entries(param: &CompiledParam, resource: &Value, matches: &[Item<'_>], out: &mut Vec<IndexEntry>) {
-    let mut component_items: Vec<Vec<Item<'_>>> = param.components.iter().map(|_| Vec::new()).collect();
+fn composite_entries(
+    param: &CompiledParam,
+    resource: &Value,
+    matches: &[Item<'_>],
+    out: &mut Vec<IndexEntry>,
+) {
+    let mut component_items: Vec<Vec<Item<'_>>> =
+        param.components.iter().map(|_| Vec::new()).collect();
     let mut component_entries: Vec<Vec<IndexEntry>> = Vec::with_capacity(param.components.len());
     for focus in matches {
         // All components are evaluated before any is converted, because most matches lack one of
@@ -497,7 +511,12 @@ fn deduplicate_from(entries: &mut Vec<IndexEntry>, start: usize) {
 }
 
 /// Appends the entries that one FHIRPath result item gives for a parameter of type `kind`.
-fn push_entries(kind: SearchParamType, code: &'static str, item: &Item<'_>, out: &mut Vec<IndexEntry>) {
+fn push_entries(
+    kind: SearchParamType,
+    code: &'static str,
+    item: &Item<'_>,
+    out: &mut Vec<IndexEntry>,
+) {
     let (value, fhir_type) = match *item {
         Item::Json { value, fhir_type } => unwrap_extension(value, fhir_type),
         Item::Boolean(boolean) => {
@@ -532,7 +551,12 @@ fn push_entries(kind: SearchParamType, code: &'static str, item: &Item<'_>, out:
 }
 
 /// A string literal that an expression yields (rare: only constant expressions do).
-fn push_primitive_string(kind: SearchParamType, code: &'static str, text: &str, out: &mut Vec<IndexEntry>) {
+fn push_primitive_string(
+    kind: SearchParamType,
+    code: &'static str,
+    text: &str,
+    out: &mut Vec<IndexEntry>,
+) {
     match kind {
         SearchParamType::String => push_string(code, text, out),
         SearchParamType::Token => out.push(token(code, None, Some(text.to_owned()), None)),
@@ -567,7 +591,12 @@ fn boolean_text(boolean: bool) -> String {
     if boolean { "true" } else { "false" }.to_owned()
 }
 
-fn token(code: &'static str, system: Option<String>, value: Option<String>, text: Option<String>) -> IndexEntry {
+fn token(
+    code: &'static str,
+    system: Option<String>,
+    value: Option<String>,
+    text: Option<String>,
+) -> IndexEntry {
     IndexEntry::Token {
         code,
         system,
@@ -609,10 +638,20 @@ const NAME_AND_ADDRESS_PARTS: &[&str] = &[
     "country",
 ];
 
-fn string_entries(code: &'static str, value: &Value, fhir_type: Option<FhirType>, out: &mut Vec<IndexEntry>) {
+fn string_entries(
+    code: &'static str,
+    value: &Value,
+    fhir_type: Option<FhirType>,
+    out: &mut Vec<IndexEntry>,
+) {
     match value {
         Value::String(text) => push_string(code, text, out),
-        Value::Object(object) if matches!(fhir_type, None | Some(FhirType::HumanName | FhirType::Address)) => {
+        Value::Object(object)
+            if matches!(
+                fhir_type,
+                None | Some(FhirType::HumanName | FhirType::Address)
+            ) =>
+        {
             for part in NAME_AND_ADDRESS_PARTS {
                 match object.get(*part) {
                     Some(Value::String(text)) => push_string(code, text, out),
@@ -646,7 +685,12 @@ fn push_string(code: &'static str, text: &str, out: &mut Vec<IndexEntry>) {
 /// is an absolute URI) when the path does not say which it is.
 const CONTACT_POINT_SYSTEMS: &[&str] = &["phone", "fax", "email", "pager", "url", "sms", "other"];
 
-fn token_entries(code: &'static str, value: &Value, fhir_type: Option<FhirType>, out: &mut Vec<IndexEntry>) {
+fn token_entries(
+    code: &'static str,
+    value: &Value,
+    fhir_type: Option<FhirType>,
+    out: &mut Vec<IndexEntry>,
+) {
     let object = match value {
         Value::String(text) => {
             out.push(token(code, None, Some(text.clone()), None));
@@ -705,7 +749,11 @@ fn infer_token_type(object: &Map<String, Value>) -> Option<FhirType> {
     }
 }
 
-fn codeable_concept_entries(code: &'static str, object: &Map<String, Value>, out: &mut Vec<IndexEntry>) {
+fn codeable_concept_entries(
+    code: &'static str,
+    object: &Map<String, Value>,
+    out: &mut Vec<IndexEntry>,
+) {
     if let Some(Value::Array(codings)) = object.get("coding") {
         for coding in codings {
             if let Value::Object(coding) = coding {
@@ -741,7 +789,12 @@ fn identifier_entry(code: &'static str, object: &Map<String, Value>, out: &mut V
 
 // Reference parameters.
 
-fn reference_entries(code: &'static str, value: &Value, fhir_type: Option<FhirType>, out: &mut Vec<IndexEntry>) {
+fn reference_entries(
+    code: &'static str,
+    value: &Value,
+    fhir_type: Option<FhirType>,
+    out: &mut Vec<IndexEntry>,
+) {
     match value {
         Value::String(text) => push_reference_string(code, text, out),
         Value::Object(object) if matches!(fhir_type, None | Some(FhirType::Reference)) => {
@@ -817,14 +870,25 @@ fn local_reference(code: &'static str, resource_type: &str, id: &str) -> IndexEn
 /// Whether `id` is a FHIR [id](https://hl7.org/fhir/R4/datatypes.html#id): 1 to 64 of
 /// `A-Z a-z 0-9 - .`.
 fn is_resource_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 // Date parameters.
 
-fn date_entries(code: &'static str, value: &Value, fhir_type: Option<FhirType>, out: &mut Vec<IndexEntry>) {
+fn date_entries(
+    code: &'static str,
+    value: &Value,
+    fhir_type: Option<FhirType>,
+    out: &mut Vec<IndexEntry>,
+) {
     let range = match (value, fhir_type) {
-        (Value::String(text), None | Some(FhirType::Date | FhirType::DateTime | FhirType::Instant)) => date_range(text),
+        (
+            Value::String(text),
+            None | Some(FhirType::Date | FhirType::DateTime | FhirType::Instant),
+        ) => date_range(text),
         (Value::Object(object), None | Some(FhirType::Period))
             if !object.contains_key("repeat") && !object.contains_key("event") =>
         {
@@ -841,8 +905,14 @@ fn date_entries(code: &'static str, value: &Value, fhir_type: Option<FhirType>, 
 /// A Period's range; an absent start or end leaves that side open, and a Period with neither
 /// gives nothing.
 fn period_range(object: &Map<String, Value>) -> Option<(i64, i64)> {
-    let start = object.get("start").and_then(Value::as_str).and_then(date_range);
-    let end = object.get("end").and_then(Value::as_str).and_then(date_range);
+    let start = object
+        .get("start")
+        .and_then(Value::as_str)
+        .and_then(date_range);
+    let end = object
+        .get("end")
+        .and_then(Value::as_str)
+        .and_then(date_range);
     if start.is_none() && end.is_none() {
         return None;
     }
@@ -869,7 +939,9 @@ fn timing_range(object: &Map<String, Value>) -> Option<(i64, i64)> {
             }
         }
     }
-    if let Some(Value::Object(bounds)) = object.get("repeat").and_then(|repeat| repeat.get("boundsPeriod"))
+    if let Some(Value::Object(bounds)) = object
+        .get("repeat")
+        .and_then(|repeat| repeat.get("boundsPeriod"))
         && let Some(bounds_range) = period_range(bounds)
     {
         widen(bounds_range);
@@ -890,7 +962,8 @@ pub fn date_range(text: &str) -> Option<(i64, i64)> {
     let digits = |range: std::ops::Range<usize>| -> Option<i64> {
         let slice = bytes.get(range)?;
         slice.iter().try_fold(0_i64, |number, byte| {
-            byte.is_ascii_digit().then(|| number * 10 + i64::from(byte - b'0'))
+            byte.is_ascii_digit()
+                .then(|| number * 10 + i64::from(byte - b'0'))
         })
     };
     let year = digits(0..4)?;
@@ -905,7 +978,11 @@ pub fn date_range(text: &str) -> Option<(i64, i64)> {
     let month = digits(5..7).filter(|month| (1..=12).contains(month))?;
     if bytes.len() == 7 {
         let low = days_from_civil(year, month, 1) * MICROS_PER_DAY;
-        let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+        let (next_year, next_month) = if month == 12 {
+            (year + 1, 1)
+        } else {
+            (year, month + 1)
+        };
         let high = days_from_civil(next_year, next_month, 1) * MICROS_PER_DAY - 1;
         return Some((low, high));
     }
@@ -933,7 +1010,10 @@ pub fn date_range(text: &str) -> Option<(i64, i64)> {
         position = 19;
         span = MICROS_PER_SECOND;
         if bytes.get(position) == Some(&b'.') {
-            let n_digits = bytes[position + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let n_digits = bytes[position + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
             if n_digits == 0 {
                 return None;
             }
@@ -947,7 +1027,9 @@ pub fn date_range(text: &str) -> Option<(i64, i64)> {
     let offset_minutes = match bytes.get(position) {
         None => 0,
         Some(b'Z') if bytes.len() == position + 1 => 0,
-        Some(sign @ (b'+' | b'-')) if bytes.len() == position + 6 && bytes[position + 3] == b':' => {
+        Some(sign @ (b'+' | b'-'))
+            if bytes.len() == position + 6 && bytes[position + 3] == b':' =>
+        {
             let hours = digits(position + 1..position + 3).filter(|hours| *hours <= 14)?;
             let minutes = digits(position + 4..position + 6).filter(|minutes| *minutes < 60)?;
             let magnitude = hours * 60 + minutes;
@@ -1018,11 +1100,21 @@ pub fn number_range(number: &Number) -> Option<(f64, f64, f64)> {
     Some((value, value - half_unit, value + half_unit))
 }
 
-fn number_entries(code: &'static str, value: &Value, fhir_type: Option<FhirType>, out: &mut Vec<IndexEntry>) {
+fn number_entries(
+    code: &'static str,
+    value: &Value,
+    fhir_type: Option<FhirType>,
+    out: &mut Vec<IndexEntry>,
+) {
     match value {
         Value::Number(number) => {
             if let Some((value, low, high)) = number_range(number) {
-                out.push(IndexEntry::Number { code, value, low, high });
+                out.push(IndexEntry::Number {
+                    code,
+                    value,
+                    low,
+                    high,
+                });
             }
         }
         Value::Object(object) if matches!(fhir_type, None | Some(FhirType::Range)) => {
@@ -1061,7 +1153,9 @@ fn range_bounds(object: &Map<String, Value>) -> Option<RangeBounds<'_>> {
     let low = side("low");
     let high = side("high");
     let (unit_source, value) = match (low, high) {
-        (Some((quantity, (value, ..))), _) | (None, Some((quantity, (value, ..)))) => (quantity, value),
+        (Some((quantity, (value, ..))), _) | (None, Some((quantity, (value, ..)))) => {
+            (quantity, value)
+        }
         (None, None) => return None,
     };
     Some(RangeBounds {
@@ -1072,15 +1166,25 @@ fn range_bounds(object: &Map<String, Value>) -> Option<RangeBounds<'_>> {
     })
 }
 
-fn quantity_entries(code: &'static str, value: &Value, fhir_type: Option<FhirType>, out: &mut Vec<IndexEntry>) {
+fn quantity_entries(
+    code: &'static str,
+    value: &Value,
+    fhir_type: Option<FhirType>,
+    out: &mut Vec<IndexEntry>,
+) {
     let Value::Object(object) = value else {
         return;
     };
     let is_range = match fhir_type {
         Some(FhirType::Range) => true,
-        Some(fhir_type) if fhir_type.is_a(FhirType::Quantity) || fhir_type == FhirType::Money => false,
+        Some(fhir_type) if fhir_type.is_a(FhirType::Quantity) || fhir_type == FhirType::Money => {
+            false
+        }
         Some(_) => return,
-        None => !object.contains_key("value") && (object.contains_key("low") || object.contains_key("high")),
+        None => {
+            !object.contains_key("value")
+                && (object.contains_key("low") || object.contains_key("high"))
+        }
     };
     if is_range {
         if let Some(range) = range_bounds(object) {
@@ -1148,9 +1252,14 @@ mod tests {
     fn render_entry(entry: &IndexEntry) -> String {
         let show = |value: &Option<String>| value.as_deref().unwrap_or("-").to_owned();
         match entry {
-            IndexEntry::String { normalized, exact, .. } => format!("string {normalized} ({exact})"),
+            IndexEntry::String {
+                normalized, exact, ..
+            } => format!("string {normalized} ({exact})"),
             IndexEntry::Token {
-                system, value, text, ..
+                system,
+                value,
+                text,
+                ..
             } => format!("token {}|{} text={}", show(system), show(value), show(text)),
             IndexEntry::Reference {
                 target_type,
@@ -1168,7 +1277,9 @@ mod tests {
             IndexEntry::Date { low, high, .. } => {
                 format!("date {} .. {}", micros_text(*low), micros_text(*high))
             }
-            IndexEntry::Number { value, low, high, .. } => format!("number {value} [{low}, {high}]"),
+            IndexEntry::Number {
+                value, low, high, ..
+            } => format!("number {value} [{low}, {high}]"),
             IndexEntry::Quantity {
                 value,
                 low,
@@ -1176,7 +1287,11 @@ mod tests {
                 system,
                 unit,
                 ..
-            } => format!("quantity {value} [{low}, {high}] {}|{}", show(system), show(unit)),
+            } => format!(
+                "quantity {value} [{low}, {high}] {}|{}",
+                show(system),
+                show(unit)
+            ),
             IndexEntry::Uri { value, .. } => format!("uri {value}"),
             IndexEntry::Composite { components, .. } => format!(
                 "composite {}",
@@ -1200,7 +1315,8 @@ mod tests {
         let z = days + 719_468;
         let era = z.div_euclid(146_097);
         let day_of_era = z - era * 146_097;
-        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
         let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
         let month_from_march = (5 * day_of_year + 2) / 153;
         let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
@@ -1303,7 +1419,9 @@ mod tests {
     #[test]
     fn number_ranges_follow_precision() {
         let range = |value: Value| {
-            let Value::Number(number) = value else { unreachable!() };
+            let Value::Number(number) = value else {
+                unreachable!()
+            };
             number_range(&number).unwrap()
         };
         assert_eq!(range(json!(100)), (100.0, 99.5, 100.5));
@@ -1338,7 +1456,10 @@ mod tests {
             "name": [{"family": "Chalmers", "given": ["Peter", "James"], "prefix": ["Mr."], "text": "Peter  Chalmers"}],
             "address": [{"line": ["534 Erewhon St"], "city": "PleasantVille", "state": "Vic", "postalCode": "3999", "country": "AU"}]
         });
-        assert_eq!(extracted(patient.clone(), "family"), ["string chalmers (Chalmers)"]);
+        assert_eq!(
+            extracted(patient.clone(), "family"),
+            ["string chalmers (Chalmers)"]
+        );
         assert_eq!(
             extracted(patient.clone(), "name"),
             [
@@ -1377,8 +1498,14 @@ mod tests {
             "maritalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M", "display": "Married"}], "text": "Getrouwd"},
             "meta": {"tag": [{"system": "http://x", "code": "t"}]}
         });
-        assert_eq!(extracted(patient.clone(), "active"), ["token -|true text=-"]);
-        assert_eq!(extracted(patient.clone(), "gender"), ["token -|male text=-"]);
+        assert_eq!(
+            extracted(patient.clone(), "active"),
+            ["token -|true text=-"]
+        );
+        assert_eq!(
+            extracted(patient.clone(), "gender"),
+            ["token -|male text=-"]
+        );
         assert_eq!(extracted(patient.clone(), "_id"), ["token -|p1 text=-"]);
         assert_eq!(
             extracted(patient.clone(), "identifier"),
@@ -1386,11 +1513,23 @@ mod tests {
         );
         assert_eq!(
             extracted(patient.clone(), "telecom"),
-            ["token -|(03) 5555 6473 text=-", "token -|p@example.org text=-"]
+            [
+                "token -|(03) 5555 6473 text=-",
+                "token -|p@example.org text=-"
+            ]
         );
-        assert_eq!(extracted(patient.clone(), "email"), ["token -|p@example.org text=-"]);
-        assert_eq!(extracted(patient.clone(), "phone"), ["token -|(03) 5555 6473 text=-"]);
-        assert_eq!(extracted(patient.clone(), "_tag"), ["token http://x|t text=-"]);
+        assert_eq!(
+            extracted(patient.clone(), "email"),
+            ["token -|p@example.org text=-"]
+        );
+        assert_eq!(
+            extracted(patient.clone(), "phone"),
+            ["token -|(03) 5555 6473 text=-"]
+        );
+        assert_eq!(
+            extracted(patient.clone(), "_tag"),
+            ["token http://x|t text=-"]
+        );
         let observation = json!({
             "resourceType": "Observation",
             "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7", "display": "Body Weight"}, {"system": "http://snomed.info/sct", "code": "27113001"}], "text": "Weight"},
@@ -1404,7 +1543,10 @@ mod tests {
                 "token -|- text=weight",
             ]
         );
-        assert_eq!(extracted(observation, "category"), ["token -|- text=vital signs"]);
+        assert_eq!(
+            extracted(observation, "category"),
+            ["token -|- text=vital signs"]
+        );
     }
 
     #[test]
@@ -1450,7 +1592,10 @@ mod tests {
             "url": "http://example.org/vs",
             "compose": {"include": [{"valueSet": ["http://hl7.org/fhir/ValueSet/a|4.0.1"], "system": "http://loinc.org"}]}
         });
-        assert_eq!(extracted(value_set.clone(), "reference"), ["uri http://loinc.org"]);
+        assert_eq!(
+            extracted(value_set.clone(), "reference"),
+            ["uri http://loinc.org"]
+        );
         assert_eq!(extracted(value_set, "url"), ["uri http://example.org/vs"]);
         let plan = json!({
             "resourceType": "PlanDefinition",
@@ -1463,7 +1608,10 @@ mod tests {
             extracted(plan.clone(), "derived-from"),
             ["reference -/- url=http://example.org/Library/a version=1.0"]
         );
-        assert_eq!(extracted(plan, "depends-on"), ["reference Library/b url=- version=-"]);
+        assert_eq!(
+            extracted(plan, "depends-on"),
+            ["reference Library/b url=- version=-"]
+        );
     }
 
     #[test]
@@ -1494,7 +1642,8 @@ mod tests {
             extracted(condition, "recorded-date"),
             ["date 2013-04-02T00:00:00.000000Z .. 2013-04-02T23:59:59.999999Z"]
         );
-        let meta = json!({"resourceType": "Basic", "meta": {"lastUpdated": "2020-01-01T00:00:00.5Z"}});
+        let meta =
+            json!({"resourceType": "Basic", "meta": {"lastUpdated": "2020-01-01T00:00:00.5Z"}});
         assert_eq!(
             extracted(meta, "_lastUpdated"),
             ["date 2020-01-01T00:00:00.500000Z .. 2020-01-01T00:00:00.599999Z"]
@@ -1526,7 +1675,10 @@ mod tests {
             ["number 0.8 [0.75, 0.8500000000000001]"]
         );
         let condition = json!({"resourceType": "Condition", "onsetRange": {"low": {"value": 40, "unit": "a"}, "high": {"value": 50, "unit": "a"}}});
-        assert_eq!(extracted(condition, "onset-age"), ["quantity 40 [39.5, 50.5] -|a"]);
+        assert_eq!(
+            extracted(condition, "onset-age"),
+            ["quantity 40 [39.5, 50.5] -|a"]
+        );
         let condition = json!({"resourceType": "Condition", "onsetAge": {"value": 52, "system": "http://unitsofmeasure.org", "code": "a"}});
         assert_eq!(
             extracted(condition, "onset-age"),
@@ -1607,8 +1759,12 @@ mod tests {
 
     #[test]
     fn composite_combinations_are_capped() {
-        let codings: Vec<Value> = (0..20).map(|i| json!({"system": "s", "code": i.to_string()})).collect();
-        let values: Vec<Value> = (0..20).map(|i| json!({"system": "v", "code": i.to_string()})).collect();
+        let codings: Vec<Value> = (0..20)
+            .map(|i| json!({"system": "s", "code": i.to_string()}))
+            .collect();
+        let values: Vec<Value> = (0..20)
+            .map(|i| json!({"system": "v", "code": i.to_string()}))
+            .collect();
         let observation = json!({
             "resourceType": "Observation",
             "code": {"coding": codings},
@@ -1634,7 +1790,8 @@ mod tests {
 
     #[test]
     fn unknown_types_get_the_resource_parameters() {
-        let resource = json!({"resourceType": "Nonexistent", "id": "x", "meta": {"profile": ["http://p"]}});
+        let resource =
+            json!({"resourceType": "Nonexistent", "id": "x", "meta": {"profile": ["http://p"]}});
         let entries = extract("Nonexistent", &resource);
         assert_eq!(render(&entries, "_id"), ["token -|x text=-"]);
         assert_eq!(render(&entries, "_profile"), ["uri http://p"]);
@@ -1649,8 +1806,12 @@ mod tests {
             "subject": {"reference": "Patient/p1"},
             "performer": [{"reference": "Practitioner/d"}, {"reference": "Patient/p1"}, {"reference": "Patient/p3"}]
         });
-        assert_eq!(compartment_patients("Observation", &observation), ["p1", "p3"]);
-        let group_subject = json!({"resourceType": "Observation", "subject": {"reference": "Group/g"}});
+        assert_eq!(
+            compartment_patients("Observation", &observation),
+            ["p1", "p3"]
+        );
+        let group_subject =
+            json!({"resourceType": "Observation", "subject": {"reference": "Group/g"}});
         assert!(compartment_patients("Observation", &group_subject).is_empty());
         let organization = json!({"resourceType": "Organization", "id": "o"});
         assert!(compartment_patients("Organization", &organization).is_empty());

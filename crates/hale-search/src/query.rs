@@ -117,9 +117,15 @@ const RESULT_PARAMETERS: &[&str] = &[
 
 /// Parses `a=b&c=d` (still percent-encoded) for `resource_type` as the criteria of a conditional
 /// interaction.
-pub fn parse_conditional(resource_type: &'static str, query: &str) -> Result<SearchQuery, QueryError> {
+pub fn parse_conditional(
+    resource_type: &'static str,
+    query: &str,
+) -> Result<SearchQuery, QueryError> {
     let pairs = form_pairs(query);
-    parse_pairs(resource_type, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    parse_pairs(
+        resource_type,
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
 }
 
 /// Parses already-decoded parameter pairs.
@@ -133,13 +139,16 @@ pub fn parse_pairs<'a>(
             continue;
         }
         if name.contains(':') || name.contains('.') {
-            return Err(QueryError::Unsupported { param: name.to_owned() });
+            return Err(QueryError::Unsupported {
+                param: name.to_owned(),
+            });
         }
-        let def =
-            hale_fhir::definitions::search_param(resource_type, name).ok_or_else(|| QueryError::UnknownParameter {
+        let def = hale_fhir::definitions::search_param(resource_type, name).ok_or_else(|| {
+            QueryError::UnknownParameter {
                 resource_type: resource_type.to_owned(),
                 param: name.to_owned(),
-            })?;
+            }
+        })?;
         let alternatives = split_alternatives(raw_value);
         if alternatives.iter().any(|v| v.is_empty()) {
             return Err(QueryError::InvalidValue {
@@ -152,7 +161,9 @@ pub fn parse_pairs<'a>(
             CriterionValues::Id(alternatives)
         } else {
             match def.kind {
-                SearchParamType::Token => CriterionValues::Token(alternatives.into_iter().map(parse_token).collect()),
+                SearchParamType::Token => {
+                    CriterionValues::Token(alternatives.into_iter().map(parse_token).collect())
+                }
                 SearchParamType::Reference => CriterionValues::Reference(
                     alternatives
                         .into_iter()
@@ -166,10 +177,17 @@ pub fn parse_pairs<'a>(
                         .collect(),
                 ),
                 SearchParamType::Uri => CriterionValues::Uri(alternatives),
-                _ => return Err(QueryError::Unsupported { param: name.to_owned() }),
+                _ => {
+                    return Err(QueryError::Unsupported {
+                        param: name.to_owned(),
+                    });
+                }
             }
         };
-        criteria.push(Criterion { code: def.code, values });
+        criteria.push(Criterion {
+            code: def.code,
+            values,
+        });
     }
     if criteria.is_empty() {
         return Err(QueryError::Empty);
@@ -289,14 +307,20 @@ mod tests {
             parse_token("a|b".into()),
             TokenValue::SystemCode("a".into(), "b".into())
         );
-        assert_eq!(parse_token("|b".into()), TokenValue::NoSystemCode("b".into()));
+        assert_eq!(
+            parse_token("|b".into()),
+            TokenValue::NoSystemCode("b".into())
+        );
         assert_eq!(parse_token("a|".into()), TokenValue::System("a".into()));
         assert_eq!(parse_token("b".into()), TokenValue::Code("b".into()));
     }
 
     #[test]
     fn escaping() {
-        assert_eq!(split_alternatives(r"a\,b,c"), vec!["a,b".to_owned(), "c".to_owned()]);
+        assert_eq!(
+            split_alternatives(r"a\,b,c"),
+            vec!["a,b".to_owned(), "c".to_owned()]
+        );
     }
 
     #[test]

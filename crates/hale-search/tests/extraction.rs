@@ -34,8 +34,11 @@ fn shared_testdata(env: &str, relative: &str) -> PathBuf {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -43,9 +46,14 @@ fn fixture(name: &str) -> Value {
 fn render(entry: &IndexEntry) -> String {
     let show = |value: &Option<String>| value.as_deref().unwrap_or("-").to_owned();
     match entry {
-        IndexEntry::String { normalized, exact, .. } => format!("{normalized} ({exact})"),
+        IndexEntry::String {
+            normalized, exact, ..
+        } => format!("{normalized} ({exact})"),
         IndexEntry::Token {
-            system, value, text, ..
+            system,
+            value,
+            text,
+            ..
         } => format!("{}|{} text={}", show(system), show(value), show(text)),
         IndexEntry::Reference {
             target_type,
@@ -58,7 +66,9 @@ fn render(entry: &IndexEntry) -> String {
             _ => format!("url={} version={}", show(url), show(version)),
         },
         IndexEntry::Date { low, high, .. } => format!("{low}..{high}"),
-        IndexEntry::Number { value, low, high, .. } => format!("{value} [{low}, {high}]"),
+        IndexEntry::Number {
+            value, low, high, ..
+        } => format!("{value} [{low}, {high}]"),
         IndexEntry::Quantity {
             value,
             low,
@@ -138,11 +148,17 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     ),
     ("Observation-example.json", "subject", &["Patient/example"]),
     ("Observation-example.json", "patient", &["Patient/example"]),
-    ("Observation-example.json", "encounter", &["Encounter/example"]),
+    (
+        "Observation-example.json",
+        "encounter",
+        &["Encounter/example"],
+    ),
     (
         "Observation-example.json",
         "category",
-        &["http://terminology.hl7.org/CodeSystem/observation-category|vital-signs text=vital signs"],
+        &[
+            "http://terminology.hl7.org/CodeSystem/observation-category|vital-signs text=vital signs",
+        ],
     ),
     (
         "Observation-example.json",
@@ -164,7 +180,11 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
             "component-code: http://loinc.org|8462-4 text=diastolic blood pressure $ component-value-quantity: 60 [59.5, 60.5] http://unitsofmeasure.org|mm[Hg]",
         ],
     ),
-    ("Observation-blood-pressure.json", "code-value-quantity", &[]),
+    (
+        "Observation-blood-pressure.json",
+        "code-value-quantity",
+        &[],
+    ),
     (
         "Observation-blood-pressure.json",
         "component-value-quantity",
@@ -200,8 +220,16 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         &["-|Encounter_Roel_20130404 text=-"],
     ),
     ("Encounter-f201.json", "participant", &["Practitioner/f201"]),
-    ("Encounter-f201.json", "practitioner", &["Practitioner/f201"]),
-    ("Encounter-f201.json", "service-provider", &["Organization/f201"]),
+    (
+        "Encounter-f201.json",
+        "practitioner",
+        &["Practitioner/f201"],
+    ),
+    (
+        "Encounter-f201.json",
+        "service-provider",
+        &["Organization/f201"],
+    ),
     (
         "Encounter-f201.json",
         "type",
@@ -210,7 +238,10 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     (
         "Condition-example.json",
         "code",
-        &["http://snomed.info/sct|39065001 text=burn of ear", "-|- text=burnt ear"],
+        &[
+            "http://snomed.info/sct|39065001 text=burn of ear",
+            "-|- text=burnt ear",
+        ],
     ),
     (
         "Condition-example.json",
@@ -228,11 +259,23 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "identifier",
         &["http://www.bmc.nl/portal/prescriptions|12345689 text=-"],
     ),
-    ("MedicationRequest-medrx0302.json", "intent", &["-|order text=-"]),
-    ("MedicationRequest-medrx0302.json", "requester", &["Practitioner/f007"]),
+    (
+        "MedicationRequest-medrx0302.json",
+        "intent",
+        &["-|order text=-"],
+    ),
+    (
+        "MedicationRequest-medrx0302.json",
+        "requester",
+        &["Practitioner/f007"],
+    ),
     // The medication is a contained resource (`#med0320`), which is not indexed.
     ("MedicationRequest-medrx0302.json", "medication", &[]),
-    ("Practitioner-example.json", "family", &["careful (Careful)"]),
+    (
+        "Practitioner-example.json",
+        "family",
+        &["careful (Careful)"],
+    ),
     (
         "Practitioner-example.json",
         "name",
@@ -251,7 +294,11 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
             "hl7 international (HL7 International)",
         ],
     ),
-    ("Organization-hl7.json", "address-postalcode", &["48104 (48104)"]),
+    (
+        "Organization-hl7.json",
+        "address-postalcode",
+        &["48104 (48104)"],
+    ),
     ("Organization-hl7.json", "endpoint", &["Endpoint/example"]),
     (
         "DiagnosticReport-f201.json",
@@ -266,7 +313,11 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "conclusion",
         &["http://snomed.info/sct|188340000 text=malignant tumor of craniopharyngeal duct"],
     ),
-    ("DiagnosticReport-f201.json", "performer", &["Organization/f203"]),
+    (
+        "DiagnosticReport-f201.json",
+        "performer",
+        &["Organization/f203"],
+    ),
     (
         "Claim-100150.json",
         "identifier",
@@ -306,15 +357,33 @@ fn vendored_example_dates() {
         extract(resource_type, &resource)
             .into_iter()
             .filter_map(|entry| match entry {
-                IndexEntry::Date { code: found, low, high } if found == code => Some((low, high)),
+                IndexEntry::Date {
+                    code: found,
+                    low,
+                    high,
+                } if found == code => Some((low, high)),
                 _ => None,
             })
             .collect()
     };
-    let whole_day = |year, month, day| (day_start(year, month, day), day_start(year, month, day + 1) - 1);
-    assert_eq!(date("Patient-example.json", "birthdate"), [whole_day(1974, 12, 25)]);
-    assert_eq!(date("Observation-example.json", "date"), [whole_day(2016, 3, 28)]);
-    assert_eq!(date("Condition-example.json", "onset-date"), [whole_day(2012, 5, 24)]);
+    let whole_day = |year, month, day| {
+        (
+            day_start(year, month, day),
+            day_start(year, month, day + 1) - 1,
+        )
+    };
+    assert_eq!(
+        date("Patient-example.json", "birthdate"),
+        [whole_day(1974, 12, 25)]
+    );
+    assert_eq!(
+        date("Observation-example.json", "date"),
+        [whole_day(2016, 3, 28)]
+    );
+    assert_eq!(
+        date("Condition-example.json", "onset-date"),
+        [whole_day(2012, 5, 24)]
+    );
     assert_eq!(
         date("MedicationRequest-medrx0302.json", "authoredon"),
         [whole_day(2015, 1, 15)]
@@ -393,7 +462,10 @@ fn official_examples(path: &Path) -> Vec<(String, Value)> {
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
         let name = entry.path().unwrap().to_string_lossy().into_owned();
-        if !name.starts_with("package/") || !name.ends_with(".json") || name.ends_with("package.json") {
+        if !name.starts_with("package/")
+            || !name.ends_with(".json")
+            || name.ends_with("package.json")
+        {
             continue;
         }
         let mut text = String::new();
@@ -432,7 +504,11 @@ fn every_official_example_extracts() {
         examples.len(),
         n_without_entries.len()
     );
-    assert!(examples.len() > 4000, "only {} examples read", examples.len());
+    assert!(
+        examples.len() > 4000,
+        "only {} examples read",
+        examples.len()
+    );
     assert!(n_entries > 100_000, "only {n_entries} entries");
     // Every resource with an id has at least `_id`.
     let without_id_entries: Vec<&str> = examples
@@ -482,12 +558,17 @@ fn bundle_resources(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn rewrite_references(value: &mut Value, local_references: &std::collections::HashMap<String, String>) {
+fn rewrite_references(
+    value: &mut Value,
+    local_references: &std::collections::HashMap<String, String>,
+) {
     match value {
         Value::Object(object) => {
             for (key, child) in object.iter_mut() {
                 if key == "reference"
-                    && let Some(local) = child.as_str().and_then(|reference| local_references.get(reference))
+                    && let Some(local) = child
+                        .as_str()
+                        .and_then(|reference| local_references.get(reference))
                 {
                     *child = Value::String(local.clone());
                 } else {
@@ -514,7 +595,13 @@ fn synthea_extracts_and_reports_throughput() {
     let mut paths: Vec<PathBuf> = listing
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.to_string_lossy().ends_with(".json.bz2"))
-        .filter(|path| !path.file_name().unwrap().to_string_lossy().starts_with("0-"))
+        .filter(|path| {
+            !path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("0-")
+        })
         .collect();
     paths.sort();
     // One patient keeps the debug-build test quick; `HALE_BENCH_PATIENTS` asks for more.
@@ -572,8 +659,15 @@ fn synthea_extracts_and_reports_throughput() {
     {
         let entries = extract("Observation", resource);
         for code in ["code", "subject", "patient", "date", "status", "category"] {
-            assert!(entries.iter().any(|entry| entry.code() == code), "{code}: {resource}");
+            assert!(
+                entries.iter().any(|entry| entry.code() == code),
+                "{code}: {resource}"
+            );
         }
-        assert_eq!(compartment_patients("Observation", resource).len(), 1, "{resource}");
+        assert_eq!(
+            compartment_patients("Observation", resource).len(),
+            1,
+            "{resource}"
+        );
     }
 }

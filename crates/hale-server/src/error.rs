@@ -99,20 +99,29 @@ pub fn engine_status(e: &EngineError) -> (StatusCode, Vec<Issue>) {
     let one = |status, code| (status, vec![Issue::error(code, e.to_string())]);
     match e {
         EngineError::Invalid(issues) => (StatusCode::BAD_REQUEST, issues.clone()),
-        EngineError::UnresolvedReference { .. } => one(StatusCode::BAD_REQUEST, IssueType::Processing),
+        EngineError::UnresolvedReference { .. } => {
+            one(StatusCode::BAD_REQUEST, IssueType::Processing)
+        }
         EngineError::NotSupported(_) => one(StatusCode::BAD_REQUEST, IssueType::NotSupported),
         EngineError::NotFound { .. } | EngineError::VersionNotFound { .. } => {
             one(StatusCode::NOT_FOUND, IssueType::NotFound)
         }
         EngineError::Gone { .. } => one(StatusCode::GONE, IssueType::Deleted),
-        EngineError::VersionConflict { .. } => one(StatusCode::PRECONDITION_FAILED, IssueType::Conflict),
-        EngineError::MultipleMatches { .. } => one(StatusCode::PRECONDITION_FAILED, IssueType::MultipleMatches),
+        EngineError::VersionConflict { .. } => {
+            one(StatusCode::PRECONDITION_FAILED, IssueType::Conflict)
+        }
+        EngineError::MultipleMatches { .. } => {
+            one(StatusCode::PRECONDITION_FAILED, IssueType::MultipleMatches)
+        }
         EngineError::TransactionEntry { entry_idx, source } => {
             let (status, issues) = engine_status(source);
             let issues = issues
                 .into_iter()
                 .map(|mut issue| {
-                    issue.text = format!("transaction failed at Bundle.entry[{entry_idx}]: {}", issue.text);
+                    issue.text = format!(
+                        "transaction failed at Bundle.entry[{entry_idx}]: {}",
+                        issue.text
+                    );
                     issue
                 })
                 .collect();
@@ -120,15 +129,24 @@ pub fn engine_status(e: &EngineError) -> (StatusCode, Vec<Issue>) {
         }
         EngineError::Store(StoreError::Overloaded) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            vec![Issue::error(IssueType::Throttled, "the server is busy; retry shortly")],
+            vec![Issue::error(
+                IssueType::Throttled,
+                "the server is busy; retry shortly",
+            )],
         ),
         EngineError::Store(StoreError::Closed) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            vec![Issue::error(IssueType::Throttled, "the server is shutting down")],
+            vec![Issue::error(
+                IssueType::Throttled,
+                "the server is shutting down",
+            )],
         ),
         EngineError::Store(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            vec![Issue::error(IssueType::Exception, "an internal error occurred")],
+            vec![Issue::error(
+                IssueType::Exception,
+                "an internal error occurred",
+            )],
         ),
     }
 }

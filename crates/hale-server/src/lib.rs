@@ -70,13 +70,17 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .nest("/fhir", fhir)
         .fallback(unknown_path)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(move |req: Request, next: Next| async move {
-            match tokio::time::timeout(timeout, next.run(req)).await {
-                Ok(response) => response,
-                Err(_) => error::ApiError::Timeout.into_response(),
-            }
-        }))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(middleware::from_fn(
+            move |req: Request, next: Next| async move {
+                match tokio::time::timeout(timeout, next.run(req)).await {
+                    Ok(response) => response,
+                    Err(_) => error::ApiError::Timeout.into_response(),
+                }
+            },
+        ))
         .with_state(state)
 }
 
@@ -86,7 +90,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn healthz() -> &'static str {
@@ -130,6 +136,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     error::outcome_response(
         StatusCode::INTERNAL_SERVER_ERROR,
-        &[Issue::error(IssueType::Exception, "an internal error occurred")],
+        &[Issue::error(
+            IssueType::Exception,
+            "an internal error occurred",
+        )],
     )
 }

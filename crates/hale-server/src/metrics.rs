@@ -21,7 +21,10 @@ pub struct Metrics {
 impl Metrics {
     /// Records one finished request.
     pub fn record(&self, method: &str, status: u16, elapsed: Duration) {
-        let m = METHODS.iter().position(|x| *x == method).unwrap_or(METHODS.len() - 1);
+        let m = METHODS
+            .iter()
+            .position(|x| *x == method)
+            .unwrap_or(METHODS.len() - 1);
         let c = usize::from((status / 100).clamp(1, 5) - 1);
         self.requests[m][c].fetch_add(1, Ordering::Relaxed);
         let secs = elapsed.as_secs_f64();
@@ -38,7 +41,9 @@ impl Metrics {
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
-        out.push_str("# HELP hale_http_requests_total HTTP requests answered, by method and status class.\n");
+        out.push_str(
+            "# HELP hale_http_requests_total HTTP requests answered, by method and status class.\n",
+        );
         out.push_str("# TYPE hale_http_requests_total counter\n");
         for (m, method) in METHODS.iter().enumerate() {
             for (c, class) in CLASSES.iter().enumerate() {
@@ -61,7 +66,10 @@ impl Metrics {
             );
         }
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "hale_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "hale_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             out,
             "hale_http_request_duration_seconds_sum {}",

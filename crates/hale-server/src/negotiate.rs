@@ -11,7 +11,9 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 pub fn response_format(headers: &HeaderMap, format_param: Option<&str>) -> Result<(), ApiError> {
     if let Some(format) = format_param {
         return match format {
-            "json" | "application/json" | "application/fhir+json" | "application/json+fhir" => Ok(()),
+            "json" | "application/json" | "application/fhir+json" | "application/json+fhir" => {
+                Ok(())
+            }
             other => Err(ApiError::NotAcceptable(format!("_format={other}"))),
         };
     }
@@ -51,7 +53,10 @@ pub fn request_content_type(headers: &HeaderMap, patch: bool) -> Result<(), ApiE
         .trim()
         .to_ascii_lowercase();
     let ok = if patch {
-        matches!(media.as_str(), "application/json-patch+json" | "application/json")
+        matches!(
+            media.as_str(),
+            "application/json-patch+json" | "application/json"
+        )
     } else {
         matches!(
             media.as_str(),

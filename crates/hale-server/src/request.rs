@@ -46,7 +46,10 @@ pub struct FhirRequest {
 impl FhirRequest {
     /// The value of a query parameter given once.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `If-Match` version, if any.
@@ -55,12 +58,14 @@ impl FhirRequest {
             None => Ok(None),
             Some(value) => {
                 let text = value.to_str().unwrap_or("");
-                hale_fhir::VersionId::parse_etag(text).map(|v| Some(v.0)).map_err(|_| {
-                    ApiError::bad_request(
-                        IssueType::Value,
-                        format!("If-Match {text:?} is not a version ETag such as W/\"1\""),
-                    )
-                })
+                hale_fhir::VersionId::parse_etag(text)
+                    .map(|v| Some(v.0))
+                    .map_err(|_| {
+                        ApiError::bad_request(
+                            IssueType::Value,
+                            format!("If-Match {text:?} is not a version ETag such as W/\"1\""),
+                        )
+                    })
             }
         }
     }
@@ -69,19 +74,29 @@ impl FhirRequest {
     pub fn parse_body(&self, body: &[u8], patch: bool) -> Result<Value, ApiError> {
         crate::negotiate::request_content_type(&self.headers, patch)?;
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request(IssueType::Required, "the request has no body"));
+            return Err(ApiError::bad_request(
+                IssueType::Required,
+                "the request has no body",
+            ));
         }
         // serde_json refuses nesting deeper than 128 levels, which bounds the recursion of
         // everything that walks the value later.
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(IssueType::Structure, format!("the body is not valid JSON: {e}")))
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(
+                IssueType::Structure,
+                format!("the body is not valid JSON: {e}"),
+            )
+        })
     }
 }
 
 impl FromRequestParts<AppState> for FhirRequest {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let uri = parts
             .extensions
             .get::<OriginalUri>()
@@ -92,16 +107,23 @@ impl FromRequestParts<AppState> for FhirRequest {
             None => ("", path.trim_start_matches('/')),
         };
         let segment = rest.split('/').next().unwrap_or("");
-        let fhir_version =
-            FhirVersion::from_path_segment(segment).map_err(|_| ApiError::UnknownPath(path.to_owned()))?;
+        let fhir_version = FhirVersion::from_path_segment(segment)
+            .map_err(|_| ApiError::UnknownPath(path.to_owned()))?;
         let raw_query = uri.query().unwrap_or("").to_owned();
         let params = hale_search::query::form_pairs(&raw_query);
-        let format = params.iter().find(|(k, _)| k == "_format").map(|(_, v)| v.as_str());
+        let format = params
+            .iter()
+            .find(|(k, _)| k == "_format")
+            .map(|(_, v)| v.as_str());
         crate::negotiate::response_format(&parts.headers, format)?;
         let prefer = parse_prefer(&parts.headers);
         Ok(FhirRequest {
             ctx: Context::open(fhir_version),
-            base: format!("{}{prefix}/{}", state.config.public_url, fhir_version.as_str()),
+            base: format!(
+                "{}{prefix}/{}",
+                state.config.public_url,
+                fhir_version.as_str()
+            ),
             prefer,
             params,
             raw_query,
@@ -116,11 +138,13 @@ fn parse_prefer(headers: &HeaderMap) -> PreferReturn {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split([',', ';']))
-        .find_map(|part| match part.trim().strip_prefix("return=")?.trim_matches('"') {
-            "minimal" => Some(PreferReturn::Minimal),
-            "representation" => Some(PreferReturn::Representation),
-            "OperationOutcome" => Some(PreferReturn::OperationOutcome),
-            _ => None,
-        })
+        .find_map(
+            |part| match part.trim().strip_prefix("return=")?.trim_matches('"') {
+                "minimal" => Some(PreferReturn::Minimal),
+                "representation" => Some(PreferReturn::Representation),
+                "OperationOutcome" => Some(PreferReturn::OperationOutcome),
+                _ => None,
+            },
+        )
         .unwrap_or_default()
 }

@@ -77,12 +77,19 @@ pub fn write_response(req: &FhirRequest, outcome: &WriteOutcome) -> Response {
                     resource.resource_type, resource.id, resource.version_id
                 ),
             };
-            outcome_response(status, &[Issue::information(IssueType::Informational, text)])
+            outcome_response(
+                status,
+                &[Issue::information(IssueType::Informational, text)],
+            )
         }
     };
     if let Ok(location) = HeaderValue::from_str(&version_url(&req.base, resource)) {
-        response.headers_mut().insert(header::LOCATION, location.clone());
-        response.headers_mut().insert(header::CONTENT_LOCATION, location);
+        response
+            .headers_mut()
+            .insert(header::LOCATION, location.clone());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LOCATION, location);
     }
     with_version_headers(response, resource)
 }
@@ -96,7 +103,10 @@ pub fn delete_response(outcome: Option<&WriteOutcome>) -> Response {
                 "this resource with id {} and version {} has been deleted",
                 r.id, r.version_id
             );
-            let response = outcome_response(StatusCode::OK, &[Issue::information(IssueType::Value, text)]);
+            let response = outcome_response(
+                StatusCode::OK,
+                &[Issue::information(IssueType::Value, text)],
+            );
             with_version_headers(response, r)
         }
         None => outcome_response(

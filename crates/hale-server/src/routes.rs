@@ -9,7 +9,9 @@ use axum::routing::{MethodRouter, on};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::interaction::{capabilities, create, delete, history, patch, read, transaction, update, vread};
+use crate::interaction::{
+    capabilities, create, delete, history, patch, read, transaction, update, vread,
+};
 
 /// Where an interaction applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +57,13 @@ const fn def(
 
 /// Every FHIR interaction Hale serves.
 pub static INTERACTIONS: &[InteractionDef] = &[
-    def("read", Some("read"), Level::Instance, "GET", "/{ver}/{type}/{id}"),
+    def(
+        "read",
+        Some("read"),
+        Level::Instance,
+        "GET",
+        "/{ver}/{type}/{id}",
+    ),
     def(
         "vread",
         Some("vread"),
@@ -63,8 +71,20 @@ pub static INTERACTIONS: &[InteractionDef] = &[
         "GET",
         "/{ver}/{type}/{id}/_history/{vid}",
     ),
-    def("update", Some("update"), Level::Instance, "PUT", "/{ver}/{type}/{id}"),
-    def("patch", Some("patch"), Level::Instance, "PATCH", "/{ver}/{type}/{id}"),
+    def(
+        "update",
+        Some("update"),
+        Level::Instance,
+        "PUT",
+        "/{ver}/{type}/{id}",
+    ),
+    def(
+        "patch",
+        Some("patch"),
+        Level::Instance,
+        "PATCH",
+        "/{ver}/{type}/{id}",
+    ),
     def(
         "delete",
         Some("delete"),
@@ -86,10 +106,34 @@ pub static INTERACTIONS: &[InteractionDef] = &[
         "GET",
         "/{ver}/{type}/_history",
     ),
-    def("create", Some("create"), Level::Type, "POST", "/{ver}/{type}"),
-    def("conditional-update", None, Level::Type, "PUT", "/{ver}/{type}"),
-    def("conditional-delete", None, Level::Type, "DELETE", "/{ver}/{type}"),
-    def("transaction", Some("transaction"), Level::System, "POST", "/{ver}"),
+    def(
+        "create",
+        Some("create"),
+        Level::Type,
+        "POST",
+        "/{ver}/{type}",
+    ),
+    def(
+        "conditional-update",
+        None,
+        Level::Type,
+        "PUT",
+        "/{ver}/{type}",
+    ),
+    def(
+        "conditional-delete",
+        None,
+        Level::Type,
+        "DELETE",
+        "/{ver}/{type}",
+    ),
+    def(
+        "transaction",
+        Some("transaction"),
+        Level::System,
+        "POST",
+        "/{ver}",
+    ),
     def("batch", Some("batch"), Level::System, "POST", "/{ver}"),
     def(
         "history-system",
@@ -98,7 +142,13 @@ pub static INTERACTIONS: &[InteractionDef] = &[
         "GET",
         "/{ver}/_history",
     ),
-    def("capabilities", None, Level::System, "GET", "/{ver}/metadata"),
+    def(
+        "capabilities",
+        None,
+        Level::System,
+        "GET",
+        "/{ver}/metadata",
+    ),
 ];
 
 fn handler(code: &str, method: Method) -> Option<MethodRouter<AppState>> {

@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use hale_fhir::FhirVersion;
 use hale_search::query::SearchQuery;
-use hale_store::{HistoryPage, HistoryQuery, ResourceStore, Scope, StoreError, StoredResource, WriteFn};
+use hale_store::{
+    HistoryPage, HistoryQuery, ResourceStore, Scope, StoreError, StoredResource, WriteFn,
+};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 
@@ -70,7 +72,8 @@ impl SqliteStore {
         }
         let write_conn = open_connection(&config.path, true, config.synchronous_full)?;
         schema::migrate(&write_conn)?;
-        let writer = write::WriterHandle::start(write_conn, config.max_group, config.queue_capacity)?;
+        let writer =
+            write::WriterHandle::start(write_conn, config.max_group, config.queue_capacity)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 config,
@@ -123,14 +126,21 @@ pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn open_connection(path: &Path, writer: bool, synchronous_full: bool) -> Result<Connection, StoreError> {
+fn open_connection(
+    path: &Path,
+    writer: bool,
+    synchronous_full: bool,
+) -> Result<Connection, StoreError> {
     let flags = if writer {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags).map_err(backend)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(backend)?;
     let sync = if synchronous_full { "FULL" } else { "NORMAL" };
     // temp_store stays at its default (files): with an in-memory sub-journal, SQLite walks the
     // whole journal each time a statement inside a savepoint finishes, which made a large
@@ -171,13 +181,20 @@ impl ResourceStore for SqliteStore {
         version_id: u64,
     ) -> Result<Option<StoredResource>, StoreError> {
         let (scope, rt, id) = (scope.clone(), resource_type.to_owned(), id.to_owned());
-        self.with_reader(move |conn| read::version(conn, &scope, fhir_version, &rt, &id, version_id))
-            .await
+        self.with_reader(move |conn| {
+            read::version(conn, &scope, fhir_version, &rt, &id, version_id)
+        })
+        .await
     }
 
-    async fn history(&self, scope: &Scope, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+    async fn history(
+        &self,
+        scope: &Scope,
+        query: &HistoryQuery,
+    ) -> Result<HistoryPage, StoreError> {
         let (scope, query) = (scope.clone(), query.clone());
-        self.with_reader(move |conn| read::history(conn, &scope, &query)).await
+        self.with_reader(move |conn| read::history(conn, &scope, &query))
+            .await
     }
 
     async fn find(
@@ -192,7 +209,11 @@ impl ResourceStore for SqliteStore {
             .await
     }
 
-    async fn count_by_type(&self, scope: &Scope, fhir_version: FhirVersion) -> Result<Vec<(String, u64)>, StoreError> {
+    async fn count_by_type(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
         let scope = scope.clone();
         self.with_reader(move |conn| read::count_by_type(conn, &scope, fhir_version))
             .await

@@ -31,12 +31,18 @@ pub(crate) fn version(
     ];
     push_scope(&mut sql, &mut params, scope);
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-    let mut rows = stmt.query_map(params_from_iter(params), map_row).map_err(backend)?;
+    let mut rows = stmt
+        .query_map(params_from_iter(params), map_row)
+        .map_err(backend)?;
     rows.next().transpose().map_err(backend)
 }
 
 /// A page of history, newest first, and the number of matching versions.
-pub(crate) fn history(conn: &Connection, scope: &Scope, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+pub(crate) fn history(
+    conn: &Connection,
+    scope: &Scope,
+    query: &HistoryQuery,
+) -> Result<HistoryPage, StoreError> {
     let mut filter = String::from(" WHERE r.fhir_version = ?");
     let mut params = vec![Value::Text(query.fhir_version.as_str().to_owned())];
     if let Some(rt) = &query.resource_type {
@@ -86,7 +92,9 @@ pub(crate) fn count_by_type(
     scope: &Scope,
     fhir_version: FhirVersion,
 ) -> Result<Vec<(String, u64)>, StoreError> {
-    let mut sql = String::from("SELECT r.type, count(*) FROM resource r WHERE r.fhir_version = ? AND r.deleted = 0");
+    let mut sql = String::from(
+        "SELECT r.type, count(*) FROM resource r WHERE r.fhir_version = ? AND r.deleted = 0",
+    );
     let mut params = vec![Value::Text(fhir_version.as_str().to_owned())];
     push_scope(&mut sql, &mut params, scope);
     sql.push_str(" GROUP BY r.type ORDER BY r.type");

@@ -10,8 +10,7 @@ use rusqlite::{Connection, Row, params_from_iter};
 use crate::backend;
 
 /// The columns [`map_row`] reads, for `resource r JOIN history h`.
-pub(crate) const COLUMNS: &str =
-    "r.fhir_version, r.type, r.id, h.version_id, h.last_updated, h.method, h.seq, r.owner_app, r.owner_user, h.json";
+pub(crate) const COLUMNS: &str = "r.fhir_version, r.type, r.id, h.version_id, h.last_updated, h.method, h.seq, r.owner_app, r.owner_user, h.json";
 
 /// Reads a row selected with [`COLUMNS`].
 pub(crate) fn map_row(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
@@ -29,7 +28,10 @@ pub(crate) fn map_row(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
         last_updated: Instant(row.get(4)?),
         deleted: method == Method::Delete,
         seq: row.get(6)?,
-        owner: owner_app.map(|app| Owner { app, user: owner_user }),
+        owner: owner_app.map(|app| Owner {
+            app,
+            user: owner_user,
+        }),
         method,
         json: Bytes::from(json),
     })
@@ -167,7 +169,9 @@ pub(crate) fn find(
     sql.push_str(" ORDER BY r.id LIMIT ?");
     params.push(Value::Integer(limit as i64));
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-    let rows = stmt.query_map(params_from_iter(params), map_row).map_err(backend)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), map_row)
+        .map_err(backend)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(backend)
 }
 
@@ -190,6 +194,8 @@ pub(crate) fn current(
     ];
     push_scope(&mut sql, &mut params, scope);
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-    let mut rows = stmt.query_map(params_from_iter(params), map_row).map_err(backend)?;
+    let mut rows = stmt
+        .query_map(params_from_iter(params), map_row)
+        .map_err(backend)?;
     rows.next().transpose().map_err(backend)
 }

@@ -29,14 +29,22 @@ pub(crate) struct WriterHandle {
 }
 
 impl WriterHandle {
-    pub(crate) fn start(conn: Connection, max_group: usize, queue_capacity: usize) -> Result<Self, StoreError> {
+    pub(crate) fn start(
+        conn: Connection,
+        max_group: usize,
+        queue_capacity: usize,
+    ) -> Result<Self, StoreError> {
         let next_seq: i64 = conn
-            .query_row("SELECT coalesce(max(seq), 0) + 1 FROM history", [], |row| row.get(0))
-            .map_err(backend)?;
-        let last_micros: i64 = conn
-            .query_row("SELECT coalesce(max(last_updated), 0) FROM history", [], |row| {
+            .query_row("SELECT coalesce(max(seq), 0) + 1 FROM history", [], |row| {
                 row.get(0)
             })
+            .map_err(backend)?;
+        let last_micros: i64 = conn
+            .query_row(
+                "SELECT coalesce(max(last_updated), 0) FROM history",
+                [],
+                |row| row.get(0),
+            )
             .map_err(backend)?;
         let (sender, receiver) = crossbeam_channel::bounded(queue_capacity);
         let alive = Arc::new(AtomicBool::new(true));
@@ -176,7 +184,10 @@ impl Writer {
         self.conn.execute_batch("SAVEPOINT job").map_err(backend)?;
         match self.run_closure(work) {
             Ok(WriteDecision::Commit) => self.conn.execute_batch("RELEASE job").map_err(backend),
-            Ok(WriteDecision::Rollback) => self.conn.execute_batch("ROLLBACK TO job; RELEASE job").map_err(backend),
+            Ok(WriteDecision::Rollback) => self
+                .conn
+                .execute_batch("ROLLBACK TO job; RELEASE job")
+                .map_err(backend),
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
                 Err(e)
@@ -208,7 +219,13 @@ impl WriteTx for Tx<'_> {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
-        sql::current(&self.writer.conn, &Scope::All, fhir_version, resource_type, id)
+        sql::current(
+            &self.writer.conn,
+            &Scope::All,
+            fhir_version,
+            resource_type,
+            id,
+        )
     }
 
     fn find(
@@ -229,7 +246,9 @@ impl WriteTx for Tx<'_> {
         let owner_user = version.owner.and_then(|o| o.user);
         let deleted = version.is_delete();
         let existing: Option<i64> = conn
-            .prepare_cached("SELECT rid FROM resource WHERE fhir_version = ?1 AND type = ?2 AND id = ?3")
+            .prepare_cached(
+                "SELECT rid FROM resource WHERE fhir_version = ?1 AND type = ?2 AND id = ?3",
+            )
             .and_then(|mut stmt| {
                 let mut rows = stmt.query(params![
                     version.fhir_version.as_str(),

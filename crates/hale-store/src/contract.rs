@@ -18,7 +18,9 @@ use hale_fhir::{FhirVersion, Instant};
 use hale_search::index::IndexEntry;
 use hale_search::query::{Criterion, CriterionValues, ReferenceValue, SearchQuery, TokenValue};
 
-use crate::{HistoryQuery, Method, NewVersion, Owner, ResourceStore, Scope, WriteDecision, write_with};
+use crate::{
+    HistoryQuery, Method, NewVersion, Owner, ResourceStore, Scope, WriteDecision, write_with,
+};
 
 const R4: FhirVersion = FhirVersion::R4;
 
@@ -36,7 +38,11 @@ fn version(
         version_id,
         last_updated,
         owner: None,
-        method: if version_id == 1 { Method::Post } else { Method::Put },
+        method: if version_id == 1 {
+            Method::Post
+        } else {
+            Method::Put
+        },
         json: Bytes::from(format!(
             r#"{{"resourceType":"{resource_type}","id":"{id}","meta":{{"versionId":"{version_id}"}}}}"#
         )),
@@ -70,16 +76,34 @@ pub async fn write_read_vread_history(store: Arc<dyn ResourceStore>) {
     let seq1 = put(s, version("Patient", "p1", 1, Instant(0), vec![])).await;
     let seq2 = put(s, version("Patient", "p1", 2, Instant(0), vec![])).await;
     assert!(seq2 > seq1, "sequence numbers increase");
-    let current = s.read(&Scope::All, R4, "Patient", "p1").await.unwrap().unwrap();
+    let current = s
+        .read(&Scope::All, R4, "Patient", "p1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(current.version_id, 2);
     assert_eq!(
         current.json.as_ref(),
         br#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"2"}}"#
     );
-    let v1 = s.vread(&Scope::All, R4, "Patient", "p1", 1).await.unwrap().unwrap();
+    let v1 = s
+        .vread(&Scope::All, R4, "Patient", "p1", 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(v1.version_id, 1);
-    assert!(s.vread(&Scope::All, R4, "Patient", "p1", 3).await.unwrap().is_none());
-    assert!(s.read(&Scope::All, R4, "Patient", "nope").await.unwrap().is_none());
+    assert!(
+        s.vread(&Scope::All, R4, "Patient", "p1", 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.read(&Scope::All, R4, "Patient", "nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let page = s
         .history(
             &Scope::All,
@@ -96,7 +120,10 @@ pub async fn write_read_vread_history(store: Arc<dyn ResourceStore>) {
         .unwrap();
     assert_eq!(page.total, 2);
     assert_eq!(
-        page.versions.iter().map(|v| v.version_id).collect::<Vec<_>>(),
+        page.versions
+            .iter()
+            .map(|v| v.version_id)
+            .collect::<Vec<_>>(),
         vec![2, 1]
     );
     let next = s
@@ -122,11 +149,23 @@ pub async fn write_read_vread_history(store: Arc<dyn ResourceStore>) {
 pub async fn rollback_leaves_nothing(store: Arc<dyn ResourceStore>) {
     let s = store.as_ref();
     let keep = write_with(s, |tx| {
-        let v = version("Patient", "kept", 1, tx.now(), vec![token("identifier", "s", "1")]);
+        let v = version(
+            "Patient",
+            "kept",
+            1,
+            tx.now(),
+            vec![token("identifier", "s", "1")],
+        );
         (WriteDecision::Commit, tx.put(v).is_ok())
     });
     let drop = write_with(s, |tx| {
-        let v = version("Patient", "dropped", 1, tx.now(), vec![token("identifier", "s", "2")]);
+        let v = version(
+            "Patient",
+            "dropped",
+            1,
+            tx.now(),
+            vec![token("identifier", "s", "2")],
+        );
         tx.put(v).unwrap();
         assert!(
             tx.current(R4, "Patient", "dropped").unwrap().is_some(),
@@ -137,8 +176,18 @@ pub async fn rollback_leaves_nothing(store: Arc<dyn ResourceStore>) {
     let (kept, dropped) = futures_join(keep, drop).await;
     assert!(kept.unwrap());
     dropped.unwrap();
-    assert!(s.read(&Scope::All, R4, "Patient", "kept").await.unwrap().is_some());
-    assert!(s.read(&Scope::All, R4, "Patient", "dropped").await.unwrap().is_none());
+    assert!(
+        s.read(&Scope::All, R4, "Patient", "kept")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.read(&Scope::All, R4, "Patient", "dropped")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let q = SearchQuery {
         resource_type: "Patient",
         criteria: vec![Criterion {
@@ -234,7 +283,8 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         resource_type: rt,
         criteria,
     };
-    let ids = |found: Vec<crate::StoredResource>| found.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let ids =
+        |found: Vec<crate::StoredResource>| found.into_iter().map(|r| r.id).collect::<Vec<_>>();
     let npi = |v: &str| TokenValue::SystemCode("npi".into(), v.into());
     let q = by(
         vec![Criterion {
@@ -243,7 +293,10 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         }],
         "Practitioner",
     );
-    assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["a"]);
+    assert_eq!(
+        ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()),
+        vec!["a"]
+    );
     let q = by(
         vec![Criterion {
             code: "identifier",
@@ -251,11 +304,17 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         }],
         "Practitioner",
     );
-    assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["a", "b"]);
+    assert_eq!(
+        ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()),
+        vec!["a", "b"]
+    );
     let q = by(
         vec![Criterion {
             code: "identifier",
-            values: CriterionValues::Token(vec![TokenValue::SystemCode("other".into(), "111".into())]),
+            values: CriterionValues::Token(vec![TokenValue::SystemCode(
+                "other".into(),
+                "111".into(),
+            )]),
         }],
         "Practitioner",
     );
@@ -273,7 +332,10 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         ],
         "Practitioner",
     );
-    assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["a"]);
+    assert_eq!(
+        ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()),
+        vec!["a"]
+    );
     let q = by(
         vec![Criterion {
             code: "_id",
@@ -281,7 +343,10 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         }],
         "Practitioner",
     );
-    assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["b"]);
+    assert_eq!(
+        ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()),
+        vec!["b"]
+    );
     let q = by(
         vec![Criterion {
             code: "subject",
@@ -292,7 +357,10 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         }],
         "Observation",
     );
-    assert_eq!(ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()), vec!["o"]);
+    assert_eq!(
+        ids(s.find(&Scope::All, R4, &q, 10).await.unwrap()),
+        vec!["o"]
+    );
     let q = by(
         vec![Criterion {
             code: "identifier",
@@ -311,14 +379,24 @@ pub async fn delete_removes_index_entries(store: Arc<dyn ResourceStore>) {
     let s = store.as_ref();
     put(
         s,
-        version("Patient", "d", 1, Instant(0), vec![token("identifier", "s", "d1")]),
+        version(
+            "Patient",
+            "d",
+            1,
+            Instant(0),
+            vec![token("identifier", "s", "d1")],
+        ),
     )
     .await;
     let mut deletion = version("Patient", "d", 2, Instant(0), vec![]);
     deletion.method = Method::Delete;
     deletion.json = Bytes::new();
     put(s, deletion).await;
-    let current = s.read(&Scope::All, R4, "Patient", "d").await.unwrap().unwrap();
+    let current = s
+        .read(&Scope::All, R4, "Patient", "d")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(current.deleted);
     assert_eq!(current.version_id, 2);
     let q = SearchQuery {
@@ -335,10 +413,22 @@ pub async fn delete_removes_index_entries(store: Arc<dyn ResourceStore>) {
 /// Another owner's resources are invisible; operator data is visible to all.
 pub async fn scope_hides_other_owners(store: Arc<dyn ResourceStore>) {
     let s = store.as_ref();
-    let alice = Owner { app: 1, user: Some(10) };
-    let bob = Owner { app: 1, user: Some(11) };
+    let alice = Owner {
+        app: 1,
+        user: Some(10),
+    };
+    let bob = Owner {
+        app: 1,
+        user: Some(11),
+    };
     for (id, owner) in [("a", Some(alice)), ("b", Some(bob)), ("op", None)] {
-        let mut v = version("Patient", id, 1, Instant(0), vec![token("identifier", "s", "same")]);
+        let mut v = version(
+            "Patient",
+            id,
+            1,
+            Instant(0),
+            vec![token("identifier", "s", "same")],
+        );
         v.owner = owner;
         put(s, v).await;
     }

@@ -232,7 +232,8 @@ pub trait ResourceStore: Send + Sync + 'static {
         version_id: u64,
     ) -> Result<Option<StoredResource>, StoreError>;
     /// A page of history.
-    async fn history(&self, scope: &Scope, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;
+    async fn history(&self, scope: &Scope, query: &HistoryQuery)
+    -> Result<HistoryPage, StoreError>;
     /// Current, not deleted resources in `scope` matching `query`, at most `limit`.
     async fn find(
         &self,
@@ -242,7 +243,11 @@ pub trait ResourceStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError>;
     /// The number of current, not deleted resources per type, sorted by type.
-    async fn count_by_type(&self, scope: &Scope, fhir_version: FhirVersion) -> Result<Vec<(String, u64)>, StoreError>;
+    async fn count_by_type(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+    ) -> Result<Vec<(String, u64)>, StoreError>;
     /// Whether the store can answer queries now.
     async fn ready(&self) -> Result<(), StoreError>;
 }

@@ -2,13 +2,19 @@
 //!
 //! Run with `cargo run -p hale-synth --example synth_dump -- [PATIENT|shared|bundle PATIENT|batch] [SEED]`.
 
-#![allow(clippy::print_stdout, reason = "an example that writes to the terminal")]
+#![allow(
+    clippy::print_stdout,
+    reason = "an example that writes to the terminal"
+)]
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let what = args.first().map_or("0", String::as_str);
     let config = hale_synth::SynthConfig::new(1_000, 1);
-    let index_at = |position: usize| args.get(position).map_or(0, |a| a.parse().expect("a patient number"));
+    let index_at = |position: usize| {
+        args.get(position)
+            .map_or(0, |a| a.parse().expect("a patient number"))
+    };
     let resources = match what {
         "shared" => hale_synth::shared_resources(&config),
         "batch" => vec![hale_synth::shared_batch_bundle(&config)],

@@ -6,15 +6,22 @@
 //! second, the average and range of resources per patient, and the count per
 //! resource type. It also times the transaction-Bundle form.
 
-#![allow(clippy::print_stdout, reason = "an example that reports to the terminal")]
+#![allow(
+    clippy::print_stdout,
+    reason = "an example that reports to the terminal"
+)]
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let patients: u64 = args.next().map_or(2_000, |a| a.parse().expect("PATIENTS is a number"));
-    let seed: u64 = args.next().map_or(1, |a| a.parse().expect("SEED is a number"));
+    let patients: u64 = args
+        .next()
+        .map_or(2_000, |a| a.parse().expect("PATIENTS is a number"));
+    let seed: u64 = args
+        .next()
+        .map_or(1, |a| a.parse().expect("SEED is a number"));
     let config = hale_synth::SynthConfig::new(patients, seed);
 
     // Generation alone, dropping each patient's records: the cost of the
@@ -62,7 +69,9 @@ fn main() {
     let mut buffer = Vec::new();
     let shared = hale_synth::shared_resources(&config);
     let shared_count = shared.len() as u64;
-    let count = |resources: Vec<serde_json::Value>, by_type: &mut BTreeMap<String, u64>, buffer: &mut Vec<u8>| {
+    let count = |resources: Vec<serde_json::Value>,
+                 by_type: &mut BTreeMap<String, u64>,
+                 buffer: &mut Vec<u8>| {
         let mut bytes = 0;
         let n = resources.len() as u64;
         for resource in resources {
@@ -79,7 +88,11 @@ fn main() {
     total += n;
     bytes += b;
     for index in 0..patients {
-        let (n, b) = count(hale_synth::patient_records(&config, index), &mut by_type, &mut buffer);
+        let (n, b) = count(
+            hale_synth::patient_records(&config, index),
+            &mut by_type,
+            &mut buffer,
+        );
         per_patient.push(n);
         total += n;
         bytes += b;

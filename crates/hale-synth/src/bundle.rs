@@ -14,7 +14,9 @@ use crate::elements::fhir;
 /// Takes the id out of a generated resource and returns it with the
 /// resource's type.
 fn take_id(resource: &mut Value) -> (String, String) {
-    let object = resource.as_object_mut().expect("generated resources are objects");
+    let object = resource
+        .as_object_mut()
+        .expect("generated resources are objects");
     let id = object["id"]
         .as_str()
         .expect("generated resources have string ids")
@@ -73,7 +75,10 @@ pub(crate) fn batch(resources: Vec<Value>) -> Value {
             request.insert("method".to_owned(), fhir!("POST"));
             request.insert("url".to_owned(), fhir!(resource_type));
             if let Some(condition) = condition {
-                request.insert("ifNoneExist".to_owned(), fhir!(format!("identifier={condition}")));
+                request.insert(
+                    "ifNoneExist".to_owned(),
+                    fhir!(format!("identifier={condition}")),
+                );
             }
             fhir!({ "fullUrl": format!("urn:uuid:{id}"), "resource": resource, "request": request })
         })

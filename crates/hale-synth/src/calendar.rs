@@ -233,16 +233,26 @@ mod tests {
 
     #[test]
     fn formats_with_daylight_saving() {
-        let winter = Zone::MOUNTAIN.instant_at(days_from_civil(2025, 1, 15), 14 * HOUR + 30 * MINUTE);
-        assert_eq!(winter.date_time(Zone::MOUNTAIN), "2025-01-15T14:30:00-07:00");
+        let winter =
+            Zone::MOUNTAIN.instant_at(days_from_civil(2025, 1, 15), 14 * HOUR + 30 * MINUTE);
+        assert_eq!(
+            winter.date_time(Zone::MOUNTAIN),
+            "2025-01-15T14:30:00-07:00"
+        );
         let summer = Zone::MOUNTAIN.instant_at(days_from_civil(2025, 7, 4), 9 * HOUR);
-        assert_eq!(summer.date_time(Zone::MOUNTAIN), "2025-07-04T09:00:00-06:00");
+        assert_eq!(
+            summer.date_time(Zone::MOUNTAIN),
+            "2025-07-04T09:00:00-06:00"
+        );
         assert_eq!(summer.date_time(Zone::ARIZONA), "2025-07-04T08:00:00-07:00");
         let kolkata_like = Zone {
             standard_offset_minutes: 330,
             observes_dst: false,
         };
-        assert_eq!(Instant(0).date_time(kolkata_like), "1970-01-01T05:30:00+05:30");
+        assert_eq!(
+            Instant(0).date_time(kolkata_like),
+            "1970-01-01T05:30:00+05:30"
+        );
     }
 
     #[test]

@@ -134,7 +134,13 @@ pub(crate) struct City {
     pub(crate) weight: u32,
 }
 
-const fn city(name: &'static str, state: &'static str, zip: &'static str, zone: Zone, weight: u32) -> City {
+const fn city(
+    name: &'static str,
+    state: &'static str,
+    zip: &'static str,
+    zone: Zone,
+    weight: u32,
+) -> City {
     City {
         name,
         state,
@@ -250,7 +256,11 @@ pub(crate) struct Demographic {
 }
 
 const fn demographic(code: &'static str, display: &'static str, weight: u32) -> Demographic {
-    Demographic { code, display, weight }
+    Demographic {
+        code,
+        display,
+        weight,
+    }
 }
 
 /// The CDC race and ethnicity code system used by US Core.

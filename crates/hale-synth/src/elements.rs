@@ -176,7 +176,12 @@ pub(crate) fn money(value: f64) -> Value {
 }
 
 /// Returns an `Identifier` with a `type` from HL7 v2 table 0203.
-pub(crate) fn typed_identifier(type_code: &str, type_display: &str, system: &str, value: String) -> Value {
+pub(crate) fn typed_identifier(
+    type_code: &str,
+    type_display: &str,
+    system: &str,
+    value: String,
+) -> Value {
     fhir!({
         "type": {
             "coding": [{

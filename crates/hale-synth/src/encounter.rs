@@ -18,8 +18,8 @@ use crate::patient::{Chart, Visit, VisitKind};
 use crate::random::round_to;
 use crate::reference;
 use crate::terminology::{
-    self, ANAPHYLAXIS_CODE, CVX, Concept, INFLUENZA_VACCINE, LOINC, LabPanel, Medication, ROUTINE_PANELS, SCREENINGS,
-    Sex, VACCINES, Vaccine,
+    self, ANAPHYLAXIS_CODE, CVX, Concept, INFLUENZA_VACCINE, LOINC, LabPanel, Medication,
+    ROUTINE_PANELS, SCREENINGS, Sex, VACCINES, Vaccine,
 };
 
 /// The HL7 observation category code system.
@@ -66,7 +66,10 @@ impl Chart {
             VisitKind::Emergency => (&self.hospital, &self.hospital_team[0]),
             VisitKind::Inpatient => {
                 let surgical = visit.acute.is_some_and(|a| a.surgical);
-                (&self.hospital, &self.hospital_team[if surgical { 2 } else { 1 }])
+                (
+                    &self.hospital,
+                    &self.hospital_team[if surgical { 2 } else { 1 }],
+                )
             }
             _ => {
                 let position = if age_years < 18 {
@@ -103,7 +106,9 @@ impl Chart {
             VisitKind::Emergency => self.price(600.0, 2_800.0),
             VisitKind::Inpatient => self.price(4_000.0, 22_000.0),
         };
-        context.claim_items.push((codeable(visit.concept), base_price));
+        context
+            .claim_items
+            .push((codeable(visit.concept), base_price));
 
         if first {
             for allergy_index in 0..self.allergies.len() {
@@ -111,7 +116,8 @@ impl Chart {
             }
         }
         let acute_condition = visit.acute.map(|acute| {
-            let reference = self.write_acute_condition(&context, &acute.concept, acute.duration_days);
+            let reference =
+                self.write_acute_condition(&context, &acute.concept, acute.duration_days);
             context.diagnoses.push(reference.clone());
             reference
         });
@@ -124,7 +130,9 @@ impl Chart {
                     .condition_id
                     .as_deref()
                     .expect("diagnosed before follow-up");
-                context.diagnoses.push(reference::local(self.style, "Condition", id));
+                context
+                    .diagnoses
+                    .push(reference::local(self.style, "Condition", id));
             }
         }
 
@@ -148,7 +156,9 @@ impl Chart {
         let last = ((context.end.0 - context.start.0) / MINUTE - 1).max(0);
         let to = to.min(last);
         let from = from.min(to);
-        context.start.plus(self.random.between(from, to + 1) * MINUTE)
+        context
+            .start
+            .plus(self.random.between(from, to + 1) * MINUTE)
     }
 
     /// Returns a price in US dollars drawn uniformly from `low..high`.
@@ -198,8 +208,14 @@ impl Chart {
             fields.insert("reasonCode".to_owned(), fhir!([codeable(&acute.concept)]));
         } else if let Some(plan_index) = visit.follows {
             let plan = &self.plans[plan_index];
-            fields.insert("reasonCode".to_owned(), fhir!([codeable(&plan.condition.concept)]));
-            let id = plan.condition_id.as_deref().expect("diagnosed before follow-up");
+            fields.insert(
+                "reasonCode".to_owned(),
+                fhir!([codeable(&plan.condition.concept)]),
+            );
+            let id = plan
+                .condition_id
+                .as_deref()
+                .expect("diagnosed before follow-up");
             fields.insert(
                 "reasonReference".to_owned(),
                 fhir!([reference::local(self.style, "Condition", id)]),
@@ -222,7 +238,10 @@ impl Chart {
                 }),
             );
         }
-        fields.insert("location".to_owned(), fhir!([{ "location": &context.location }]));
+        fields.insert(
+            "location".to_owned(),
+            fhir!([{ "location": &context.location }]),
+        );
         fields.insert("serviceProvider".to_owned(), context.organization.clone());
         self.resources.push(encounter);
     }
@@ -277,7 +296,12 @@ impl Chart {
     }
 
     /// Writes the Condition of an acute problem and returns a reference to it.
-    fn write_acute_condition(&mut self, context: &VisitContext, concept: &Concept, duration_days: u32) -> Value {
+    fn write_acute_condition(
+        &mut self,
+        context: &VisitContext,
+        concept: &Concept,
+        duration_days: u32,
+    ) -> Value {
         let zone = self.person.zone;
         let id = self.random.uuid();
         // Symptoms start up to three days before a clinic visit; injuries and
@@ -317,9 +341,15 @@ impl Chart {
         });
         let fields = condition.as_object_mut().expect("resources are objects");
         if resolved {
-            fields.insert("abatementDateTime".to_owned(), fhir!(abatement.date_time(zone)));
+            fields.insert(
+                "abatementDateTime".to_owned(),
+                fhir!(abatement.date_time(zone)),
+            );
         }
-        fields.insert("recordedDate".to_owned(), fhir!(&context.start.date_time(zone)));
+        fields.insert(
+            "recordedDate".to_owned(),
+            fhir!(&context.start.date_time(zone)),
+        );
         fields.insert("recorder".to_owned(), context.practitioner.clone());
         let reference = self.local("Condition", &id);
         self.resources.push(condition);
@@ -398,7 +428,14 @@ impl Chart {
     }
 
     /// Writes a vital sign with a UCUM quantity.
-    fn write_vital(&mut self, context: &VisitContext, at: Instant, concept: &Concept, value: Value, unit: &str) {
+    fn write_vital(
+        &mut self,
+        context: &VisitContext,
+        at: Instant,
+        concept: &Concept,
+        value: Value,
+        unit: &str,
+    ) {
         self.write_observation(
             context,
             ("vital-signs", "Vital Signs"),
@@ -420,18 +457,37 @@ impl Chart {
         let height = self.height_cm(years);
         let weight = self.weight_kg(years, height);
         if full_set {
-            self.write_vital(context, at, &terminology::BODY_HEIGHT, fhir!(round_to(height, 1)), "cm");
+            self.write_vital(
+                context,
+                at,
+                &terminology::BODY_HEIGHT,
+                fhir!(round_to(height, 1)),
+                "cm",
+            );
         }
         if full_set || context.kind == VisitKind::FollowUp || self.random.chance(0.5) {
-            self.write_vital(context, at, &terminology::BODY_WEIGHT, fhir!(round_to(weight, 1)), "kg");
+            self.write_vital(
+                context,
+                at,
+                &terminology::BODY_WEIGHT,
+                fhir!(round_to(weight, 1)),
+                "kg",
+            );
         }
         if full_set && age >= 2 {
             let bmi = weight / (height / 100.0 * height / 100.0);
-            self.write_vital(context, at, &terminology::BMI, fhir!(round_to(bmi, 1)), "kg/m2");
+            self.write_vital(
+                context,
+                at,
+                &terminology::BMI,
+                fhir!(round_to(bmi, 1)),
+                "kg/m2",
+            );
         }
         if full_set && context.age_days < 730 {
-            let circumference = interpolate(years, &[(0.0, 35.0), (0.5, 43.0), (1.0, 46.0), (2.0, 48.5)])
-                + self.random.normal(0.0, 0.8);
+            let circumference =
+                interpolate(years, &[(0.0, 35.0), (0.5, 43.0), (1.0, 46.0), (2.0, 48.5)])
+                    + self.random.normal(0.0, 0.8);
             self.write_vital(
                 context,
                 at,
@@ -475,8 +531,14 @@ impl Chart {
             );
         }
         let (heart_rate, respiratory_rate) = match age {
-            0 => (self.random.normal(125.0, 10.0), self.random.normal(35.0, 4.0)),
-            1..=5 => (self.random.normal(105.0, 10.0), self.random.normal(26.0, 3.0)),
+            0 => (
+                self.random.normal(125.0, 10.0),
+                self.random.normal(35.0, 4.0),
+            ),
+            1..=5 => (
+                self.random.normal(105.0, 10.0),
+                self.random.normal(26.0, 3.0),
+            ),
             6..=12 => (self.random.normal(88.0, 9.0), self.random.normal(20.0, 2.0)),
             _ => (self.random.normal(72.0, 8.0), self.random.normal(15.0, 1.5)),
         };
@@ -512,7 +574,8 @@ impl Chart {
             );
         }
         if acute_care {
-            let saturation = self.random.normal(97.0, 1.0).min(100.0) - if febrile { 3.0 } else { 0.0 };
+            let saturation =
+                self.random.normal(97.0, 1.0).min(100.0) - if febrile { 3.0 } else { 0.0 };
             self.write_vital(
                 context,
                 at,
@@ -645,10 +708,16 @@ impl Chart {
             let value = decimal(self.random.normal(mean, sd), test.decimals);
             let mut range = serde_json::Map::new();
             if let Some(low) = test.low {
-                range.insert("low".to_owned(), quantity(decimal(low, test.decimals), test.unit));
+                range.insert(
+                    "low".to_owned(),
+                    quantity(decimal(low, test.decimals), test.unit),
+                );
             }
             if let Some(high) = test.high {
-                range.insert("high".to_owned(), quantity(decimal(high, test.decimals), test.unit));
+                range.insert(
+                    "high".to_owned(),
+                    quantity(decimal(high, test.decimals), test.unit),
+                );
             }
             let concept = Concept {
                 system: LOINC,
@@ -694,17 +763,27 @@ impl Chart {
     }
 
     /// Chooses the procedures of the visit and writes them.
-    fn write_procedures(&mut self, context: &mut VisitContext, visit: &Visit, acute_condition: Option<&Value>) {
+    fn write_procedures(
+        &mut self,
+        context: &mut VisitContext,
+        visit: &Visit,
+        acute_condition: Option<&Value>,
+    ) {
         let mut procedures: Vec<(&'static Concept, Option<Value>)> = Vec::new();
         if let Some(acute) = visit.acute {
-            procedures.extend(acute.procedures.iter().map(|p| (p, acute_condition.cloned())));
+            procedures.extend(
+                acute
+                    .procedures
+                    .iter()
+                    .map(|p| (p, acute_condition.cloned())),
+            );
         }
         let age = context.age_years;
         let sex = self.person.sex;
         if visit.kind == VisitKind::Wellness {
             for screening in SCREENINGS {
-                let fits =
-                    (screening.min_age..=screening.max_age).contains(&age) && screening.sex.is_none_or(|s| s == sex);
+                let fits = (screening.min_age..=screening.max_age).contains(&age)
+                    && screening.sex.is_none_or(|s| s == sex);
                 if fits && self.random.chance(screening.chance) {
                     procedures.push((screening.concept, None));
                 }
@@ -741,9 +820,15 @@ impl Chart {
         let zone = self.person.zone;
         for (concept, reason) in procedures {
             let (start, minutes) = if visit.kind == VisitKind::Inpatient {
-                (self.moment_within(context, 60, 12 * 60), self.random.between(30, 180))
+                (
+                    self.moment_within(context, 60, 12 * 60),
+                    self.random.between(30, 180),
+                )
             } else {
-                (self.moment_within(context, 3, 60), self.random.between(5, 45))
+                (
+                    self.moment_within(context, 3, 60),
+                    self.random.between(5, 45),
+                )
             };
             let end = start.plus(minutes * MINUTE).min(context.end);
             let id = self.random.uuid();
@@ -774,13 +859,14 @@ impl Chart {
         let year = calendar::year_of(context.day);
         let mut given: Vec<&'static Vaccine> = Vec::new();
         let flu_season = !(4..=8).contains(&month);
-        if context.age_days >= INFLUENZA_VACCINE.min_age_days && self.random.chance(if flu_season { 0.6 } else { 0.05 })
+        if context.age_days >= INFLUENZA_VACCINE.min_age_days
+            && self.random.chance(if flu_season { 0.6 } else { 0.05 })
         {
             given.push(&INFLUENZA_VACCINE);
         }
         for vaccine in VACCINES {
-            let fits =
-                (vaccine.min_age_days..=vaccine.max_age_days).contains(&context.age_days) && year >= vaccine.since_year;
+            let fits = (vaccine.min_age_days..=vaccine.max_age_days).contains(&context.age_days)
+                && year >= vaccine.since_year;
             if given.len() < 4 && fits && self.random.chance(vaccine.chance) {
                 given.push(vaccine);
             }
@@ -818,7 +904,12 @@ impl Chart {
 
     /// Writes the visit's prescriptions: the acute problem's drug, and the
     /// renewals of long-term drugs.
-    fn write_medications(&mut self, context: &VisitContext, visit: &Visit, acute_condition: Option<&Value>) {
+    fn write_medications(
+        &mut self,
+        context: &VisitContext,
+        visit: &Visit,
+        acute_condition: Option<&Value>,
+    ) {
         if let (Some(acute), Some(reason)) = (visit.acute, acute_condition)
             && !acute.medications.is_empty()
             && self.random.chance(acute.medication_chance)
@@ -830,7 +921,9 @@ impl Chart {
         }
         for plan_index in 0..self.plans.len() {
             let plan = &self.plans[plan_index];
-            let (Some(medication), Some(condition_id)) = (plan.medication, plan.condition_id.as_deref()) else {
+            let (Some(medication), Some(condition_id)) =
+                (plan.medication, plan.condition_id.as_deref())
+            else {
                 continue;
             };
             let renews = plan.diagnosis_visit == visit.id
@@ -953,7 +1046,10 @@ impl Chart {
                 if index == 0 {
                     let fields = item.as_object_mut().expect("items are objects");
                     if !diagnosis_sequences.is_empty() {
-                        fields.insert("diagnosisSequence".to_owned(), fhir!(diagnosis_sequences.clone()));
+                        fields.insert(
+                            "diagnosisSequence".to_owned(),
+                            fhir!(diagnosis_sequences.clone()),
+                        );
                     }
                     fields.insert("encounter".to_owned(), fhir!([&context.encounter]));
                 }

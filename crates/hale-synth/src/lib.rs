@@ -150,7 +150,11 @@ pub fn patient_transaction_bundle(config: &SynthConfig, index: u64) -> Value {
 /// creates nothing new, and with logical (identifier) references between the
 /// shared resources, because entries of a batch cannot depend on each other.
 pub fn shared_batch_bundle(config: &SynthConfig) -> Value {
-    bundle::batch(shared::resources(config.seed, config.patients, ReferenceStyle::Batch))
+    bundle::batch(shared::resources(
+        config.seed,
+        config.patients,
+        ReferenceStyle::Batch,
+    ))
 }
 
 /// Returns every resource of the configuration in the flat form: the shared

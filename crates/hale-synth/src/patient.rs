@@ -22,18 +22,20 @@ use crate::elements::fhir;
 use crate::SynthConfig;
 use crate::calendar::{self, DAY, HOUR, Instant, MINUTE, REFERENCE_DAY, YEAR_DAYS, Zone};
 use crate::demographics::{
-    self, FAMILY, FEMALE_GIVEN, HISPANIC, MALE_GIVEN, MARITAL_STATUSES, NOT_HISPANIC, OTHER_LANGUAGES, RACES,
+    self, FAMILY, FEMALE_GIVEN, HISPANIC, MALE_GIVEN, MARITAL_STATUSES, NOT_HISPANIC,
+    OTHER_LANGUAGES, RACES,
 };
 use crate::elements::typed_identifier;
 use crate::random::{Domain, Random};
 use crate::reference::{self, ReferenceStyle};
 use crate::shared::{
-    self, Address, Clinician, Payer, SYNTHEA_SYSTEM, SeedConstants, Site, clinic_count, clinic_number, hospital_count,
-    hospital_number, site_count_for_patient,
+    self, Address, Clinician, Payer, SYNTHEA_SYSTEM, SeedConstants, Site, clinic_count,
+    clinic_number, hospital_count, hospital_number, site_count_for_patient,
 };
 use crate::terminology::{
-    self, ACUTE_CONDITIONS, ALLERGIES, AcuteCondition, Allergy, CHRONIC_CONDITIONS, ChronicCondition, Concept,
-    Medication, OBESITY, PAYERS, PayerKind, SMOKING_FINDINGS, Setting, Sex,
+    self, ACUTE_CONDITIONS, ALLERGIES, AcuteCondition, Allergy, CHRONIC_CONDITIONS,
+    ChronicCondition, Concept, Medication, OBESITY, PAYERS, PayerKind, SMOKING_FINDINGS, Setting,
+    Sex,
 };
 
 /// Returns the records of patient `index` in the given reference style.
@@ -183,8 +185,14 @@ impl Chart {
         let patient_reference = reference::local(style, "Patient", &id);
 
         let sites = site_count_for_patient(index);
-        let clinic = Site::new(seed, clinic_number(random.below_u64(0, clinic_count(sites))));
-        let hospital = Site::new(seed, hospital_number(random.below_u64(0, hospital_count(sites))));
+        let clinic = Site::new(
+            seed,
+            clinic_number(random.below_u64(0, clinic_count(sites))),
+        );
+        let hospital = Site::new(
+            seed,
+            hospital_number(random.below_u64(0, hospital_count(sites))),
+        );
         let clinic_team: Vec<Clinician> = (0..shared::CLINICIANS_PER_SITE)
             .map(|position| Clinician::new(seed, &clinic, position))
             .collect();
@@ -193,16 +201,30 @@ impl Chart {
             .collect();
         let primary_position = random.below(0, 2) as usize;
 
-        let sex = if random.chance(0.51) { Sex::Female } else { Sex::Male };
+        let sex = if random.chance(0.51) {
+            Sex::Female
+        } else {
+            Sex::Male
+        };
         let &(from, to, _) = random
             .pick_weighted(AGE_BANDS, |band| band.2)
             .expect("bands have weights");
         let age_days = random.between(from * YEAR_DAYS, to * YEAR_DAYS) + 1;
         let birth_day = REFERENCE_DAY - age_days;
-        let given = *random.pick(if sex == Sex::Female { FEMALE_GIVEN } else { MALE_GIVEN });
+        let given = *random.pick(if sex == Sex::Female {
+            FEMALE_GIVEN
+        } else {
+            MALE_GIVEN
+        });
         let middle = random
             .chance(0.4)
-            .then(|| *random.pick(if sex == Sex::Female { FEMALE_GIVEN } else { MALE_GIVEN }))
+            .then(|| {
+                *random.pick(if sex == Sex::Female {
+                    FEMALE_GIVEN
+                } else {
+                    MALE_GIVEN
+                })
+            })
             .filter(|middle| *middle != given);
         let family = *random.pick(FAMILY);
         let height_factor = random.normal(1.0, 0.04);
@@ -244,7 +266,14 @@ impl Chart {
     }
 
     /// Writes the Patient resource.
-    fn write_patient(&mut self, seed: u64, index: u64, given: &str, middle: Option<&str>, family: &str) {
+    fn write_patient(
+        &mut self,
+        seed: u64,
+        index: u64,
+        given: &str,
+        middle: Option<&str>,
+        family: &str,
+    ) {
         let random = &mut self.random;
         let person = &self.person;
         let age = person.age_years(REFERENCE_DAY);
@@ -277,7 +306,9 @@ impl Chart {
         } else {
             &NOT_HISPANIC
         };
-        let race = random.pick_weighted(RACES, |r| r.weight).expect("races have weights");
+        let race = random
+            .pick_weighted(RACES, |r| r.weight)
+            .expect("races have weights");
 
         let mut given_names = vec![given];
         given_names.extend(middle);
@@ -291,7 +322,8 @@ impl Chart {
             name["prefix"] = fhir!([prefix]);
         }
 
-        let mut telecom = vec![fhir!({ "system": "phone", "value": shared::phone(random), "use": "home" })];
+        let mut telecom =
+            vec![fhir!({ "system": "phone", "value": shared::phone(random), "use": "home" })];
         if adult && random.chance(0.6) {
             let email = format!(
                 "{}.{}{}@example.com",
@@ -313,7 +345,8 @@ impl Chart {
 
         let constants = SeedConstants::new(seed);
         let race_extension = omb_extension("us-core-race", race.code, race.display);
-        let ethnicity_extension = omb_extension("us-core-ethnicity", ethnicity.code, ethnicity.display);
+        let ethnicity_extension =
+            omb_extension("us-core-ethnicity", ethnicity.code, ethnicity.display);
         let patient = fhir!({
             "resourceType": "Patient",
             "id": &person.id,
@@ -389,17 +422,25 @@ impl Chart {
         });
 
         let id = random.uuid();
-        let since_day = (REFERENCE_DAY - random.between(YEAR_DAYS, 15 * YEAR_DAYS)).max(self.person.birth_day);
+        let since_day =
+            (REFERENCE_DAY - random.between(YEAR_DAYS, 15 * YEAR_DAYS)).max(self.person.birth_day);
         let (type_system, type_code, type_display) = match kind {
-            None => ("http://terminology.hl7.org/CodeSystem/coverage-selfpay", "pay", "PAY"),
-            Some(PayerKind::Commercial) => (terminology::ACT_CODE, "HIP", "health insurance plan policy"),
+            None => (
+                "http://terminology.hl7.org/CodeSystem/coverage-selfpay",
+                "pay",
+                "PAY",
+            ),
+            Some(PayerKind::Commercial) => {
+                (terminology::ACT_CODE, "HIP", "health insurance plan policy")
+            }
             Some(_) => (terminology::ACT_CODE, "PUBLICPOL", "public healthcare"),
         };
-        let (relationship, relationship_display) = if age < 18 && kind == Some(PayerKind::Commercial) {
-            ("child", "Child")
-        } else {
-            ("self", "Self")
-        };
+        let (relationship, relationship_display) =
+            if age < 18 && kind == Some(PayerKind::Commercial) {
+                ("child", "Child")
+            } else {
+                ("self", "Self")
+            };
         let subscriber_id = format!("{}{}", random.below(100, 1_000), random.digits(8));
         let payor = match &payer {
             Some(payer) => payer.reference(self.style),
@@ -468,7 +509,13 @@ impl Chart {
     }
 
     /// Returns a visit of `kind` on `day` during clinic hours.
-    fn clinic_visit(&mut self, id: u32, kind: VisitKind, day: i64, concept: &'static Concept) -> Visit {
+    fn clinic_visit(
+        &mut self,
+        id: u32,
+        kind: VisitKind,
+        day: i64,
+        concept: &'static Concept,
+    ) -> Visit {
         let minutes = match kind {
             VisitKind::Wellness => self.random.between(20, 51),
             _ => self.random.between(15, 31),
@@ -519,7 +566,12 @@ impl Chart {
             let day = birth_day + age_days + self.random.between(0, 7);
             if (window_start..last_day).contains(&day) {
                 let day = self.clinic_day(day, day + 1).expect("a one-day range");
-                visits.push(self.clinic_visit(id(), VisitKind::Wellness, day, &terminology::WELL_CHILD));
+                visits.push(self.clinic_visit(
+                    id(),
+                    VisitKind::Wellness,
+                    day,
+                    &terminology::WELL_CHILD,
+                ));
             }
         }
 
@@ -574,7 +626,10 @@ impl Chart {
             if self.random.chance(0.07 * share) && slot_start < hospital_end {
                 let day = self.random.between(slot_start, hospital_end);
                 if let Some(acute) = self.draw_acute(Setting::Emergency, day) {
-                    let start = self.person.zone.instant_at(day, self.random.between(0, DAY));
+                    let start = self
+                        .person
+                        .zone
+                        .instant_at(day, self.random.between(0, DAY));
                     let end = start.plus(self.random.between(90, 8 * 60) * MINUTE);
                     visits.push(Visit {
                         id: id(),
@@ -591,7 +646,10 @@ impl Chart {
             if self.random.chance(admission_chance * share) && slot_start < hospital_end {
                 let day = self.random.between(slot_start, hospital_end);
                 if let Some(acute) = self.draw_acute(Setting::Inpatient, day) {
-                    let start = self.person.zone.instant_at(day, self.random.between(0, DAY));
+                    let start = self
+                        .person
+                        .zone
+                        .instant_at(day, self.random.between(0, DAY));
                     let nights = self.random.between(1, 6) + i64::from(acute.surgical);
                     let end = start.plus(nights * DAY + self.random.between(-4, 5) * HOUR);
                     let concept = if acute.surgical {
@@ -617,7 +675,9 @@ impl Chart {
 
         if visits.is_empty() {
             // Every patient has been seen at least once.
-            let day = self.clinic_day(window_start + 1, last_day).unwrap_or(last_day);
+            let day = self
+                .clinic_day(window_start + 1, last_day)
+                .unwrap_or(last_day);
             let concept = if self.person.age_years(day) < 18 {
                 &terminology::WELL_CHILD
             } else {
@@ -670,15 +730,19 @@ impl Chart {
                 // Already known at the first visit of the history.
                 let earliest = self.person.birth_day + i64::from(min_age) * YEAR_DAYS;
                 let visit_day = first.start.local_day(self.person.zone);
-                let back = self.random.between(30, 5 * YEAR_DAYS).min(visit_day - earliest).max(0);
+                let back = self
+                    .random
+                    .between(30, 5 * YEAR_DAYS)
+                    .min(visit_day - earliest)
+                    .max(0);
                 (first, first.start.plus(-back * DAY))
             } else {
                 let len = u32::try_from(eligible.len()).expect("few visits");
                 let visit = eligible[self.random.below(0, len) as usize];
-                let back = self
-                    .random
-                    .between(0, 60)
-                    .min(self.person.age_days(visit.start.local_day(self.person.zone)));
+                let back = self.random.between(0, 60).min(
+                    self.person
+                        .age_days(visit.start.local_day(self.person.zone)),
+                );
                 (visit, visit.start.plus(-back * DAY))
             };
             let medication = (!condition.medications.is_empty() && self.random.chance(0.95))
@@ -695,7 +759,8 @@ impl Chart {
 
         // Follow-up visits in the years after diagnosis.
         let mut next_id = u32::try_from(visits.len()).expect("few visits");
-        let window_start = (REFERENCE_DAY - i64::from(history_years) * YEAR_DAYS).max(self.person.birth_day);
+        let window_start =
+            (REFERENCE_DAY - i64::from(history_years) * YEAR_DAYS).max(self.person.birth_day);
         for plan_index in 0..self.plans.len() {
             let plan = &self.plans[plan_index];
             if plan.medication.is_none() && plan.condition.panels.is_empty() {
@@ -713,7 +778,12 @@ impl Chart {
                     && self.random.chance(0.3)
                     && let Some(day) = self.clinic_day(slot_start.max(first_day), slot_end)
                 {
-                    let mut visit = self.clinic_visit(next_id, VisitKind::FollowUp, day, &terminology::FOLLOW_UP);
+                    let mut visit = self.clinic_visit(
+                        next_id,
+                        VisitKind::FollowUp,
+                        day,
+                        &terminology::FOLLOW_UP,
+                    );
                     visit.follows = Some(plan_index);
                     visits.push(visit);
                     next_id += 1;

@@ -118,7 +118,11 @@ impl Random {
     /// Returns an element chosen with probability proportional to `weight`,
     /// among the elements for which `weight` is non-zero, or `None` if every
     /// weight is zero.
-    pub(crate) fn pick_weighted<'a, T>(&mut self, items: &'a [T], weight: impl Fn(&T) -> u32) -> Option<&'a T> {
+    pub(crate) fn pick_weighted<'a, T>(
+        &mut self,
+        items: &'a [T],
+        weight: impl Fn(&T) -> u32,
+    ) -> Option<&'a T> {
         let total: u32 = items.iter().map(&weight).sum();
         if total == 0 {
             return None;
@@ -136,7 +140,9 @@ impl Random {
 
     /// Returns a string of `len` random decimal digits.
     pub(crate) fn digits(&mut self, len: usize) -> String {
-        (0..len).map(|_| char::from(b'0' + self.below(0, 10) as u8)).collect()
+        (0..len)
+            .map(|_| char::from(b'0' + self.below(0, 10) as u8))
+            .collect()
     }
 }
 
@@ -197,7 +203,10 @@ mod tests {
 
     #[test]
     fn round_to_prints_short() {
-        assert_eq!(serde_json::json!(round_to(74.718_2, 2)).to_string(), "74.72");
+        assert_eq!(
+            serde_json::json!(round_to(74.718_2, 2)).to_string(),
+            "74.72"
+        );
         assert_eq!(serde_json::json!(round_to(36.849_9, 1)).to_string(), "36.8");
     }
 }

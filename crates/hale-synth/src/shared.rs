@@ -20,10 +20,14 @@ use serde_json::Value;
 use crate::elements::fhir;
 
 use crate::calendar::Zone;
-use crate::demographics::{CITIES, City, FAMILY, FEMALE_GIVEN, MALE_GIVEN, SAINTS, STREET_SUFFIXES, STREETS};
+use crate::demographics::{
+    CITIES, City, FAMILY, FEMALE_GIVEN, MALE_GIVEN, SAINTS, STREET_SUFFIXES, STREETS,
+};
 use crate::random::{Domain, Random};
 use crate::reference::{self, ReferenceStyle, SharedTarget};
-use crate::terminology::{CLINIC_SPECIALTIES, HOSPITAL_SPECIALTIES, NUCC, PAYERS, PayerInfo, Sex, Specialty};
+use crate::terminology::{
+    CLINIC_SPECIALTIES, HOSPITAL_SPECIALTIES, NUCC, PAYERS, PayerInfo, Sex, Specialty,
+};
 
 /// The identifier system Synthea uses for Organizations and Locations, kept so
 /// that tools written for Synthea data work unchanged.
@@ -159,7 +163,9 @@ impl Site {
         let kind = SiteKind::of(number);
         let organization_id = random.uuid();
         let location_id = random.uuid();
-        let city = random.pick_weighted(CITIES, |c| c.weight).expect("cities have weights");
+        let city = random
+            .pick_weighted(CITIES, |c| c.weight)
+            .expect("cities have weights");
         let name = match (kind, random.below(0, 5)) {
             (SiteKind::Hospital, 0) => format!("{} General Hospital", city.name),
             (SiteKind::Hospital, 1) => format!("{} Regional Medical Center", city.name),
@@ -299,8 +305,16 @@ impl Clinician {
         let mut random = Random::new(seed, Domain::Clinician, number);
         let practitioner_id = random.uuid();
         let role_id = random.uuid();
-        let sex = if random.chance(0.5) { Sex::Female } else { Sex::Male };
-        let given = *random.pick(if sex == Sex::Female { FEMALE_GIVEN } else { MALE_GIVEN });
+        let sex = if random.chance(0.5) {
+            Sex::Female
+        } else {
+            Sex::Male
+        };
+        let given = *random.pick(if sex == Sex::Female {
+            FEMALE_GIVEN
+        } else {
+            MALE_GIVEN
+        });
         let family = *random.pick(FAMILY);
         let email_number = random.below(1, 100);
         let specialties = match site.kind {
@@ -395,7 +409,9 @@ impl Payer {
     pub(crate) fn new(seed: u64, number: usize) -> Payer {
         let mut random = Random::new(seed, Domain::Payer, number as u64);
         let id = random.uuid();
-        let city = random.pick_weighted(CITIES, |c| c.weight).expect("cities have weights");
+        let city = random
+            .pick_weighted(CITIES, |c| c.weight)
+            .expect("cities have weights");
         let address = Address::random(&mut random, city);
         let phone = phone(&mut random);
         Payer {
@@ -469,7 +485,10 @@ impl SeedConstants {
     /// Returns the medical record number of patient `index`: nine digits,
     /// unique for the first billion patients.
     pub(crate) fn mrn(&self, index: u64) -> String {
-        format!("{:09}", permute(index, 1_000_000_000, 387_420_489, self.mrn_offset))
+        format!(
+            "{:09}",
+            permute(index, 1_000_000_000, 387_420_489, self.mrn_offset)
+        )
     }
 
     /// Returns the Social Security number of patient `index`, in the 9xx
@@ -495,7 +514,8 @@ impl SeedConstants {
 
 /// Returns `(index * multiplier + offset) mod modulus`.
 fn permute(index: u64, modulus: u64, multiplier: u64, offset: u64) -> u64 {
-    let value = (u128::from(index) * u128::from(multiplier) + u128::from(offset)) % u128::from(modulus);
+    let value =
+        (u128::from(index) * u128::from(multiplier) + u128::from(offset)) % u128::from(modulus);
     u64::try_from(value).expect("below the modulus")
 }
 

@@ -73,7 +73,8 @@ const fn rxnorm(code: &'static str, display: &'static str) -> Concept {
 // ---------------------------------------------------------------------------
 
 /// General examination of an adult, the usual annual wellness visit.
-pub(crate) const GENERAL_EXAM: Concept = snomed("162673000", "General examination of patient (procedure)");
+pub(crate) const GENERAL_EXAM: Concept =
+    snomed("162673000", "General examination of patient (procedure)");
 /// Well child visit.
 pub(crate) const WELL_CHILD: Concept = snomed("410620009", "Well child visit (procedure)");
 /// Check-up visit.
@@ -87,13 +88,16 @@ pub(crate) const URGENT_CARE: Concept = snomed("702927004", "Urgent care clinic 
 /// Follow-up of a chronic condition.
 pub(crate) const FOLLOW_UP: Concept = snomed("390906007", "Follow-up encounter (procedure)");
 /// Emergency room visit.
-pub(crate) const EMERGENCY_ROOM: Concept = snomed("50849002", "Emergency room admission (procedure)");
+pub(crate) const EMERGENCY_ROOM: Concept =
+    snomed("50849002", "Emergency room admission (procedure)");
 /// Inpatient admission.
 pub(crate) const HOSPITAL_ADMISSION: Concept = snomed("32485007", "Hospital admission (procedure)");
 /// Admission to a surgical department.
-pub(crate) const SURGICAL_ADMISSION: Concept = snomed("305408004", "Admission to surgical department (procedure)");
+pub(crate) const SURGICAL_ADMISSION: Concept =
+    snomed("305408004", "Admission to surgical department (procedure)");
 /// Admission to intensive care.
-pub(crate) const ICU_ADMISSION: Concept = snomed("305351004", "Admission to intensive care unit (procedure)");
+pub(crate) const ICU_ADMISSION: Concept =
+    snomed("305351004", "Admission to intensive care unit (procedure)");
 
 // ---------------------------------------------------------------------------
 // Medications.
@@ -129,7 +133,13 @@ const fn med(
 
 const DAILY_TABLET: &str = "Take 1 tablet by mouth once daily.";
 
-const LISINOPRIL: Medication = med("314076", "lisinopril 10 MG Oral Tablet", DAILY_TABLET, 1, false);
+const LISINOPRIL: Medication = med(
+    "314076",
+    "lisinopril 10 MG Oral Tablet",
+    DAILY_TABLET,
+    1,
+    false,
+);
 const HYDROCHLOROTHIAZIDE: Medication = med(
     "310798",
     "Hydrochlorothiazide 25 MG Oral Tablet",
@@ -137,7 +147,13 @@ const HYDROCHLOROTHIAZIDE: Medication = med(
     1,
     false,
 );
-const AMLODIPINE: Medication = med("197361", "amLODIPine 5 MG Oral Tablet", DAILY_TABLET, 1, false);
+const AMLODIPINE: Medication = med(
+    "197361",
+    "amLODIPine 5 MG Oral Tablet",
+    DAILY_TABLET,
+    1,
+    false,
+);
 const METFORMIN: Medication = med(
     "860975",
     "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet",
@@ -187,7 +203,13 @@ const FLUTICASONE_SALMETEROL: Medication = med(
     2,
     false,
 );
-const CLOPIDOGREL: Medication = med("309362", "Clopidogrel 75 MG Oral Tablet", DAILY_TABLET, 1, false);
+const CLOPIDOGREL: Medication = med(
+    "309362",
+    "Clopidogrel 75 MG Oral Tablet",
+    DAILY_TABLET,
+    1,
+    false,
+);
 const NITROGLYCERIN: Medication = med(
     "705129",
     "Nitroglycerin 0.4 MG/ACTUAT Mucosal Spray",
@@ -195,8 +217,20 @@ const NITROGLYCERIN: Medication = med(
     3,
     true,
 );
-const WARFARIN: Medication = med("855332", "Warfarin Sodium 5 MG Oral Tablet", DAILY_TABLET, 1, false);
-const DIGOXIN: Medication = med("197604", "Digoxin 0.125 MG Oral Tablet", DAILY_TABLET, 1, false);
+const WARFARIN: Medication = med(
+    "855332",
+    "Warfarin Sodium 5 MG Oral Tablet",
+    DAILY_TABLET,
+    1,
+    false,
+);
+const DIGOXIN: Medication = med(
+    "197604",
+    "Digoxin 0.125 MG Oral Tablet",
+    DAILY_TABLET,
+    1,
+    false,
+);
 const ALENDRONATE: Medication = med(
     "904419",
     "Alendronic acid 10 MG Oral Tablet",
@@ -239,7 +273,13 @@ const FLUOXETINE: Medication = med(
     1,
     false,
 );
-const FERROUS_SULFATE: Medication = med("310325", "ferrous sulfate 325 MG Oral Tablet", DAILY_TABLET, 1, false);
+const FERROUS_SULFATE: Medication = med(
+    "310325",
+    "ferrous sulfate 325 MG Oral Tablet",
+    DAILY_TABLET,
+    1,
+    false,
+);
 const GALANTAMINE: Medication = med(
     "310436",
     "Galantamine 4 MG Oral Tablet",
@@ -408,7 +448,13 @@ const ALTEPLASE: Medication = med(
     1,
     false,
 );
-const ASPIRIN: Medication = med("243670", "Aspirin 81 MG Oral Tablet", DAILY_TABLET, 1, false);
+const ASPIRIN: Medication = med(
+    "243670",
+    "Aspirin 81 MG Oral Tablet",
+    DAILY_TABLET,
+    1,
+    false,
+);
 const PREDNISONE: Medication = med(
     "312617",
     "predniSONE 5 MG Oral Tablet",
@@ -422,9 +468,13 @@ const PREDNISONE: Medication = med(
 // ---------------------------------------------------------------------------
 
 /// Medication reconciliation, done at visits of patients on long-term drugs.
-pub(crate) const MEDICATION_RECONCILIATION: Concept = snomed("430193006", "Medication reconciliation (procedure)");
+pub(crate) const MEDICATION_RECONCILIATION: Concept =
+    snomed("430193006", "Medication reconciliation (procedure)");
 const DEPRESSION_SCREENING: Concept = snomed("171207006", "Depression screening (procedure)");
-const SOCIAL_NEEDS_ASSESSMENT: Concept = snomed("710824005", "Assessment of health and social care needs (procedure)");
+const SOCIAL_NEEDS_ASSESSMENT: Concept = snomed(
+    "710824005",
+    "Assessment of health and social care needs (procedure)",
+);
 const COLONOSCOPY: Concept = snomed("73761001", "Colonoscopy (procedure)");
 const MAMMOGRAPHY: Concept = snomed("71651007", "Mammography (procedure)");
 const BONE_DENSITY_SCAN: Concept = snomed("312681000", "Bone density scan (procedure)");
@@ -433,10 +483,14 @@ const CERVICAL_SMEAR: Concept = snomed(
     "Cytopathology procedure, preparation of smear, genital source (procedure)",
 );
 const HEARING_EXAM: Concept = snomed("398171003", "Hearing examination (procedure)");
-const OPHTHALMIC_EXAM: Concept = snomed("36228007", "Ophthalmic examination and evaluation (procedure)");
+const OPHTHALMIC_EXAM: Concept = snomed(
+    "36228007",
+    "Ophthalmic examination and evaluation (procedure)",
+);
 const SPIROMETRY: Concept = snomed("127783003", "Spirometry (procedure)");
 const ELECTROCARDIOGRAM: Concept = snomed("29303009", "Electrocardiographic procedure (procedure)");
-const URINE_GLUCOSE_SCREENING: Concept = snomed("268556000", "Urine screening for glucose (procedure)");
+const URINE_GLUCOSE_SCREENING: Concept =
+    snomed("268556000", "Urine screening for glucose (procedure)");
 const ECHOCARDIOGRAPHY: Concept = snomed("40701008", "Echocardiography (procedure)");
 const THROAT_CULTURE: Concept = snomed("117015009", "Throat culture (procedure)");
 const URINE_CULTURE: Concept = snomed("117010004", "Urine culture (procedure)");
@@ -448,13 +502,22 @@ const SUTURE_WOUND: Concept = snomed("288086009", "Suture open wound (procedure)
 const OXYGEN_BY_MASK: Concept = snomed("371908008", "Oxygen administration by mask (procedure)");
 const APPENDECTOMY: Concept = snomed("80146002", "Appendectomy (procedure)");
 const HIP_REPLACEMENT: Concept = snomed("52734007", "Total replacement of hip (procedure)");
-const IV_FLUID_RESUSCITATION: Concept = snomed("430701006", "Resuscitation using intravenous fluid (procedure)");
-const CORONARY_INTERVENTION: Concept = snomed("415070008", "Percutaneous coronary intervention (procedure)");
+const IV_FLUID_RESUSCITATION: Concept = snomed(
+    "430701006",
+    "Resuscitation using intravenous fluid (procedure)",
+);
+const CORONARY_INTERVENTION: Concept = snomed(
+    "415070008",
+    "Percutaneous coronary intervention (procedure)",
+);
 const BRAIN_MRI: Concept = snomed(
     "698354004",
     "Magnetic resonance imaging for measurement of brain volume (procedure)",
 );
-const CT_CHEST_ABDOMEN: Concept = snomed("418891003", "Computed tomography of chest and abdomen (procedure)");
+const CT_CHEST_ABDOMEN: Concept = snomed(
+    "418891003",
+    "Computed tomography of chest and abdomen (procedure)",
+);
 
 /// A screening or wellness procedure offered at wellness visits to patients
 /// who fit its age and sex.
@@ -607,7 +670,10 @@ pub(crate) const SMOKING_FINDINGS: &[(Concept, u32)] = &[
     (snomed("266919005", "Never smoked tobacco (finding)"), 62),
     (snomed("8517006", "Ex-smoker (finding)"), 24),
     (snomed("449868002", "Smokes tobacco daily (finding)"), 11),
-    (snomed("428041000124106", "Occasional tobacco smoker (finding)"), 3),
+    (
+        snomed("428041000124106", "Occasional tobacco smoker (finding)"),
+        3,
+    ),
 ];
 
 /// A quantitative lab test with its usual distribution and reference range.
@@ -1115,7 +1181,12 @@ pub(crate) struct ChronicCondition {
     pub(crate) blood_pressure_effect: f64,
 }
 
-const fn chronic(code: &'static str, display: &'static str, min_age: u32, prevalence: [f64; 3]) -> ChronicCondition {
+const fn chronic(
+    code: &'static str,
+    display: &'static str,
+    min_age: u32,
+    prevalence: [f64; 3],
+) -> ChronicCondition {
     ChronicCondition {
         concept: snomed(code, display),
         min_age,
@@ -1135,7 +1206,12 @@ const fn chronic(code: &'static str, display: &'static str, min_age: u32, preval
 /// drawn from a prevalence, so it is not in [`CHRONIC_CONDITIONS`].
 pub(crate) const OBESITY: ChronicCondition = ChronicCondition {
     panels: &[&LIPID],
-    ..chronic("162864005", "Body mass index 30+ - obesity (finding)", 18, [0.0; 3])
+    ..chronic(
+        "162864005",
+        "Body mass index 30+ - obesity (finding)",
+        18,
+        [0.0; 3],
+    )
 };
 
 /// Long-term conditions.
@@ -1144,7 +1220,12 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
         medications: &[LISINOPRIL, HYDROCHLOROTHIAZIDE, AMLODIPINE],
         panels: &[&BASIC_METABOLIC],
         blood_pressure_effect: 16.0,
-        ..chronic("59621000", "Essential hypertension (disorder)", 18, [0.10, 0.33, 0.55])
+        ..chronic(
+            "59621000",
+            "Essential hypertension (disorder)",
+            18,
+            [0.10, 0.33, 0.55],
+        )
     },
     ChronicCondition {
         group: 1,
@@ -1169,7 +1250,12 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
         medications: &[SIMVASTATIN_10, SIMVASTATIN_20],
         panels: &[&LIPID],
         lab_effects: &[("2093-3", 238.0), ("18262-6", 158.0), ("2571-8", 185.0)],
-        ..chronic("55822004", "Hyperlipidemia (disorder)", 25, [0.05, 0.25, 0.35])
+        ..chronic(
+            "55822004",
+            "Hyperlipidemia (disorder)",
+            25,
+            [0.05, 0.25, 0.35],
+        )
     },
     ChronicCondition {
         medications: &[FLUTICASONE, ALBUTEROL],
@@ -1200,7 +1286,12 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
     ChronicCondition {
         medications: &[WARFARIN, DIGOXIN],
         monitoring: &[ELECTROCARDIOGRAM],
-        ..chronic("49436004", "Atrial fibrillation (disorder)", 50, [0.0, 0.01, 0.08])
+        ..chronic(
+            "49436004",
+            "Atrial fibrillation (disorder)",
+            50,
+            [0.0, 0.01, 0.08],
+        )
     },
     ChronicCondition {
         medications: &[FUROSEMIDE, CARVEDILOL],
@@ -1221,11 +1312,21 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
     },
     ChronicCondition {
         medications: &[NAPROXEN_220, NAPROXEN_500],
-        ..chronic("239873007", "Osteoarthritis of knee (disorder)", 45, [0.0, 0.08, 0.20])
+        ..chronic(
+            "239873007",
+            "Osteoarthritis of knee (disorder)",
+            45,
+            [0.0, 0.08, 0.20],
+        )
     },
     ChronicCondition {
         medications: &[ACETAMINOPHEN, TRAMADOL, NAPROXEN_220],
-        ..chronic("278860009", "Chronic low back pain (finding)", 18, [0.05, 0.08, 0.08])
+        ..chronic(
+            "278860009",
+            "Chronic low back pain (finding)",
+            18,
+            [0.05, 0.08, 0.08],
+        )
     },
     ChronicCondition {
         medications: &[FLUOXETINE],
@@ -1237,7 +1338,12 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
         )
     },
     ChronicCondition {
-        ..chronic("40055000", "Chronic sinusitis (disorder)", 5, [0.05, 0.05, 0.04])
+        ..chronic(
+            "40055000",
+            "Chronic sinusitis (disorder)",
+            5,
+            [0.05, 0.05, 0.04],
+        )
     },
     ChronicCondition {
         medications: &[FERROUS_SULFATE],
@@ -1248,11 +1354,21 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
     ChronicCondition {
         panels: &[&THYROTROPIN],
         lab_effects: &[("3016-3", 7.5)],
-        ..chronic("40930008", "Hypothyroidism (disorder)", 18, [0.03, 0.06, 0.08])
+        ..chronic(
+            "40930008",
+            "Hypothyroidism (disorder)",
+            18,
+            [0.03, 0.06, 0.08],
+        )
     },
     ChronicCondition {
         panels: &[&COMPREHENSIVE_METABOLIC],
-        lab_effects: &[("2160-0", 1.5), ("38483-4", 1.5), ("3094-0", 24.0), ("6299-2", 24.0)],
+        lab_effects: &[
+            ("2160-0", 1.5),
+            ("38483-4", 1.5),
+            ("3094-0", 24.0),
+            ("6299-2", 24.0),
+        ],
         ..chronic(
             "431856006",
             "Chronic kidney disease stage 2 (disorder)",
@@ -1262,7 +1378,12 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
     },
     ChronicCondition {
         medications: &[GALANTAMINE, DONEPEZIL],
-        ..chronic("26929004", "Alzheimer's disease (disorder)", 65, [0.0, 0.0, 0.04])
+        ..chronic(
+            "26929004",
+            "Alzheimer's disease (disorder)",
+            65,
+            [0.0, 0.0, 0.04],
+        )
     },
     ChronicCondition {
         medications: &[FEXOFENADINE, CETIRIZINE, LORATADINE],
@@ -1288,7 +1409,12 @@ pub(crate) const CHRONIC_CONDITIONS: &[ChronicCondition] = &[
     ChronicCondition {
         max_age: 15,
         medications: &[HYDROCORTISONE_CREAM],
-        ..chronic("24079001", "Atopic dermatitis (disorder)", 0, [0.10, 0.0, 0.0])
+        ..chronic(
+            "24079001",
+            "Atopic dermatitis (disorder)",
+            0,
+            [0.10, 0.0, 0.0],
+        )
     },
 ];
 
@@ -1373,7 +1499,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
     AcuteCondition {
         medications: &[ACETAMINOPHEN, COLD_SYRUP],
         medication_chance: 0.4,
-        ..acute("444814009", "Viral sinusitis (disorder)", Setting::Clinic, 25, 14)
+        ..acute(
+            "444814009",
+            "Viral sinusitis (disorder)",
+            Setting::Clinic,
+            25,
+            14,
+        )
     },
     AcuteCondition {
         medications: &[ACETAMINOPHEN, IBUPROFEN_200],
@@ -1390,7 +1522,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
     AcuteCondition {
         medications: &[COLD_SYRUP, ACETAMINOPHEN],
         medication_chance: 0.5,
-        ..acute("10509002", "Acute bronchitis (disorder)", Setting::Clinic, 12, 21)
+        ..acute(
+            "10509002",
+            "Acute bronchitis (disorder)",
+            Setting::Clinic,
+            12,
+            21,
+        )
     },
     AcuteCondition {
         medications: &[AMOXICILLIN, PENICILLIN_V],
@@ -1410,7 +1548,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         medications: &[AMOXICILLIN, AMOXICILLIN_CLAVULANATE, ACETAMINOPHEN_CHEWABLE],
         medication_chance: 0.8,
         fever: true,
-        ..acute("65363002", "Otitis media (disorder)", Setting::Clinic, 12, 10)
+        ..acute(
+            "65363002",
+            "Otitis media (disorder)",
+            Setting::Clinic,
+            12,
+            10,
+        )
     },
     AcuteCondition {
         min_age: 14,
@@ -1436,13 +1580,25 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         medications: &[IBUPROFEN_200, NAPROXEN_220],
         medication_chance: 0.7,
         procedures: &[ANKLE_XRAY],
-        ..acute("44465007", "Sprain of ankle (disorder)", Setting::Clinic, 6, 28)
+        ..acute(
+            "44465007",
+            "Sprain of ankle (disorder)",
+            Setting::Clinic,
+            6,
+            28,
+        )
     },
     AcuteCondition {
         min_age: 5,
         medications: &[IBUPROFEN_200],
         medication_chance: 0.5,
-        ..acute("70704007", "Sprain of wrist (disorder)", Setting::Clinic, 3, 21)
+        ..acute(
+            "70704007",
+            "Sprain of wrist (disorder)",
+            Setting::Clinic,
+            3,
+            21,
+        )
     },
     AcuteCondition {
         min_age: 12,
@@ -1478,7 +1634,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
     AcuteCondition {
         medications: &[DIPHENHYDRAMINE, PREDNISONE],
         medication_chance: 0.8,
-        ..acute("241929008", "Acute allergic reaction (disorder)", Setting::Clinic, 2, 3)
+        ..acute(
+            "241929008",
+            "Acute allergic reaction (disorder)",
+            Setting::Clinic,
+            2,
+            3,
+        )
     },
     AcuteCondition {
         min_age: 18,
@@ -1491,32 +1653,62 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         procedures: &[ANKLE_XRAY, BONE_IMMOBILIZATION],
         medications: &[HYDROCODONE_ACETAMINOPHEN, IBUPROFEN_200],
         medication_chance: 0.8,
-        ..acute("16114001", "Fracture of ankle (disorder)", Setting::Emergency, 4, 56)
+        ..acute(
+            "16114001",
+            "Fracture of ankle (disorder)",
+            Setting::Emergency,
+            4,
+            56,
+        )
     },
     AcuteCondition {
         min_age: 3,
         procedures: &[BONE_IMMOBILIZATION],
         medications: &[IBUPROFEN_200, HYDROCODONE_ACETAMINOPHEN],
         medication_chance: 0.7,
-        ..acute("65966004", "Fracture of forearm (disorder)", Setting::Emergency, 4, 56)
+        ..acute(
+            "65966004",
+            "Fracture of forearm (disorder)",
+            Setting::Emergency,
+            4,
+            56,
+        )
     },
     AcuteCondition {
         min_age: 3,
         procedures: &[CLAVICLE_XRAY, BONE_IMMOBILIZATION],
         medications: &[IBUPROFEN_200],
         medication_chance: 0.6,
-        ..acute("58150001", "Fracture of clavicle (disorder)", Setting::Emergency, 2, 42)
+        ..acute(
+            "58150001",
+            "Fracture of clavicle (disorder)",
+            Setting::Emergency,
+            2,
+            42,
+        )
     },
     AcuteCondition {
         min_age: 18,
         procedures: &[CHEST_XRAY],
         medications: &[HYDROCODONE_ACETAMINOPHEN],
         medication_chance: 0.6,
-        ..acute("33737001", "Fracture of rib (disorder)", Setting::Emergency, 2, 42)
+        ..acute(
+            "33737001",
+            "Fracture of rib (disorder)",
+            Setting::Emergency,
+            2,
+            42,
+        )
     },
     AcuteCondition {
         procedures: &[SUTURE_WOUND],
-        ..acute("284551006", "Laceration of foot (disorder)", Setting::Emergency, 3, 14)
+        ..acute(
+            "284551006",
+            "Laceration of foot (disorder)",
+            Setting::Emergency,
+            3,
+            14,
+        )
     },
     AcuteCondition {
         procedures: &[SUTURE_WOUND],
@@ -1530,7 +1722,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
     },
     AcuteCondition {
         procedures: &[SUTURE_WOUND],
-        ..acute("370247008", "Facial laceration (disorder)", Setting::Emergency, 3, 14)
+        ..acute(
+            "370247008",
+            "Facial laceration (disorder)",
+            Setting::Emergency,
+            3,
+            14,
+        )
     },
     AcuteCondition {
         min_age: 3,
@@ -1583,7 +1781,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         medications: &[PIPERACILLIN_TAZOBACTAM, VANCOMYCIN],
         medication_chance: 0.9,
         fever: true,
-        ..acute("233604007", "Pneumonia (disorder)", Setting::Inpatient, 6, 21)
+        ..acute(
+            "233604007",
+            "Pneumonia (disorder)",
+            Setting::Inpatient,
+            6,
+            21,
+        )
     },
     AcuteCondition {
         min_age: 5,
@@ -1594,7 +1798,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         medication_chance: 0.8,
         surgical: true,
         fever: true,
-        ..acute("74400008", "Appendicitis (disorder)", Setting::Inpatient, 3, 21)
+        ..acute(
+            "74400008",
+            "Appendicitis (disorder)",
+            Setting::Inpatient,
+            3,
+            21,
+        )
     },
     AcuteCondition {
         min_age: 55,
@@ -1602,7 +1812,13 @@ pub(crate) const ACUTE_CONDITIONS: &[AcuteCondition] = &[
         panels: &[&BASIC_METABOLIC],
         medications: &[FUROSEMIDE],
         medication_chance: 0.9,
-        ..acute("84114007", "Heart failure (disorder)", Setting::Inpatient, 3, 14)
+        ..acute(
+            "84114007",
+            "Heart failure (disorder)",
+            Setting::Inpatient,
+            3,
+            14,
+        )
     },
     AcuteCondition {
         min_age: 55,
@@ -1810,7 +2026,12 @@ const DRUG_REACTIONS: &[Concept] = &[
 /// high-criticality.
 pub(crate) const ANAPHYLAXIS_CODE: &str = "39579001";
 
-const fn allergy(code: &'static str, display: &'static str, category: &'static str, weight: u32) -> Allergy {
+const fn allergy(
+    code: &'static str,
+    display: &'static str,
+    category: &'static str,
+    weight: u32,
+) -> Allergy {
     let reactions = match category.as_bytes()[0] {
         b'f' => FOOD_REACTIONS,
         b'm' => DRUG_REACTIONS,
@@ -1827,12 +2048,37 @@ const fn allergy(code: &'static str, display: &'static str, category: &'static s
 /// Allergies.
 pub(crate) const ALLERGIES: &[Allergy] = &[
     allergy("419474003", "Allergy to mould (finding)", "environment", 12),
-    allergy("232350006", "House dust mite allergy (finding)", "environment", 10),
-    allergy("232347008", "Dander (animal) allergy (finding)", "environment", 9),
-    allergy("418689008", "Allergy to grass pollen (finding)", "environment", 9),
-    allergy("419263009", "Allergy to tree pollen (finding)", "environment", 8),
+    allergy(
+        "232350006",
+        "House dust mite allergy (finding)",
+        "environment",
+        10,
+    ),
+    allergy(
+        "232347008",
+        "Dander (animal) allergy (finding)",
+        "environment",
+        9,
+    ),
+    allergy(
+        "418689008",
+        "Allergy to grass pollen (finding)",
+        "environment",
+        9,
+    ),
+    allergy(
+        "419263009",
+        "Allergy to tree pollen (finding)",
+        "environment",
+        8,
+    ),
     allergy("300916003", "Latex allergy (finding)", "environment", 3),
-    allergy("424213003", "Allergy to bee venom (finding)", "environment", 3),
+    allergy(
+        "424213003",
+        "Allergy to bee venom (finding)",
+        "environment",
+        3,
+    ),
     allergy("91934008", "Allergy to nut (finding)", "food", 6),
     allergy("91935009", "Allergy to peanuts (finding)", "food", 5),
     allergy("417532002", "Allergy to fish (finding)", "food", 4),
@@ -1840,7 +2086,12 @@ pub(crate) const ALLERGIES: &[Allergy] = &[
     allergy("91930004", "Allergy to eggs (finding)", "food", 3),
     allergy("420174000", "Allergy to wheat (finding)", "food", 2),
     allergy("714035009", "Allergy to soya (finding)", "food", 1),
-    allergy("91936005", "Allergy to penicillin (finding)", "medication", 10),
+    allergy(
+        "91936005",
+        "Allergy to penicillin (finding)",
+        "medication",
+        10,
+    ),
     allergy("293586001", "Allergy to aspirin (finding)", "medication", 3),
 ];
 
@@ -1985,9 +2236,16 @@ mod tests {
             }
         }
         for condition in CHRONIC_CONDITIONS {
-            assert!(condition.min_age <= condition.max_age, "{}", condition.concept.code);
+            assert!(
+                condition.min_age <= condition.max_age,
+                "{}",
+                condition.concept.code
+            );
             for (code, _) in condition.lab_effects {
-                let monitored = condition.panels.iter().any(|p| p.tests.iter().any(|t| t.code == *code));
+                let monitored = condition
+                    .panels
+                    .iter()
+                    .any(|p| p.tests.iter().any(|t| t.code == *code));
                 let routine = ROUTINE_PANELS
                     .iter()
                     .any(|(p, _)| p.tests.iter().any(|t| t.code == *code));

@@ -30,17 +30,21 @@ impl StoreArgs {
     pub fn open(&self) -> anyhow::Result<Arc<SqliteStore>> {
         let path = match self.database.as_deref() {
             None => self.data_dir.join("hale.db"),
-            Some(url) if url.starts_with("sqlite:") => {
-                PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:"))
-            }
+            Some(url) if url.starts_with("sqlite:") => PathBuf::from(
+                url.trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:"),
+            ),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                bail!("the PostgreSQL backend is not built yet; use the default SQLite store (no --database)")
+                bail!(
+                    "the PostgreSQL backend is not built yet; use the default SQLite store (no --database)"
+                )
             }
             Some(url) => bail!("unsupported database URL {url:?}: expected sqlite:PATH"),
         };
         let mut config = SqliteConfig::new(&path);
         config.synchronous_full = !self.sqlite_sync_normal;
-        let store = SqliteStore::open(config).with_context(|| format!("opening the database {}", path.display()))?;
+        let store = SqliteStore::open(config)
+            .with_context(|| format!("opening the database {}", path.display()))?;
         Ok(Arc::new(store))
     }
 }

@@ -53,14 +53,20 @@ struct FileOutcome {
 
 /// Imports `data` into a fresh store.
 pub fn run(data: &ImportData) -> anyhow::Result<ImportRun> {
-    let dir = tempfile::Builder::new().prefix("hale-bench-import-").tempdir()?;
-    let store =
-        Arc::new(SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db"))).context("opening the SQLite store")?);
+    let dir = tempfile::Builder::new()
+        .prefix("hale-bench-import-")
+        .tempdir()?;
+    let store = Arc::new(
+        SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db")))
+            .context("opening the SQLite store")?,
+    );
     let dyn_store: Arc<dyn ResourceStore> = store.clone();
     let engine = Engine::new(dyn_store);
     let ctx = Context::open(FhirVersion::R4);
     // The runtime `hale import` builds: multi-threaded, one worker per CPU.
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let files = data.files.clone();
 
     let started = Instant::now();
@@ -108,7 +114,12 @@ pub fn run(data: &ImportData) -> anyhow::Result<ImportRun> {
         .by_type
         .iter()
         .filter(|(t, n)| by_type.get(*t) != Some(n))
-        .map(|(t, n)| format!("{t} {} (expected {n})", by_type.get(t).copied().unwrap_or(0)))
+        .map(|(t, n)| {
+            format!(
+                "{t} {} (expected {n})",
+                by_type.get(t).copied().unwrap_or(0)
+            )
+        })
         .collect();
     checks.check(
         "resources per type",
@@ -129,7 +140,11 @@ pub fn run(data: &ImportData) -> anyhow::Result<ImportRun> {
     })
 }
 
-async fn load_ndjson(engine: Engine, ctx: Context, file: NdjsonFile) -> anyhow::Result<FileOutcome> {
+async fn load_ndjson(
+    engine: Engine,
+    ctx: Context,
+    file: NdjsonFile,
+) -> anyhow::Result<FileOutcome> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<(Vec<Value>, u64)>(4);
     let name = file.name.clone();
     let reader_task = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -147,7 +162,10 @@ async fn load_ndjson(engine: Engine, ctx: Context, file: NdjsonFile) -> anyhow::
             }
             if resources.len() >= CHUNK {
                 let full = std::mem::replace(&mut resources, Vec::with_capacity(CHUNK));
-                if sender.blocking_send((full, std::mem::take(&mut unparsed))).is_err() {
+                if sender
+                    .blocking_send((full, std::mem::take(&mut unparsed)))
+                    .is_err()
+                {
                     return Ok(());
                 }
             }

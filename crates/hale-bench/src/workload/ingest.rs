@@ -65,7 +65,10 @@ struct EntryResponse {
 
 /// Loads `data` into a fresh server, and returns the measurements with the server, which W3
 /// goes on to read from.
-pub fn run(data: &IngestData, client: &tokio::runtime::Runtime) -> anyhow::Result<(IngestRun, BenchServer)> {
+pub fn run(
+    data: &IngestData,
+    client: &tokio::runtime::Runtime,
+) -> anyhow::Result<(IngestRun, BenchServer)> {
     let server = BenchServer::start()?;
     let addr = server.addr();
     let shared = data.shared.clone();
@@ -76,10 +79,13 @@ pub fn run(data: &IngestData, client: &tokio::runtime::Runtime) -> anyhow::Resul
             connections.push(Connection::open(addr).await?);
         }
         let started = Instant::now();
-        let mut answers: Vec<(String, anyhow::Result<Answer>)> = Vec::with_capacity(shared.len() + patients.len());
+        let mut answers: Vec<(String, anyhow::Result<Answer>)> =
+            Vec::with_capacity(shared.len() + patients.len());
         if let Some(first) = connections.first_mut() {
             for bundle in &shared {
-                let answer = first.post_fhir(Uri::from_static("/r4"), bundle.body.clone()).await;
+                let answer = first
+                    .post_fhir(Uri::from_static("/r4"), bundle.body.clone())
+                    .await;
                 answers.push((bundle.name.clone(), answer));
             }
         }
@@ -92,8 +98,12 @@ pub fn run(data: &IngestData, client: &tokio::runtime::Runtime) -> anyhow::Resul
                     let mut answers = Vec::new();
                     loop {
                         let idx = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(bundle) = patients.get(idx) else { break };
-                        let answer = connection.post_fhir(Uri::from_static("/r4"), bundle.body.clone()).await;
+                        let Some(bundle) = patients.get(idx) else {
+                            break;
+                        };
+                        let answer = connection
+                            .post_fhir(Uri::from_static("/r4"), bundle.body.clone())
+                            .await;
                         answers.push((bundle.name.clone(), answer));
                     }
                     answers
@@ -173,10 +183,18 @@ pub fn run(data: &IngestData, client: &tokio::runtime::Runtime) -> anyhow::Resul
     checks.check("every entry answered 201 or 200", other == 0, detail(other));
     let committed = created + existing;
     checks.equal("entries answered = entries sent", committed, data.entries());
-    checks.equal("locations of created resources", targets.len() as u64, created);
+    checks.equal(
+        "locations of created resources",
+        targets.len() as u64,
+        created,
+    );
     let by_type = server.count_by_type()?;
     let store_total: u64 = by_type.iter().map(|(_, n)| n).sum();
-    checks.equal("resources in the store = created entries", store_total, created);
+    checks.equal(
+        "resources in the store = created entries",
+        store_total,
+        created,
+    );
     checks.equal(
         "resources in the store = entries of the data",
         store_total,

@@ -41,7 +41,12 @@ pub fn find_hale_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
     let exe = std::env::current_exe()?;
     let name = format!("hale{}", std::env::consts::EXE_SUFFIX);
-    let candidates: Vec<PathBuf> = exe.ancestors().skip(1).take(2).map(|dir| dir.join(&name)).collect();
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(&name))
+        .collect();
     candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
         format!(
             "the hale binary is not at {}; build it first (`cargo build --release -p hale`) or pass --hale-bin",
@@ -56,7 +61,9 @@ pub fn find_hale_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// Starts `hale serve` over a fresh data folder, lets it settle, and reads its RSS.
 pub fn run(binary: &Path) -> anyhow::Result<MemoryRun> {
-    let data_dir = tempfile::Builder::new().prefix("hale-bench-serve-").tempdir()?;
+    let data_dir = tempfile::Builder::new()
+        .prefix("hale-bench-serve-")
+        .tempdir()?;
     let mut child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir.path())
@@ -95,15 +102,23 @@ fn measure(child: &mut std::process::Child) -> anyhow::Result<MemoryRun> {
     };
     checks.check("hale serve started", true, line.clone());
     std::thread::sleep(SETTLE);
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).context("reading /proc/<pid>/status")?;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .context("reading /proc/<pid>/status")?;
     let rss_mb = status_kb(&status, "VmRSS:").context("no VmRSS")? as f64 * 1024.0 / 1e6;
     let peak_mb = status_kb(&status, "VmHWM:").unwrap_or(0) as f64 * 1024.0 / 1e6;
     let healthz = listening_addr(&line).map(|addr| get_healthz(&addr));
     match healthz {
-        Some(Ok(status_line)) => checks.check("GET /healthz answers 200", status_line.contains(" 200 "), status_line),
+        Some(Ok(status_line)) => checks.check(
+            "GET /healthz answers 200",
+            status_line.contains(" 200 "),
+            status_line,
+        ),
         Some(Err(e)) => checks.check("GET /healthz answers 200", false, format!("{e:#}")),
-        None => checks.check("GET /healthz answers 200", false, format!("no address in {line:?}")),
+        None => checks.check(
+            "GET /healthz answers 200",
+            false,
+            format!("no address in {line:?}"),
+        ),
     }
     Ok(MemoryRun {
         rss_mb,
@@ -124,7 +139,11 @@ fn status_kb(status: &str, field: &str) -> Option<u64> {
 /// `Hale listening on http://127.0.0.1:PORT (…)` → `127.0.0.1:PORT`.
 fn listening_addr(line: &str) -> Option<String> {
     let (_, rest) = line.split_once("http://")?;
-    Some(rest.split(|c: char| c.is_whitespace() || c == '/').next()?.to_owned())
+    Some(
+        rest.split(|c: char| c.is_whitespace() || c == '/')
+            .next()?
+            .to_owned(),
+    )
 }
 
 /// One plain HTTP/1.1 request, so that the measured process's only client is this one.
@@ -148,6 +167,9 @@ mod tests {
         assert_eq!(super::status_kb(status, "VmRSS:"), Some(10240));
         assert_eq!(super::status_kb(status, "VmHWM:"), Some(20480));
         let line = "Hale listening on http://127.0.0.1:4321 (FHIR R4 at http://127.0.0.1:4321/r4)";
-        assert_eq!(super::listening_addr(line).as_deref(), Some("127.0.0.1:4321"));
+        assert_eq!(
+            super::listening_addr(line).as_deref(),
+            Some("127.0.0.1:4321")
+        );
     }
 }

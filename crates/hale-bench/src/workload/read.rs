@@ -45,7 +45,11 @@ impl LoadRun {
         } else {
             format!("; {}", result.failure_samples.join("; "))
         };
-        checks.check("requests measured", result.requests > 0, format!("{}", result.requests));
+        checks.check(
+            "requests measured",
+            result.requests > 0,
+            format!("{}", result.requests),
+        );
         checks.check(
             "every answer 200 with the expected body",
             result.failures == 0,
@@ -84,7 +88,10 @@ pub fn read_by_id(
         .map(|t| {
             Ok(Target {
                 uri: Uri::try_from(format!("/r4/{}/{}", t.resource_type, t.id))?,
-                prefix: Bytes::from(format!(r#"{{"resourceType":"{}","id":"{}""#, t.resource_type, t.id)),
+                prefix: Bytes::from(format!(
+                    r#"{{"resourceType":"{}","id":"{}""#,
+                    t.resource_type, t.id
+                )),
                 resource_type: t.resource_type.clone(),
                 id: t.id.clone(),
             })
@@ -96,7 +103,10 @@ pub fn read_by_id(
         .filter(|(_, t)| t.resource_type == "Patient")
         .map(|(idx, _)| idx)
         .collect();
-    anyhow::ensure!(!all.is_empty(), "W3 has no resources to read: the load created none");
+    anyhow::ensure!(
+        !all.is_empty(),
+        "W3 has no resources to read: the load created none"
+    );
     let all = Arc::new(all);
     let (all_next, all_check) = (all.clone(), all.clone());
     let next = move |task: usize, request: u64| {
@@ -111,14 +121,18 @@ pub fn read_by_id(
     let check = move |idx: usize, answer: &Answer| {
         let target = &all_check[idx];
         if answer.status != StatusCode::OK {
-            return Some(format!("{}/{}: {}", target.resource_type, target.id, answer.status));
+            return Some(format!(
+                "{}/{}: {}",
+                target.resource_type, target.id, answer.status
+            ));
         }
         if answer.body.starts_with(&target.prefix) {
             return None;
         }
         // The prefix is a fast path; the JSON decides.
         let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-        let same = value["resourceType"] == target.resource_type.as_str() && value["id"] == target.id.as_str();
+        let same = value["resourceType"] == target.resource_type.as_str()
+            && value["id"] == target.id.as_str();
         (!same).then(|| {
             format!(
                 "{}/{}: the body holds {}/{}",

@@ -93,8 +93,11 @@ pub struct PreparedRows {
 
 /// Reads every current resource of the database at `db` and computes its rows.
 pub fn prepare(db: &Path) -> anyhow::Result<PreparedRows> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .with_context(|| format!("opening {}", db.display()))?;
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening {}", db.display()))?;
     let mut stmt = conn.prepare(
         "SELECT r.fhir_version, r.type, r.id, r.version_id, r.last_updated, h.method, h.json \
          FROM resource r JOIN history h ON h.seq = r.seq WHERE r.deleted = 0 ORDER BY r.seq",
@@ -105,8 +108,8 @@ pub fn prepare(db: &Path) -> anyhow::Result<PreparedRows> {
     while let Some(row) = rows.next()? {
         let resource_type: String = row.get(1)?;
         let json: Vec<u8> = row.get(6)?;
-        let value: Value =
-            serde_json::from_slice(&json).with_context(|| format!("a stored {resource_type} is not JSON"))?;
+        let value: Value = serde_json::from_slice(&json)
+            .with_context(|| format!("a stored {resource_type} is not JSON"))?;
         let index: Vec<IndexRow> = hale_search::index::extract(&resource_type, &value)
             .into_iter()
             .map(index_row)
@@ -125,7 +128,10 @@ pub fn prepare(db: &Path) -> anyhow::Result<PreparedRows> {
             compartments,
         });
     }
-    Ok(PreparedRows { resources, index_rows })
+    Ok(PreparedRows {
+        resources,
+        index_rows,
+    })
 }
 
 /// What one run of the ceiling measured.
@@ -140,7 +146,9 @@ pub struct StorageRun {
 
 /// Inserts `rows` into a fresh database.
 pub fn run(rows: &PreparedRows) -> anyhow::Result<StorageRun> {
-    let dir = tempfile::Builder::new().prefix("hale-bench-storage-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("hale-bench-storage-")
+        .tempdir()?;
     let path = dir.path().join("hale.db");
     // The store creates the schema with its own migrations, so the ceiling writes the same tables
     // and indexes; then it gets out of the way.
@@ -169,7 +177,11 @@ pub fn run(rows: &PreparedRows) -> anyhow::Result<StorageRun> {
 
     let mut checks = RunChecks::default();
     let n_resources: i64 = conn.query_row("SELECT count(*) FROM resource", [], |row| row.get(0))?;
-    checks.equal("resources inserted", n_resources as u64, rows.resources.len() as u64);
+    checks.equal(
+        "resources inserted",
+        n_resources as u64,
+        rows.resources.len() as u64,
+    );
     let n_index: i64 = conn.query_row(
         "SELECT (SELECT count(*) FROM idx_string) + (SELECT count(*) FROM idx_token) + (SELECT count(*) FROM idx_reference) \
          + (SELECT count(*) FROM idx_date) + (SELECT count(*) FROM idx_number) + (SELECT count(*) FROM idx_quantity) \
@@ -177,7 +189,11 @@ pub fn run(rows: &PreparedRows) -> anyhow::Result<StorageRun> {
         [],
         |row| row.get(0),
     )?;
-    checks.equal("index and compartment rows inserted", n_index as u64, rows.index_rows);
+    checks.equal(
+        "index and compartment rows inserted",
+        n_index as u64,
+        rows.index_rows,
+    );
     let all_rows = 2 * rows.resources.len() as u64 + rows.index_rows;
     Ok(StorageRun {
         rate: rows.resources.len() as f64 / seconds,
@@ -232,7 +248,8 @@ fn insert(conn: &Connection, r: &ResourceRows, seq: i64) -> rusqlite::Result<()>
                 .execute(params![rid, code, components])?,
         };
     }
-    let mut stmt = conn.prepare_cached("INSERT INTO compartment (rid, patient_id) VALUES (?1, ?2)")?;
+    let mut stmt =
+        conn.prepare_cached("INSERT INTO compartment (rid, patient_id) VALUES (?1, ?2)")?;
     for patient in &r.compartments {
         stmt.execute(params![rid, patient])?;
     }
@@ -275,7 +292,17 @@ fn index_row(entry: IndexEntry) -> IndexRow {
             version,
         },
         IndexEntry::Date { code, low, high } => IndexRow::Date { code, low, high },
-        IndexEntry::Number { code, value, low, high } => IndexRow::Number { code, value, low, high },
+        IndexEntry::Number {
+            code,
+            value,
+            low,
+            high,
+        } => IndexRow::Number {
+            code,
+            value,
+            low,
+            high,
+        },
         IndexEntry::Quantity {
             code,
             value,

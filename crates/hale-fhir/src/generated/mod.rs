@@ -18,4 +18,5 @@ pub use r4_structures::R4_STRUCTURES;
 pub const R4_SOURCE_PACKAGE: &str = "hl7.fhir.r4.core#4.0.1";
 
 /// The SHA-256 (hex) of the package `.tgz` the tables were generated from.
-pub const R4_SOURCE_SHA256: &str = "b090bf929e1f665cf2c91583720849695bc38d2892a7c5037c56cb00817fb091";
+pub const R4_SOURCE_SHA256: &str =
+    "b090bf929e1f665cf2c91583720849695bc38d2892a7c5037c56cb00817fb091";

@@ -15,7 +15,10 @@ use crate::request::FhirRequest;
 use crate::routes::{INTERACTIONS, Level};
 
 /// `GET [base]/metadata`.
-pub async fn capabilities(State(_state): State<AppState>, req: FhirRequest) -> Result<Response, ApiError> {
+pub async fn capabilities(
+    State(_state): State<AppState>,
+    req: FhirRequest,
+) -> Result<Response, ApiError> {
     let statement = capability_statement(&req.base, req.ctx.fhir_version);
     let mut response = statement.to_string().into_response();
     response

@@ -21,7 +21,10 @@ pub async fn delete(
     let preconditions = Preconditions {
         if_match: req.if_match()?,
     };
-    let outcome = state.engine.delete(&req.ctx, resource_type, id, preconditions).await?;
+    let outcome = state
+        .engine
+        .delete(&req.ctx, resource_type, id, preconditions)
+        .await?;
     Ok(delete_response(Some(&outcome)))
 }
 

@@ -45,7 +45,10 @@ pub async fn history_type(
 }
 
 /// `GET [base]/_history`.
-pub async fn history_system(State(state): State<AppState>, req: FhirRequest) -> Result<Response, ApiError> {
+pub async fn history_system(
+    State(state): State<AppState>,
+    req: FhirRequest,
+) -> Result<Response, ApiError> {
     history(&state, &req, None, None).await
 }
 
@@ -104,7 +107,10 @@ async fn history(
     page.versions.truncate(count);
 
     let mut path = req.base.clone();
-    for part in [resource_type.as_deref(), id.as_deref()].into_iter().flatten() {
+    for part in [resource_type.as_deref(), id.as_deref()]
+        .into_iter()
+        .flatten()
+    {
         path.push('/');
         path.push_str(part);
     }
@@ -151,8 +157,7 @@ async fn history(
             _ => "200 OK",
         };
         let request = json!({"method": version.method.as_str(), "url": request_url});
-        let response =
-            json!({"status": status, "etag": etag(version.version_id), "lastModified": version.last_updated.to_fhir()});
+        let response = json!({"status": status, "etag": etag(version.version_id), "lastModified": version.last_updated.to_fhir()});
         writer.entry(EntryParts {
             full_url: Some(&full_url),
             resource: (!version.deleted).then_some(version.json.as_ref()),
@@ -172,7 +177,8 @@ async fn history(
 pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'|' | b',') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'|' | b',')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

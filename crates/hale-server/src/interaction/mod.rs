@@ -20,7 +20,8 @@ use crate::request::FhirRequest;
 
 /// Parses the resource type of the path.
 pub(crate) fn resource_type(req: &FhirRequest, name: &str) -> Result<ResourceType, ApiError> {
-    ResourceType::parse(req.ctx.fhir_version, name).map_err(|_| ApiError::UnknownPath(format!("{}/{name}", req.base)))
+    ResourceType::parse(req.ctx.fhir_version, name)
+        .map_err(|_| ApiError::UnknownPath(format!("{}/{name}", req.base)))
 }
 
 /// Parses the id of the path.

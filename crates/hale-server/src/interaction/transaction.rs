@@ -56,8 +56,7 @@ pub async fn transaction(
             }
             EntryOutcome::Read(r) => {
                 let full_url = format!("{}/{}/{}", req.base, r.resource_type, r.id);
-                let entry_response =
-                    json!({"status": "200 OK", "etag": etag(r.version_id), "lastModified": r.last_updated.to_fhir()});
+                let entry_response = json!({"status": "200 OK", "etag": etag(r.version_id), "lastModified": r.last_updated.to_fhir()});
                 writer.entry(EntryParts {
                     full_url: Some(&full_url),
                     resource: Some(r.json.as_ref()),

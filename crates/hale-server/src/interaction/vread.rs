@@ -18,7 +18,11 @@ pub async fn vread(
 ) -> Result<Response, ApiError> {
     let resource_type = super::resource_type(&req, &type_name)?;
     let id = super::resource_id(&id)?;
-    let version_id = VersionId::parse(&vid).map_err(|e| ApiError::bad_request(IssueType::Value, e.to_string()))?;
-    let resource = state.engine.vread(&req.ctx, resource_type, &id, version_id).await?;
+    let version_id = VersionId::parse(&vid)
+        .map_err(|e| ApiError::bad_request(IssueType::Value, e.to_string()))?;
+    let resource = state
+        .engine
+        .vread(&req.ctx, resource_type, &id, version_id)
+        .await?;
     Ok(read_response(&resource))
 }

@@ -34,7 +34,10 @@ fn the_shared_batch_posts_each_resource_if_none_exists() {
     assert_eq!(entries.len(), hale_synth::shared_resources(&config).len());
     for entry in entries {
         let resource = &entry["resource"];
-        assert!(resource.get("id").is_none(), "a POSTed resource carries no id");
+        assert!(
+            resource.get("id").is_none(),
+            "a POSTed resource carries no id"
+        );
         assert!(entry["fullUrl"].as_str().unwrap().starts_with("urn:uuid:"));
         assert_eq!(entry["request"]["method"], "POST");
         assert_eq!(entry["request"]["url"], resource["resourceType"]);
@@ -95,11 +98,17 @@ fn patient_transactions_reference_entries_or_shared_identifiers() {
         for (entry, flat) in entries.iter().zip(&flat) {
             let resource = &entry["resource"];
             assert_eq!(resource["resourceType"], flat["resourceType"]);
-            assert!(resource.get("id").is_none(), "a POSTed resource carries no id");
+            assert!(
+                resource.get("id").is_none(),
+                "a POSTed resource carries no id"
+            );
             assert_eq!(entry["request"]["method"], "POST");
             assert_eq!(entry["request"]["url"], resource["resourceType"]);
             let full_url = entry["fullUrl"].as_str().unwrap();
-            assert_eq!(full_url, format!("urn:uuid:{}", flat["id"].as_str().unwrap()));
+            assert_eq!(
+                full_url,
+                format!("urn:uuid:{}", flat["id"].as_str().unwrap())
+            );
             assert!(full_urls.insert(full_url.to_owned()));
         }
         let mut conditional = 0;
@@ -134,7 +143,12 @@ fn the_bundle_form_keeps_the_element_order_of_the_flat_form() {
     let flat = hale_synth::patient_records(&config, 9);
     for (entry, flat) in bundle["entry"].as_array().unwrap().iter().zip(&flat) {
         let bundled: Vec<&String> = entry["resource"].as_object().unwrap().keys().collect();
-        let expected: Vec<&String> = flat.as_object().unwrap().keys().filter(|k| *k != "id").collect();
+        let expected: Vec<&String> = flat
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "id")
+            .collect();
         assert_eq!(bundled, expected);
     }
 }

@@ -27,7 +27,11 @@ fn require(resource: &Value, elements: &[&str]) {
             Some(Value::String(text)) => !text.is_empty(),
             Some(_) => true,
         };
-        assert!(present, "{} lacks {element}: {resource}", resource["resourceType"]);
+        assert!(
+            present,
+            "{} lacks {element}: {resource}",
+            resource["resourceType"]
+        );
     }
 }
 
@@ -66,7 +70,10 @@ fn patients_average_between_80_and_150_resources() {
     let counts: Vec<usize> = population(300).iter().map(Vec::len).collect();
     let mean = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
     assert!((80.0..=150.0).contains(&mean), "mean {mean}");
-    assert!(counts.iter().all(|&n| n >= 5), "every patient has a visit: {counts:?}");
+    assert!(
+        counts.iter().all(|&n| n >= 5),
+        "every patient has a visit: {counts:?}"
+    );
     assert!(
         counts.iter().any(|&n| n > 2 * mean as usize),
         "some patients have long records"
@@ -99,7 +106,13 @@ fn every_kind_of_resource_and_encounter_class_occurs() {
         "Procedure",
     ];
     assert_eq!(types, expected.iter().map(|t| t.to_string()).collect());
-    assert_eq!(classes, ["AMB", "EMER", "IMP"].iter().map(|c| c.to_string()).collect());
+    assert_eq!(
+        classes,
+        ["AMB", "EMER", "IMP"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    );
 }
 
 #[test]
@@ -121,7 +134,10 @@ fn required_elements_are_present() {
                         ],
                     );
                     require(&resource["name"][0], &["family", "given"]);
-                    require(&resource["address"][0], &["line", "city", "state", "postalCode"]);
+                    require(
+                        &resource["address"][0],
+                        &["line", "city", "state", "postalCode"],
+                    );
                     let systems: Vec<&str> = resource["identifier"]
                         .as_array()
                         .unwrap()
@@ -155,7 +171,10 @@ fn required_elements_are_present() {
                         resource["class"]["system"],
                         "http://terminology.hl7.org/CodeSystem/v3-ActCode"
                     );
-                    assert_eq!(resource["type"][0]["coding"][0]["system"], "http://snomed.info/sct");
+                    assert_eq!(
+                        resource["type"][0]["coding"][0]["system"],
+                        "http://snomed.info/sct"
+                    );
                     assert!(
                         resource["participant"][0]["individual"]["reference"]
                             .as_str()
@@ -182,10 +201,13 @@ fn required_elements_are_present() {
                             "issued",
                         ],
                     );
-                    let has_value =
-                        resource.get("valueQuantity").is_some() || resource.get("valueCodeableConcept").is_some();
+                    let has_value = resource.get("valueQuantity").is_some()
+                        || resource.get("valueCodeableConcept").is_some();
                     let has_components = resource.get("component").is_some();
-                    assert!(has_value != has_components, "a value or components: {resource}");
+                    assert!(
+                        has_value != has_components,
+                        "a value or components: {resource}"
+                    );
                     assert_eq!(resource["code"]["coding"][0]["system"], "http://loinc.org");
                 }
                 "Condition" => {
@@ -201,13 +223,24 @@ fn required_elements_are_present() {
                         ],
                     );
                     let abated = resource.get("abatementDateTime").is_some();
-                    let status = resource["clinicalStatus"]["coding"][0]["code"].as_str().unwrap();
+                    let status = resource["clinicalStatus"]["coding"][0]["code"]
+                        .as_str()
+                        .unwrap();
                     assert_eq!(abated, status == "resolved", "con-4: {resource}");
-                    assert_eq!(resource["code"]["coding"][0]["system"], "http://snomed.info/sct");
+                    assert_eq!(
+                        resource["code"]["coding"][0]["system"],
+                        "http://snomed.info/sct"
+                    );
                 }
                 "Procedure" => {
-                    require(resource, &["status", "code", "subject", "encounter", "performedPeriod"]);
-                    assert_eq!(resource["code"]["coding"][0]["system"], "http://snomed.info/sct");
+                    require(
+                        resource,
+                        &["status", "code", "subject", "encounter", "performedPeriod"],
+                    );
+                    assert_eq!(
+                        resource["code"]["coding"][0]["system"],
+                        "http://snomed.info/sct"
+                    );
                 }
                 "MedicationRequest" => {
                     require(
@@ -227,7 +260,10 @@ fn required_elements_are_present() {
                     );
                 }
                 "Immunization" => {
-                    require(resource, &["status", "vaccineCode", "patient", "occurrenceDateTime"]);
+                    require(
+                        resource,
+                        &["status", "vaccineCode", "patient", "occurrenceDateTime"],
+                    );
                     assert_eq!(
                         resource["vaccineCode"]["coding"][0]["system"],
                         "http://hl7.org/fhir/sid/cvx"
@@ -236,13 +272,26 @@ fn required_elements_are_present() {
                 "AllergyIntolerance" => {
                     require(
                         resource,
-                        &["clinicalStatus", "verificationStatus", "code", "patient", "reaction"],
+                        &[
+                            "clinicalStatus",
+                            "verificationStatus",
+                            "code",
+                            "patient",
+                            "reaction",
+                        ],
                     );
                     require(&resource["reaction"][0], &["manifestation"]);
                 }
                 "DiagnosticReport" => require(
                     resource,
-                    &["status", "category", "code", "subject", "encounter", "result"],
+                    &[
+                        "status",
+                        "category",
+                        "code",
+                        "subject",
+                        "encounter",
+                        "result",
+                    ],
                 ),
                 "Claim" => {
                     require(
@@ -261,7 +310,10 @@ fn required_elements_are_present() {
                             "total",
                         ],
                     );
-                    require(&resource["insurance"][0], &["sequence", "focal", "coverage"]);
+                    require(
+                        &resource["insurance"][0],
+                        &["sequence", "focal", "coverage"],
+                    );
                     let items = resource["item"].as_array().unwrap();
                     let mut total = 0.0;
                     for (position, item) in items.iter().enumerate() {
@@ -271,7 +323,11 @@ fn required_elements_are_present() {
                     }
                     assert!((total - resource["total"]["value"].as_f64().unwrap()).abs() < 0.01);
                     let diagnoses = resource["diagnosis"].as_array().map_or(0, Vec::len);
-                    for sequence in items[0]["diagnosisSequence"].as_array().into_iter().flatten() {
+                    for sequence in items[0]["diagnosisSequence"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                    {
                         assert!((1..=diagnoses as u64).contains(&sequence.as_u64().unwrap()));
                     }
                 }
@@ -309,8 +365,15 @@ fn dates_are_well_formed_and_date_times_carry_a_zone() {
             strings_named(resource, "start", &mut date_times);
         }
         for text in date_times {
-            assert!(is_date_time_with_zone(text), "{text} in {}", resource["resourceType"]);
-            assert!(text < "2026-01-01T00:00:00", "{text} is after the reference date");
+            assert!(
+                is_date_time_with_zone(text),
+                "{text} in {}",
+                resource["resourceType"]
+            );
+            assert!(
+                text < "2026-01-01T00:00:00",
+                "{text} is after the reference date"
+            );
         }
     }
 }
@@ -318,14 +381,20 @@ fn dates_are_well_formed_and_date_times_carry_a_zone() {
 #[test]
 fn events_happen_during_their_encounter_and_after_birth() {
     for records in population(80) {
-        let birth = format!("{}T00:00:00+14:00", records[0]["birthDate"].as_str().unwrap());
+        let birth = format!(
+            "{}T00:00:00+14:00",
+            records[0]["birthDate"].as_str().unwrap()
+        );
         let birth = instant(&birth);
         let mut periods: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         for encounter in by_type(&records)["Encounter"].iter() {
             let start = instant(encounter["period"]["start"].as_str().unwrap());
             let end = instant(encounter["period"]["end"].as_str().unwrap());
             assert!(birth <= start && start < end, "{encounter}");
-            periods.insert(format!("Encounter/{}", encounter["id"].as_str().unwrap()), (start, end));
+            periods.insert(
+                format!("Encounter/{}", encounter["id"].as_str().unwrap()),
+                (start, end),
+            );
         }
         for resource in &records {
             let Some(encounter) = resource["encounter"]["reference"].as_str() else {
@@ -349,7 +418,10 @@ fn events_happen_during_their_encounter_and_after_birth() {
             };
             for moment in moments {
                 let at = instant(moment);
-                assert!((start..=end).contains(&at), "{moment} outside {encounter}: {resource}");
+                assert!(
+                    (start..=end).contains(&at),
+                    "{moment} outside {encounter}: {resource}"
+                );
             }
             if let Some(onset) = resource["onsetDateTime"].as_str() {
                 assert!(instant(onset) >= birth, "onset before birth: {resource}");
@@ -374,7 +446,9 @@ fn vital_signs_use_their_ucum_units() {
     .collect();
     let mut seen = BTreeSet::new();
     for resource in population(60).iter().flatten() {
-        if resource["resourceType"] != "Observation" || resource["category"][0]["coding"][0]["code"] != "vital-signs" {
+        if resource["resourceType"] != "Observation"
+            || resource["category"][0]["coding"][0]["code"] != "vital-signs"
+        {
             continue;
         }
         let code = resource["code"]["coding"][0]["code"].as_str().unwrap();
@@ -389,7 +463,11 @@ fn vital_signs_use_their_ucum_units() {
             let systolic = components[0]["valueQuantity"]["value"].as_f64().unwrap();
             let diastolic = components[1]["valueQuantity"]["value"].as_f64().unwrap();
             assert!(systolic > diastolic && diastolic > 20.0, "{resource}");
-            assert!(components.iter().all(|c| c["valueQuantity"]["code"] == "mm[Hg]"));
+            assert!(
+                components
+                    .iter()
+                    .all(|c| c["valueQuantity"]["code"] == "mm[Hg]")
+            );
             continue;
         }
         let quantity = &resource["valueQuantity"];
@@ -397,7 +475,9 @@ fn vital_signs_use_their_ucum_units() {
         assert_eq!(quantity["code"], units[code], "{resource}");
         assert!(quantity["value"].as_f64().unwrap() > 0.0);
     }
-    for code in ["8867-4", "9279-1", "29463-7", "8302-2", "39156-5", "8310-5", "85354-9"] {
+    for code in [
+        "8867-4", "9279-1", "29463-7", "8302-2", "39156-5", "8310-5", "85354-9",
+    ] {
         assert!(seen.contains(code), "no {code}");
     }
 }
@@ -411,14 +491,28 @@ fn lab_reports_list_lab_results_of_their_encounter() {
             .filter(|r| r["resourceType"] == "Observation")
             .map(|r| (format!("Observation/{}", r["id"].as_str().unwrap()), r))
             .collect();
-        for report in records.iter().filter(|r| r["resourceType"] == "DiagnosticReport") {
+        for report in records
+            .iter()
+            .filter(|r| r["resourceType"] == "DiagnosticReport")
+        {
             for result in report["result"].as_array().unwrap() {
                 let observation = observations[result["reference"].as_str().unwrap()];
-                assert_eq!(observation["category"][0]["coding"][0]["code"], "laboratory");
+                assert_eq!(
+                    observation["category"][0]["coding"][0]["code"],
+                    "laboratory"
+                );
                 assert_eq!(observation["encounter"], report["encounter"]);
-                assert_eq!(observation["effectiveDateTime"], report["effectiveDateTime"]);
+                assert_eq!(
+                    observation["effectiveDateTime"],
+                    report["effectiveDateTime"]
+                );
                 assert!(observation["referenceRange"][0].is_object());
-                lab_codes.insert(observation["code"]["coding"][0]["code"].as_str().unwrap().to_owned());
+                lab_codes.insert(
+                    observation["code"]["coding"][0]["code"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
             }
         }
     }
@@ -455,6 +549,9 @@ fn code_tables_are_varied() {
     ];
     for (resource_type, at_least) in minimum {
         let distinct = codes[resource_type].len();
-        assert!(distinct >= at_least, "{resource_type} has {distinct} distinct codes");
+        assert!(
+            distinct >= at_least,
+            "{resource_type} has {distinct} distinct codes"
+        );
     }
 }

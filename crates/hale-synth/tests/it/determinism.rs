@@ -88,7 +88,11 @@ fn the_history_length_scales_the_record() {
         history_years: 20,
         ..config()
     };
-    let count = |config: &SynthConfig| -> usize { (0..40).map(|i| hale_synth::patient_records(config, i).len()).sum() };
+    let count = |config: &SynthConfig| -> usize {
+        (0..40)
+            .map(|i| hale_synth::patient_records(config, i).len())
+            .sum()
+    };
     assert!(
         count(&long) > 3 * count(&short),
         "{} vs {}",
@@ -123,7 +127,9 @@ fn the_output_is_pinned() {
     // here. A deliberate change to the generator changes the digest too:
     // then update it here, and say in the commit that generated data changed.
     let config = SynthConfig::new(3, 1);
-    let ndjson: String = hale_synth::records(&config).map(|r| format!("{r}\n")).collect();
+    let ndjson: String = hale_synth::records(&config)
+        .map(|r| format!("{r}\n"))
+        .collect();
     let first = hale_synth::patient_records(&config, 0);
     assert_eq!(first[0]["id"], "e7e13963-b06e-49b6-b37f-6a23d761aa14");
     assert_eq!(

@@ -9,7 +9,13 @@ use crate::support::{config, references};
 fn keys(resources: &[Value]) -> BTreeSet<String> {
     resources
         .iter()
-        .map(|r| format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 

@@ -25,7 +25,10 @@ fn collect_references(value: &Value, path: String, found: &mut Vec<(String, Stri
             for (key, child) in map {
                 let child_path = format!("{path}.{key}");
                 if key == "reference" {
-                    found.push((child_path, child.as_str().expect("references are strings").to_owned()));
+                    found.push((
+                        child_path,
+                        child.as_str().expect("references are strings").to_owned(),
+                    ));
                 } else {
                     collect_references(child, child_path, found);
                 }
@@ -51,7 +54,9 @@ pub fn strings_named<'a>(value: &'a Value, name: &str, found: &mut Vec<&'a str>)
                 }
             }
         }
-        Value::Array(items) => items.iter().for_each(|item| strings_named(item, name, found)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| strings_named(item, name, found)),
         _ => {}
     }
 }

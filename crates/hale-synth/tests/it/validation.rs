@@ -5,14 +5,19 @@ use crate::support::config;
 fn assert_valid(resource: &serde_json::Value) {
     if let Err(issues) = hale_fhir::validate::validate_resource(resource) {
         let issues: Vec<String> = issues.iter().map(ToString::to_string).collect();
-        panic!("{} is invalid: {issues:#?}\n{resource}", resource["resourceType"]);
+        panic!(
+            "{} is invalid: {issues:#?}\n{resource}",
+            resource["resourceType"]
+        );
     }
 }
 
 #[test]
 fn shared_resources_validate() {
     let config = config();
-    hale_synth::shared_resources(&config).iter().for_each(assert_valid);
+    hale_synth::shared_resources(&config)
+        .iter()
+        .for_each(assert_valid);
 }
 
 #[test]

@@ -67,8 +67,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let tally = Arc::new(Tally::default());
     let progress = ProgressBar::new(files.len() as u64);
     progress.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
     let rejections: Vec<Rejection> = runtime.block_on(async {
@@ -78,14 +80,16 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         let (first, rest): (Vec<_>, Vec<_>) = files.iter().partition(|p| is_shared_file(p));
         for group in [first, rest] {
             let mut results = futures::stream::iter(group.into_iter().map(|path| {
-                let (engine, ctx, tally, progress) = (engine.clone(), ctx.clone(), tally.clone(), progress.clone());
+                let (engine, ctx, tally, progress) =
+                    (engine.clone(), ctx.clone(), tally.clone(), progress.clone());
                 let (chunk, strict) = (args.chunk, args.strict);
                 async move {
                     let result = load_file(&engine, &ctx, path, chunk, strict, &tally).await;
                     progress.inc(1);
                     let n = tally.resources.load(Ordering::Relaxed);
                     let secs = started.elapsed().as_secs_f64().max(0.001);
-                    progress.set_message(format!("{n} resources, {:.0} resources/s", n as f64 / secs));
+                    progress
+                        .set_message(format!("{n} resources, {:.0} resources/s", n as f64 / secs));
                     result
                 }
             }))
@@ -104,7 +108,11 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     });
     progress.finish_and_clear();
 
-    let totals = runtime.block_on(engine.store().count_by_type(&hale_store::Scope::All, FhirVersion::R4))?;
+    let totals = runtime.block_on(
+        engine
+            .store()
+            .count_by_type(&hale_store::Scope::All, FhirVersion::R4),
+    )?;
     store.shutdown();
     let elapsed = started.elapsed().as_secs_f64();
     let n_resources = tally.resources.load(Ordering::Relaxed);
@@ -226,11 +234,17 @@ async fn load_file(
     }
 }
 
-async fn load_json(engine: &Engine, ctx: &Context, path: &Path, tally: &Tally) -> anyhow::Result<Vec<Rejection>> {
+async fn load_json(
+    engine: &Engine,
+    ctx: &Context,
+    path: &Path,
+    tally: &Tally,
+) -> anyhow::Result<Vec<Rejection>> {
     let path_buf = path.to_owned();
     let value: Value = tokio::task::spawn_blocking(move || -> anyhow::Result<Value> {
         let reader = open(&path_buf)?;
-        serde_json::from_reader(reader).with_context(|| format!("{} is not valid JSON", path_buf.display()))
+        serde_json::from_reader(reader)
+            .with_context(|| format!("{} is not valid JSON", path_buf.display()))
     })
     .await??;
     let display = path.display().to_string();
@@ -262,7 +276,12 @@ async fn load_json(engine: &Engine, ctx: &Context, path: &Path, tally: &Tally) -
         value
             .get("entry")
             .and_then(Value::as_array)
-            .map(|entries| entries.iter().filter_map(|e| e.get("resource").cloned()).collect())
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| e.get("resource").cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         vec![value]
@@ -279,7 +298,8 @@ async fn load_ndjson(
     tally: &Tally,
 ) -> anyhow::Result<Vec<Rejection>> {
     let display = path.display().to_string();
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<(usize, Vec<Value>, Vec<Rejection>)>(4);
+    let (sender, mut receiver) =
+        tokio::sync::mpsc::channel::<(usize, Vec<Value>, Vec<Rejection>)>(4);
     let path_buf = path.to_owned();
     let display_in = display.clone();
     // Decompression and parsing run on a blocking thread and hand chunks to the writer side,
@@ -357,7 +377,10 @@ async fn import_chunk(
                 let location = if first_line == 0 {
                     format!("{display} resource {idx}")
                 } else {
-                    format!("{display} resource {} of the chunk from line {first_line}", idx + 1)
+                    format!(
+                        "{display} resource {} of the chunk from line {first_line}",
+                        idx + 1
+                    )
                 };
                 rejections.push(Rejection {
                     location,

@@ -40,5 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// A multi-threaded Tokio runtime for the subcommands that need one.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -44,7 +44,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let local: SocketAddr = listener.local_addr()?;
-        let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
         if args.demo {
             crate::cmd::synth::load_demo(&engine, &public_url).await?;
         }

@@ -39,7 +39,8 @@ pub struct SynthArgs {
 
 /// Writes the records.
 pub fn run(args: SynthArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let config = SynthConfig::new(args.patients, args.seed);
     let mut n_resources = 0u64;
     match args.format {
@@ -57,7 +58,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
                     std::collections::btree_map::Entry::Vacant(e) => {
                         let path = args.out.join(format!("{resource_type}.ndjson"));
                         e.insert(std::io::BufWriter::new(
-                            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+                            std::fs::File::create(&path)
+                                .with_context(|| format!("creating {}", path.display()))?,
                         ))
                     }
                 };
@@ -116,11 +118,17 @@ const DEMO_SEED: u64 = 2026;
 /// Loads the demo data unless the store already holds data, and prints how to use it.
 pub async fn load_demo(engine: &Engine, public_url: &str) -> anyhow::Result<()> {
     let ctx = Context::open(FhirVersion::R4);
-    let counts = engine.store().count_by_type(&ctx.scope, FhirVersion::R4).await?;
+    let counts = engine
+        .store()
+        .count_by_type(&ctx.scope, FhirVersion::R4)
+        .await?;
     let config = SynthConfig::new(DEMO_PATIENTS, DEMO_SEED);
     if counts.is_empty() {
         let mut bundles = vec![hale_synth::shared_batch_bundle(&config)];
-        bundles.extend((0..config.patients).map(|index| hale_synth::patient_transaction_bundle(&config, index)));
+        bundles.extend(
+            (0..config.patients)
+                .map(|index| hale_synth::patient_transaction_bundle(&config, index)),
+        );
         let mut n_resources = 0;
         for bundle in bundles {
             let response = hale_engine::bundle::process_with(engine, &ctx, bundle, IdPolicy::Keep)
@@ -133,7 +141,9 @@ pub async fn load_demo(engine: &Engine, public_url: &str) -> anyhow::Result<()> 
                 }
             }
         }
-        eprintln!("Loaded demo data: {n_resources} resources for {DEMO_PATIENTS} synthetic patients.");
+        eprintln!(
+            "Loaded demo data: {n_resources} resources for {DEMO_PATIENTS} synthetic patients."
+        );
     }
     let patient = hale_synth::patient_records(&config, 0)
         .into_iter()

@@ -108,7 +108,11 @@ fn placeholder_uuid(text: &str) -> String {
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    format!("{:08x}-0000-4000-8000-{:012x}", hash >> 32, hash & 0xffff_ffff_ffff)
+    format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        hash >> 32,
+        hash & 0xffff_ffff_ffff
+    )
 }
 
 /// What one client saw.
@@ -139,7 +143,12 @@ async fn acknowledged(http: &Http, request: reqwest::RequestBuilder, status: u16
 }
 
 /// One writer of the storm: creates, updates of its own resources, and transactions.
-async fn client(http: Http, client_idx: usize, n_acks: Arc<AtomicUsize>, stop: Arc<AtomicBool>) -> Record {
+async fn client(
+    http: Http,
+    client_idx: usize,
+    n_acks: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) -> Record {
     let mut record = Record::default();
     let mut own: Vec<Value> = Vec::new();
     for op_idx in 0..MAX_OPS_PER_CLIENT {
@@ -151,7 +160,9 @@ async fn client(http: Http, client_idx: usize, n_acks: Arc<AtomicUsize>, stop: A
             (2, Some(mut current)) => {
                 current["name"] = json!([{"family": format!("Update{op_idx}")}]);
                 let path = format!("/r4/Patient/{}", current["id"].as_str().unwrap_or(""));
-                if let Some(updated) = acknowledged(&http, http.with_body(Method::PUT, &path, &current), 200).await {
+                if let Some(updated) =
+                    acknowledged(&http, http.with_body(Method::PUT, &path, &current), 200).await
+                {
                     record.acks.push(Ack {
                         reference: format!("Patient/{}", id_of(&updated)),
                         version_id: version_of(&updated),
@@ -173,15 +184,24 @@ async fn client(http: Http, client_idx: usize, n_acks: Arc<AtomicUsize>, stop: A
                     style,
                     acknowledged: false,
                 };
-                if let Some(response) =
-                    acknowledged(&http, http.with_body(Method::POST, "/r4", &attempt.bundle()), 200).await
+                if let Some(response) = acknowledged(
+                    &http,
+                    http.with_body(Method::POST, "/r4", &attempt.bundle()),
+                    200,
+                )
+                .await
                 {
                     let entries = response["entry"].as_array().cloned().unwrap_or_default();
-                    assert_eq!(entries.len(), 4, "a transaction-response per entry: {response}");
+                    assert_eq!(
+                        entries.len(),
+                        4,
+                        "a transaction-response per entry: {response}"
+                    );
                     for entry in &entries {
                         let location = entry["response"]["location"].as_str().unwrap_or("");
-                        let ack = parse_location(location)
-                            .unwrap_or_else(|| panic!("a response entry without a version location: {entry}"));
+                        let ack = parse_location(location).unwrap_or_else(|| {
+                            panic!("a response entry without a version location: {entry}")
+                        });
                         record.acks.push(ack);
                     }
                     attempt.acknowledged = true;
@@ -190,7 +210,11 @@ async fn client(http: Http, client_idx: usize, n_acks: Arc<AtomicUsize>, stop: A
                 record.transactions.push(attempt);
             }
             _ => {
-                let request = http.with_body(Method::POST, "/r4/Patient", &patient(&format!("create-{tag}")));
+                let request = http.with_body(
+                    Method::POST,
+                    "/r4/Patient",
+                    &patient(&format!("create-{tag}")),
+                );
                 if let Some(created) = acknowledged(&http, request, 201).await {
                     record.acks.push(Ack {
                         reference: format!("Patient/{}", id_of(&created)),
@@ -318,8 +342,12 @@ async fn acknowledged_writes_survive_sigkill_and_transactions_stay_atomic() {
             ));
         }
         let version_id = version_of(&reply.json());
-        (version_id < ack.version_id)
-            .then(|| format!("{} v{} came back as v{version_id}", ack.reference, ack.version_id))
+        (version_id < ack.version_id).then(|| {
+            format!(
+                "{} v{} came back as v{version_id}",
+                ack.reference, ack.version_id
+            )
+        })
     }))
     .buffer_unordered(8)
     .filter_map(|lost| async move { lost })
@@ -335,7 +363,11 @@ async fn acknowledged_writes_survive_sigkill_and_transactions_stay_atomic() {
 
     let torn: Vec<String> = futures::stream::iter(attempts.iter().map(|attempt| async move {
         let n = n_present(http, attempt).await;
-        let whole = if attempt.acknowledged { n == 4 } else { n == 0 || n == 4 };
+        let whole = if attempt.acknowledged {
+            n == 4
+        } else {
+            n == 0 || n == 4
+        };
         (!whole).then(|| {
             format!(
                 "transaction {} ({:?}, acknowledged: {}) has {n} of 4 resources",

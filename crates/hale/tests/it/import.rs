@@ -36,7 +36,8 @@ fn write_data(dir: &Path) {
         with_id(observation("Patient/p1", "o1"), "o1"),
         with_id(observation("Patient/p2", "o2"), "o2"),
     ]);
-    let file = std::fs::File::create(dir.join("observations.ndjson.gz")).expect("creating observations.ndjson.gz");
+    let file = std::fs::File::create(dir.join("observations.ndjson.gz"))
+        .expect("creating observations.ndjson.gz");
     let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
     gz.write_all(observations.as_bytes()).expect("compressing");
     gz.finish().expect("finishing the gzip stream");
@@ -54,8 +55,12 @@ fn write_data(dir: &Path) {
 }
 
 fn import_json(data_dir: &Path, paths: &[&Path], extra: &[&str]) -> crate::support::Finished {
-    let mut args: Vec<std::ffi::OsString> =
-        vec!["import".into(), "--data-dir".into(), data_dir.into(), "--json".into()];
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "import".into(),
+        "--data-dir".into(),
+        data_dir.into(),
+        "--json".into(),
+    ];
     args.extend(extra.iter().map(Into::into));
     args.extend(paths.iter().map(Into::into));
     run_hale(args)
@@ -73,7 +78,11 @@ async fn import_loads_ndjson_gzip_and_bundles_reports_bad_lines_and_is_idempoten
     assert_eq!(summary["files"], 3, "{summary}");
     assert_eq!(summary["resources"], 7, "{summary}");
     assert_eq!(summary["rejected"], 2, "{summary}");
-    assert_eq!(summary["totals"], json!({"Observation": 3, "Patient": 4}), "{summary}");
+    assert_eq!(
+        summary["totals"],
+        json!({"Observation": 3, "Patient": 4}),
+        "{summary}"
+    );
     let errors = summary["errors"].as_array().cloned().unwrap_or_default();
     assert_eq!(errors.len(), 2, "{summary}");
     for error in &errors {
@@ -108,7 +117,10 @@ async fn import_loads_ndjson_gzip_and_bundles_reports_bad_lines_and_is_idempoten
     let obs = server.get("/r4/Observation/b-o1").await.resource(200);
     assert_eq!(obs["subject"]["reference"], "Patient/b-p1");
     for id in ["p1", "p2", "p3", "b-p1"] {
-        let history = server.get(&format!("/r4/Patient/{id}/_history")).await.resource(200);
+        let history = server
+            .get(&format!("/r4/Patient/{id}/_history"))
+            .await
+            .resource(200);
         assert_eq!(
             history["total"], 1,
             "Patient/{id} was written once, not once per import: {history}"
@@ -116,7 +128,10 @@ async fn import_loads_ndjson_gzip_and_bundles_reports_bad_lines_and_is_idempoten
     }
     for id in ["o1", "o2"] {
         assert_eq!(
-            server.get(&format!("/r4/Observation/{id}")).await.resource(200)["meta"]["versionId"],
+            server
+                .get(&format!("/r4/Observation/{id}"))
+                .await
+                .resource(200)["meta"]["versionId"],
             "1"
         );
     }
@@ -128,7 +143,11 @@ fn import_strict_stops_at_the_first_rejection_with_a_failure_exit() {
     let input = tempfile::tempdir().expect("a temporary directory");
     let data = tempfile::tempdir().expect("a temporary directory");
     let file = input.path().join("bad.ndjson");
-    std::fs::write(&file, format!("{}\nnot json\n", with_id(patient("s1"), "s1"))).expect("writing bad.ndjson");
+    std::fs::write(
+        &file,
+        format!("{}\nnot json\n", with_id(patient("s1"), "s1")),
+    )
+    .expect("writing bad.ndjson");
     let finished = import_json(data.path(), &[&file], &["--strict"]);
     assert!(
         !finished.status.success(),
@@ -206,13 +225,19 @@ fn synth_output_is_deterministic_and_imports_once() {
         ndjson_lines(synth_b.path()),
         "the same seed gives the same records"
     );
-    let n_patients = lines.iter().filter(|(file, _)| file == "Patient.ndjson").count();
+    let n_patients = lines
+        .iter()
+        .filter(|(file, _)| file == "Patient.ndjson")
+        .count();
     assert_eq!(n_patients, 3);
 
     let first = import_json(data.path(), &[synth_a.path()], &[]);
     first.success();
     let summary = first.json();
-    assert_eq!(summary["rejected"], 0, "synthetic records are valid: {summary}");
+    assert_eq!(
+        summary["rejected"], 0,
+        "synthetic records are valid: {summary}"
+    );
     assert_eq!(summary["resources"], lines.len(), "{summary}");
     let totals = summary["totals"].as_object().cloned().unwrap_or_default();
     assert_eq!(

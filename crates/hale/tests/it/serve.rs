@@ -7,15 +7,22 @@ use crate::support::{PREFIXES, ServerProcess, id_of, patient, unique};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_writes_absolute_urls_from_the_public_url_and_the_prefix_used() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let server = ServerProcess::start(dir.path(), &["--public-url", "https://hale.example.org/"]).await;
+    let server =
+        ServerProcess::start(dir.path(), &["--public-url", "https://hale.example.org/"]).await;
     for prefix in PREFIXES {
         let reply = server
-            .post(&format!("{prefix}/Patient"), &patient(&unique("public-url")))
+            .post(
+                &format!("{prefix}/Patient"),
+                &patient(&unique("public-url")),
+            )
             .await;
         let id = id_of(&reply.resource(201));
         let location = format!("https://hale.example.org{prefix}/Patient/{id}/_history/1");
         assert_eq!(reply.header("location"), Some(location.as_str()));
-        let statement = server.get(&format!("{prefix}/metadata")).await.resource(200);
+        let statement = server
+            .get(&format!("{prefix}/metadata"))
+            .await
+            .resource(200);
         assert_eq!(
             statement["implementation"]["url"],
             format!("https://hale.example.org{prefix}")
@@ -30,7 +37,9 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
     let mut server = ServerProcess::start(dir.path(), &[]).await;
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(id_of(&server.create("/r4", &patient(&unique("sigterm"))).await));
+        ids.push(id_of(
+            &server.create("/r4", &patient(&unique("sigterm"))).await,
+        ));
     }
     let signalled = std::process::Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
@@ -46,6 +55,9 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
 
     let restarted = ServerProcess::start(dir.path(), &[]).await;
     for id in ids {
-        restarted.get(&format!("/r4/Patient/{id}")).await.resource(200);
+        restarted
+            .get(&format!("/r4/Patient/{id}"))
+            .await
+            .resource(200);
     }
 }

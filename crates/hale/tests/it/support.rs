@@ -115,17 +115,21 @@ pub fn id_of(resource: &Value) -> String {
 
 /// Whether any issue of an OperationOutcome names `needle` in its `expression` or its text.
 pub fn mentions(outcome: &Value, needle: &str) -> bool {
-    outcome["issue"].as_array().into_iter().flatten().any(|issue| {
-        let in_expression = issue["expression"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|e| e.as_str().is_some_and(|e| e.contains(needle)));
-        let in_text = [&issue["diagnostics"], &issue["details"]["text"]]
-            .iter()
-            .any(|t| t.as_str().is_some_and(|t| t.contains(needle)));
-        in_expression || in_text
-    })
+    outcome["issue"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|issue| {
+            let in_expression = issue["expression"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e.as_str().is_some_and(|e| e.contains(needle)));
+            let in_text = [&issue["diagnostics"], &issue["details"]["text"]]
+                .iter()
+                .any(|t| t.as_str().is_some_and(|t| t.contains(needle)));
+            in_expression || in_text
+        })
 }
 
 /// A finished HTTP exchange, read whole.
@@ -148,7 +152,8 @@ impl Reply {
     /// The body as JSON.
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("the body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {}", self.text()))
     }
 
     /// A header as text.
@@ -159,7 +164,12 @@ impl Reply {
     /// Asserts the status.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text());
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
         self
     }
 
@@ -187,7 +197,10 @@ impl Reply {
         let issues = outcome["issue"]
             .as_array()
             .unwrap_or_else(|| panic!("an OperationOutcome without issues: {outcome}"));
-        assert!(!issues.is_empty(), "an OperationOutcome without issues: {outcome}");
+        assert!(
+            !issues.is_empty(),
+            "an OperationOutcome without issues: {outcome}"
+        );
         for issue in issues {
             assert!(
                 issue["severity"].is_string() && issue["diagnostics"].is_string(),
@@ -250,12 +263,19 @@ impl Http {
     }
 
     /// Sends a request and reads the whole response, or says why that failed.
-    pub async fn try_send(&self, request: reqwest::RequestBuilder) -> Result<Reply, reqwest::Error> {
+    pub async fn try_send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Reply, reqwest::Error> {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.bytes().await?.to_vec();
-        Ok(Reply { status, headers, body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// `GET path`.
@@ -365,13 +385,16 @@ impl TestAppBuilder {
     /// Opens the store, binds `127.0.0.1:0` and serves on the current runtime.
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
-        let store =
-            SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db"))).expect("opening a fresh SQLite store");
+        let store = SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db")))
+            .expect("opening a fresh SQLite store");
         let engine = Engine::new(Arc::new(store));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");
-        let base_url = format!("http://{}", listener.local_addr().expect("the bound address"));
+        let base_url = format!(
+            "http://{}",
+            listener.local_addr().expect("the bound address")
+        );
         let mut config = HttpConfig::new(&base_url);
         if let Some(max_body_bytes) = self.max_body_bytes {
             config.max_body_bytes = max_body_bytes;
@@ -463,7 +486,10 @@ impl ServerProcess {
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("hale serve exited with {status} before listening:\n{}", tail(&log));
+                panic!(
+                    "hale serve exited with {status} before listening:\n{}",
+                    tail(&log)
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -540,8 +566,12 @@ impl Finished {
     /// Stdout as JSON (`--json` summaries).
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// Asserts a zero exit status.

@@ -5,7 +5,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Http, PREFIXES, Reply, SYSTEM, TestApp, id_of, mentions, patient, token, unique, version_of};
+use crate::support::{
+    Http, PREFIXES, Reply, SYSTEM, TestApp, id_of, mentions, patient, token, unique, version_of,
+};
 
 /// The query `identifier=SYSTEM|value`, percent-encoded for a URL.
 fn identifier_query(identifier: &str) -> String {
@@ -14,7 +16,9 @@ fn identifier_query(identifier: &str) -> String {
 
 /// How many Patient versions the server holds, from the type history's `total`.
 async fn n_patient_versions(http: &Http) -> u64 {
-    http.get("/r4/Patient/_history?_count=1").await.resource(200)["total"]
+    http.get("/r4/Patient/_history?_count=1")
+        .await
+        .resource(200)["total"]
         .as_u64()
         .expect("a total")
 }
@@ -64,7 +68,11 @@ async fn conditional_create_creates_on_no_match_returns_the_single_match_and_ref
         create_if_none_exist(&app, prefix, &patient(&identifier), &condition)
             .await
             .outcome(412, "multiple-matches");
-        assert_eq!(n_patient_versions(&app).await, versions_before, "nothing was written");
+        assert_eq!(
+            n_patient_versions(&app).await,
+            versions_before,
+            "nothing was written"
+        );
     }
 }
 
@@ -75,12 +83,18 @@ async fn deleted_resources_do_not_match_conditions() {
         let identifier = unique("deleted-match");
         let condition = format!("identifier={}", token(&identifier));
         let deleted = id_of(&app.create(prefix, &patient(&identifier)).await);
-        app.delete(&format!("{prefix}/Patient/{deleted}")).await.expect(200);
+        app.delete(&format!("{prefix}/Patient/{deleted}"))
+            .await
+            .expect(200);
 
         let created = create_if_none_exist(&app, prefix, &patient(&identifier), &condition)
             .await
             .resource(201);
-        assert_ne!(id_of(&created), deleted, "a new resource, not the deleted one");
+        assert_ne!(
+            id_of(&created),
+            deleted,
+            "a new resource, not the deleted one"
+        );
         // Only the live resource matches now, so the condition is not ambiguous.
         let updated = app
             .put(
@@ -89,7 +103,9 @@ async fn deleted_resources_do_not_match_conditions() {
             )
             .await;
         assert_eq!(id_of(&updated.resource(200)), id_of(&created));
-        app.get(&format!("{prefix}/Patient/{deleted}")).await.expect(410);
+        app.get(&format!("{prefix}/Patient/{deleted}"))
+            .await
+            .expect(410);
     }
 }
 
@@ -142,10 +158,16 @@ async fn racing_conditional_creates_make_exactly_one_resource() {
         "statuses: {statuses:?}"
     );
     let ids: std::collections::HashSet<String> = replies.iter().map(|r| id_of(&r.json())).collect();
-    assert_eq!(ids.len(), 1, "every answer names the same resource: {ids:?}");
+    assert_eq!(
+        ids.len(),
+        1,
+        "every answer names the same resource: {ids:?}"
+    );
     assert_eq!(n_patient_versions(&app).await, 1);
     // And the condition still has a single match.
-    create_if_none_exist(&app, "/r4", &body, &condition).await.expect(200);
+    create_if_none_exist(&app, "/r4", &body, &condition)
+        .await
+        .expect(200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -173,9 +195,18 @@ async fn racing_conditional_updates_make_exactly_one_resource() {
         "statuses: {statuses:?}"
     );
     let ids: std::collections::HashSet<String> = replies.iter().map(|r| id_of(&r.json())).collect();
-    assert_eq!(ids.len(), 1, "every update names the same resource: {ids:?}");
-    let versions: std::collections::HashSet<u64> = replies.iter().map(|r| version_of(&r.json())).collect();
-    assert_eq!(versions.len(), 10, "each update wrote its own version: {versions:?}");
+    assert_eq!(
+        ids.len(),
+        1,
+        "every update names the same resource: {ids:?}"
+    );
+    let versions: std::collections::HashSet<u64> =
+        replies.iter().map(|r| version_of(&r.json())).collect();
+    assert_eq!(
+        versions.len(),
+        10,
+        "each update wrote its own version: {versions:?}"
+    );
     assert_eq!(n_patient_versions(&app).await, 10);
 }
 
@@ -206,7 +237,9 @@ async fn conditional_update_creates_on_no_match_updates_the_single_match_and_ref
         app.put(&path, &wrong_id).await.outcome(400, "invalid");
 
         app.create(prefix, &patient(&identifier)).await;
-        app.put(&path, &changed).await.outcome(412, "multiple-matches");
+        app.put(&path, &changed)
+            .await
+            .outcome(412, "multiple-matches");
         assert_eq!(
             version_of(&app.get(&format!("{prefix}/Patient/{id}")).await.json()),
             2,
@@ -231,7 +264,9 @@ async fn conditional_delete_deletes_the_single_match_and_refuses_several() {
             reply.status,
             reply.text()
         );
-        app.get(&format!("{prefix}/Patient/{bystander}")).await.expect(200);
+        app.get(&format!("{prefix}/Patient/{bystander}"))
+            .await
+            .expect(200);
 
         let id = id_of(&app.create(prefix, &patient(&identifier)).await);
         let outcome = app.delete(&path).await.outcome(200, "value");
@@ -239,14 +274,22 @@ async fn conditional_delete_deletes_the_single_match_and_refuses_several() {
             outcome["issue"][0]["details"]["text"],
             format!("this resource with id {id} and version 2 has been deleted")
         );
-        app.get(&format!("{prefix}/Patient/{id}")).await.outcome(410, "deleted");
-        app.get(&format!("{prefix}/Patient/{bystander}")).await.expect(200);
+        app.get(&format!("{prefix}/Patient/{id}"))
+            .await
+            .outcome(410, "deleted");
+        app.get(&format!("{prefix}/Patient/{bystander}"))
+            .await
+            .expect(200);
 
         let one = id_of(&app.create(prefix, &patient(&identifier)).await);
         let two = id_of(&app.create(prefix, &patient(&identifier)).await);
         app.delete(&path).await.outcome(412, "multiple-matches");
-        app.get(&format!("{prefix}/Patient/{one}")).await.expect(200);
-        app.get(&format!("{prefix}/Patient/{two}")).await.expect(200);
+        app.get(&format!("{prefix}/Patient/{one}"))
+            .await
+            .expect(200);
+        app.get(&format!("{prefix}/Patient/{two}"))
+            .await
+            .expect(200);
     }
 }
 
@@ -256,7 +299,9 @@ async fn conditional_update_or_delete_without_criteria_is_400_and_touches_nothin
     let only = app.create("/r4", &patient(&unique("only"))).await;
     let id = id_of(&only);
     for prefix in PREFIXES {
-        app.delete(&format!("{prefix}/Patient")).await.outcome(400, "invalid");
+        app.delete(&format!("{prefix}/Patient"))
+            .await
+            .outcome(400, "invalid");
         app.delete(&format!("{prefix}/Patient?_count=1"))
             .await
             .outcome(400, "invalid");
@@ -268,5 +313,8 @@ async fn conditional_update_or_delete_without_criteria_is_400_and_touches_nothin
             .outcome(400, "invalid");
     }
     let current = app.get(&format!("/r4/Patient/{id}")).await.resource(200);
-    assert_eq!(current, only, "the only Patient was neither deleted nor updated");
+    assert_eq!(
+        current, only,
+        "the only Patient was neither deleted nor updated"
+    );
 }

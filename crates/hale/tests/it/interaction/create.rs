@@ -8,7 +8,9 @@ use crate::support::{PREFIXES, TestApp, id_of, patient, unique};
 #[track_caller]
 fn assert_last_modified_matches(last_modified: &str, last_updated: &str) {
     // `2024-05-06T07:08:09.123Z` against `Mon, 06 May 2024 07:08:09 GMT`.
-    let (date, time) = last_updated.split_once('T').expect("lastUpdated is an instant");
+    let (date, time) = last_updated
+        .split_once('T')
+        .expect("lastUpdated is an instant");
     let (year, rest) = date.split_once('-').expect("a year");
     let (_, day) = rest.split_once('-').expect("a month and day");
     assert!(
@@ -35,7 +37,10 @@ async fn create_answers_201_with_location_etag_last_modified_and_a_server_assign
         let created = reply.resource(201);
 
         let id = id_of(&created);
-        assert_ne!(id, "client-chosen-id", "create must ignore the id in the body");
+        assert_ne!(
+            id, "client-chosen-id",
+            "create must ignore the id in the body"
+        );
         assert_eq!(created["resourceType"], "Patient");
         assert_eq!(created["meta"]["versionId"], "1");
         assert!(
@@ -52,8 +57,13 @@ async fn create_answers_201_with_location_etag_last_modified_and_a_server_assign
             "Location echoes the prefix {prefix}"
         );
         assert_eq!(reply.header("etag"), Some("W/\"1\""));
-        let last_modified = reply.header("last-modified").expect("a Last-Modified header");
-        assert_last_modified_matches(last_modified, created["meta"]["lastUpdated"].as_str().unwrap_or(""));
+        let last_modified = reply
+            .header("last-modified")
+            .expect("a Last-Modified header");
+        assert_last_modified_matches(
+            last_modified,
+            created["meta"]["lastUpdated"].as_str().unwrap_or(""),
+        );
     }
 }
 
@@ -64,8 +74,12 @@ async fn each_create_gets_a_new_id_even_for_identical_content() {
     let first = app.create("/r4", &body).await;
     let second = app.create("/r4", &body).await;
     assert_ne!(id_of(&first), id_of(&second));
-    app.get(&format!("/r4/Patient/{}", id_of(&first))).await.expect(200);
-    app.get(&format!("/r4/Patient/{}", id_of(&second))).await.expect(200);
+    app.get(&format!("/r4/Patient/{}", id_of(&first)))
+        .await
+        .expect(200);
+    app.get(&format!("/r4/Patient/{}", id_of(&second)))
+        .await
+        .expect(200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,7 +95,11 @@ async fn create_with_prefer_return_minimal_answers_with_headers_and_no_body() {
             .header("Prefer", "return=minimal");
         let reply = app.send(request).await;
         reply.expect(201);
-        assert!(reply.body.is_empty(), "return=minimal has no body: {}", reply.text());
+        assert!(
+            reply.body.is_empty(),
+            "return=minimal has no body: {}",
+            reply.text()
+        );
         assert_eq!(reply.header("etag"), Some("W/\"1\""));
         assert!(reply.header("last-modified").is_some());
         let location = reply.header("location").expect("a Location header");
@@ -101,21 +119,34 @@ async fn create_with_prefer_return_minimal_answers_with_headers_and_no_body() {
 async fn create_with_prefer_return_operation_outcome_answers_an_outcome() {
     let app = TestApp::start().await;
     let request = app
-        .with_body(reqwest::Method::POST, "/r4/Patient", &patient(&unique("oo")))
+        .with_body(
+            reqwest::Method::POST,
+            "/r4/Patient",
+            &patient(&unique("oo")),
+        )
         .header("Prefer", "return=OperationOutcome");
     let reply = app.send(request).await;
     let outcome = reply.outcome(201, "informational");
     assert_eq!(outcome["issue"][0]["severity"], "information");
     assert_eq!(reply.header("etag"), Some("W/\"1\""));
-    let location = reply.header("location").expect("a Location header").to_owned();
-    app.get(location.trim_start_matches(&app.base_url)).await.resource(200);
+    let location = reply
+        .header("location")
+        .expect("a Location header")
+        .to_owned();
+    app.get(location.trim_start_matches(&app.base_url))
+        .await
+        .resource(200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_with_prefer_return_representation_answers_the_resource() {
     let app = TestApp::start().await;
     let request = app
-        .with_body(reqwest::Method::POST, "/r4/Patient", &patient(&unique("repr")))
+        .with_body(
+            reqwest::Method::POST,
+            "/r4/Patient",
+            &patient(&unique("repr")),
+        )
         .header("Prefer", "return=representation");
     let reply = app.send(request).await;
     let created = reply.resource(201);

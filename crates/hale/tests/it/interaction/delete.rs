@@ -39,7 +39,9 @@ async fn delete_answers_1ups_outcome_and_later_reads_are_410() {
         old.resource(200);
         assert_eq!(old.body, v2.body);
         app.get(&format!("{path}/_history/1")).await.resource(200);
-        app.get(&format!("{path}/_history/3")).await.outcome(410, "deleted");
+        app.get(&format!("{path}/_history/3"))
+            .await
+            .outcome(410, "deleted");
     }
 }
 
@@ -76,24 +78,35 @@ async fn deleting_again_succeeds_and_writes_no_new_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_honours_if_match() {
     let app = TestApp::start().await;
-    let created = app.create("/r4", &patient(&unique("delete-if-match"))).await;
+    let created = app
+        .create("/r4", &patient(&unique("delete-if-match")))
+        .await;
     let id = id_of(&created);
     let path = format!("/r4/Patient/{id}");
-    app.put(&path, &json!({"resourceType": "Patient", "id": id, "active": false}))
-        .await
-        .expect(200);
+    app.put(
+        &path,
+        &json!({"resourceType": "Patient", "id": id, "active": false}),
+    )
+    .await
+    .expect(200);
 
-    app.send(app.request(Method::DELETE, &path).header("If-Match", "W/\"1\""))
-        .await
-        .outcome(412, "conflict");
+    app.send(
+        app.request(Method::DELETE, &path)
+            .header("If-Match", "W/\"1\""),
+    )
+    .await
+    .outcome(412, "conflict");
     assert_eq!(
         version_of(&app.get(&path).await.resource(200)),
         2,
         "the stale delete deleted nothing"
     );
 
-    app.send(app.request(Method::DELETE, &path).header("If-Match", "W/\"2\""))
-        .await
-        .expect(200);
+    app.send(
+        app.request(Method::DELETE, &path)
+            .header("If-Match", "W/\"2\""),
+    )
+    .await
+    .expect(200);
     app.get(&path).await.expect(410);
 }

@@ -12,7 +12,10 @@ const MAX_PAGES: usize = 50;
 
 /// The absolute `link` of `relation`, if any.
 fn link(bundle: &Value, relation: &str) -> Option<String> {
-    bundle["link"].as_array()?.iter().find(|l| l["relation"] == relation)?["url"]
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == relation)?["url"]
         .as_str()
         .map(str::to_owned)
 }
@@ -41,12 +44,19 @@ async fn all_pages(http: &Http, prefix: &str, path: &str) -> Vec<Value> {
     let mut pages = vec![http.get(path).await.resource(200)];
     while let Some(next) = pages.last().and_then(|page| link(page, "next")) {
         let expected = format!("{}{prefix}/", http.base_url);
-        assert!(next.starts_with(&expected), "next link {next} does not echo {expected}");
+        assert!(
+            next.starts_with(&expected),
+            "next link {next} does not echo {expected}"
+        );
         assert!(
             pages.len() < MAX_PAGES,
             "more than {MAX_PAGES} pages: the next links do not end"
         );
-        pages.push(http.get(next.trim_start_matches(&http.base_url)).await.resource(200));
+        pages.push(
+            http.get(next.trim_start_matches(&http.base_url))
+                .await
+                .resource(200),
+        );
     }
     pages
 }
@@ -86,9 +96,12 @@ async fn instance_history_lists_every_version_newest_first() {
         let mut changed = created.clone();
         changed["active"] = json!(false);
         app.put(&path, &changed).await.expect(200);
-        app.patch(&path, &json!([{"op": "add", "path": "/gender", "value": "other"}]))
-            .await
-            .expect(200);
+        app.patch(
+            &path,
+            &json!([{"op": "add", "path": "/gender", "value": "other"}]),
+        )
+        .await
+        .expect(200);
         app.delete(&path).await.expect(200);
 
         let history = app.get(&format!("{path}/_history")).await.resource(200);
@@ -108,9 +121,14 @@ async fn instance_history_lists_every_version_newest_first() {
         let versions: Vec<u64> = entries.iter().map(|e| entry_key(e).1).collect();
         assert_eq!(versions, [4, 3, 2, 1]);
         for entry in entries {
-            assert_eq!(entry["fullUrl"], format!("{}{prefix}/Patient/{id}", app.base_url));
+            assert_eq!(
+                entry["fullUrl"],
+                format!("{}{prefix}/Patient/{id}", app.base_url)
+            );
             assert!(
-                entry["response"]["status"].as_str().is_some_and(|s| s.starts_with('2')),
+                entry["response"]["status"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with('2')),
                 "{entry}"
             );
         }
@@ -120,7 +138,10 @@ async fn instance_history_lists_every_version_newest_first() {
             entries[0]
         );
         assert_eq!(entries[1]["resource"]["gender"], "other");
-        assert_eq!(entries[3]["resource"], created, "the first version is as created");
+        assert_eq!(
+            entries[3]["resource"], created,
+            "the first version is as created"
+        );
     }
 }
 
@@ -135,7 +156,9 @@ async fn type_history_pages_with_count_and_next_links_without_duplicates() {
         if n % 2 == 0 {
             let mut changed = created.clone();
             changed["active"] = json!(false);
-            app.put(&format!("/r4/Patient/{id}"), &changed).await.expect(200);
+            app.put(&format!("/r4/Patient/{id}"), &changed)
+                .await
+                .expect(200);
             expected.insert((format!("Patient/{id}"), 2));
         }
     }
@@ -165,7 +188,10 @@ async fn type_history_pages_with_count_and_next_links_without_duplicates() {
         // A page with fewer entries than _count is the last one.
         for page in &pages {
             if page["entry"].as_array().map_or(0, Vec::len) < 2 {
-                assert!(link(page, "next").is_none(), "a short page has no next link: {page}");
+                assert!(
+                    link(page, "next").is_none(),
+                    "a short page has no next link: {page}"
+                );
             }
         }
     }
@@ -180,7 +206,10 @@ async fn system_history_covers_every_type_and_pages() {
         let subject_id = id_of(&subject);
         expected.insert((format!("Patient/{subject_id}"), 1));
         let obs = app
-            .create("/r4", &observation(&format!("Patient/{subject_id}"), &unique("obs")))
+            .create(
+                "/r4",
+                &observation(&format!("Patient/{subject_id}"), &unique("obs")),
+            )
             .await;
         expected.insert((format!("Observation/{}", id_of(&obs)), 1));
     }
@@ -188,7 +217,10 @@ async fn system_history_covers_every_type_and_pages() {
         let first = app.get(&format!("{prefix}/_history")).await.resource(200);
         assert_eq!(first["total"], 6);
         let pages = all_pages(&app, prefix, &format!("{prefix}/_history?_count=4")).await;
-        let got: HashSet<(String, u64)> = entries_without_duplicates(&pages, 4).iter().map(entry_key).collect();
+        let got: HashSet<(String, u64)> = entries_without_duplicates(&pages, 4)
+            .iter()
+            .map(entry_key)
+            .collect();
         assert_eq!(got, expected);
     }
 }
@@ -214,13 +246,22 @@ async fn history_pages_stay_stable_while_others_write() {
     }
     let mut pages = vec![
         first,
-        app.get(next.trim_start_matches(&app.base_url)).await.resource(200),
+        app.get(next.trim_start_matches(&app.base_url))
+            .await
+            .resource(200),
     ];
     while let Some(next) = pages.last().and_then(|page| link(page, "next")) {
         assert!(pages.len() < MAX_PAGES, "the next links do not end");
-        pages.push(app.get(next.trim_start_matches(&app.base_url)).await.resource(200));
+        pages.push(
+            app.get(next.trim_start_matches(&app.base_url))
+                .await
+                .resource(200),
+        );
     }
-    let got: HashSet<(String, u64)> = entries_without_duplicates(&pages, 2).iter().map(entry_key).collect();
+    let got: HashSet<(String, u64)> = entries_without_duplicates(&pages, 2)
+        .iter()
+        .map(entry_key)
+        .collect();
     assert_eq!(
         got, before,
         "the pages list exactly the versions that existed when paging began"
@@ -235,7 +276,10 @@ async fn history_since_keeps_the_versions_at_or_after_the_instant() {
         let created = app.create("/r4", &patient(&unique("since"))).await;
         written.push((
             format!("Patient/{}", id_of(&created)),
-            created["meta"]["lastUpdated"].as_str().unwrap_or("").to_owned(),
+            created["meta"]["lastUpdated"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
         ));
     }
     let since = written[2].1.clone();
@@ -267,7 +311,10 @@ async fn history_since_keeps_the_versions_at_or_after_the_instant() {
         // The first resource was written before the instant (unless within the same millisecond).
         if written[0].1 < since {
             let instance = app
-                .get(&format!("{prefix}/{}/_history?_since={since}", written[0].0))
+                .get(&format!(
+                    "{prefix}/{}/_history?_since={since}",
+                    written[0].0
+                ))
                 .await
                 .resource(200);
             assert!(

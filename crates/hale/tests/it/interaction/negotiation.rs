@@ -18,9 +18,12 @@ async fn format_xml_is_406() {
             app.get(&format!("{prefix}/metadata?_format={format}"))
                 .await
                 .outcome(406, "not-supported");
-            app.post(&format!("{prefix}/Patient?_format={format}"), &patient("refused"))
-                .await
-                .outcome(406, "not-supported");
+            app.post(
+                &format!("{prefix}/Patient?_format={format}"),
+                &patient("refused"),
+            )
+            .await
+            .outcome(406, "not-supported");
         }
         for format in ["json", "application/json", "application/fhir%2Bjson"] {
             app.get(&format!("{prefix}/Patient/{id}?_format={format}"))
@@ -67,7 +70,9 @@ async fn accept_xml_is_406_and_accept_json_works() {
             "application/fhir+xml, application/fhir+json;q=0.5",
             "application/fhir+json; fhirVersion=4.0",
         ] {
-            let reply = app.send(app.request(Method::GET, &path).header(ACCEPT, accept)).await;
+            let reply = app
+                .send(app.request(Method::GET, &path).header(ACCEPT, accept))
+                .await;
             assert_eq!(
                 reply.status,
                 200,
@@ -134,7 +139,10 @@ async fn plain_application_json_bodies_are_accepted() {
                 )
                 .await;
             let created = reply.resource(201);
-            assert_eq!(created["resourceType"], "Patient", "Content-Type: {content_type}");
+            assert_eq!(
+                created["resourceType"], "Patient",
+                "Content-Type: {content_type}"
+            );
         }
     }
 }

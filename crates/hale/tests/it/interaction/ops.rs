@@ -29,7 +29,10 @@ async fn metrics_count_requests_by_method_and_status_class() {
         reply.header("content-type")
     );
     let text = reply.text();
-    assert!(text.contains("# TYPE hale_http_requests_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE hale_http_requests_total counter"),
+        "{text}"
+    );
     let count = |series: &str| -> u64 {
         text.lines()
             .find_map(|line| line.strip_prefix(series))
@@ -38,7 +41,10 @@ async fn metrics_count_requests_by_method_and_status_class() {
     };
     assert!(count("hale_http_requests_total{method=\"POST\",status=\"2xx\"}") >= 1);
     assert!(count("hale_http_requests_total{method=\"GET\",status=\"4xx\"}") >= 1);
-    assert!(text.contains("hale_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("hale_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +73,10 @@ async fn metadata_is_a_capability_statement_of_every_type_and_interaction() {
         assert_eq!(rest["mode"], "server");
         let resources = rest["resource"].as_array().expect("rest[0].resource");
         assert_eq!(resources.len(), 146, "every R4 resource type");
-        let types: HashSet<&str> = resources.iter().filter_map(|r| r["type"].as_str()).collect();
+        let types: HashSet<&str> = resources
+            .iter()
+            .filter_map(|r| r["type"].as_str())
+            .collect();
         assert_eq!(types.len(), 146, "each type once");
         for expected in [
             "Patient",
@@ -96,7 +105,11 @@ async fn metadata_is_a_capability_statement_of_every_type_and_interaction() {
                 "history-type",
                 "create",
             ] {
-                assert!(codes.contains(code), "{} lacks {code}: {codes:?}", resource["type"]);
+                assert!(
+                    codes.contains(code),
+                    "{} lacks {code}: {codes:?}",
+                    resource["type"]
+                );
             }
         }
         let system: HashSet<&str> = rest["interaction"]
@@ -106,7 +119,10 @@ async fn metadata_is_a_capability_statement_of_every_type_and_interaction() {
             .filter_map(|i| i["code"].as_str())
             .collect();
         for code in ["transaction", "batch", "history-system"] {
-            assert!(system.contains(code), "rest[0].interaction lacks {code}: {system:?}");
+            assert!(
+                system.contains(code),
+                "rest[0].interaction lacks {code}: {system:?}"
+            );
         }
     }
 }
@@ -151,7 +167,11 @@ async fn unknown_resource_types_and_paths_are_404_outcomes() {
             wrong.push(format!("GET {path}: {} {}", reply.status, reply.text()));
         }
     }
-    assert!(wrong.is_empty(), "unknown paths must answer 404:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "unknown paths must answer 404:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,10 +185,19 @@ async fn unsupported_methods_are_405_outcomes() {
             (Method::PATCH, format!("{prefix}/Patient")),
             (Method::DELETE, prefix.to_owned()),
             (Method::POST, format!("{prefix}/Patient/_history")),
-            (Method::DELETE, format!("{prefix}/Patient/some-id/_history/1")),
+            (
+                Method::DELETE,
+                format!("{prefix}/Patient/some-id/_history/1"),
+            ),
         ] {
             let reply = app.send(app.request(method.clone(), &path)).await;
-            assert_eq!(reply.status, 405, "{method} {path}: {} {}", reply.status, reply.text());
+            assert_eq!(
+                reply.status,
+                405,
+                "{method} {path}: {} {}",
+                reply.status,
+                reply.text()
+            );
             reply.outcome(405, "not-supported");
         }
     }

@@ -5,7 +5,9 @@ use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
-use crate::support::{FHIR_JSON, JSON_PATCH, PREFIXES, TestApp, id_of, mentions, patient, unique, version_of};
+use crate::support::{
+    FHIR_JSON, JSON_PATCH, PREFIXES, TestApp, id_of, mentions, patient, unique, version_of,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patch_applies_a_json_patch_as_a_new_version() {
@@ -26,7 +28,10 @@ async fn patch_applies_a_json_patch_as_a_new_version() {
         assert_eq!(patched["active"], false);
         assert_eq!(patched["gender"], "female");
         assert_eq!(patched["name"][1]["family"], "Added");
-        assert_eq!(patched["identifier"], created["identifier"], "untouched elements stay");
+        assert_eq!(
+            patched["identifier"], created["identifier"],
+            "untouched elements stay"
+        );
         assert_eq!(reply.header("etag"), Some("W/\"2\""));
         let location = format!("{}{prefix}/Patient/{id}/_history/2", app.base_url);
         assert_eq!(reply.header("location"), Some(location.as_str()));
@@ -70,7 +75,13 @@ async fn a_body_that_is_not_a_json_patch_is_400_and_writes_nothing() {
         ];
         for body in not_patches {
             let reply = app.patch(&path, &body).await;
-            assert_eq!(reply.status, 400, "{body} answered {} {}", reply.status, reply.text());
+            assert_eq!(
+                reply.status,
+                400,
+                "{body} answered {} {}",
+                reply.status,
+                reply.text()
+            );
             reply.outcome(400, "structure");
         }
         let reply = app
@@ -81,14 +92,20 @@ async fn a_body_that_is_not_a_json_patch_is_400_and_writes_nothing() {
             )
             .await;
         reply.outcome(400, "structure");
-        assert_eq!(app.get(&path).await.body, created.body, "nothing was written");
+        assert_eq!(
+            app.get(&path).await.body,
+            created.body,
+            "nothing was written"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patch_that_cannot_be_applied_is_400_and_writes_nothing() {
     let app = TestApp::start().await;
-    let created = app.post("/r4/Patient", &patient(&unique("unapplicable"))).await;
+    let created = app
+        .post("/r4/Patient", &patient(&unique("unapplicable")))
+        .await;
     let id = id_of(&created.json());
     let path = format!("/r4/Patient/{id}");
     let failing = [
@@ -98,13 +115,23 @@ async fn a_patch_that_cannot_be_applied_is_400_and_writes_nothing() {
     ];
     for body in failing {
         let reply = app.patch(&path, &body).await;
-        assert_eq!(reply.status, 400, "{body} answered {} {}", reply.status, reply.text());
+        assert_eq!(
+            reply.status,
+            400,
+            "{body} answered {} {}",
+            reply.status,
+            reply.text()
+        );
         assert_eq!(reply.json()["resourceType"], "OperationOutcome");
     }
     // A failed test op must not leave the operations before it applied.
     let partly = json!([{"op": "replace", "path": "/active", "value": false}, {"op": "test", "path": "/gender", "value": "male"}]);
     app.patch(&path, &partly).await.expect(400);
-    assert_eq!(app.get(&path).await.body, created.body, "nothing was written");
+    assert_eq!(
+        app.get(&path).await.body,
+        created.body,
+        "nothing was written"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +139,10 @@ async fn a_patch_that_makes_the_resource_invalid_is_400_naming_the_path() {
     let app = TestApp::start().await;
     for prefix in PREFIXES {
         let created = app
-            .post(&format!("{prefix}/Patient"), &patient(&unique("invalidating")))
+            .post(
+                &format!("{prefix}/Patient"),
+                &patient(&unique("invalidating")),
+            )
             .await;
         let id = id_of(&created.json());
         let path = format!("{prefix}/Patient/{id}");
@@ -140,14 +170,24 @@ async fn a_patch_that_makes_the_resource_invalid_is_400_naming_the_path() {
         ];
         for (body, location) in cases {
             let reply = app.patch(&path, &body).await;
-            assert_eq!(reply.status, 400, "{body} answered {} {}", reply.status, reply.text());
+            assert_eq!(
+                reply.status,
+                400,
+                "{body} answered {} {}",
+                reply.status,
+                reply.text()
+            );
             let outcome = reply.json();
             assert!(
                 mentions(&outcome, location),
                 "{body}: the outcome should name {location}: {outcome}"
             );
         }
-        assert_eq!(app.get(&path).await.body, created.body, "nothing was written");
+        assert_eq!(
+            app.get(&path).await.body,
+            created.body,
+            "nothing was written"
+        );
     }
 }
 
@@ -155,7 +195,10 @@ async fn a_patch_that_makes_the_resource_invalid_is_400_naming_the_path() {
 async fn patch_honours_if_match() {
     let app = TestApp::start().await;
     for prefix in PREFIXES {
-        let id = id_of(&app.create(prefix, &patient(&unique("patch-if-match"))).await);
+        let id = id_of(
+            &app.create(prefix, &patient(&unique("patch-if-match")))
+                .await,
+        );
         let path = format!("{prefix}/Patient/{id}");
         let body = json!([{"op": "replace", "path": "/active", "value": false}]).to_string();
         let with_if_match = |etag: &str| {
@@ -167,7 +210,9 @@ async fn patch_honours_if_match() {
 
         let reply = app.send(with_if_match("W/\"1\"")).await;
         assert_eq!(version_of(&reply.resource(200)), 2);
-        app.send(with_if_match("W/\"1\"")).await.outcome(412, "conflict");
+        app.send(with_if_match("W/\"1\""))
+            .await
+            .outcome(412, "conflict");
         assert_eq!(
             version_of(&app.get(&path).await.json()),
             2,
@@ -217,6 +262,10 @@ async fn patch_with_prefer_return_minimal_answers_headers_only() {
         .body(body);
     let reply = app.send(request).await;
     reply.expect(200);
-    assert!(reply.body.is_empty(), "return=minimal has no body: {}", reply.text());
+    assert!(
+        reply.body.is_empty(),
+        "return=minimal has no body: {}",
+        reply.text()
+    );
     assert_eq!(reply.header("etag"), Some("W/\"2\""));
 }

@@ -9,7 +9,9 @@ use crate::support::{PREFIXES, TestApp, id_of, mentions, patient, unique};
 async fn read_returns_exactly_the_bytes_that_create_returned() {
     let app = TestApp::start().await;
     for prefix in PREFIXES {
-        let created = app.post(&format!("{prefix}/Patient"), &patient(&unique("read"))).await;
+        let created = app
+            .post(&format!("{prefix}/Patient"), &patient(&unique("read")))
+            .await;
         created.expect(201);
         let id = id_of(&created.json());
         // Both prefixes serve the same resource with the same bytes.
@@ -21,7 +23,10 @@ async fn read_returns_exactly_the_bytes_that_create_returned() {
                 "read under {read_prefix} differs from what create under {prefix} returned"
             );
             assert_eq!(read.header("etag"), Some("W/\"1\""));
-            assert_eq!(read.header("last-modified"), created.header("last-modified"));
+            assert_eq!(
+                read.header("last-modified"),
+                created.header("last-modified")
+            );
         }
     }
 }
@@ -47,7 +52,9 @@ async fn read_with_a_malformed_id_is_400() {
     let too_long = "a".repeat(65);
     for prefix in PREFIXES {
         for id in ["has_underscore", "with%20space", too_long.as_str()] {
-            app.get(&format!("{prefix}/Patient/{id}")).await.outcome(400, "value");
+            app.get(&format!("{prefix}/Patient/{id}"))
+                .await
+                .outcome(400, "value");
         }
     }
 }
@@ -56,7 +63,9 @@ async fn read_with_a_malformed_id_is_400() {
 async fn vread_returns_each_version_as_it_was() {
     let app = TestApp::start().await;
     for prefix in PREFIXES {
-        let v1 = app.post(&format!("{prefix}/Patient"), &patient(&unique("vread"))).await;
+        let v1 = app
+            .post(&format!("{prefix}/Patient"), &patient(&unique("vread")))
+            .await;
         let created = v1.resource(201);
         let id = id_of(&created);
         let mut changed = created.clone();
@@ -66,7 +75,10 @@ async fn vread_returns_each_version_as_it_was() {
 
         let old = app.get(&format!("{prefix}/Patient/{id}/_history/1")).await;
         old.resource(200);
-        assert_eq!(old.body, v1.body, "vread of version 1 is version 1 as created");
+        assert_eq!(
+            old.body, v1.body,
+            "vread of version 1 is version 1 as created"
+        );
         assert_eq!(old.header("etag"), Some("W/\"1\""));
         let new = app.get(&format!("{prefix}/Patient/{id}/_history/2")).await;
         assert_eq!(new.body, v2.body);

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Http, PREFIXES, Reply, SYSTEM, TestApp, id_of, mentions, observation, patient, token, unique, version_of,
+    Http, PREFIXES, Reply, SYSTEM, TestApp, id_of, mentions, observation, patient, token, unique,
+    version_of,
 };
 
 fn bundle(kind: &str, entries: Vec<Value>) -> Value {
@@ -96,7 +97,10 @@ async fn transaction_gives_urn_uuid_placeholders_ids_and_rewrites_references() {
                 post_entry(&urn(), derived),
             ],
         );
-        let entries = response_entries(&post_bundle(&app, prefix, &request).await, "transaction-response");
+        let entries = response_entries(
+            &post_bundle(&app, prefix, &request).await,
+            "transaction-response",
+        );
         assert_eq!(entries.len(), 3);
         assert!(
             entries.iter().all(|e| entry_status(e) == 201),
@@ -110,12 +114,20 @@ async fn transaction_gives_urn_uuid_placeholders_ids_and_rewrites_references() {
             "{patient_ref} {first_ref}"
         );
 
-        let first = app.get(&format!("{prefix}/{first_ref}")).await.resource(200);
+        let first = app
+            .get(&format!("{prefix}/{first_ref}"))
+            .await
+            .resource(200);
         assert_eq!(first["subject"]["reference"], patient_ref);
-        let derived = app.get(&format!("{prefix}/{derived_ref}")).await.resource(200);
+        let derived = app
+            .get(&format!("{prefix}/{derived_ref}"))
+            .await
+            .resource(200);
         assert_eq!(derived["subject"]["reference"], patient_ref);
         assert_eq!(derived["derivedFrom"][0]["reference"], first_ref);
-        app.get(&format!("{prefix}/{patient_ref}")).await.resource(200);
+        app.get(&format!("{prefix}/{patient_ref}"))
+            .await
+            .resource(200);
         // The entry's resource is what is stored.
         assert_eq!(entries[1]["resource"], first);
     }
@@ -129,9 +141,15 @@ async fn transaction_resolves_conditional_references_to_existing_resources() {
     let practitioner_id = id_of(&app.create("/r4", &practitioner).await);
     for prefix in PREFIXES {
         let mut obs = observation("Patient/somebody", &unique("performed"));
-        obs["performer"] = json!([{"reference": format!("Practitioner?identifier={}", token(&identifier))}]);
+        obs["performer"] =
+            json!([{"reference": format!("Practitioner?identifier={}", token(&identifier))}]);
         let entries = response_entries(
-            &post_bundle(&app, prefix, &bundle("transaction", vec![post_entry(&urn(), obs)])).await,
+            &post_bundle(
+                &app,
+                prefix,
+                &bundle("transaction", vec![post_entry(&urn(), obs)]),
+            )
+            .await,
             "transaction-response",
         );
         let obs_ref = created_reference(&app, prefix, &entries[0]);
@@ -147,7 +165,8 @@ async fn transaction_resolves_conditional_references_to_existing_resources() {
 async fn a_conditional_reference_without_a_match_fails_the_transaction() {
     let app = TestApp::start().await;
     let mut obs = observation("Patient/somebody", &unique("unresolved"));
-    obs["performer"] = json!([{"reference": format!("Practitioner?identifier={}", token("nobody"))}]);
+    obs["performer"] =
+        json!([{"reference": format!("Practitioner?identifier={}", token("nobody"))}]);
     let request = bundle(
         "transaction",
         vec![
@@ -155,7 +174,9 @@ async fn a_conditional_reference_without_a_match_fails_the_transaction() {
             post_entry(&urn(), obs),
         ],
     );
-    let outcome = post_bundle(&app, "/r4", &request).await.outcome(400, "processing");
+    let outcome = post_bundle(&app, "/r4", &request)
+        .await
+        .outcome(400, "processing");
     assert!(
         mentions(&outcome, "Practitioner?identifier="),
         "the outcome names the reference: {outcome}"
@@ -186,7 +207,11 @@ async fn if_none_exist_in_a_batch_makes_a_second_identical_batch_create_nothing(
             "the existing resource answers: {second:?}"
         );
         assert_eq!(created_reference(&app, prefix, &second[0]), id);
-        assert_eq!(n_versions(&app).await, versions, "the second batch wrote nothing");
+        assert_eq!(
+            n_versions(&app).await,
+            versions,
+            "the second batch wrote nothing"
+        );
     }
 }
 
@@ -209,14 +234,23 @@ async fn a_placeholder_of_a_matched_if_none_exist_stands_for_the_existing_resour
             ],
         )
     };
-    let first = response_entries(&post_bundle(&app, "/r4", &make()).await, "transaction-response");
+    let first = response_entries(
+        &post_bundle(&app, "/r4", &make()).await,
+        "transaction-response",
+    );
     let patient_ref = created_reference(&app, "/r4", &first[0]);
-    let second = response_entries(&post_bundle(&app, "/r4", &make()).await, "transaction-response");
+    let second = response_entries(
+        &post_bundle(&app, "/r4", &make()).await,
+        "transaction-response",
+    );
     assert_eq!(entry_status(&second[0]), 200);
     assert_eq!(created_reference(&app, "/r4", &second[0]), patient_ref);
     assert_eq!(entry_status(&second[1]), 201);
     let obs = app
-        .get(&format!("/r4/{}", created_reference(&app, "/r4", &second[1])))
+        .get(&format!(
+            "/r4/{}",
+            created_reference(&app, "/r4", &second[1])
+        ))
         .await
         .resource(200);
     assert_eq!(
@@ -244,7 +278,10 @@ async fn transaction_processes_deletes_then_creates_then_updates_then_reads() {
                 json!({"request": {"method": "DELETE", "url": format!("Patient/{doomed}")}}),
             ],
         );
-        let entries = response_entries(&post_bundle(&app, prefix, &request).await, "transaction-response");
+        let entries = response_entries(
+            &post_bundle(&app, prefix, &request).await,
+            "transaction-response",
+        );
         assert_eq!(entries.len(), 4);
         assert_eq!(entry_status(&entries[0]), 200);
         assert_eq!(
@@ -267,9 +304,12 @@ async fn transaction_processes_deletes_then_creates_then_updates_then_reads() {
             version_of(&app.get(&format!("{prefix}/Patient/{kept_id}")).await.json()),
             2
         );
-        app.get(&format!("{prefix}/{}", created_reference(&app, prefix, &entries[2])))
-            .await
-            .resource(200);
+        app.get(&format!(
+            "{prefix}/{}",
+            created_reference(&app, prefix, &entries[2])
+        ))
+        .await
+        .resource(200);
     }
 }
 
@@ -288,11 +328,16 @@ async fn a_transaction_whose_last_entry_is_invalid_writes_nothing() {
             vec![
                 json!({"resource": put_resource, "request": {"method": "PUT", "url": format!("Patient/{client_id}")}}),
                 post_entry(&patient_urn, patient(&unique("rolled-back"))),
-                post_entry(&urn(), observation(&patient_urn, &unique("rolled-back-obs"))),
+                post_entry(
+                    &urn(),
+                    observation(&patient_urn, &unique("rolled-back-obs")),
+                ),
                 post_entry(&urn(), invalid),
             ],
         );
-        let outcome = post_bundle(&app, prefix, &request).await.outcome(400, "value");
+        let outcome = post_bundle(&app, prefix, &request)
+            .await
+            .outcome(400, "value");
         assert!(
             mentions(&outcome, "Bundle.entry[3]"),
             "the outcome names the failing entry: {outcome}"
@@ -328,7 +373,9 @@ async fn a_transaction_that_fails_while_writing_rolls_back_the_entries_already_w
             json!({"resource": {"resourceType": "Patient", "id": guarded, "active": false}, "request": {"method": "PUT", "url": format!("Patient/{guarded}"), "ifMatch": "W/\"7\""}}),
         ],
     );
-    let outcome = post_bundle(&app, "/r4", &request).await.outcome(412, "conflict");
+    let outcome = post_bundle(&app, "/r4", &request)
+        .await
+        .outcome(412, "conflict");
     assert!(
         mentions(&outcome, "Bundle.entry[3]"),
         "the outcome names the failing entry: {outcome}"
@@ -336,7 +383,9 @@ async fn a_transaction_that_fails_while_writing_rolls_back_the_entries_already_w
     assert_eq!(n_versions(&app).await, versions, "nothing was written");
     app.get(&format!("/r4/Patient/{doomed}")).await.expect(200);
     assert_eq!(
-        app.get(&format!("/r4/Patient/{updated_id}")).await.resource(200),
+        app.get(&format!("/r4/Patient/{updated_id}"))
+            .await
+            .resource(200),
         updated
     );
 }
@@ -361,7 +410,7 @@ async fn a_transaction_that_writes_one_resource_twice_is_400_and_writes_nothing(
     ] {
         let reply = post_bundle(&app, "/r4", &bundle("transaction", entries)).await;
         assert_eq!(reply.status, 400, "{} {}", reply.status, reply.text());
-        reply.outcome(400, "invalid");
+        reply.outcome(400, "duplicate");
         assert_eq!(
             app.get(&format!("/r4/Patient/{id}")).await.resource(200),
             created,
@@ -374,7 +423,10 @@ async fn a_transaction_that_writes_one_resource_twice_is_400_and_writes_nothing(
 async fn a_batch_answers_each_entry_on_its_own() {
     let app = TestApp::start().await;
     for prefix in PREFIXES {
-        let existing = id_of(&app.create(prefix, &patient(&unique("batch-existing"))).await);
+        let existing = id_of(
+            &app.create(prefix, &patient(&unique("batch-existing")))
+                .await,
+        );
         let mut invalid = patient(&unique("batch-invalid"));
         invalid["birthDate"] = json!("not-a-date");
         let request = bundle(
@@ -390,7 +442,8 @@ async fn a_batch_answers_each_entry_on_its_own() {
                 json!({"request": {"method": "GET", "url": "Patient/no-such-patient"}}),
             ],
         );
-        let entries = response_entries(&post_bundle(&app, prefix, &request).await, "batch-response");
+        let entries =
+            response_entries(&post_bundle(&app, prefix, &request).await, "batch-response");
         let statuses: Vec<u16> = entries.iter().map(entry_status).collect();
         assert_eq!(statuses, [201, 400, 201, 412, 404], "entries: {entries:?}");
         for failed in [&entries[1], &entries[3], &entries[4]] {
@@ -406,14 +459,24 @@ async fn a_batch_answers_each_entry_on_its_own() {
             "the outcome names the element: {}",
             entries[1]
         );
-        app.get(&format!("{prefix}/{}", created_reference(&app, prefix, &entries[0])))
-            .await
-            .resource(200);
-        app.get(&format!("{prefix}/{}", created_reference(&app, prefix, &entries[2])))
-            .await
-            .resource(200);
+        app.get(&format!(
+            "{prefix}/{}",
+            created_reference(&app, prefix, &entries[0])
+        ))
+        .await
+        .resource(200);
+        app.get(&format!(
+            "{prefix}/{}",
+            created_reference(&app, prefix, &entries[2])
+        ))
+        .await
+        .resource(200);
         assert_eq!(
-            version_of(&app.get(&format!("{prefix}/Patient/{existing}")).await.json()),
+            version_of(
+                &app.get(&format!("{prefix}/Patient/{existing}"))
+                    .await
+                    .json()
+            ),
             1,
             "the stale PUT wrote nothing"
         );
@@ -432,7 +495,8 @@ async fn racing_transactions_with_the_same_if_none_exist_make_exactly_one_resour
             "request": {"method": "POST", "url": "Patient", "ifNoneExist": format!("identifier={}", token(&identifier))}
         })],
     );
-    let replies = futures::future::join_all((0..10).map(|_| post_bundle(&app, "/r4", &request))).await;
+    let replies =
+        futures::future::join_all((0..10).map(|_| post_bundle(&app, "/r4", &request))).await;
     let mut statuses = Vec::new();
     let mut ids = HashSet::new();
     for reply in &replies {
@@ -450,7 +514,11 @@ async fn racing_transactions_with_the_same_if_none_exist_make_exactly_one_resour
         9,
         "statuses: {statuses:?}"
     );
-    assert_eq!(ids.len(), 1, "every transaction names the same Patient: {ids:?}");
+    assert_eq!(
+        ids.len(),
+        1,
+        "every transaction names the same Patient: {ids:?}"
+    );
     assert_eq!(n_versions(&app).await, 1);
 }
 
@@ -462,9 +530,14 @@ async fn a_transaction_patch_entry_applies_a_json_patch_from_a_binary() {
     let binary = json!({"resourceType": "Binary", "contentType": "application/json-patch+json", "data": base64(patch.as_bytes())});
     let request = bundle(
         "transaction",
-        vec![json!({"resource": binary, "request": {"method": "PATCH", "url": format!("Patient/{id}")}})],
+        vec![
+            json!({"resource": binary, "request": {"method": "PATCH", "url": format!("Patient/{id}")}}),
+        ],
     );
-    let entries = response_entries(&post_bundle(&app, "/r4", &request).await, "transaction-response");
+    let entries = response_entries(
+        &post_bundle(&app, "/r4", &request).await,
+        "transaction-response",
+    );
     assert_eq!(entry_status(&entries[0]), 200);
     let stored = app.get(&format!("/r4/Patient/{id}")).await.resource(200);
     assert_eq!(stored["active"], false);
@@ -475,16 +548,21 @@ async fn a_transaction_patch_entry_applies_a_json_patch_from_a_binary() {
 async fn posting_something_other_than_a_batch_or_transaction_bundle_is_400() {
     let app = TestApp::start().await;
     for prefix in PREFIXES {
-        app.post(prefix, &patient("not-a-bundle")).await.outcome(400, "invalid");
+        app.post(prefix, &patient("not-a-bundle"))
+            .await
+            .outcome(400, "invalid");
         app.post(prefix, &bundle("collection", vec![]))
             .await
             .outcome(400, "invalid");
         app.post(prefix, &json!({"resourceType": "Bundle", "entry": []}))
             .await
             .outcome(400, "invalid");
-        app.post(prefix, &json!({"resourceType": "Bundle", "type": "batch", "entry": {}}))
-            .await
-            .outcome(400, "structure");
+        app.post(
+            prefix,
+            &json!({"resourceType": "Bundle", "type": "batch", "entry": {}}),
+        )
+        .await
+        .outcome(400, "structure");
         let no_request = bundle(
             "transaction",
             vec![json!({"fullUrl": urn(), "resource": patient("no-request")})],

@@ -32,7 +32,10 @@ async fn update_writes_a_new_version() {
         assert!(reply.header("last-modified").is_some());
         let location = format!("{}{prefix}/Patient/{id}/_history/2", app.base_url);
         assert_eq!(reply.header("location"), Some(location.as_str()));
-        assert_eq!(app.get(&format!("{prefix}/Patient/{id}")).await.body, reply.body);
+        assert_eq!(
+            app.get(&format!("{prefix}/Patient/{id}")).await.body,
+            reply.body
+        );
     }
 }
 
@@ -50,7 +53,10 @@ async fn update_of_a_new_client_chosen_id_creates_the_resource() {
         assert_eq!(reply.header("etag"), Some("W/\"1\""));
         let location = format!("{}{prefix}/Patient/{id}/_history/1", app.base_url);
         assert_eq!(reply.header("location"), Some(location.as_str()));
-        assert_eq!(app.get(&format!("{prefix}/Patient/{id}")).await.body, reply.body);
+        assert_eq!(
+            app.get(&format!("{prefix}/Patient/{id}")).await.body,
+            reply.body
+        );
     }
 }
 
@@ -91,7 +97,9 @@ async fn update_whose_body_id_differs_from_the_url_or_is_missing_is_400_and_chan
             created.body,
             "nothing changed"
         );
-        app.get(&format!("{prefix}/Patient/some-other-id")).await.expect(404);
+        app.get(&format!("{prefix}/Patient/some-other-id"))
+            .await
+            .expect(404);
     }
 }
 
@@ -118,17 +126,26 @@ async fn update_with_if_match_succeeds_on_the_current_version_and_fails_412_on_a
         let mut v2 = created.clone();
         v2["active"] = json!(false);
         let reply = app
-            .send(app.with_body(Method::PUT, &path, &v2).header("If-Match", "W/\"1\""))
+            .send(
+                app.with_body(Method::PUT, &path, &v2)
+                    .header("If-Match", "W/\"1\""),
+            )
             .await;
         assert_eq!(version_of(&reply.resource(200)), 2);
 
         let mut stale = created.clone();
         stale["gender"] = json!("female");
         let outcome = app
-            .send(app.with_body(Method::PUT, &path, &stale).header("If-Match", "W/\"1\""))
+            .send(
+                app.with_body(Method::PUT, &path, &stale)
+                    .header("If-Match", "W/\"1\""),
+            )
             .await
             .outcome(412, "conflict");
-        assert!(mentions(&outcome, &id), "the conflict names the resource: {outcome}");
+        assert!(
+            mentions(&outcome, &id),
+            "the conflict names the resource: {outcome}"
+        );
         let current = app.get(&path).await.resource(200);
         assert_eq!(version_of(&current), 2, "the stale update wrote nothing");
         assert!(current.get("gender").is_none());
@@ -185,7 +202,11 @@ async fn update_of_a_deleted_resource_brings_it_back_as_a_new_version() {
         reply.status,
         reply.text()
     );
-    assert_eq!(version_of(&reply.json()), 3, "versions continue after the deletion");
+    assert_eq!(
+        version_of(&reply.json()),
+        3,
+        "versions continue after the deletion"
+    );
     assert_eq!(
         version_of(&app.get(&format!("/r4/Patient/{id}")).await.resource(200)),
         3
@@ -197,7 +218,9 @@ async fn update_of_a_deleted_resource_brings_it_back_as_a_new_version() {
 async fn update_with_prefer_return_minimal_answers_headers_only() {
     let app = TestApp::start().await;
     for prefix in PREFIXES {
-        let created = app.create(prefix, &patient(&unique("update-minimal"))).await;
+        let created = app
+            .create(prefix, &patient(&unique("update-minimal")))
+            .await;
         let id = id_of(&created);
         let mut changed = created.clone();
         changed["active"] = json!(false);
@@ -208,7 +231,11 @@ async fn update_with_prefer_return_minimal_answers_headers_only() {
             )
             .await;
         reply.expect(200);
-        assert!(reply.body.is_empty(), "return=minimal has no body: {}", reply.text());
+        assert!(
+            reply.body.is_empty(),
+            "return=minimal has no body: {}",
+            reply.text()
+        );
         assert_eq!(reply.header("etag"), Some("W/\"2\""));
         let location = format!("{}{prefix}/Patient/{id}/_history/2", app.base_url);
         assert_eq!(reply.header("location"), Some(location.as_str()));
@@ -224,7 +251,10 @@ async fn concurrent_updates_with_the_same_if_match_let_exactly_one_win() {
     let requests = (0..10).map(|n| {
         let mut body: Value = created.clone();
         body["name"] = json!([{"family": format!("Writer{n}")}]);
-        app.send(app.with_body(Method::PUT, &path, &body).header("If-Match", "W/\"1\""))
+        app.send(
+            app.with_body(Method::PUT, &path, &body)
+                .header("If-Match", "W/\"1\""),
+        )
     });
     let replies = futures::future::join_all(requests).await;
     let n_ok = replies.iter().filter(|r| r.status == 200).count();
@@ -242,5 +272,8 @@ async fn concurrent_updates_with_the_same_if_match_let_exactly_one_win() {
         .unwrap_or_default();
     let current = app.get(&path).await.resource(200);
     assert_eq!(version_of(&current), 2);
-    assert_eq!(current["name"], winner["name"], "the stored version is the winner's");
+    assert_eq!(
+        current["name"], winner["name"],
+        "the stored version is the winner's"
+    );
 }

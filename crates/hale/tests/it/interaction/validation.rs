@@ -60,7 +60,12 @@ fn invalid_bodies() -> Vec<(&'static str, Value, &'static str, &'static str)> {
             "Patient.name[0].given",
             "structure",
         ),
-        ("null", with("active", Value::Null), "Patient.active", "structure"),
+        (
+            "null",
+            with("active", Value::Null),
+            "Patient.active",
+            "structure",
+        ),
         (
             "empty object",
             with("maritalStatus", json!({})),
@@ -105,7 +110,9 @@ async fn invalid_resources_are_400_naming_the_path_on_create_and_update() {
             let id = unique("invalid");
             let mut update = body.clone();
             update["id"] = json!(id);
-            let reply = app.put(&format!("{prefix}/{resource_type}/{id}"), &update).await;
+            let reply = app
+                .put(&format!("{prefix}/{resource_type}/{id}"), &update)
+                .await;
             assert_eq!(
                 reply.status,
                 400,
@@ -118,7 +125,9 @@ async fn invalid_resources_are_400_naming_the_path_on_create_and_update() {
                 mentions(&outcome, location),
                 "update with {what}: the outcome should name {location}: {outcome}"
             );
-            app.get(&format!("{prefix}/{resource_type}/{id}")).await.expect(404);
+            app.get(&format!("{prefix}/{resource_type}/{id}"))
+                .await
+                .expect(404);
         }
     }
     assert_eq!(
@@ -143,7 +152,8 @@ async fn an_issue_does_not_echo_the_offending_value() {
 async fn a_resource_type_that_differs_from_the_url_is_400() {
     let app = TestApp::start().await;
     for prefix in PREFIXES {
-        let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
+        let observation =
+            json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
         let outcome = app
             .post(&format!("{prefix}/Patient"), &observation)
             .await
@@ -184,7 +194,13 @@ async fn malformed_or_missing_json_is_400() {
                         .body(body),
                 )
                 .await;
-            assert_eq!(reply.status, 400, "{what}: {} {}", reply.status, reply.text());
+            assert_eq!(
+                reply.status,
+                400,
+                "{what}: {} {}",
+                reply.status,
+                reply.text()
+            );
             reply.outcome(400, "structure");
         }
         for body in ["", "   "] {
@@ -245,7 +261,13 @@ async fn json_nested_ten_thousand_deep_is_400_not_500() {
                             .body(body.clone()),
                     )
                     .await;
-                assert_eq!(reply.status, 400, "{method} {path}: {} {}", reply.status, reply.text());
+                assert_eq!(
+                    reply.status,
+                    400,
+                    "{method} {path}: {} {}",
+                    reply.status,
+                    reply.text()
+                );
                 assert_eq!(reply.json()["resourceType"], "OperationOutcome");
             }
         }
@@ -257,9 +279,17 @@ async fn json_nested_ten_thousand_deep_is_400_not_500() {
         deep = json!({"url": "http://example.org/level", "extension": [deep]});
     }
     let reply = app
-        .post("/r4/Patient", &json!({"resourceType": "Patient", "extension": [deep]}))
+        .post(
+            "/r4/Patient",
+            &json!({"resourceType": "Patient", "extension": [deep]}),
+        )
         .await;
-    assert!(matches!(reply.status, 201 | 400), "{} {}", reply.status, reply.text());
+    assert!(
+        matches!(reply.status, 201 | 400),
+        "{} {}",
+        reply.status,
+        reply.text()
+    );
     app.get("/healthz").await.expect(200);
 }
 
@@ -300,7 +330,9 @@ async fn a_chunked_body_over_the_limit_is_413() {
     let app = TestApp::builder().max_body_bytes(4096).start().await;
     let address = app.base_url.trim_start_matches("http://").to_owned();
     let body = patient_of_size(16_000).to_string();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connecting");
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connecting");
     let head = format!(
         "POST /r4/Patient HTTP/1.1\r\nHost: {address}\r\nContent-Type: {FHIR_JSON}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
@@ -312,12 +344,19 @@ async fn a_chunked_body_over_the_limit_is_413() {
         request.extend_from_slice(chunk);
         request.extend_from_slice(b"\r\n");
     }
-    stream.write_all(&request).await.expect("sending the request");
+    stream
+        .write_all(&request)
+        .await
+        .expect("sending the request");
     let mut response = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response)).await;
+    let read =
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response)).await;
     assert!(read.is_ok(), "no answer within 20 s");
     let text = String::from_utf8_lossy(&response);
-    assert!(text.starts_with("HTTP/1.1 413"), "expected a 413, got: {text}");
+    assert!(
+        text.starts_with("HTTP/1.1 413"),
+        "expected a 413, got: {text}"
+    );
     assert!(
         text.contains("OperationOutcome"),
         "the 413 is an OperationOutcome: {text}"
