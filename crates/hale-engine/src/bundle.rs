@@ -333,9 +333,10 @@ fn parse_entry(
         parse_conditional(resource_type.as_str(), q)
             .map_err(|e| entry_error(entry_idx, IssueType::Invalid, e.to_string()))
     };
-    let body = raw.remove("resource");
-    let content = |expected_id: Option<&ResourceId>| -> Result<Content, EngineError> {
-        let body = body.clone().ok_or_else(|| {
+    let mut body = raw.remove("resource");
+    // Each arm below uses the body once, so taking it moves the resource without copying.
+    let mut content = |expected_id: Option<&ResourceId>| -> Result<Content, EngineError> {
+        let body = body.take().ok_or_else(|| {
             entry_error(entry_idx, IssueType::Required, "the entry has no resource")
         })?;
         Content::from_body(resource_type, body, expected_id).map_err(|e| match e {

@@ -78,7 +78,7 @@ impl Content {
                 }
             }
         }
-        let content = Content {
+        let mut content = Content {
             resource_type,
             object,
         };
@@ -86,11 +86,9 @@ impl Content {
         Ok(content)
     }
 
-    fn validate(&self) -> Result<(), EngineError> {
-        // The id is checked here rather than by validation proper so that a create, which ignores
-        // the body's id, still rejects a malformed one with a precise message.
-        let value = Value::Object(self.object.clone());
-        hale_fhir::validate::validate_resource(&value).map_err(|issues| {
+    fn validate(&mut self) -> Result<(), EngineError> {
+        let result = self.with_value(hale_fhir::validate::validate_resource);
+        result.map_err(|issues| {
             EngineError::Invalid(
                 issues
                     .into_iter()
@@ -100,6 +98,16 @@ impl Content {
                     .collect(),
             )
         })
+    }
+
+    /// Lends the object as a `Value` without copying it.
+    fn with_value<T>(&mut self, f: impl FnOnce(&Value) -> T) -> T {
+        let value = Value::Object(std::mem::take(&mut self.object));
+        let result = f(&value);
+        if let Value::Object(object) = value {
+            self.object = object;
+        }
+        result
     }
 }
 
@@ -114,49 +122,46 @@ pub struct Stamped {
     pub compartments: Vec<String>,
 }
 
-/// Sets `id` and `meta.versionId`/`meta.lastUpdated`, orders `resourceType`, `id` and `meta`
-/// first (as FHIR JSON conventionally is), and serialises once.
-pub fn render(
-    content: &Content,
-    id: &str,
-    version_id: u64,
-    last_updated: Instant,
-) -> (Value, Vec<u8>) {
-    let mut meta = match content.object.get("meta") {
-        Some(Value::Object(meta)) => meta.clone(),
+/// Sets `id` and `meta.versionId`/`meta.lastUpdated` in place, orders `resourceType`, `id`
+/// and `meta` first (as FHIR JSON conventionally is), and serialises once. Nothing is copied:
+/// this runs on the writer's path for every version.
+pub fn render(content: &mut Content, id: &str, version_id: u64, last_updated: Instant) -> Vec<u8> {
+    let object = &mut content.object;
+    object.shift_remove("resourceType");
+    object.shift_insert(
+        0,
+        "resourceType".into(),
+        Value::String(content.resource_type.as_str().into()),
+    );
+    object.shift_remove("id");
+    object.shift_insert(1, "id".into(), Value::String(id.to_owned()));
+    let mut meta = match object.shift_remove("meta") {
+        Some(Value::Object(meta)) => meta,
         _ => Map::new(),
     };
     meta.shift_remove("versionId");
     meta.shift_remove("lastUpdated");
-    let mut ordered_meta = Map::with_capacity(meta.len() + 2);
-    ordered_meta.insert("versionId".into(), Value::String(version_id.to_string()));
-    ordered_meta.insert("lastUpdated".into(), Value::String(last_updated.to_fhir()));
-    ordered_meta.extend(meta);
-
-    let mut object = Map::with_capacity(content.object.len() + 2);
-    object.insert(
-        "resourceType".into(),
-        Value::String(content.resource_type.as_str().into()),
+    meta.shift_insert(0, "versionId".into(), Value::String(version_id.to_string()));
+    meta.shift_insert(
+        1,
+        "lastUpdated".into(),
+        Value::String(last_updated.to_fhir()),
     );
-    object.insert("id".into(), Value::String(id.to_owned()));
-    object.insert("meta".into(), Value::Object(ordered_meta));
-    for (key, value) in &content.object {
-        if !matches!(key.as_str(), "resourceType" | "id" | "meta") {
-            object.insert(key.clone(), value.clone());
-        }
-    }
-    let value = Value::Object(object);
-    // Serialising a Value cannot fail: its keys are strings.
-    let json = serde_json::to_vec(&value).unwrap_or_default();
-    (value, json)
+    object.shift_insert(2, "meta".into(), Value::Object(meta));
+    // Serialising a map of JSON values cannot fail: its keys are strings.
+    serde_json::to_vec(object).unwrap_or_default()
 }
 
 /// Renders a version and extracts its index entries and compartments.
-pub fn stamp(content: &Content, id: &str, version_id: u64, last_updated: Instant) -> Stamped {
-    let (value, json) = render(content, id, version_id, last_updated);
-    let index = hale_search::index::extract(content.resource_type.as_str(), &value);
-    let compartments =
-        hale_search::index::compartment_patients(content.resource_type.as_str(), &value);
+pub fn stamp(content: &mut Content, id: &str, version_id: u64, last_updated: Instant) -> Stamped {
+    let json = render(content, id, version_id, last_updated);
+    let resource_type = content.resource_type.as_str();
+    let (index, compartments) = content.with_value(|value| {
+        (
+            hale_search::index::extract(resource_type, value),
+            hale_search::index::compartment_patients(resource_type, value),
+        )
+    });
     Stamped {
         json,
         index,

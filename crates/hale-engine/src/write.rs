@@ -45,7 +45,7 @@ pub fn create(
     tx: &mut dyn WriteTx,
     ctx: &Context,
     ids: &dyn IdSource,
-    content: Content,
+    mut content: Content,
     if_none_exist: Option<&SearchQuery>,
 ) -> Result<WriteOutcome, EngineError> {
     if let Some(query) = if_none_exist
@@ -60,7 +60,7 @@ pub fn create(
     put(
         tx,
         ctx,
-        &content,
+        &mut content,
         id.as_str(),
         1,
         Method::Post,
@@ -72,7 +72,7 @@ pub fn create(
 pub fn update(
     tx: &mut dyn WriteTx,
     ctx: &Context,
-    content: Content,
+    mut content: Content,
     id: ResourceId,
     preconditions: Preconditions,
 ) -> Result<WriteOutcome, EngineError> {
@@ -83,7 +83,7 @@ pub fn update(
     )?;
     check_if_match(&content.resource_type, &id, current.as_ref(), preconditions)?;
     match current {
-        Some(current) if !current.deleted && unchanged(&content, &current) => {
+        Some(current) if !current.deleted && unchanged(&mut content, &current) => {
             // Content equal to the current version makes no new version, so that loading the same
             // data again (and clients that PUT unchanged resources) leave history as it was.
             Ok(WriteOutcome {
@@ -101,7 +101,7 @@ pub fn update(
             put(
                 tx,
                 ctx,
-                &content,
+                &mut content,
                 id.as_str(),
                 current.version_id + 1,
                 Method::Put,
@@ -111,7 +111,7 @@ pub fn update(
         None => put(
             tx,
             ctx,
-            &content,
+            &mut content,
             id.as_str(),
             1,
             Method::Put,
@@ -121,8 +121,8 @@ pub fn update(
 }
 
 /// Whether `content` renders to exactly the bytes of `current`, meta aside.
-fn unchanged(content: &Content, current: &StoredResource) -> bool {
-    let (_, json) = prepare::render(
+fn unchanged(content: &mut Content, current: &StoredResource) -> bool {
+    let json = prepare::render(
         content,
         &current.id,
         current.version_id,
@@ -136,7 +136,7 @@ pub fn conditional_update(
     tx: &mut dyn WriteTx,
     ctx: &Context,
     ids: &dyn IdSource,
-    content: Content,
+    mut content: Content,
     query: &SearchQuery,
     preconditions: Preconditions,
 ) -> Result<WriteOutcome, EngineError> {
@@ -167,7 +167,7 @@ pub fn conditional_update(
             put(
                 tx,
                 ctx,
-                &content,
+                &mut content,
                 &existing.id,
                 existing.version_id + 1,
                 Method::Put,
@@ -187,7 +187,7 @@ pub fn conditional_update(
                 put(
                     tx,
                     ctx,
-                    &content,
+                    &mut content,
                     id.as_str(),
                     1,
                     Method::Put,
@@ -209,11 +209,11 @@ pub fn patch(
 ) -> Result<WriteOutcome, EngineError> {
     let current = visible_current(tx, ctx, resource_type, &id)?;
     check_if_match(&resource_type, &id, Some(&current), preconditions)?;
-    let content = prepare::apply_patch(resource_type, &id, &current.json, patch)?;
+    let mut content = prepare::apply_patch(resource_type, &id, &current.json, patch)?;
     put(
         tx,
         ctx,
-        &content,
+        &mut content,
         id.as_str(),
         current.version_id + 1,
         Method::Patch,
@@ -371,7 +371,7 @@ fn check_if_match(
 fn put(
     tx: &mut dyn WriteTx,
     ctx: &Context,
-    content: &Content,
+    content: &mut Content,
     id: &str,
     version_id: u64,
     method: Method,
