@@ -27,43 +27,37 @@ CREATE TABLE history (
 CREATE INDEX history_rid ON history (rid, version_id);
 CREATE INDEX history_last_updated ON history (last_updated);
 
--- One index table per search parameter type, keyed by the resource's rid and the parameter code.
-CREATE TABLE idx_string (rid INTEGER NOT NULL, code TEXT NOT NULL, normalized TEXT NOT NULL, exact TEXT NOT NULL);
+-- One index table per search parameter type. Each is clustered by (rid, ord), the resource and
+-- the entry's position among its entries, so the rows of a version are appended together and
+-- removed together by one range delete; a second B-tree on the searched columns serves queries.
+-- `_id` and `_lastUpdated` are not indexed here: the resource table answers them.
+CREATE TABLE idx_string (rid INTEGER NOT NULL, ord INTEGER NOT NULL, code TEXT NOT NULL, normalized TEXT NOT NULL, exact TEXT NOT NULL, PRIMARY KEY (rid, ord)) WITHOUT ROWID;
 CREATE INDEX idx_string_value ON idx_string (code, normalized);
-CREATE INDEX idx_string_rid ON idx_string (rid);
 
-CREATE TABLE idx_token (rid INTEGER NOT NULL, code TEXT NOT NULL, system TEXT, value TEXT, text TEXT);
+CREATE TABLE idx_token (rid INTEGER NOT NULL, ord INTEGER NOT NULL, code TEXT NOT NULL, system TEXT, value TEXT, text TEXT, PRIMARY KEY (rid, ord)) WITHOUT ROWID;
 CREATE INDEX idx_token_value ON idx_token (code, value, system);
-CREATE INDEX idx_token_rid ON idx_token (rid);
 
-CREATE TABLE idx_reference (rid INTEGER NOT NULL, code TEXT NOT NULL, target_type TEXT, target_id TEXT, url TEXT, version TEXT);
+CREATE TABLE idx_reference (rid INTEGER NOT NULL, ord INTEGER NOT NULL, code TEXT NOT NULL, target_type TEXT, target_id TEXT, url TEXT, version TEXT, PRIMARY KEY (rid, ord)) WITHOUT ROWID;
 CREATE INDEX idx_reference_target ON idx_reference (code, target_id, target_type);
-CREATE INDEX idx_reference_url ON idx_reference (code, url);
-CREATE INDEX idx_reference_rid ON idx_reference (rid);
+CREATE INDEX idx_reference_url ON idx_reference (code, url) WHERE url IS NOT NULL;
 
-CREATE TABLE idx_date (rid INTEGER NOT NULL, code TEXT NOT NULL, low INTEGER NOT NULL, high INTEGER NOT NULL);
+CREATE TABLE idx_date (rid INTEGER NOT NULL, ord INTEGER NOT NULL, code TEXT NOT NULL, low INTEGER NOT NULL, high INTEGER NOT NULL, PRIMARY KEY (rid, ord)) WITHOUT ROWID;
 CREATE INDEX idx_date_value ON idx_date (code, low, high);
-CREATE INDEX idx_date_rid ON idx_date (rid);
 
-CREATE TABLE idx_number (rid INTEGER NOT NULL, code TEXT NOT NULL, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL);
+CREATE TABLE idx_number (rid INTEGER NOT NULL, ord INTEGER NOT NULL, code TEXT NOT NULL, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL, PRIMARY KEY (rid, ord)) WITHOUT ROWID;
 CREATE INDEX idx_number_value ON idx_number (code, low, high);
-CREATE INDEX idx_number_rid ON idx_number (rid);
 
-CREATE TABLE idx_quantity (rid INTEGER NOT NULL, code TEXT NOT NULL, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL, system TEXT, unit TEXT);
+CREATE TABLE idx_quantity (rid INTEGER NOT NULL, ord INTEGER NOT NULL, code TEXT NOT NULL, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL, system TEXT, unit TEXT, PRIMARY KEY (rid, ord)) WITHOUT ROWID;
 CREATE INDEX idx_quantity_value ON idx_quantity (code, low, high);
-CREATE INDEX idx_quantity_rid ON idx_quantity (rid);
 
-CREATE TABLE idx_uri (rid INTEGER NOT NULL, code TEXT NOT NULL, value TEXT NOT NULL);
+CREATE TABLE idx_uri (rid INTEGER NOT NULL, ord INTEGER NOT NULL, code TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (rid, ord)) WITHOUT ROWID;
 CREATE INDEX idx_uri_value ON idx_uri (code, value);
-CREATE INDEX idx_uri_rid ON idx_uri (rid);
-
--- Patient compartment membership: which patients' records hold each resource.
-CREATE TABLE compartment (rid INTEGER NOT NULL, patient_id TEXT NOT NULL);
-CREATE INDEX compartment_patient ON compartment (patient_id, rid);
-CREATE INDEX compartment_rid ON compartment (rid);
 
 -- Composite parameters: each row is one combination of component values, as a JSON array of
 -- the components' own index entries (`[{"code":"code","system":…,"value":…},{"code":"value-quantity","low":…}]`).
-CREATE TABLE idx_composite (rid INTEGER NOT NULL, code TEXT NOT NULL, components TEXT NOT NULL);
+CREATE TABLE idx_composite (rid INTEGER NOT NULL, ord INTEGER NOT NULL, code TEXT NOT NULL, components TEXT NOT NULL, PRIMARY KEY (rid, ord)) WITHOUT ROWID;
 CREATE INDEX idx_composite_value ON idx_composite (code, components);
-CREATE INDEX idx_composite_rid ON idx_composite (rid);
+
+-- Patient compartment membership: which patients' records hold each resource.
+CREATE TABLE compartment (rid INTEGER NOT NULL, patient_id TEXT NOT NULL, PRIMARY KEY (rid, patient_id)) WITHOUT ROWID;
+CREATE INDEX compartment_patient ON compartment (patient_id);

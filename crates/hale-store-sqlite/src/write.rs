@@ -136,6 +136,8 @@ impl Writer {
             }
             return;
         }
+        let started = std::time::Instant::now();
+        let n_jobs = group.len();
         let use_savepoints = group.len() > 1;
         let mut answers = Vec::with_capacity(group.len());
         let mut lone_rollback = false;
@@ -158,7 +160,15 @@ impl Writer {
             answers.push((job.done, result));
         }
         let end = if lone_rollback { "ROLLBACK" } else { "COMMIT" };
-        match self.conn.execute_batch(end) {
+        let ran = started.elapsed();
+        let ended = self.conn.execute_batch(end);
+        tracing::debug!(
+            n_jobs,
+            run_us = ran.as_micros() as u64,
+            commit_us = (started.elapsed() - ran).as_micros() as u64,
+            "write group"
+        );
+        match ended {
             Ok(()) => {
                 for (done, result) in answers {
                     let _ = done.send(result);
@@ -315,7 +325,9 @@ impl WriteTx for Tx<'_> {
         insert_index(conn, rid, &version.index)?;
         if !version.compartments.is_empty() {
             let mut stmt = conn
-                .prepare_cached("INSERT INTO compartment (rid, patient_id) VALUES (?1, ?2)")
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO compartment (rid, patient_id) VALUES (?1, ?2)",
+                )
                 .map_err(backend)?;
             for patient in &version.compartments {
                 stmt.execute(params![rid, patient]).map_err(backend)?;
@@ -360,32 +372,36 @@ fn composite_json(components: &[IndexEntry]) -> String {
 
 /// Writes index entries with one cached prepared statement per table.
 fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(), StoreError> {
-    for entry in entries {
+    for (ord, entry) in entries.iter().enumerate() {
+        if matches!(entry.code(), "_id" | "_lastUpdated") {
+            // The resource table's own columns answer these, so indexing them would only cost.
+            continue;
+        }
         let result = match entry {
             IndexEntry::String { code, normalized, exact } => conn
-                .prepare_cached("INSERT INTO idx_string (rid, code, normalized, exact) VALUES (?1, ?2, ?3, ?4)")
-                .and_then(|mut s| s.execute(params![rid, code, normalized, exact])),
+                .prepare_cached("INSERT INTO idx_string (rid, ord, code, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, normalized, exact])),
             IndexEntry::Token { code, system, value, text } => conn
-                .prepare_cached("INSERT INTO idx_token (rid, code, system, value, text) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .and_then(|mut s| s.execute(params![rid, code, system, value, text])),
+                .prepare_cached("INSERT INTO idx_token (rid, ord, code, system, value, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, system, value, text])),
             IndexEntry::Reference { code, target_type, target_id, url, version } => conn
-                .prepare_cached("INSERT INTO idx_reference (rid, code, target_type, target_id, url, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .and_then(|mut s| s.execute(params![rid, code, target_type, target_id, url, version])),
+                .prepare_cached("INSERT INTO idx_reference (rid, ord, code, target_type, target_id, url, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, target_type, target_id, url, version])),
             IndexEntry::Date { code, low, high } => conn
-                .prepare_cached("INSERT INTO idx_date (rid, code, low, high) VALUES (?1, ?2, ?3, ?4)")
-                .and_then(|mut s| s.execute(params![rid, code, low, high])),
+                .prepare_cached("INSERT INTO idx_date (rid, ord, code, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, low, high])),
             IndexEntry::Number { code, value, low, high } => conn
-                .prepare_cached("INSERT INTO idx_number (rid, code, value, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .and_then(|mut s| s.execute(params![rid, code, value, low, high])),
+                .prepare_cached("INSERT INTO idx_number (rid, ord, code, value, low, high) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, value, low, high])),
             IndexEntry::Quantity { code, value, low, high, system, unit } => conn
-                .prepare_cached("INSERT INTO idx_quantity (rid, code, value, low, high, system, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-                .and_then(|mut s| s.execute(params![rid, code, value, low, high, system, unit])),
+                .prepare_cached("INSERT INTO idx_quantity (rid, ord, code, value, low, high, system, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, value, low, high, system, unit])),
             IndexEntry::Uri { code, value } => conn
-                .prepare_cached("INSERT INTO idx_uri (rid, code, value) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| s.execute(params![rid, code, value])),
+                .prepare_cached("INSERT INTO idx_uri (rid, ord, code, value) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, value])),
             IndexEntry::Composite { code, components } => conn
-                .prepare_cached("INSERT INTO idx_composite (rid, code, components) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| s.execute(params![rid, code, composite_json(components)])),
+                .prepare_cached("INSERT INTO idx_composite (rid, ord, code, components) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, composite_json(components)])),
         };
         result.map_err(backend)?;
     }
