@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use hale_fhir::outcome::IssueType;
 use hale_fhir::{ResourceId, ResourceType, VersionId};
 use hale_search::query::{SearchQuery, parse_conditional};
-use hale_store::{StoredResource, WriteTx};
+use hale_store::{Method, StoredResource, WriteTx};
 use serde_json::Value;
 
 use crate::prepare::Content;
@@ -74,6 +74,8 @@ enum Action {
         content: Content,
         if_none_exist: Option<SearchQuery>,
         keep_id: Option<ResourceId>,
+        /// Whether `keep_id` was just assigned by the server (no version can exist).
+        fresh: bool,
     },
     Update {
         content: Content,
@@ -376,6 +378,7 @@ fn parse_entry(
                 content,
                 if_none_exist,
                 keep_id,
+                fresh: false,
             }
         }
         ("PUT", 2, None) => {
@@ -538,6 +541,7 @@ impl References {
                     content,
                     if_none_exist,
                     keep_id,
+                    ..
                 } => {
                     let matched = match &if_none_exist {
                         Some(query) => find_one(tx, ctx, query, &entry_condition(entry_idx, query))
@@ -552,6 +556,7 @@ impl References {
                             (Action::Existing(existing), target)
                         }
                         None => {
+                            let fresh = keep_id.is_none();
                             let id = keep_id.unwrap_or_else(|| ids.new_id());
                             let target = format!("{}/{}", content.resource_type, id);
                             (
@@ -559,6 +564,7 @@ impl References {
                                     content,
                                     if_none_exist: None,
                                     keep_id: Some(id),
+                                    fresh,
                                 },
                                 target,
                             )
@@ -804,14 +810,19 @@ fn execute(
         Action::Create {
             mut content,
             keep_id,
+            fresh,
             ..
         } => {
             for value in content.object.values_mut() {
                 references.rewrite(tx, ctx, value)?;
             }
-            let id = keep_id.unwrap_or_else(|| ids.new_id());
-            // With a kept id that already exists this is an upsert, which is what import wants.
-            write::update(tx, ctx, content, id, Preconditions::default()).map(EntryOutcome::Write)
+            let outcome = match keep_id {
+                Some(id) if fresh => write::create_fresh(tx, ctx, content, id, Method::Post),
+                // With a kept id that already exists this is an upsert, which is what import wants.
+                Some(id) => write::update(tx, ctx, content, id, Preconditions::default()),
+                None => write::create_fresh(tx, ctx, content, ids.new_id(), Method::Post),
+            };
+            outcome.map(EntryOutcome::Write)
         }
         Action::Update {
             mut content,

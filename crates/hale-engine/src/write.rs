@@ -45,7 +45,7 @@ pub fn create(
     tx: &mut dyn WriteTx,
     ctx: &Context,
     ids: &dyn IdSource,
-    mut content: Content,
+    content: Content,
     if_none_exist: Option<&SearchQuery>,
 ) -> Result<WriteOutcome, EngineError> {
     if let Some(query) = if_none_exist
@@ -56,15 +56,27 @@ pub fn create(
             resource: existing,
         });
     }
-    let id = ids.new_id();
-    put(
+    create_fresh(tx, ctx, content, ids.new_id(), Method::Post)
+}
+
+/// Creates a resource under an id the server has just assigned, so no version of it can exist
+/// and no lookup is needed.
+pub fn create_fresh(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    mut content: Content,
+    id: ResourceId,
+    method: Method,
+) -> Result<WriteOutcome, EngineError> {
+    put_version(
         tx,
         ctx,
         &mut content,
         id.as_str(),
         1,
-        Method::Post,
+        method,
         WriteStatus::Created,
+        true,
     )
 }
 
@@ -182,18 +194,7 @@ pub fn conditional_update(
                 })?;
                 update(tx, ctx, content, id, preconditions)
             }
-            None => {
-                let id = ids.new_id();
-                put(
-                    tx,
-                    ctx,
-                    &mut content,
-                    id.as_str(),
-                    1,
-                    Method::Put,
-                    WriteStatus::Created,
-                )
-            }
+            None => create_fresh(tx, ctx, content, ids.new_id(), Method::Put),
         },
     }
 }
@@ -280,6 +281,7 @@ fn delete_version(
         json: bytes::Bytes::new(),
         index: Vec::new(),
         compartments: Vec::new(),
+        known_new: false,
     };
     let seq = tx.put(version)?;
     Ok(WriteOutcome {
@@ -377,6 +379,23 @@ fn put(
     method: Method,
     status: WriteStatus,
 ) -> Result<WriteOutcome, EngineError> {
+    put_version(tx, ctx, content, id, version_id, method, status, false)
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private helper that spells out a version"
+)]
+fn put_version(
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    content: &mut Content,
+    id: &str,
+    version_id: u64,
+    method: Method,
+    status: WriteStatus,
+    known_new: bool,
+) -> Result<WriteOutcome, EngineError> {
     let last_updated = tx.now();
     let stamped = prepare::stamp(content, id, version_id, last_updated);
     let json = bytes::Bytes::from(stamped.json);
@@ -391,6 +410,7 @@ fn put(
         json: json.clone(),
         index: stamped.index,
         compartments: stamped.compartments,
+        known_new,
     };
     let seq = tx.put(version)?;
     Ok(WriteOutcome {

@@ -255,8 +255,10 @@ impl WriteTx for Tx<'_> {
         let owner_app = version.owner.map(|o| o.app);
         let owner_user = version.owner.and_then(|o| o.user);
         let deleted = version.is_delete();
-        let existing: Option<i64> = conn
-            .prepare_cached(
+        let existing: Option<i64> = if version.known_new {
+            None
+        } else {
+            conn.prepare_cached(
                 "SELECT rid FROM resource WHERE fhir_version = ?1 AND type = ?2 AND id = ?3",
             )
             .and_then(|mut stmt| {
@@ -267,7 +269,8 @@ impl WriteTx for Tx<'_> {
                 ])?;
                 rows.next()?.map(|row| row.get(0)).transpose()
             })
-            .map_err(backend)?;
+            .map_err(backend)?
+        };
         let rid = match existing {
             Some(rid) => {
                 conn.prepare_cached(

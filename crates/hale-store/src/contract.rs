@@ -48,6 +48,7 @@ fn version(
         )),
         index,
         compartments: Vec::new(),
+        known_new: false,
     }
 }
 

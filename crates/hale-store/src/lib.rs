@@ -137,6 +137,9 @@ pub struct NewVersion {
     pub index: Vec<IndexEntry>,
     /// Ids of the Patients whose compartment holds this resource.
     pub compartments: Vec<String>,
+    /// The id was just assigned by the server, so no version of the resource exists and the
+    /// store need not look for one.
+    pub known_new: bool,
 }
 
 impl NewVersion {
