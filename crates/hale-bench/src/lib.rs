@@ -408,7 +408,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     }
     if options.wants(Workload::Ceilings) {
         notes.push(format!(
-            "The storage ceiling inserts the same resource, history, index and compartment rows into a fresh database with the store's schema and pragmas (WAL, synchronous=FULL), {} resources per transaction, with no HTTP, JSON, validation or lookups.",
+            "The storage ceiling copies the rows the workload wrote (resource, history, index and compartment tables) into a fresh database with the store's schema and durability (WAL, synchronous=FULL), {} resources per transaction, with no HTTP, JSON, validation, lookups or savepoints.",
             storage::RESOURCES_PER_TRANSACTION
         ));
     }
@@ -545,23 +545,26 @@ impl LoadSeries {
 fn storage_ceiling(id: &str, workload: &str, db: &std::path::Path, runs: usize) -> WorkloadResult {
     let mut figures = Vec::new();
     let mut rows_per_sec = Vec::new();
+    let mut wal_bytes = Vec::new();
     let mut checks = Vec::new();
     let mut details = Map::new();
     match storage::prepare(db) {
         Ok(rows) => {
-            details.insert("resources".into(), json!(rows.resources.len()));
-            details.insert("index_and_compartment_rows".into(), json!(rows.index_rows));
+            details.insert("resources".into(), json!(rows.resources()));
+            details.insert("rows".into(), json!(rows.rows()));
             for run_idx in 0..runs {
                 match storage::run(&rows) {
                     Ok(run) => {
                         progress(format!(
-                            "{id} run {}/{runs}: {} resources/s, {} rows/s",
+                            "{id} run {}/{runs}: {} resources/s, {} rows/s, {:.0} kB of WAL per resource",
                             run_idx + 1,
                             report::thousands(run.rate),
-                            report::thousands(run.rows_per_sec)
+                            report::thousands(run.rows_per_sec),
+                            run.wal_bytes as f64 / rows.resources().max(1) as f64 / 1e3,
                         ));
                         figures.push(run.rate);
                         rows_per_sec.push(run.rows_per_sec);
+                        wal_bytes.push(run.wal_bytes as f64);
                         checks.push(run.checks);
                     }
                     Err(e) => checks.push(failed_run(&e)),
@@ -571,6 +574,7 @@ fn storage_ceiling(id: &str, workload: &str, db: &std::path::Path, runs: usize) 
         Err(e) => checks.push(failed_run(&e)),
     }
     details.insert("rows_per_sec_median".into(), json!(median(&rows_per_sec)));
+    details.insert("wal_bytes_median".into(), json!(median(&wal_bytes)));
     workload_result(id, workload, "resources/s", figures, &checks, details)
 }
 

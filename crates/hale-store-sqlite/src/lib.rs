@@ -48,7 +48,9 @@ impl SqliteConfig {
             max_group: 512,
             queue_capacity: 16_384,
             synchronous_full: true,
-            max_idle_readers: 16,
+            // At least as many as the connections a busy server serves at once, so that reads
+            // reuse connections (and their prepared statements) instead of reopening them.
+            max_idle_readers: 64,
         }
     }
 }
