@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use hale_engine::bundle::{EntryOutcome, IdPolicy};
 use hale_engine::{Context, Engine};
 use hale_fhir::FhirVersion;
 use hale_synth::SynthConfig;
@@ -124,20 +123,19 @@ pub async fn load_demo(engine: &Engine, public_url: &str) -> anyhow::Result<()> 
         .await?;
     let config = SynthConfig::new(DEMO_PATIENTS, DEMO_SEED);
     if counts.is_empty() {
-        let mut bundles = vec![hale_synth::shared_batch_bundle(&config)];
-        bundles.extend(
-            (0..config.patients)
-                .map(|index| hale_synth::patient_transaction_bundle(&config, index)),
-        );
+        // The flat records carry their ids, so the Patient named below is the one loaded.
         let mut n_resources = 0;
-        for bundle in bundles {
-            let response = hale_engine::bundle::process_with(engine, &ctx, bundle, IdPolicy::Keep)
-                .await
-                .map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;
-            for outcome in response.entries {
-                match outcome {
-                    EntryOutcome::Error(e) => anyhow::bail!("loading demo data: {e}"),
-                    _ => n_resources += 1,
+        let mut chunk = hale_synth::shared_resources(&config);
+        for index in 0..config.patients {
+            chunk.extend(hale_synth::patient_records(&config, index));
+            if chunk.len() >= 1000 || index + 1 == config.patients {
+                let results = engine
+                    .import(&ctx, std::mem::take(&mut chunk))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;
+                for result in results {
+                    result.map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;
+                    n_resources += 1;
                 }
             }
         }

@@ -61,3 +61,43 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
             .resource(200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_loads_once_and_the_patient_it_names_is_there() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut server = ServerProcess::start(dir.path(), &["--demo"]).await;
+    let lines = server.log_lines();
+    assert!(
+        lines.iter().any(|l| l.starts_with("Loaded demo data: ")),
+        "the first start loads demo data: {lines:?}"
+    );
+    let patient_url = lines
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("curl "))
+        .find(|url| url.contains("/r4/Patient/") && !url.contains("_history"))
+        .expect("the demo names a Patient to read")
+        .to_owned();
+    let path = patient_url
+        .split_once("/r4/")
+        .map(|(_, rest)| format!("/r4/{rest}"))
+        .expect("an /r4 URL");
+    let patient = server.get(&path).await.resource(200);
+    assert_eq!(patient["resourceType"], "Patient");
+    let history = server.get("/r4/_history?_count=1").await.resource(200);
+    let total = history["total"].as_u64().expect("a history total");
+    assert!(
+        total > 1000,
+        "the demo has a realistic amount of data: {total}"
+    );
+    server.kill();
+
+    let server = ServerProcess::start(dir.path(), &["--demo"]).await;
+    let lines = server.log_lines();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("Loaded demo data: ")),
+        "a second start keeps the data it has: {lines:?}"
+    );
+    server.get(&path).await.resource(200);
+    let again = server.get("/r4/_history?_count=1").await.resource(200);
+    assert_eq!(again["total"].as_u64(), Some(total));
+}

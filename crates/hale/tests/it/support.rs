@@ -504,6 +504,12 @@ impl ServerProcess {
         server
     }
 
+    /// The lines the server has written to stderr so far (the last 100).
+    pub fn log_lines(&self) -> Vec<String> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter().cloned().collect()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
