@@ -39,7 +39,8 @@ pub struct FhirRequest {
     pub params: Vec<(String, String)>,
     /// The raw query string.
     pub raw_query: String,
-    /// The request headers.
+    /// The request headers that interactions read (`Content-Type`, `If-Match`,
+    /// `If-None-Exist`); copying only these keeps reads from cloning every header.
     pub headers: HeaderMap,
 }
 
@@ -127,9 +128,23 @@ impl FromRequestParts<AppState> for FhirRequest {
             prefer,
             params,
             raw_query,
-            headers: parts.headers.clone(),
+            headers: interaction_headers(&parts.headers),
         })
     }
+}
+
+fn interaction_headers(all: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    for name in [
+        header::CONTENT_TYPE,
+        header::IF_MATCH,
+        header::HeaderName::from_static("if-none-exist"),
+    ] {
+        if let Some(value) = all.get(&name) {
+            kept.insert(name, value.clone());
+        }
+    }
+    kept
 }
 
 fn parse_prefer(headers: &HeaderMap) -> PreferReturn {
