@@ -1,25 +1,24 @@
-//! W2, import: NDJSON into a fresh store through [`Engine::import`], the way `hale import` loads
-//! NDJSON files. Its loop is mirrored here (that command lives in the binary crate): up to
-//! [`PARALLEL_FILES`] files at once, each read line by line and parsed on a blocking thread into
-//! chunks of [`CHUNK`] resources that a bounded channel hands to `Engine::import`, so parsing
-//! the next chunk overlaps with committing the last. Parsing is timed; reading the files from
+//! W2, import: NDJSON into a fresh store through `hale::load::load_ndjson`, the code
+//! `hale import` runs: up to [`PARALLEL_FILES`] files at once, each read line by line and parsed
+//! on a blocking thread into chunks of [`CHUNK`] resources that a bounded channel hands to
+//! `Engine::import`, so parsing the next chunk overlaps with committing the last. Parsing is timed; reading the files from
 //! disk and decompressing them are not, because the files are already in memory.
 //!
 //! Checks: no resource is rejected, and the store then holds exactly the resources of the data,
 //! type by type.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use futures::StreamExt;
+use hale::load::Tally;
 use hale_engine::{Context, Engine};
 use hale_fhir::FhirVersion;
 use hale_store::{ResourceStore, Scope};
 use hale_store_sqlite::{SqliteConfig, SqliteStore};
-use serde_json::Value;
 
 use crate::data::{ImportData, NdjsonFile};
 use crate::report::RunChecks;
@@ -145,56 +144,20 @@ async fn load_ndjson(
     ctx: Context,
     file: NdjsonFile,
 ) -> anyhow::Result<FileOutcome> {
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<(Vec<Value>, u64)>(4);
-    let name = file.name.clone();
-    let reader_task = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let reader = std::io::Cursor::new(file.bytes);
-        let mut resources = Vec::with_capacity(CHUNK);
-        let mut unparsed = 0u64;
-        for line in reader.lines() {
-            let line = line?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Value>(&line) {
-                Ok(value) => resources.push(value),
-                Err(_) => unparsed += 1,
-            }
-            if resources.len() >= CHUNK {
-                let full = std::mem::replace(&mut resources, Vec::with_capacity(CHUNK));
-                if sender
-                    .blocking_send((full, std::mem::take(&mut unparsed)))
-                    .is_err()
-                {
-                    return Ok(());
-                }
-            }
-        }
-        let _ = sender.blocking_send((resources, unparsed));
-        Ok(())
-    });
-    let mut outcome = FileOutcome::default();
-    while let Some((resources, unparsed)) = receiver.recv().await {
-        outcome.rejected += unparsed;
-        if resources.is_empty() {
-            continue;
-        }
-        let results = engine
-            .import(&ctx, resources)
-            .await
-            .map_err(|e| anyhow::anyhow!("importing {name}: {e}"))?;
-        for result in results {
-            match result {
-                Ok(_) => outcome.imported += 1,
-                Err(e) => {
-                    outcome.rejected += 1;
-                    if outcome.samples.len() < 3 {
-                        outcome.samples.push(format!("{name}: {e}"));
-                    }
-                }
-            }
-        }
-    }
-    reader_task.await??;
-    Ok(outcome)
+    let tally = Tally::default();
+    let bytes = file.bytes;
+    let open = move || -> anyhow::Result<Box<dyn std::io::BufRead + Send>> {
+        Ok(Box::new(std::io::Cursor::new(bytes)))
+    };
+    let rejections =
+        hale::load::load_ndjson(&engine, &ctx, &file.name, open, CHUNK, false, &tally).await?;
+    Ok(FileOutcome {
+        imported: tally.resources.load(Ordering::Relaxed),
+        rejected: tally.rejected.load(Ordering::Relaxed),
+        samples: rejections
+            .into_iter()
+            .take(3)
+            .map(|r| format!("{}: {}", r.location, r.reason))
+            .collect(),
+    })
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
@@ -17,6 +17,8 @@ use hale_engine::{Context, Engine};
 use hale_fhir::FhirVersion;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+
+use hale::load::{Rejection, Tally, import_chunk, load_ndjson};
 
 use crate::settings::{StoreArgs, dyn_store};
 
@@ -41,19 +43,6 @@ pub struct ImportArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long, default_value_t = false)]
     json: bool,
-}
-
-/// What went wrong with one resource or file.
-#[derive(Debug, Clone)]
-struct Rejection {
-    location: String,
-    reason: String,
-}
-
-#[derive(Default)]
-struct Tally {
-    resources: AtomicU64,
-    rejected: AtomicU64,
 }
 
 /// Runs the import and prints a summary.
@@ -218,7 +207,14 @@ async fn load_file(
         .trim_end_matches(".bz2")
         .ends_with(".ndjson");
     let result = if is_ndjson {
-        load_ndjson(engine, ctx, path, chunk, strict, tally).await
+        let path_buf = path.to_owned();
+        let open_file = move || -> anyhow::Result<Box<dyn BufRead + Send>> {
+            Ok(Box::new(BufReader::with_capacity(
+                1 << 20,
+                open(&path_buf)?,
+            )))
+        };
+        load_ndjson(engine, ctx, &display, open_file, chunk, strict, tally).await
     } else {
         load_json(engine, ctx, path, tally).await
     };
@@ -287,107 +283,4 @@ async fn load_json(
         vec![value]
     };
     import_chunk(engine, ctx, &display, 0, resources, tally).await
-}
-
-async fn load_ndjson(
-    engine: &Engine,
-    ctx: &Context,
-    path: &Path,
-    chunk: usize,
-    strict: bool,
-    tally: &Tally,
-) -> anyhow::Result<Vec<Rejection>> {
-    let display = path.display().to_string();
-    let (sender, mut receiver) =
-        tokio::sync::mpsc::channel::<(usize, Vec<Value>, Vec<Rejection>)>(4);
-    let path_buf = path.to_owned();
-    let display_in = display.clone();
-    // Decompression and parsing run on a blocking thread and hand chunks to the writer side,
-    // so reading the next chunk overlaps with committing the last one.
-    let reader_task = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let reader = BufReader::with_capacity(1 << 20, open(&path_buf)?);
-        let mut resources = Vec::with_capacity(chunk);
-        let mut rejections = Vec::new();
-        let mut first_line = 1;
-        for (line_idx, line) in reader.lines().enumerate() {
-            let line = line.with_context(|| format!("reading {}", path_buf.display()))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Value>(&line) {
-                Ok(value) => resources.push(value),
-                Err(e) => rejections.push(Rejection {
-                    location: format!("{display_in} line {}", line_idx + 1),
-                    reason: format!("not valid JSON: {e}"),
-                }),
-            }
-            if resources.len() >= chunk {
-                let full = std::mem::replace(&mut resources, Vec::with_capacity(chunk));
-                if sender
-                    .blocking_send((first_line, full, std::mem::take(&mut rejections)))
-                    .is_err()
-                {
-                    return Ok(());
-                }
-                first_line = line_idx + 2;
-            }
-        }
-        let _ = sender.blocking_send((first_line, resources, rejections));
-        Ok(())
-    });
-    let mut rejections = Vec::new();
-    while let Some((first_line, resources, parse_rejections)) = receiver.recv().await {
-        tally
-            .rejected
-            .fetch_add(parse_rejections.len() as u64, Ordering::Relaxed);
-        rejections.extend(parse_rejections);
-        rejections.extend(import_chunk(engine, ctx, &display, first_line, resources, tally).await?);
-        if strict && !rejections.is_empty() {
-            break;
-        }
-    }
-    drop(receiver);
-    reader_task.await??;
-    Ok(rejections)
-}
-
-async fn import_chunk(
-    engine: &Engine,
-    ctx: &Context,
-    display: &str,
-    first_line: usize,
-    resources: Vec<Value>,
-    tally: &Tally,
-) -> anyhow::Result<Vec<Rejection>> {
-    if resources.is_empty() {
-        return Ok(Vec::new());
-    }
-    let results = engine
-        .import(ctx, resources)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut rejections = Vec::new();
-    for (idx, result) in results.into_iter().enumerate() {
-        match result {
-            Ok(_) => {
-                tally.resources.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                tally.rejected.fetch_add(1, Ordering::Relaxed);
-                let location = if first_line == 0 {
-                    format!("{display} resource {idx}")
-                } else {
-                    format!(
-                        "{display} resource {} of the chunk from line {first_line}",
-                        idx + 1
-                    )
-                };
-                rejections.push(Rejection {
-                    location,
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
-    Ok(rejections)
 }
