@@ -93,7 +93,12 @@ pub fn update(
         content.resource_type.as_str(),
         id.as_str(),
     )?;
-    check_if_match(&content.resource_type, &id, current.as_ref(), preconditions)?;
+    check_if_match(
+        &content.resource_type,
+        id.as_str(),
+        current.as_ref(),
+        preconditions,
+    )?;
     match current {
         Some(current) if !current.deleted && unchanged(&mut content, &current) => {
             // Content equal to the current version makes no new version, so that loading the same
@@ -172,7 +177,7 @@ pub fn conditional_update(
             }
             check_if_match(
                 &content.resource_type,
-                &ResourceId::parse(&existing.id).unwrap_or_else(|_| ids.new_id()),
+                &existing.id,
                 Some(&existing),
                 preconditions,
             )?;
@@ -209,7 +214,7 @@ pub fn patch(
     preconditions: Preconditions,
 ) -> Result<WriteOutcome, EngineError> {
     let current = visible_current(tx, ctx, resource_type, &id)?;
-    check_if_match(&resource_type, &id, Some(&current), preconditions)?;
+    check_if_match(&resource_type, id.as_str(), Some(&current), preconditions)?;
     let mut content = prepare::apply_patch(resource_type, &id, &current.json, patch)?;
     put(
         tx,
@@ -241,7 +246,7 @@ pub fn delete(
             });
         }
     };
-    check_if_match(&resource_type, &id, Some(&current), preconditions)?;
+    check_if_match(&resource_type, id.as_str(), Some(&current), preconditions)?;
     if current.deleted {
         return Ok(WriteOutcome {
             status: WriteStatus::NothingToDelete,
@@ -283,22 +288,7 @@ fn delete_version(
         compartments: Vec::new(),
         known_new: false,
     };
-    let seq = tx.put(version)?;
-    Ok(WriteOutcome {
-        status: WriteStatus::Deleted,
-        resource: StoredResource {
-            fhir_version: ctx.fhir_version,
-            resource_type: resource_type.to_owned(),
-            id: current.id.clone(),
-            version_id: current.version_id + 1,
-            last_updated,
-            deleted: true,
-            seq,
-            owner: current.owner,
-            method: Method::Delete,
-            json: bytes::Bytes::new(),
-        },
-    })
+    record(tx, version, WriteStatus::Deleted)
 }
 
 /// The single match of a condition, none, or an error for several.
@@ -350,7 +340,7 @@ fn in_scope(ctx: &Context, resource: &StoredResource) -> bool {
 
 fn check_if_match(
     resource_type: &ResourceType,
-    id: &ResourceId,
+    id: &str,
     current: Option<&StoredResource>,
     preconditions: Preconditions,
 ) -> Result<(), EngineError> {
@@ -398,7 +388,6 @@ fn put_version(
 ) -> Result<WriteOutcome, EngineError> {
     let last_updated = tx.now();
     let stamped = prepare::stamp(content, id, version_id, last_updated);
-    let json = bytes::Bytes::from(stamped.json);
     let version = NewVersion {
         fhir_version: ctx.fhir_version,
         resource_type: content.resource_type.as_str(),
@@ -407,26 +396,36 @@ fn put_version(
         last_updated,
         owner: ctx.owner,
         method,
-        json: json.clone(),
+        json: bytes::Bytes::from(stamped.json),
         index: stamped.index,
         compartments: stamped.compartments,
         known_new,
     };
+    record(tx, version, status)
+}
+
+/// Writes a version and describes it as the stored resource it now is.
+fn record(
+    tx: &mut dyn WriteTx,
+    version: NewVersion,
+    status: WriteStatus,
+) -> Result<WriteOutcome, EngineError> {
+    let resource = StoredResource {
+        fhir_version: version.fhir_version,
+        resource_type: version.resource_type.to_owned(),
+        id: version.id.clone(),
+        version_id: version.version_id,
+        last_updated: version.last_updated,
+        deleted: version.is_delete(),
+        seq: 0,
+        owner: version.owner,
+        method: version.method,
+        json: version.json.clone(),
+    };
     let seq = tx.put(version)?;
     Ok(WriteOutcome {
         status,
-        resource: StoredResource {
-            fhir_version: ctx.fhir_version,
-            resource_type: content.resource_type.as_str().to_owned(),
-            id: id.to_owned(),
-            version_id,
-            last_updated,
-            deleted: false,
-            seq,
-            owner: ctx.owner,
-            method,
-            json,
-        },
+        resource: StoredResource { seq, ..resource },
     })
 }
 
