@@ -16,6 +16,11 @@ pub fn etag(version_id: u64) -> String {
     format!("W/\"{version_id}\"")
 }
 
+/// The absolute URL of a resource, `entry.fullUrl`: `{base}/{type}/{id}`.
+pub fn resource_url(base: &str, resource: &StoredResource) -> String {
+    format!("{base}/{}/{}", resource.resource_type, resource.id)
+}
+
 /// The absolute URL of a version: `{base}/{type}/{id}/_history/{vid}`.
 pub fn version_url(base: &str, resource: &StoredResource) -> String {
     format!(

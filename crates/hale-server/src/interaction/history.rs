@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::negotiate::FHIR_JSON;
 use crate::request::FhirRequest;
-use crate::response::etag;
+use crate::response::{etag, resource_url};
 
 /// `GET [base]/[type]/[id]/_history`.
 pub async fn history_instance(
@@ -145,7 +145,7 @@ async fn history(
         &links,
     );
     for version in &page.versions {
-        let full_url = format!("{}/{}/{}", req.base, version.resource_type, version.id);
+        let full_url = resource_url(&req.base, version);
         let request_url = match version.method {
             Method::Post => version.resource_type.clone(),
             _ => format!("{}/{}", version.resource_type, version.id),

@@ -14,7 +14,7 @@ use crate::body::RawBody;
 use crate::error::{ApiError, engine_status, outcome_id};
 use crate::negotiate::FHIR_JSON;
 use crate::request::{FhirRequest, PreferReturn};
-use crate::response::{etag, version_url};
+use crate::response::{etag, resource_url, version_url};
 
 /// `POST [base]` with a Bundle of type `batch` or `transaction`.
 pub async fn transaction(
@@ -30,7 +30,8 @@ pub async fn transaction(
     };
     let mut writer = BundleWriter::new(&outcome_id(), bundle_type, None, None, &[]);
     for outcome in &response.entries {
-        match outcome {
+        // Each entry has a response; writes and reads also name their resource.
+        let (resource, with_body, entry_response) = match outcome {
             EntryOutcome::Write(write) => {
                 let r = &write.resource;
                 let status = match write.status {
@@ -38,58 +39,37 @@ pub async fn transaction(
                     WriteStatus::Deleted | WriteStatus::NothingToDelete => "204 No Content",
                     WriteStatus::Updated | WriteStatus::Existing => "200 OK",
                 };
+                let with_body = !r.deleted && req.prefer == PreferReturn::Representation;
                 let entry_response = json!({
                     "status": status,
                     "location": version_url(&req.base, r),
                     "etag": etag(r.version_id),
                     "lastModified": r.last_updated.to_fhir(),
                 });
-                let full_url = format!("{}/{}/{}", req.base, r.resource_type, r.id);
-                let with_resource = !r.deleted && req.prefer == PreferReturn::Representation;
-                writer.entry(EntryParts {
-                    full_url: Some(&full_url),
-                    resource: with_resource.then_some(r.json.as_ref()),
-                    search: None,
-                    request: None,
-                    response: Some(&entry_response),
-                });
+                (Some(r), with_body, entry_response)
             }
             EntryOutcome::Read(r) => {
-                let full_url = format!("{}/{}/{}", req.base, r.resource_type, r.id);
                 let entry_response = json!({"status": "200 OK", "etag": etag(r.version_id), "lastModified": r.last_updated.to_fhir()});
-                writer.entry(EntryParts {
-                    full_url: Some(&full_url),
-                    resource: Some(r.json.as_ref()),
-                    search: None,
-                    request: None,
-                    response: Some(&entry_response),
-                });
+                (Some(r), true, entry_response)
             }
-            EntryOutcome::NoMatch => {
-                let entry_response = json!({"status": "204 No Content"});
-                writer.entry(EntryParts {
-                    full_url: None,
-                    resource: None,
-                    search: None,
-                    request: None,
-                    response: Some(&entry_response),
-                });
-            }
+            EntryOutcome::NoMatch => (None, false, json!({"status": "204 No Content"})),
             EntryOutcome::Error(error) => {
                 let (status, issues) = engine_status(error);
                 let entry_response = json!({
                     "status": format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")),
                     "outcome": operation_outcome(&outcome_id(), &issues),
                 });
-                writer.entry(EntryParts {
-                    full_url: None,
-                    resource: None,
-                    search: None,
-                    request: None,
-                    response: Some(&entry_response),
-                });
+                (None, false, entry_response)
             }
-        }
+        };
+        let full_url = resource.map(|r| resource_url(&req.base, r));
+        writer.entry(EntryParts {
+            full_url: full_url.as_deref(),
+            resource: resource.filter(|_| with_body).map(|r| r.json.as_ref()),
+            search: None,
+            request: None,
+            response: Some(&entry_response),
+        });
     }
     Ok(Response::builder()
         .status(StatusCode::OK)
