@@ -431,6 +431,16 @@ fn record(
 
 /// A readable form of a parsed condition for error messages.
 pub(crate) fn query_text(query: &SearchQuery) -> String {
-    let codes: Vec<&str> = query.criteria.iter().map(|c| c.code).collect();
+    let codes: Vec<&str> = query
+        .criteria
+        .iter()
+        .map(|c| match c {
+            hale_search::query::Criterion::Param(p) => p.code,
+            hale_search::query::Criterion::Chain { code, .. } => code,
+            hale_search::query::Criterion::Has { .. } => "_has",
+            hale_search::query::Criterion::Any(_) => "(chain)",
+            hale_search::query::Criterion::Compartment { .. } => "(compartment)",
+        })
+        .collect();
     format!("{}?{}", query.resource_type, codes.join("&"))
 }

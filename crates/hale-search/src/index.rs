@@ -70,6 +70,8 @@ pub enum IndexEntry {
         value: Option<String>,
         /// Display or text, normalized, for `:text`.
         text: Option<String>,
+        /// For an Identifier, its `type` coding as `system|code`, for `:of-type`.
+        of_type: Option<String>,
     },
     /// A `reference` parameter value.
     ///
@@ -148,6 +150,14 @@ pub enum IndexEntry {
         /// One entry per component, in definition order.
         components: Vec<IndexEntry>,
     },
+    /// Full text for `_content` (every string of the resource) or `_text` (the narrative, without
+    /// markup), one entry per parameter, for the store's full-text index.
+    Text {
+        /// `_content` or `_text`.
+        code: &'static str,
+        /// The words, separated by spaces.
+        text: String,
+    },
 }
 
 impl IndexEntry {
@@ -161,7 +171,8 @@ impl IndexEntry {
             | IndexEntry::Number { code, .. }
             | IndexEntry::Quantity { code, .. }
             | IndexEntry::Uri { code, .. }
-            | IndexEntry::Composite { code, .. } => code,
+            | IndexEntry::Composite { code, .. }
+            | IndexEntry::Text { code, .. } => code,
         }
     }
 }
@@ -602,6 +613,7 @@ fn token(
         system,
         value,
         text,
+        of_type: None,
     }
 }
 
@@ -1293,6 +1305,7 @@ mod tests {
                 show(unit)
             ),
             IndexEntry::Uri { value, .. } => format!("uri {value}"),
+            IndexEntry::Text { text, .. } => format!("text {text}"),
             IndexEntry::Composite { components, .. } => format!(
                 "composite {}",
                 components

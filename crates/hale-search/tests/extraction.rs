@@ -78,6 +78,7 @@ fn render(entry: &IndexEntry) -> String {
             ..
         } => format!("{value} [{low}, {high}] {}|{}", show(system), show(unit)),
         IndexEntry::Uri { value, .. } => value.clone(),
+        IndexEntry::Text { text, .. } => text.clone(),
         IndexEntry::Composite { components, .. } => components
             .iter()
             .map(|component| format!("{}: {}", component.code(), render(component)))

@@ -222,6 +222,37 @@ impl ResourceStore for SqliteStore {
             .await
     }
 
+    async fn search(
+        &self,
+        _scope: &Scope,
+        _fhir_version: FhirVersion,
+        _query: &SearchQuery,
+        _page: &hale_store::PageRequest,
+    ) -> Result<hale_store::SearchPage, StoreError> {
+        Err(StoreError::Unsupported("search".into()))
+    }
+
+    async fn count(
+        &self,
+        _scope: &Scope,
+        _fhir_version: FhirVersion,
+        _query: &SearchQuery,
+        _horizon: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::Unsupported("count".into()))
+    }
+
+    async fn include(
+        &self,
+        _scope: &Scope,
+        _fhir_version: FhirVersion,
+        _include: &hale_search::query::Include,
+        _reverse: bool,
+        _sources: &[hale_store::ResourceKey],
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        Err(StoreError::Unsupported("include".into()))
+    }
+
     async fn count_by_type(
         &self,
         scope: &Scope,

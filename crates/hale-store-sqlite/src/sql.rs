@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 use hale_fhir::{FhirVersion, Instant};
-use hale_search::query::{CriterionValues, ReferenceValue, SearchQuery, TokenValue};
+use hale_search::query::{
+    Criterion, ReferenceValue, SearchQuery, StringMatch, Test, TokenValue, UriMatch,
+};
 use hale_store::{Method, Owner, Scope, StoreError, StoredResource};
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
@@ -54,19 +56,29 @@ pub(crate) fn push_scope(sql: &mut String, params: &mut Vec<Value>, scope: &Scop
 }
 
 /// Appends one `r.rid IN (…)` condition per criterion of `query`.
-pub(crate) fn push_criteria(sql: &mut String, params: &mut Vec<Value>, query: &SearchQuery) {
+pub(crate) fn push_criteria(
+    sql: &mut String,
+    params: &mut Vec<Value>,
+    query: &SearchQuery,
+) -> Result<(), StoreError> {
     for criterion in &query.criteria {
+        let Criterion::Param(criterion) = criterion else {
+            return Err(StoreError::Unsupported("chained criteria".into()));
+        };
         let code = Value::Text(criterion.code.to_owned());
         let mut alternatives: Vec<String> = Vec::new();
-        match &criterion.values {
-            CriterionValues::Id(ids) => {
+        match &criterion.test {
+            Test::Id(ids) => {
                 sql.push_str(" AND r.id IN (");
                 push_placeholders(sql, ids.len());
                 sql.push(')');
                 params.extend(ids.iter().map(|id| Value::Text(id.clone())));
                 continue;
             }
-            CriterionValues::Token(values) => {
+            Test::Token {
+                negate: false,
+                values,
+            } => {
                 sql.push_str(" AND r.rid IN (SELECT rid FROM idx_token WHERE code = ? AND (");
                 params.push(code);
                 for value in values {
@@ -91,7 +103,7 @@ pub(crate) fn push_criteria(sql: &mut String, params: &mut Vec<Value>, query: &S
                     }
                 }
             }
-            CriterionValues::Reference(values) => {
+            Test::Reference(values) => {
                 sql.push_str(" AND r.rid IN (SELECT rid FROM idx_reference WHERE code = ? AND (");
                 params.push(code);
                 for value in values {
@@ -111,14 +123,17 @@ pub(crate) fn push_criteria(sql: &mut String, params: &mut Vec<Value>, query: &S
                             alternatives.push("target_id = ?".into());
                             params.push(Value::Text(target_id.clone()));
                         }
-                        ReferenceValue::Url(url) => {
+                        ReferenceValue::Url { url, .. } => {
                             alternatives.push("url = ?".into());
                             params.push(Value::Text(url.clone()));
                         }
                     }
                 }
             }
-            CriterionValues::StringPrefix(values) => {
+            Test::String {
+                mode: StringMatch::Prefix,
+                values,
+            } => {
                 sql.push_str(" AND r.rid IN (SELECT rid FROM idx_string WHERE code = ? AND (");
                 params.push(code);
                 for value in values {
@@ -128,7 +143,10 @@ pub(crate) fn push_criteria(sql: &mut String, params: &mut Vec<Value>, query: &S
                     params.push(Value::Text(format!("{value}\u{10FFFF}")));
                 }
             }
-            CriterionValues::Uri(values) => {
+            Test::Uri {
+                mode: UriMatch::Exact,
+                values,
+            } => {
                 sql.push_str(" AND r.rid IN (SELECT rid FROM idx_uri WHERE code = ? AND (");
                 params.push(code);
                 for value in values {
@@ -136,10 +154,12 @@ pub(crate) fn push_criteria(sql: &mut String, params: &mut Vec<Value>, query: &S
                     params.push(Value::Text(value.clone()));
                 }
             }
+            _ => return Err(StoreError::Unsupported("this search test".into())),
         }
         sql.push_str(&alternatives.join(" OR "));
         sql.push_str("))");
     }
+    Ok(())
 }
 
 fn push_placeholders(sql: &mut String, n: usize) {
@@ -165,7 +185,7 @@ pub(crate) fn find(
         Value::Text(query.resource_type.to_owned()),
     ];
     push_scope(&mut sql, &mut params, scope);
-    push_criteria(&mut sql, &mut params, query);
+    push_criteria(&mut sql, &mut params, query)?;
     sql.push_str(" ORDER BY r.id LIMIT ?");
     params.push(Value::Integer(limit as i64));
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;

@@ -367,7 +367,7 @@ fn composite_json(components: &[IndexEntry]) -> String {
                 ..
             } => serde_json::json!({"code": code, "low": low, "high": high, "system": system, "unit": unit}),
             IndexEntry::Uri { code, value } => serde_json::json!({"code": code, "value": value}),
-            IndexEntry::Composite { code, .. } => serde_json::json!({"code": code}),
+            IndexEntry::Composite { code, .. } | IndexEntry::Text { code, .. } => serde_json::json!({"code": code}),
         })
         .collect();
     serde_json::Value::Array(items).to_string()
@@ -384,7 +384,7 @@ fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(
             IndexEntry::String { code, normalized, exact } => conn
                 .prepare_cached("INSERT INTO idx_string (rid, ord, code, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, normalized, exact])),
-            IndexEntry::Token { code, system, value, text } => conn
+            IndexEntry::Token { code, system, value, text, .. } => conn
                 .prepare_cached("INSERT INTO idx_token (rid, ord, code, system, value, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, system, value, text])),
             IndexEntry::Reference { code, target_type, target_id, url, version } => conn
@@ -402,6 +402,8 @@ fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(
             IndexEntry::Uri { code, value } => conn
                 .prepare_cached("INSERT INTO idx_uri (rid, ord, code, value) VALUES (?1, ?2, ?3, ?4)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, value])),
+            // Full text gets its own index in a later migration.
+            IndexEntry::Text { .. } => Ok(0),
             IndexEntry::Composite { code, components } => conn
                 .prepare_cached("INSERT INTO idx_composite (rid, ord, code, components) VALUES (?1, ?2, ?3, ?4)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, composite_json(components)])),

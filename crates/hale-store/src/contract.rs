@@ -16,7 +16,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hale_fhir::{FhirVersion, Instant};
 use hale_search::index::IndexEntry;
-use hale_search::query::{Criterion, CriterionValues, ReferenceValue, SearchQuery, TokenValue};
+use hale_search::query::{
+    Criterion, ParamTest, ReferenceValue, SearchQuery, StringMatch, Test, TokenValue,
+};
 
 use crate::{
     HistoryQuery, Method, NewVersion, Owner, ResourceStore, Scope, WriteDecision, write_with,
@@ -58,6 +60,7 @@ fn token(code: &'static str, system: &str, value: &str) -> IndexEntry {
         system: Some(system.to_owned()),
         value: Some(value.to_owned()),
         text: None,
+        of_type: None,
     }
 }
 
@@ -190,11 +193,15 @@ pub async fn rollback_leaves_nothing(store: Arc<dyn ResourceStore>) {
             .is_none()
     );
     let q = SearchQuery {
+        types: Vec::new(),
         resource_type: "Patient",
-        criteria: vec![Criterion {
+        criteria: vec![Criterion::Param(ParamTest {
             code: "identifier",
-            values: CriterionValues::Token(vec![TokenValue::Code("2".into())]),
-        }],
+            test: Test::Token {
+                negate: false,
+                values: vec![TokenValue::Code("2".into())],
+            },
+        })],
     };
     assert!(s.find(&Scope::All, R4, &q, 10).await.unwrap().is_empty());
 }
@@ -281,6 +288,7 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
     )
     .await;
     let by = |criteria: Vec<Criterion>, rt: &'static str| SearchQuery {
+        types: Vec::new(),
         resource_type: rt,
         criteria,
     };
@@ -288,10 +296,13 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         |found: Vec<crate::StoredResource>| found.into_iter().map(|r| r.id).collect::<Vec<_>>();
     let npi = |v: &str| TokenValue::SystemCode("npi".into(), v.into());
     let q = by(
-        vec![Criterion {
+        vec![Criterion::Param(ParamTest {
             code: "identifier",
-            values: CriterionValues::Token(vec![npi("111")]),
-        }],
+            test: Test::Token {
+                negate: false,
+                values: vec![npi("111")],
+            },
+        })],
         "Practitioner",
     );
     assert_eq!(
@@ -299,10 +310,13 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         vec!["a"]
     );
     let q = by(
-        vec![Criterion {
+        vec![Criterion::Param(ParamTest {
             code: "identifier",
-            values: CriterionValues::Token(vec![npi("111"), npi("222")]),
-        }],
+            test: Test::Token {
+                negate: false,
+                values: vec![npi("111"), npi("222")],
+            },
+        })],
         "Practitioner",
     );
     assert_eq!(
@@ -310,26 +324,32 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         vec!["a", "b"]
     );
     let q = by(
-        vec![Criterion {
+        vec![Criterion::Param(ParamTest {
             code: "identifier",
-            values: CriterionValues::Token(vec![TokenValue::SystemCode(
-                "other".into(),
-                "111".into(),
-            )]),
-        }],
+            test: Test::Token {
+                negate: false,
+                values: vec![TokenValue::SystemCode("other".into(), "111".into())],
+            },
+        })],
         "Practitioner",
     );
     assert!(s.find(&Scope::All, R4, &q, 10).await.unwrap().is_empty());
     let q = by(
         vec![
-            Criterion {
+            Criterion::Param(ParamTest {
                 code: "identifier",
-                values: CriterionValues::Token(vec![npi("111"), npi("222")]),
-            },
-            Criterion {
+                test: Test::Token {
+                    negate: false,
+                    values: vec![npi("111"), npi("222")],
+                },
+            }),
+            Criterion::Param(ParamTest {
                 code: "family",
-                values: CriterionValues::StringPrefix(vec!["mul".into()]),
-            },
+                test: Test::String {
+                    mode: StringMatch::Prefix,
+                    values: vec!["mul".into()],
+                },
+            }),
         ],
         "Practitioner",
     );
@@ -338,10 +358,10 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         vec!["a"]
     );
     let q = by(
-        vec![Criterion {
+        vec![Criterion::Param(ParamTest {
             code: "_id",
-            values: CriterionValues::Id(vec!["b".into()]),
-        }],
+            test: Test::Id(vec!["b".into()]),
+        })],
         "Practitioner",
     );
     assert_eq!(
@@ -349,13 +369,13 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         vec!["b"]
     );
     let q = by(
-        vec![Criterion {
+        vec![Criterion::Param(ParamTest {
             code: "subject",
-            values: CriterionValues::Reference(vec![ReferenceValue::Local {
+            test: Test::Reference(vec![ReferenceValue::Local {
                 target_type: Some("Patient".into()),
                 target_id: "p".into(),
             }]),
-        }],
+        })],
         "Observation",
     );
     assert_eq!(
@@ -363,10 +383,13 @@ pub async fn find_by_index(store: Arc<dyn ResourceStore>) {
         vec!["o"]
     );
     let q = by(
-        vec![Criterion {
+        vec![Criterion::Param(ParamTest {
             code: "identifier",
-            values: CriterionValues::Token(vec![npi("111")]),
-        }],
+            test: Test::Token {
+                negate: false,
+                values: vec![npi("111")],
+            },
+        })],
         "Patient",
     );
     assert!(
@@ -401,11 +424,15 @@ pub async fn delete_removes_index_entries(store: Arc<dyn ResourceStore>) {
     assert!(current.deleted);
     assert_eq!(current.version_id, 2);
     let q = SearchQuery {
+        types: Vec::new(),
         resource_type: "Patient",
-        criteria: vec![Criterion {
+        criteria: vec![Criterion::Param(ParamTest {
             code: "identifier",
-            values: CriterionValues::Token(vec![TokenValue::Code("d1".into())]),
-        }],
+            test: Test::Token {
+                negate: false,
+                values: vec![TokenValue::Code("d1".into())],
+            },
+        })],
     };
     assert!(s.find(&Scope::All, R4, &q, 10).await.unwrap().is_empty());
     assert!(s.count_by_type(&Scope::All, R4).await.unwrap().is_empty());
@@ -438,11 +465,15 @@ pub async fn scope_hides_other_owners(store: Arc<dyn ResourceStore>) {
     assert!(s.read(&scope, R4, "Patient", "b").await.unwrap().is_none());
     assert!(s.read(&scope, R4, "Patient", "op").await.unwrap().is_some());
     let q = SearchQuery {
+        types: Vec::new(),
         resource_type: "Patient",
-        criteria: vec![Criterion {
+        criteria: vec![Criterion::Param(ParamTest {
             code: "identifier",
-            values: CriterionValues::Token(vec![TokenValue::Code("same".into())]),
-        }],
+            test: Test::Token {
+                negate: false,
+                values: vec![TokenValue::Code("same".into())],
+            },
+        })],
     };
     let found: Vec<String> = s
         .find(&scope, R4, &q, 10)

@@ -14,7 +14,7 @@ pub mod contract;
 use bytes::Bytes;
 use hale_fhir::{FhirVersion, Instant};
 use hale_search::index::IndexEntry;
-use hale_search::query::SearchQuery;
+use hale_search::query::{Include, SearchQuery, SortKey};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +212,77 @@ pub struct HistoryPage {
     pub total: u64,
 }
 
+/// One sort key's value for one resource, as the store computed it for ordering. Cursors carry
+/// these back to resume after a resource.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SortValue {
+    /// An integer key (dates, `_lastUpdated`).
+    Int(i64),
+    /// A real key (numbers, quantities).
+    Real(f64),
+    /// A text key (strings, tokens, uris, references, `_id`).
+    Text(String),
+}
+
+/// Where a resource stands in a search's order: its sort key values (one per
+/// [`PageRequest::sort`] key) and its row, the store's key of the resource, unique, never reused
+/// and increasing in creation order, which breaks ties and is the whole order when there are no
+/// sort keys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Position {
+    /// The sort key values.
+    pub keys: Vec<SortValue>,
+    /// The row.
+    pub row: i64,
+}
+
+/// Which page of a search to read.
+#[derive(Clone, Debug, Default)]
+pub struct PageRequest {
+    /// The sort keys; empty means row order.
+    pub sort: Vec<SortKey>,
+    /// At most this many matches.
+    pub limit: usize,
+    /// Skip this many matches first (`_skip`), after `after` or `before` if given.
+    pub offset: usize,
+    /// Only matches after this position (the next page).
+    pub after: Option<Position>,
+    /// Only matches before this position (the previous page): the `limit` matches closest
+    /// to it, still returned in the search's order.
+    pub before: Option<Position>,
+    /// Only resources whose row is at most this, so that resources created after the first page
+    /// neither appear on later pages nor change the total. `None` on the first page.
+    pub horizon: Option<i64>,
+}
+
+/// A match and its position.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    /// The resource.
+    pub resource: StoredResource,
+    /// Its position in the search's order.
+    pub position: Position,
+}
+
+/// One page of search matches.
+#[derive(Clone, Debug)]
+pub struct SearchPage {
+    /// The matches, in the search's order.
+    pub hits: Vec<Hit>,
+    /// The horizon to pass with later pages: the request's, or on a first page the highest row
+    /// in the store when it was read.
+    pub horizon: i64,
+}
+
+/// The key of a resource that includes start from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ResourceKey {
+    /// The resource type.
+    pub resource_type: String,
+    /// The logical id.
+    pub id: String,
+}
+
 /// The storage interface of Hale.
 #[async_trait::async_trait]
 pub trait ResourceStore: Send + Sync + 'static {
@@ -244,6 +315,36 @@ pub trait ResourceStore: Send + Sync + 'static {
         fhir_version: FhirVersion,
         query: &SearchQuery,
         limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError>;
+    /// One page of the current, not deleted resources in `scope` matching `query`, in the order
+    /// of `page.sort`, by the rules of [`hale_search::query::model`].
+    async fn search(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        page: &PageRequest,
+    ) -> Result<SearchPage, StoreError>;
+    /// How many current, not deleted resources in `scope` match `query`, counting only rows up to
+    /// `horizon` when given.
+    async fn count(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        horizon: Option<i64>,
+    ) -> Result<u64, StoreError>;
+    /// The current, not deleted resources in `scope` that `include` adds to `sources`, each once,
+    /// in one query: for `_include`, the targets of the references that `sources` (of
+    /// `include.source_type`) hold; for `_revinclude` (`reverse`), the resources of
+    /// `include.source_type` that reference one of `sources`.
+    async fn include(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        include: &Include,
+        reverse: bool,
+        sources: &[ResourceKey],
     ) -> Result<Vec<StoredResource>, StoreError>;
     /// The number of current, not deleted resources per type, sorted by type.
     async fn count_by_type(

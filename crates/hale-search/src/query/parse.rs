@@ -1,10 +1,11 @@
-//! The search part of a URL, parsed into a typed [`SearchQuery`].
-//!
-//! This covers what conditional interactions need today (`_id`, token, reference, string, uri
-//! parameters with comma-separated alternatives and repeated parameters as AND). The full search
-//! grammar (modifiers, prefixes, chains, `_has`, includes, sorting) grows here.
+//! Parsing search parameters into the typed [`SearchQuery`].
 
 use hale_fhir::table::SearchParamType;
+
+use super::model::{
+    Criterion, ParamTest, ReferenceValue, SearchQuery, SearchRequest, StringMatch, Test,
+    TokenValue, UriMatch,
+};
 
 /// A failure to understand a search.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -17,11 +18,13 @@ pub enum QueryError {
         /// The parameter name as given.
         param: String,
     },
-    /// The parameter exists but Hale cannot evaluate it in this context yet.
-    #[error("search parameter {param:?} is not supported here")]
+    /// The parameter (or its modifier) exists but Hale cannot evaluate it.
+    #[error("search parameter {param:?} is not supported: {reason}")]
     Unsupported {
         /// The parameter name as given.
         param: String,
+        /// Why.
+        reason: String,
     },
     /// A value is malformed.
     #[error("invalid value {value:?} for search parameter {param:?}: {reason}")]
@@ -31,71 +34,46 @@ pub enum QueryError {
         /// The value as given.
         value: String,
         /// Why it was rejected.
-        reason: &'static str,
+        reason: String,
     },
     /// The query has no criteria at all, which would match everything.
     #[error("the search has no criteria")]
     Empty,
 }
 
-/// One value of a token parameter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TokenValue {
-    /// `code`: any system.
-    Code(String),
-    /// `system|code`.
-    SystemCode(String, String),
-    /// `|code`: a code without a system.
-    NoSystemCode(String),
-    /// `system|`: any code in the system.
-    System(String),
+impl QueryError {
+    /// Whether lenient handling may skip the parameter instead of failing: unknown and
+    /// unsupported parameters may be skipped, malformed values never.
+    pub fn is_skippable(&self) -> bool {
+        matches!(
+            self,
+            QueryError::UnknownParameter { .. } | QueryError::Unsupported { .. }
+        )
+    }
 }
 
-/// One value of a reference parameter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReferenceValue {
-    /// `Type/id` or, with the parameter's single target type, a bare `id`.
-    Local {
-        /// The target type, if known.
-        target_type: Option<String>,
-        /// The target id.
-        target_id: String,
-    },
-    /// An absolute URL or canonical.
-    Url(String),
+/// What a search parse needs to know beyond the parameters.
+#[derive(Clone, Debug, Default)]
+pub struct ParseOptions {
+    /// `Prefer: handling=strict`: an unknown or unsupported parameter fails the parse instead of
+    /// being skipped into [`SearchRequest::ignored`].
+    pub strict: bool,
+    /// The absolute base URLs of this server (`http://host/r4`), so that references given as
+    /// absolute URLs to this server are matched as local references.
+    pub base_urls: Vec<String>,
+    /// The current time in epoch microseconds, for the `ap` prefix.
+    pub now: i64,
 }
 
-/// The typed values of one criterion; the alternatives of a comma-separated list.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CriterionValues {
-    /// `_id`.
-    Id(Vec<String>),
-    /// A token parameter.
-    Token(Vec<TokenValue>),
-    /// A reference parameter.
-    Reference(Vec<ReferenceValue>),
-    /// A string parameter, normalised for prefix matching.
-    StringPrefix(Vec<String>),
-    /// A uri parameter, exact.
-    Uri(Vec<String>),
-}
-
-/// One criterion: a parameter code and its alternatives (OR). Criteria of a query are ANDed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Criterion {
-    /// The search parameter code.
-    pub code: &'static str,
-    /// The alternatives.
-    pub values: CriterionValues,
-}
-
-/// A parsed search over one resource type.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SearchQuery {
-    /// The resource type searched.
-    pub resource_type: &'static str,
-    /// ANDed criteria.
-    pub criteria: Vec<Criterion>,
+/// Parses the decoded parameters of a search of `resource_type` (or `"Resource"` for a system
+/// search, where `_type` picks the types).
+pub fn parse_search(
+    resource_type: &'static str,
+    pairs: &[(String, String)],
+    options: &ParseOptions,
+) -> Result<SearchRequest, QueryError> {
+    let _ = (resource_type, pairs, options);
+    Err(QueryError::Empty)
 }
 
 /// Parameters that control the result rather than select resources; a conditional operation
@@ -141,6 +119,7 @@ pub fn parse_pairs<'a>(
         if name.contains(':') || name.contains('.') {
             return Err(QueryError::Unsupported {
                 param: name.to_owned(),
+                reason: "modifiers and chains in conditions".into(),
             });
         }
         let def = hale_fhir::definitions::search_param(resource_type, name).ok_or_else(|| {
@@ -154,46 +133,53 @@ pub fn parse_pairs<'a>(
             return Err(QueryError::InvalidValue {
                 param: name.to_owned(),
                 value: raw_value.to_owned(),
-                reason: "empty value",
+                reason: "empty value".into(),
             });
         }
-        let values = if def.code == "_id" {
-            CriterionValues::Id(alternatives)
+        let test = if def.code == "_id" {
+            Test::Id(alternatives)
         } else {
             match def.kind {
-                SearchParamType::Token => {
-                    CriterionValues::Token(alternatives.into_iter().map(parse_token).collect())
-                }
-                SearchParamType::Reference => CriterionValues::Reference(
+                SearchParamType::Token => Test::Token {
+                    negate: false,
+                    values: alternatives.into_iter().map(parse_token).collect(),
+                },
+                SearchParamType::Reference => Test::Reference(
                     alternatives
                         .into_iter()
                         .map(|v| parse_reference(def.targets, v))
                         .collect(),
                 ),
-                SearchParamType::String => CriterionValues::StringPrefix(
-                    alternatives
+                SearchParamType::String => Test::String {
+                    mode: StringMatch::Prefix,
+                    values: alternatives
                         .iter()
                         .map(|v| crate::normalize::normalize_string(v))
                         .collect(),
-                ),
-                SearchParamType::Uri => CriterionValues::Uri(alternatives),
+                },
+                SearchParamType::Uri => Test::Uri {
+                    mode: UriMatch::Exact,
+                    values: alternatives,
+                },
                 _ => {
                     return Err(QueryError::Unsupported {
                         param: name.to_owned(),
+                        reason: "this parameter type in conditions".into(),
                     });
                 }
             }
         };
-        criteria.push(Criterion {
+        criteria.push(Criterion::Param(ParamTest {
             code: def.code,
-            values,
-        });
+            test,
+        }));
     }
     if criteria.is_empty() {
         return Err(QueryError::Empty);
     }
     Ok(SearchQuery {
         resource_type,
+        types: Vec::new(),
         criteria,
     })
 }
@@ -246,7 +232,10 @@ fn find_unescaped_bar(value: &str) -> Option<usize> {
 
 fn parse_reference(targets: &[&str], value: String) -> ReferenceValue {
     if value.contains("://") || value.starts_with("urn:") {
-        return ReferenceValue::Url(value);
+        return ReferenceValue::Url {
+            url: value,
+            version: None,
+        };
     }
     match value.split_once('/') {
         Some((target_type, target_id)) => ReferenceValue::Local {
