@@ -10,6 +10,7 @@
 pub mod bundle;
 mod error;
 pub mod prepare;
+pub mod search;
 pub mod write;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use hale_store::{
 use serde_json::Value;
 
 pub use error::EngineError;
+pub use search::{PageSpec, SearchResult};
 pub use write::{Preconditions, WriteOutcome, WriteStatus};
 
 /// Where new ids come from; tests inject a fixed sequence.

@@ -9,3 +9,4 @@ pub mod fhirpath;
 pub mod index;
 pub mod normalize;
 pub mod query;
+pub mod ucum;

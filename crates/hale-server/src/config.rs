@@ -8,10 +8,15 @@ pub struct HttpConfig {
     pub public_url: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Page size of history when `_count` is absent.
+    /// Page size of search and history when `_count` is absent.
     pub default_count: usize,
     /// Largest `_count` honoured.
     pub max_count: usize,
+    /// Largest `_skip` accepted; 1up clients page by offset up to 9990.
+    pub max_skip: usize,
+    /// The key that signs search paging cursors; every process serving one database needs the
+    /// same key for cursors to work across them.
+    pub cursor_key: crate::cursor::CursorKey,
     /// Longest time one request may take before it is answered with 503.
     pub request_timeout: std::time::Duration,
 }
@@ -24,6 +29,8 @@ impl HttpConfig {
             max_body_bytes: 64 * 1024 * 1024,
             default_count: 10,
             max_count: 1000,
+            max_skip: 9990,
+            cursor_key: crate::cursor::CursorKey::random(),
             request_timeout: std::time::Duration::from_secs(60),
         }
     }

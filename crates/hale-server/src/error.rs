@@ -5,6 +5,8 @@
 //! | `EngineError::Invalid`, malformed request | 400    | from the issue      |
 //! | `EngineError::UnresolvedReference`        | 400    | `processing`        |
 //! | `EngineError::NotSupported`               | 400    | `not-supported`     |
+//! | `QueryError::InvalidValue`, `Empty`       | 400    | `invalid`           |
+//! | `QueryError::UnknownParameter`, `Unsupported` (strict handling, conditions) | 400 | `not-supported` |
 //! | `EngineError::NotFound`, unknown version  | 404    | `not-found`         |
 //! | unknown route                             | 404    | `not-supported`     |
 //! | method not allowed                        | 405    | `not-supported`     |
@@ -24,6 +26,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hale_engine::EngineError;
 use hale_fhir::outcome::{Issue, IssueType, operation_outcome};
+use hale_search::query::QueryError;
 use hale_store::StoreError;
 
 /// A failure of a FHIR request.
@@ -32,6 +35,9 @@ pub enum ApiError {
     /// The engine refused or failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The search parameters could not be understood.
+    #[error(transparent)]
+    Query(#[from] QueryError),
     /// The request is malformed before it reaches the engine.
     #[error("{}", .0.text)]
     BadRequest(Issue),
@@ -66,6 +72,18 @@ impl ApiError {
         match self {
             ApiError::Engine(e) => engine_status(e),
             ApiError::BadRequest(issue) => (StatusCode::BAD_REQUEST, vec![issue.clone()]),
+            ApiError::Query(e) => {
+                let code = match e {
+                    QueryError::InvalidValue { .. } | QueryError::Empty => IssueType::Invalid,
+                    QueryError::UnknownParameter { .. } | QueryError::Unsupported { .. } => {
+                        IssueType::NotSupported
+                    }
+                };
+                (
+                    StatusCode::BAD_REQUEST,
+                    vec![Issue::error(code, e.to_string())],
+                )
+            }
             ApiError::UnknownPath(_) => (
                 StatusCode::NOT_FOUND,
                 vec![Issue::error(IssueType::NotSupported, self.to_string())],

@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod interaction;
 pub mod metrics;

@@ -35,6 +35,8 @@ pub struct FhirRequest {
     pub base: String,
     /// `Prefer: return=…`.
     pub prefer: PreferReturn,
+    /// `Prefer: handling=strict`: unknown search parameters are errors rather than ignored.
+    pub strict: bool,
     /// The decoded query parameters, in order.
     pub params: Vec<(String, String)>,
     /// The raw query string.
@@ -118,6 +120,7 @@ impl FromRequestParts<AppState> for FhirRequest {
             .map(|(_, v)| v.as_str());
         crate::negotiate::response_format(&parts.headers, format)?;
         let prefer = parse_prefer(&parts.headers);
+        let strict = prefer_parts(&parts.headers).any(|part| part == "handling=strict");
         Ok(FhirRequest {
             ctx: Context::open(fhir_version),
             base: format!(
@@ -126,6 +129,7 @@ impl FromRequestParts<AppState> for FhirRequest {
                 fhir_version.as_str()
             ),
             prefer,
+            strict,
             params,
             raw_query,
             headers: interaction_headers(&parts.headers),
@@ -147,14 +151,20 @@ fn interaction_headers(all: &HeaderMap) -> HeaderMap {
     kept
 }
 
-fn parse_prefer(headers: &HeaderMap) -> PreferReturn {
+/// The `Prefer` preferences, trimmed (`return=minimal`, `handling=strict`).
+fn prefer_parts(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split([',', ';']))
+        .map(str::trim)
+}
+
+fn parse_prefer(headers: &HeaderMap) -> PreferReturn {
+    prefer_parts(headers)
         .find_map(
-            |part| match part.trim().strip_prefix("return=")?.trim_matches('"') {
+            |part| match part.strip_prefix("return=")?.trim_matches('"') {
                 "minimal" => Some(PreferReturn::Minimal),
                 "representation" => Some(PreferReturn::Representation),
                 "OperationOutcome" => Some(PreferReturn::OperationOutcome),

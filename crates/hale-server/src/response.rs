@@ -123,3 +123,12 @@ pub fn delete_response(outcome: Option<&WriteOutcome>) -> Response {
         ),
     }
 }
+
+/// The current time, for Bundle timestamps and the `ap` search prefix.
+pub fn now() -> hale_fhir::Instant {
+    hale_fhir::Instant(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64),
+    )
+}

@@ -10,7 +10,7 @@ use axum::routing::{MethodRouter, on};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::interaction::{
-    capabilities, create, delete, history, patch, read, transaction, update, vread,
+    capabilities, create, delete, history, patch, read, search, transaction, update, vread,
 };
 
 /// Where an interaction applies.
@@ -143,6 +143,41 @@ pub static INTERACTIONS: &[InteractionDef] = &[
         "/{ver}/_history",
     ),
     def(
+        "search-type",
+        Some("search-type"),
+        Level::Type,
+        "GET",
+        "/{ver}/{type}",
+    ),
+    def(
+        "search-type-post",
+        None,
+        Level::Type,
+        "POST",
+        "/{ver}/{type}/_search",
+    ),
+    def(
+        "search-compartment",
+        None,
+        Level::Instance,
+        "GET",
+        "/{ver}/{type}/{id}/{compartment_type}",
+    ),
+    def(
+        "search-system",
+        Some("search-system"),
+        Level::System,
+        "GET",
+        "/{ver}",
+    ),
+    def(
+        "search-system-post",
+        None,
+        Level::System,
+        "POST",
+        "/{ver}/_search",
+    ),
+    def(
         "capabilities",
         None,
         Level::System,
@@ -167,6 +202,11 @@ fn handler(code: &str, method: Method) -> Option<MethodRouter<AppState>> {
         // One handler serves both: the Bundle's type decides.
         "transaction" | "batch" => on(filter, transaction::transaction),
         "history-system" => on(filter, history::history_system),
+        "search-type" => on(filter, search::search_type),
+        "search-type-post" => on(filter, search::search_type_post),
+        "search-compartment" => on(filter, search::search_compartment),
+        "search-system" => on(filter, search::search_system),
+        "search-system-post" => on(filter, search::search_system_post),
         "capabilities" => on(filter, capabilities::capabilities),
         _ => return None,
     })

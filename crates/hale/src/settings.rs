@@ -26,6 +26,51 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The server's secret (it signs search cursors): `HALE_SECRET` when set, else the random
+    /// key in `secret.key` in the data directory, created on first use. Processes that share a
+    /// database must share the secret, so that a cursor from one pages on another.
+    pub fn secret(&self, given: Option<&str>) -> anyhow::Result<Vec<u8>> {
+        if let Some(given) = given {
+            if given.len() < 32 {
+                bail!("HALE_SECRET must be at least 32 characters long");
+            }
+            return Ok(given.as_bytes().to_vec());
+        }
+        let path = self.data_dir.join("secret.key");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                return hex::decode(text.trim())
+                    .with_context(|| format!("{} is not a hex key", path.display()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let key: [u8; 32] = rand::random();
+        // Written to a temporary file and renamed, so that two processes starting together
+        // cannot leave a half-written key; the loser of the rename race reads the winner's.
+        let tmp = self
+            .data_dir
+            .join(format!("secret.key.{}", std::process::id()));
+        std::fs::write(&tmp, hex::encode(key))
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        }
+        if std::fs::hard_link(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return hex::decode(text.trim())
+                .with_context(|| format!("{} is not a hex key", path.display()));
+        }
+        let _ = std::fs::remove_file(&tmp);
+        Ok(key.to_vec())
+    }
+
     /// Opens the configured store.
     pub fn open(&self) -> anyhow::Result<Arc<SqliteStore>> {
         let path = match self.database.as_deref() {

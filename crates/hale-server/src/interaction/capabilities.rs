@@ -27,6 +27,48 @@ pub async fn capabilities(
     Ok(response)
 }
 
+/// The search parameters of `resource_type` and the `_include` / `_revinclude` values that reach
+/// it, from the generated search-parameter table that the parser resolves against.
+fn search_capabilities(entry: &mut Value, resource_type: &str) {
+    use hale_fhir::definitions::search_params_for;
+    use hale_fhir::table::SearchParamType;
+    let kind = |k: SearchParamType| match k {
+        SearchParamType::Number => "number",
+        SearchParamType::Date => "date",
+        SearchParamType::String => "string",
+        SearchParamType::Token => "token",
+        SearchParamType::Reference => "reference",
+        SearchParamType::Composite => "composite",
+        SearchParamType::Quantity => "quantity",
+        SearchParamType::Uri => "uri",
+        SearchParamType::Special => "special",
+    };
+    let params: Vec<Value> = search_params_for(resource_type)
+        .filter(|p| !matches!(p.code, "_query" | "_filter" | "near"))
+        .map(|p| json!({"name": p.code, "definition": p.url, "type": kind(p.kind)}))
+        .collect();
+    let mut includes = vec!["*".to_owned()];
+    includes.extend(
+        search_params_for(resource_type)
+            .filter(|p| p.kind == SearchParamType::Reference)
+            .map(|p| format!("{resource_type}:{}", p.code)),
+    );
+    let revincludes: Vec<String> = hale_fhir::generated::R4_RESOURCE_TYPES
+        .iter()
+        .flat_map(|source| {
+            search_params_for(source)
+                .filter(|p| {
+                    p.kind == SearchParamType::Reference
+                        && (p.targets.contains(&resource_type) || p.targets.contains(&"Resource"))
+                })
+                .map(move |p| format!("{source}:{}", p.code))
+        })
+        .collect();
+    entry["searchParam"] = json!(params);
+    entry["searchInclude"] = json!(includes);
+    entry["searchRevInclude"] = json!(revincludes);
+}
+
 /// The CapabilityStatement for the server at `base`.
 pub fn capability_statement(base: &str, fhir_version: hale_fhir::FhirVersion) -> Value {
     let codes_at = |level: Level| -> Vec<&'static str> {
@@ -61,6 +103,9 @@ pub fn capability_statement(base: &str, fhir_version: hale_fhir::FhirVersion) ->
             });
             if has("patch") {
                 entry["patchFormat"] = json!(["application/json-patch+json"]);
+            }
+            if has("search-type") {
+                search_capabilities(&mut entry, rt);
             }
             entry
         })

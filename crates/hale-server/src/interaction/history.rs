@@ -131,12 +131,7 @@ async fn history(
         let sep = if kept.is_empty() { '?' } else { '&' };
         links.push(("next", format!("{self_url}{sep}_cursor={}", last.seq)));
     }
-    let now = Instant(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as i64),
-    )
-    .to_fhir();
+    let now = crate::response::now().to_fhir();
     let mut writer = BundleWriter::new(
         &crate::error::outcome_id(),
         "history",

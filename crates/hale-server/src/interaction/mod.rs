@@ -7,6 +7,7 @@ pub mod delete;
 pub mod history;
 pub mod patch;
 pub mod read;
+pub mod search;
 pub mod transaction;
 pub mod update;
 pub mod vread;
@@ -31,6 +32,8 @@ pub(crate) fn resource_id(id: &str) -> Result<ResourceId, ApiError> {
 
 /// The request's query as the condition of a conditional interaction.
 pub(crate) fn condition(resource_type: ResourceType, query: &str) -> Result<SearchQuery, ApiError> {
-    hale_search::query::parse_conditional(resource_type.as_str(), query)
-        .map_err(|e| ApiError::bad_request(IssueType::Invalid, e.to_string()))
+    Ok(hale_search::query::parse_conditional(
+        resource_type.as_str(),
+        query,
+    )?)
 }

@@ -32,6 +32,13 @@ pub struct ServeArgs {
     /// Largest page size honoured for `_count`.
     #[arg(long, env = "HALE_MAX_COUNT", default_value_t = 1000)]
     max_count: usize,
+    /// Largest `_skip` accepted; beyond it a search answers 400.
+    #[arg(long, env = "HALE_MAX_SKIP", default_value_t = 9990)]
+    max_skip: usize,
+    /// The secret that signs search cursors (at least 32 characters); by default a random key
+    /// kept in `secret.key` in the data directory.
+    #[arg(long, env = "HALE_SECRET", hide_env_values = true)]
+    secret: Option<String>,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains requests and the write queue.
@@ -55,6 +62,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.max_body_bytes = args.max_body_bytes;
         config.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
         config.max_count = args.max_count;
+        config.max_skip = args.max_skip;
+        config.cursor_key =
+            hale_server::cursor::CursorKey::new(args.store.secret(args.secret.as_deref())?);
         let state = AppState::new(engine, config);
         // Scripts and tests read this line to learn the port when listening on port 0.
         eprintln!("Hale listening on http://{local} (FHIR R4 at {public_url}/r4)");

@@ -9,6 +9,7 @@ mod negotiation;
 mod ops;
 mod patch;
 mod read;
+mod search;
 mod transaction;
 mod update;
 mod validation;
