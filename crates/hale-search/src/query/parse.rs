@@ -358,10 +358,12 @@ impl Parser<'_> {
                 "_id" => ("_id", SortKind::Id),
                 "_lastUpdated" => ("_lastUpdated", SortKind::LastUpdated),
                 _ => {
+                    // The error names the key, which is the unknown parameter; lenient handling
+                    // still lists `_sort` itself as the parameter it skipped.
                     let def = lookup(resource_type, code).ok_or_else(|| {
                         QueryError::UnknownParameter {
                             resource_type: resource_type.to_owned(),
-                            param: format!("{}={code}", self.param),
+                            param: code.to_owned(),
                         }
                     })?;
                     let kind = SortKind::for_param(def.kind).ok_or_else(|| {
