@@ -1351,14 +1351,7 @@ fn quantity_entries(
     if is_range {
         if let Some(range) = range_bounds(object) {
             let (system, unit) = quantity_unit(range.unit_source);
-            out.push(IndexEntry::Quantity {
-                code,
-                value: range.value,
-                low: range.low,
-                high: range.high,
-                system,
-                unit,
-            });
+            push_quantity(code, range.value, range.low, range.high, system, unit, out);
         }
         return;
     }
@@ -1375,6 +1368,38 @@ fn quantity_entries(
         _ => {}
     }
     let (system, unit) = quantity_unit(object);
+    push_quantity(code, value, low, high, system, unit, out);
+}
+
+/// Pushes a quantity entry as written and, for a UCUM unit that has a different canonical form,
+/// a second entry in the canonical unit, so that a search in any compatible unit finds it (the
+/// parser converts search values the same way).
+fn push_quantity(
+    code: &'static str,
+    value: f64,
+    low: f64,
+    high: f64,
+    system: Option<String>,
+    unit: Option<String>,
+    out: &mut Vec<IndexEntry>,
+) {
+    let canonical = match (&system, &unit) {
+        (Some(system), Some(unit)) if system == crate::ucum::UCUM_SYSTEM => {
+            crate::ucum::canonical(unit).filter(|c| c.factor != 1.0 || &c.unit != unit)
+        }
+        _ => None,
+    };
+    if let Some(canonical) = canonical {
+        let f = canonical.factor;
+        out.push(IndexEntry::Quantity {
+            code,
+            value: value * f,
+            low: low * f,
+            high: high * f,
+            system: system.clone(),
+            unit: Some(canonical.unit),
+        });
+    }
     out.push(IndexEntry::Quantity {
         code,
         value,
@@ -1877,7 +1902,11 @@ mod tests {
         });
         assert_eq!(
             extracted(observation, "value-quantity"),
-            ["quantity 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]"]
+            // The canonical UCUM entry (grams) comes first, then the quantity as written.
+            [
+                "quantity 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
+                "quantity 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]"
+            ]
         );
         let comparator = json!({"resourceType": "Observation", "valueQuantity": {"value": 5.0, "comparator": "<", "unit": "mmol/L"}});
         assert_eq!(
@@ -1901,7 +1930,10 @@ mod tests {
         let condition = json!({"resourceType": "Condition", "onsetAge": {"value": 52, "system": "http://unitsofmeasure.org", "code": "a"}});
         assert_eq!(
             extracted(condition, "onset-age"),
-            ["quantity 52 [51.5, 52.5] http://unitsofmeasure.org|a"]
+            [
+                "quantity 1640995200 [1625216400, 1656774000] http://unitsofmeasure.org|s",
+                "quantity 52 [51.5, 52.5] http://unitsofmeasure.org|a"
+            ]
         );
         let sampled = json!({"resourceType": "Observation", "valueSampledData": {"origin": {"value": 0}, "period": 10, "dimensions": 1}});
         assert!(extracted(sampled, "value-quantity").is_empty());

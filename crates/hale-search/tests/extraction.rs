@@ -156,7 +156,11 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     (
         "Observation-example.json",
         "value-quantity",
-        &["185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]"],
+        // 185 [lb_av] also in grams, UCUM's canonical unit, for searches in other mass units.
+        &[
+            "83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
+            "185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
+        ],
     ),
     ("Observation-example.json", "subject", &["Patient/example"]),
     ("Observation-example.json", "patient", &["Patient/example"]),
@@ -176,9 +180,13 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "Observation-example.json",
         "code-value-quantity",
         &[
+            "code: http://loinc.org|29463-7 text=body weight $ value-quantity: 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
             "code: http://loinc.org|29463-7 text=body weight $ value-quantity: 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
+            "code: http://loinc.org|3141-9 text=body weight measured $ value-quantity: 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
             "code: http://loinc.org|3141-9 text=body weight measured $ value-quantity: 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
+            "code: http://snomed.info/sct|27113001 text=body weight $ value-quantity: 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
             "code: http://snomed.info/sct|27113001 text=body weight $ value-quantity: 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
+            "code: http://acme.org/devices/clinical-codes|body-weight text=body weight $ value-quantity: 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
             "code: http://acme.org/devices/clinical-codes|body-weight text=body weight $ value-quantity: 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
         ],
     ),

@@ -844,8 +844,20 @@ impl Parser<'_> {
                 return Err(self.invalid("expected number, number|system|code or number||code"));
             }
         };
+        let mut number = self.number_bound(number)?;
+        let mut code = code;
+        // A UCUM unit is compared in its canonical form, as the index also stores it.
+        if system.as_deref() == Some(crate::ucum::UCUM_SYSTEM)
+            && let Some(canonical) = code.as_deref().and_then(crate::ucum::canonical)
+        {
+            let f = canonical.factor;
+            number.value *= f;
+            number.low *= f;
+            number.high *= f;
+            code = Some(canonical.unit);
+        }
         Ok(QuantityBound {
-            number: self.number_bound(number)?,
+            number,
             system,
             code,
         })

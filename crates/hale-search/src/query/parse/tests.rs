@@ -532,8 +532,9 @@ fn numbers_and_quantities() {
         ),
         (
             "Observation",
+            // UCUM units are compared in canonical form: milligrams become grams.
             "value-quantity=gt5.4|http://unitsofmeasure.org|mg",
-            "value-quantity quantity[gt 5.4 [5.3500000000000005, 5.45) http://unitsofmeasure.org|mg]",
+            "value-quantity quantity[gt 0.0054 [0.005350000000000001, 0.00545) http://unitsofmeasure.org|g]",
         ),
         (
             "Observation",
