@@ -49,6 +49,20 @@ use serde_json::{Map, Number, Value};
 use crate::fhirpath::{Expression, FhirPathError, FhirType, Item, is_resource_type_name};
 use crate::normalize::normalize_string;
 
+/// The version of the extraction rules in this module. Bump it whenever a change makes
+/// [`extract`] or [`compartment_patients`] give other entries for the same resource, so that
+/// stores built by the old rules are known to need `hale reindex`.
+pub const EXTRACTION_VERSION: u32 = 2;
+
+/// What a store records with its index: the extraction rules and the search-parameter table that
+/// built it. A store whose recorded fingerprint differs needs its index rebuilt.
+pub fn fingerprint() -> String {
+    format!(
+        "r4-{}-{EXTRACTION_VERSION}",
+        &hale_fhir::generated::R4_SOURCE_SHA256[..16]
+    )
+}
+
 /// One value extracted from a resource for one search parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IndexEntry {
