@@ -219,17 +219,32 @@ impl<'a> Planner<'a> {
                 code,
                 inner,
             } => {
-                let (x, s) = (self.alias("x"), self.alias("s"));
+                // Like every other criterion this is a set of rows, found through the unique
+                // (fhir_version, type, id) key of the referenced ids, so that SQLite can drive the
+                // query from it instead of testing each resource of the type.
+                let (y, x, s) = (self.alias("y"), self.alias("x"), self.alias("s"));
                 sql.push(&format!(
-                    "{alias}.id IN (SELECT {x}.target_id FROM idx_reference {x} WHERE {x}.code = "
+                    "{alias}.rid IN (SELECT {y}.rid FROM resource {y} WHERE {y}.fhir_version = "
                 ));
-                sql.bind(*code);
-                sql.push(&format!(" AND {x}.target_type = "));
+                sql.bind(self.fhir_version);
+                sql.push(&format!(" AND {y}.type = "));
                 match resource_type {
                     Some(resource_type) => sql.bind(resource_type),
                     // A system search without one `_type` cannot name the type, so the reference
                     // is compared with each resource's own.
                     None => sql.push(&format!("{alias}.type")),
+                }
+                // The unary `+` on the code makes SQLite find the references through the
+                // referring resources' rows (the primary key) rather than read every reference
+                // of the code.
+                sql.push(&format!(
+                    " AND {y}.id IN (SELECT {x}.target_id FROM idx_reference {x} WHERE +{x}.code = "
+                ));
+                sql.bind(*code);
+                sql.push(&format!(" AND {x}.target_type = "));
+                match resource_type {
+                    Some(resource_type) => sql.bind(resource_type),
+                    None => sql.push(&format!("{y}.type")),
                 }
                 sql.push(&format!(
                     " AND {x}.rid IN (SELECT {s}.rid FROM resource {s} WHERE "
@@ -237,7 +252,7 @@ impl<'a> Planner<'a> {
                 self.reachable(&mut sql, &s, source_type);
                 sql.push(" AND ");
                 sql.append(self.criterion(&s, Some(source_type), inner)?);
-                sql.push("))");
+                sql.push(")))");
             }
             Criterion::Any(alternatives) => {
                 if alternatives.is_empty() {
@@ -920,9 +935,11 @@ pub(crate) fn sort_expression(key: &SortKey) -> Sql {
     } else {
         ("MIN", "char(1114111)".to_owned(), i64::MAX, "1e308")
     };
+    // The unary `+` keeps SQLite from reading the (code, …) index, which would visit every
+    // entry of the code for each resource, instead of the few rows of the resource's `rid`.
     let entries = |sql: &mut Sql, expression: &str, table: &str, missing: &str| {
         sql.push(&format!(
-            "coalesce((SELECT {aggregate}({expression}) FROM {table} e WHERE e.rid = r.rid AND e.code = "
+            "coalesce((SELECT {aggregate}({expression}) FROM {table} e WHERE e.rid = r.rid AND +e.code = "
         ));
         sql.bind(key.code);
         sql.push(&format!("), {missing})"));

@@ -87,12 +87,8 @@ pub(crate) fn search(
     })
 }
 
-fn read_page(
-    conn: &Connection,
-    condition: Sql,
-    page: &PageRequest,
-    horizon: i64,
-) -> Result<Vec<Hit>, StoreError> {
+/// The statement of one page, and whether it reads backwards (for `before`).
+fn page_sql(condition: Sql, page: &PageRequest, horizon: i64) -> Result<(Sql, bool), StoreError> {
     // A previous page is read backwards from its position and turned around afterwards.
     let (cursor, backwards) = match (&page.before, &page.after) {
         (Some(before), _) => (Some(before), true),
@@ -171,6 +167,17 @@ fn read_page(
     sql.push(") p JOIN resource r ON r.rid = p.rid JOIN history h ON h.seq = r.seq");
     order(&mut sql, "p.");
 
+    Ok((sql, backwards))
+}
+
+fn read_page(
+    conn: &Connection,
+    condition: Sql,
+    page: &PageRequest,
+    horizon: i64,
+) -> Result<Vec<Hit>, StoreError> {
+    let n_keys = page.sort.len();
+    let (sql, backwards) = page_sql(condition, page, horizon)?;
     let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
     let rows = stmt
         .query_map(params_from_iter(sql.params), |row| {
@@ -202,6 +209,20 @@ pub(crate) fn count(
     query: &SearchQuery,
     horizon: Option<i64>,
 ) -> Result<u64, StoreError> {
+    let sql = count_sql(scope, fhir_version, query, horizon)?;
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
+    let n: i64 = stmt
+        .query_row(params_from_iter(sql.params), |row| row.get(0))
+        .map_err(backend)?;
+    Ok(n as u64)
+}
+
+fn count_sql(
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    horizon: Option<i64>,
+) -> Result<Sql, StoreError> {
     let condition = Planner::new(scope, fhir_version.as_str()).query(query)?;
     let mut sql = Sql::default();
     sql.push("SELECT count(*) FROM resource r WHERE ");
@@ -210,11 +231,7 @@ pub(crate) fn count(
         sql.push(" AND r.rid <= ");
         sql.bind(horizon);
     }
-    let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
-    let n: i64 = stmt
-        .query_row(params_from_iter(sql.params), |row| row.get(0))
-        .map_err(backend)?;
-    Ok(n as u64)
+    Ok(sql)
 }
 
 /// The resources an include adds; see [`hale_store::ResourceStore::include`].
@@ -226,13 +243,29 @@ pub(crate) fn include(
     reverse: bool,
     sources: &[ResourceKey],
 ) -> Result<Vec<StoredResource>, StoreError> {
+    query_resources(
+        conn,
+        include_sql(scope, fhir_version, include, reverse, sources),
+    )
+}
+
+fn include_sql(
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    include: &Include,
+    reverse: bool,
+    sources: &[ResourceKey],
+) -> Sql {
     let version = fhir_version.as_str();
     let mut sql = Sql::default();
+    // `CROSS JOIN`s below fix the join order, starting from the few sources.
+    // The unary `+`s keep SQLite from scanning an index of `resource` by version: the rows come
+    // from the subquery below, by `rid`.
     sql.push(&format!(
-        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE r.fhir_version = "
+        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE +r.fhir_version = "
     ));
     sql.bind(version);
-    sql.push(" AND r.deleted = 0");
+    sql.push(" AND +r.deleted = 0");
     push_scope(&mut sql, "r", scope);
     // The sources travel as one JSON array so that the statement's text is the same for any
     // number of them and stays in the prepared-statement cache.
@@ -255,18 +288,21 @@ pub(crate) fn include(
             .filter(|key| include.target_type.is_none_or(|t| t == key.resource_type))
             .map(|key| [key.resource_type.as_str(), key.id.as_str()])
             .collect();
-        sql.push(" AND r.type = ");
+        sql.push(" AND +r.type = ");
         sql.bind(include.source_type);
-        sql.push(
-            " AND r.rid IN (SELECT e.rid FROM json_each(?) j JOIN idx_reference e \
-             ON e.target_id = j.value ->> 1 AND e.target_type = j.value ->> 0",
-        );
-        sql.params.push(Value::Text(
-            serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()),
-        ));
-        sql.push(" WHERE 1");
-        code_condition(&mut sql);
-        sql.push(")");
+        // `CROSS JOIN` fixes the order: for each target and each code, one seek in the
+        // (code, target_id, target_type) index.
+        sql.push(" AND r.rid IN (SELECT e.rid FROM json_each(");
+        sql.bind(serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()));
+        sql.push(") j");
+        if codes.is_empty() {
+            sql.push(" CROSS JOIN idx_reference e WHERE 1");
+        } else {
+            sql.push(" CROSS JOIN json_each(");
+            sql.bind(serde_json::to_string(&codes).unwrap_or_else(|_| "[]".into()));
+            sql.push(") c CROSS JOIN idx_reference e WHERE e.code = c.value");
+        }
+        sql.push(" AND e.target_id = j.value ->> 1 AND e.target_type = j.value ->> 0)");
     } else {
         let ids: Vec<&str> = sources
             .iter()
@@ -275,10 +311,10 @@ pub(crate) fn include(
             .collect();
         sql.push(
             " AND r.rid IN (SELECT t.rid FROM json_each(?) j \
-             JOIN resource s ON s.fhir_version = ? AND s.type = ? AND s.id = j.value \
-             JOIN idx_reference e ON e.rid = s.rid \
-             JOIN resource t ON t.fhir_version = s.fhir_version AND t.type = e.target_type AND t.id = e.target_id \
-             WHERE s.deleted = 0",
+             CROSS JOIN resource s ON s.fhir_version = ? AND s.type = ? AND s.id = j.value \
+             CROSS JOIN idx_reference e ON e.rid = s.rid \
+             CROSS JOIN resource t ON t.fhir_version = s.fhir_version AND t.type = e.target_type AND t.id = e.target_id \
+             WHERE +s.deleted = 0",
         );
         sql.params.push(Value::Text(
             serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
@@ -294,5 +330,270 @@ pub(crate) fn include(
         sql.push(")");
     }
     sql.push(" ORDER BY r.rid");
-    query_resources(conn, sql)
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    //! The query plans of the typical shapes, on the schema as migrated (no `ANALYZE`, as in
+    //! production). Run with `--nocapture` to print them.
+    #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "test code")]
+
+    use hale_search::query::{
+        Criterion, DateBound, Include, ParamTest, Prefix, SearchQuery, SortKey, SortKind,
+        StringMatch, Test, TokenValue,
+    };
+    use hale_store::{PageRequest, Position, ResourceKey, Scope, SortValue};
+    use rusqlite::Connection;
+
+    use super::*;
+
+    fn conn() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        conn
+    }
+
+    fn plan(conn: &Connection, sql: &Sql) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+            .unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(sql.params.iter()), |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        // Indent each line by its depth in the plan tree.
+        let mut depth: Vec<(i64, usize)> = Vec::new();
+        let mut out = String::new();
+        for (id, parent, detail) in rows {
+            let level = depth
+                .iter()
+                .find(|(i, _)| *i == parent)
+                .map_or(0, |(_, l)| l + 1);
+            depth.push((id, level));
+            out.push_str(&"  ".repeat(level));
+            out.push_str(&detail);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn param(code: &'static str, test: Test) -> Criterion {
+        Criterion::Param(ParamTest { code, test })
+    }
+
+    fn query(resource_type: &'static str, criteria: Vec<Criterion>) -> SearchQuery {
+        SearchQuery {
+            resource_type,
+            types: Vec::new(),
+            criteria,
+        }
+    }
+
+    fn token(code: &'static str, system: &str, value: &str) -> Criterion {
+        param(
+            code,
+            Test::Token {
+                negate: false,
+                values: vec![TokenValue::SystemCode(system.into(), value.into())],
+            },
+        )
+    }
+
+    #[track_caller]
+    fn check_count(q: SearchQuery, must_use: &[&str]) {
+        let conn = conn();
+        let sql = count_sql(&Scope::All, FhirVersion::R4, &q, None).unwrap();
+        let plan = plan(&conn, &sql);
+        println!("COUNT {q:?}\n{}\n{plan}", sql.text);
+        for index in must_use {
+            assert!(plan.contains(index), "the plan uses {index}:\n{plan}");
+        }
+        assert!(
+            !plan.contains("history"),
+            "a count reads no history:\n{plan}"
+        );
+    }
+
+    #[track_caller]
+    fn check_page(q: SearchQuery, page: PageRequest, must_use: &[&str]) {
+        let conn = conn();
+        let condition = Planner::new(&Scope::All, "r4").query(&q).unwrap();
+        let (sql, _) = page_sql(condition, &page, 1_000_000).unwrap();
+        let plan = plan(&conn, &sql);
+        println!("PAGE {q:?} sort {:?}\n{}\n{plan}", page.sort, sql.text);
+        for index in must_use {
+            assert!(plan.contains(index), "the plan uses {index}:\n{plan}");
+        }
+    }
+
+    #[test]
+    fn token_count_uses_the_value_index() {
+        check_count(
+            query(
+                "Observation",
+                vec![token("code", "http://loinc.org", "8480-6")],
+            ),
+            &["COVERING INDEX idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn token_page_uses_the_value_index() {
+        check_page(
+            query(
+                "Observation",
+                vec![token("code", "http://loinc.org", "8480-6")],
+            ),
+            PageRequest {
+                limit: 20,
+                ..PageRequest::default()
+            },
+            &["idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn string_and_date_use_their_indexes() {
+        check_count(
+            query(
+                "Patient",
+                vec![
+                    param(
+                        "name",
+                        Test::String {
+                            mode: StringMatch::Prefix,
+                            values: vec!["smi".into()],
+                        },
+                    ),
+                    param(
+                        "birthdate",
+                        Test::Date(vec![DateBound {
+                            prefix: Prefix::Ge,
+                            low: 0,
+                            high: 86_399_999_999,
+                        }]),
+                    ),
+                ],
+            ),
+            &["idx_string_value", "idx_date_value"],
+        );
+    }
+
+    #[test]
+    fn chain_uses_the_reference_index() {
+        check_count(
+            query(
+                "Observation",
+                vec![Criterion::Chain {
+                    code: "subject",
+                    target_type: "Patient",
+                    inner: Box::new(token("identifier", "http://hospital", "123")),
+                }],
+            ),
+            &["idx_reference_target", "idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn has_uses_the_reference_index() {
+        check_count(
+            query(
+                "Patient",
+                vec![Criterion::Has {
+                    source_type: "Observation",
+                    code: "subject",
+                    inner: Box::new(token("code", "http://loinc.org", "8480-6")),
+                }],
+            ),
+            &["idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn sorted_page_after_a_position() {
+        check_page(
+            query(
+                "Observation",
+                vec![token("code", "http://loinc.org", "8480-6")],
+            ),
+            PageRequest {
+                sort: vec![SortKey {
+                    code: "date",
+                    kind: SortKind::Date,
+                    descending: true,
+                }],
+                limit: 20,
+                after: Some(Position {
+                    keys: vec![SortValue::Int(5)],
+                    row: 7,
+                }),
+                ..PageRequest::default()
+            },
+            &["idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn all_of_a_type_in_row_order() {
+        check_page(
+            query("Observation", vec![]),
+            PageRequest {
+                limit: 20,
+                ..PageRequest::default()
+            },
+            &["resource_type_rid"],
+        );
+        check_count(
+            query("Observation", vec![]),
+            &["COVERING INDEX resource_type_rid"],
+        );
+    }
+
+    #[test]
+    fn includes_seek_the_reference_index() {
+        let conn = conn();
+        let sources = vec![ResourceKey {
+            resource_type: "Observation".into(),
+            id: "o1".into(),
+        }];
+        for (reverse, include) in [
+            (
+                false,
+                Include {
+                    source_type: "Observation",
+                    code: Some("subject"),
+                    target_type: None,
+                    iterate: false,
+                },
+            ),
+            (
+                true,
+                Include {
+                    source_type: "Observation",
+                    code: None,
+                    target_type: Some("Patient"),
+                    iterate: false,
+                },
+            ),
+        ] {
+            let sql = include_sql(&Scope::All, FhirVersion::R4, &include, reverse, &sources);
+            let plan = plan(&conn, &sql);
+            println!(
+                "INCLUDE reverse={reverse} {include:?}\n{}\n{plan}",
+                sql.text
+            );
+            assert!(
+                !plan.contains("SCAN e"),
+                "no scan of idx_reference:\n{plan}"
+            );
+        }
+    }
 }
