@@ -140,6 +140,59 @@ impl<'a> Planner<'a> {
     /// The conditions `r` must meet to match `query`: FHIR version, type, not deleted, in scope,
     /// and every criterion.
     pub(crate) fn query(&mut self, query: &SearchQuery) -> Result<Sql, StoreError> {
+        let (mut sql, known_type) = self.base(query);
+        for criterion in &query.criteria {
+            sql.push(" AND ");
+            let condition = self.criterion("r", known_type, criterion)?;
+            sql.append(condition);
+        }
+        Ok(sql)
+    }
+
+    /// For a query of exactly one positive test on one index table (`code=x`, the shape of most
+    /// counts), the `FROM` and `WHERE` of a statement driven by that table's value index: `e`
+    /// walks the index, `r` is its resource by primary key. Selecting `DISTINCT e.rid` then
+    /// counts each resource once without a temporary B-tree when the test fixes every column
+    /// before `rid` in the index, and no list of rows is built first, which makes large counts
+    /// several times faster than `r.rid IN (…)`. `None` for every other query.
+    pub(crate) fn driven(&mut self, query: &SearchQuery) -> Result<Option<Sql>, StoreError> {
+        let [Criterion::Param(param)] = query.criteria.as_slice() else {
+            return Ok(None);
+        };
+        if matches!(
+            param.test,
+            Test::Missing(_)
+                | Test::Id(_)
+                | Test::LastUpdated(_)
+                | Test::Text(_)
+                | Test::Composite(_)
+        ) {
+            return Ok(None);
+        }
+        let shape = entry_shape(&param.test, &Columns::Row)?;
+        if shape.negate || !shape.none_of_with_entry.is_empty() || shape.positive.is_empty() {
+            return Ok(None);
+        }
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "FROM {} e CROSS JOIN resource r ON r.rid = e.rid WHERE e.code = ",
+            shape.table
+        ));
+        sql.bind(param.code);
+        sql.push(" AND (");
+        for (idx, condition) in shape.positive.into_iter().enumerate() {
+            if idx > 0 {
+                sql.push(" OR ");
+            }
+            sql.append(condition);
+        }
+        sql.push(") AND ");
+        sql.append(self.base(query).0);
+        Ok(Some(sql))
+    }
+
+    /// The conditions on `r` that do not depend on criteria, and the type of `r` when known.
+    fn base(&self, query: &SearchQuery) -> (Sql, Option<&'static str>) {
         let mut sql = Sql::default();
         sql.push("r.fhir_version = ");
         sql.bind(self.fhir_version);
@@ -165,12 +218,7 @@ impl<'a> Planner<'a> {
             Some(query.resource_type)
         };
         push_scope(&mut sql, "r", self.scope);
-        for criterion in &query.criteria {
-            sql.push(" AND ");
-            let condition = self.criterion("r", known_type, criterion)?;
-            sql.append(condition);
-        }
-        Ok(sql)
+        (sql, known_type)
     }
 
     /// The conditions every resource reached through a chain or `_has` must meet.
