@@ -504,7 +504,10 @@ macro_rules! store_contract_tests {
         $crate::store_contract_tests!(@each $open;
             write_read_vread_history, rollback_leaves_nothing, concurrent_writes_all_commit,
             find_by_index, delete_removes_index_entries, scope_hides_other_owners,
-            search_matches_oracle);
+            search_string, search_token, search_reference, search_date,
+            search_id_and_last_updated, search_number_and_quantity, search_uri, search_composite,
+            search_text, search_chain, search_has, search_any_and_compartment, search_system,
+            search_sort, search_paging, search_include, search_matches_oracle);
     };
     (@each $open:expr; $($name:ident),*) => {
         $(
