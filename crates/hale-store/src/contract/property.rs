@@ -87,7 +87,7 @@ fn token_entry(rng: &mut Rng, code: &'static str) -> IndexEntry {
             None
         },
         text: if rng.chance(50) {
-            Some(normalize_string(*rng.pick(TEXTS)))
+            Some(normalize_string(rng.pick::<&str>(TEXTS)))
         } else {
             None
         },

@@ -90,24 +90,17 @@ async fn ids(s: &dyn ResourceStore, scope: &Scope, q: &SearchQuery) -> Vec<Strin
 }
 
 /// Alice sees exactly `expected`; everyone (`Scope::All`) also sees Bob's twins of them.
-#[track_caller]
-fn expect_pairs<'a>(
-    s: &'a dyn ResourceStore,
-    q: SearchQuery,
-    expected: &'a [&'a str],
-) -> impl std::future::Future<Output = ()> + 'a {
-    async move {
-        let mine = ids(s, &alice(), &q).await;
-        assert_eq!(mine, expected, "Alice's matches of {q:?}");
-        let mut all = ids(s, &Scope::All, &q).await;
-        all.sort();
-        let mut with_twins: Vec<String> = expected
-            .iter()
-            .flat_map(|id| [id.to_string(), format!("bob-{id}")])
-            .collect();
-        with_twins.sort();
-        assert_eq!(all, with_twins, "everyone's matches of {q:?}");
-    }
+async fn expect_pairs(s: &dyn ResourceStore, q: SearchQuery, expected: &[&str]) {
+    let mine = ids(s, &alice(), &q).await;
+    assert_eq!(mine, expected, "Alice's matches of {q:?}");
+    let mut all = ids(s, &Scope::All, &q).await;
+    all.sort();
+    let mut with_twins: Vec<String> = expected
+        .iter()
+        .flat_map(|id| [id.to_string(), format!("bob-{id}")])
+        .collect();
+    with_twins.sort();
+    assert_eq!(all, with_twins, "everyone's matches of {q:?}");
 }
 
 fn string(exact: &str) -> IndexEntry {
