@@ -345,7 +345,9 @@ impl WriteTx for Tx<'_> {
     }
 }
 
-/// The components of a composite entry as a JSON array, one object per component.
+/// The components of a composite entry as a JSON array, one object per component. The planner
+/// reads these keys with `json_extract` (`plan::Columns`): the index tables' column names, except
+/// `type` and `id` for a reference's target.
 fn composite_json(components: &[IndexEntry]) -> String {
     let items: Vec<serde_json::Value> = components
         .iter()
