@@ -8,8 +8,10 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod plan;
 mod read;
 mod schema;
+mod search;
 mod sql;
 mod write;
 
@@ -17,9 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hale_fhir::FhirVersion;
-use hale_search::query::SearchQuery;
+use hale_search::query::{Include, SearchQuery};
 use hale_store::{
-    HistoryPage, HistoryQuery, ResourceStore, Scope, StoreError, StoredResource, WriteFn,
+    HistoryPage, HistoryQuery, PageRequest, ResourceKey, ResourceStore, Scope, SearchPage,
+    StoreError, StoredResource, WriteFn,
 };
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
@@ -224,33 +227,41 @@ impl ResourceStore for SqliteStore {
 
     async fn search(
         &self,
-        _scope: &Scope,
-        _fhir_version: FhirVersion,
-        _query: &SearchQuery,
-        _page: &hale_store::PageRequest,
-    ) -> Result<hale_store::SearchPage, StoreError> {
-        Err(StoreError::Unsupported("search".into()))
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        page: &PageRequest,
+    ) -> Result<SearchPage, StoreError> {
+        let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
+        self.with_reader(move |conn| read::search(conn, &scope, fhir_version, &query, &page))
+            .await
     }
 
     async fn count(
         &self,
-        _scope: &Scope,
-        _fhir_version: FhirVersion,
-        _query: &SearchQuery,
-        _horizon: Option<i64>,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        horizon: Option<i64>,
     ) -> Result<u64, StoreError> {
-        Err(StoreError::Unsupported("count".into()))
+        let (scope, query) = (scope.clone(), query.clone());
+        self.with_reader(move |conn| read::count(conn, &scope, fhir_version, &query, horizon))
+            .await
     }
 
     async fn include(
         &self,
-        _scope: &Scope,
-        _fhir_version: FhirVersion,
-        _include: &hale_search::query::Include,
-        _reverse: bool,
-        _sources: &[hale_store::ResourceKey],
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        include: &Include,
+        reverse: bool,
+        sources: &[ResourceKey],
     ) -> Result<Vec<StoredResource>, StoreError> {
-        Err(StoreError::Unsupported("include".into()))
+        let (scope, include, sources) = (scope.clone(), *include, sources.to_vec());
+        self.with_reader(move |conn| {
+            read::include(conn, &scope, fhir_version, &include, reverse, &sources)
+        })
+        .await
     }
 
     async fn count_by_type(

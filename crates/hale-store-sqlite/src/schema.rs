@@ -6,7 +6,10 @@ use rusqlite::Connection;
 use crate::backend;
 
 /// The migrations, in order; `PRAGMA user_version` records how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_search.sql"),
+];
 
 /// Applies the migrations the database does not have yet, each in its own transaction.
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {

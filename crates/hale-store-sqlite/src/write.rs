@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use crate::{backend, sql};
+use crate::{backend, search, sql};
 
 struct Job {
     work: WriteFn,
@@ -245,7 +245,7 @@ impl WriteTx for Tx<'_> {
         query: &SearchQuery,
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        sql::find(&self.writer.conn, scope, fhir_version, query, limit)
+        search::find(&self.writer.conn, scope, fhir_version, query, limit)
     }
 
     fn put(&mut self, version: NewVersion) -> Result<i64, StoreError> {
@@ -281,6 +281,11 @@ impl WriteTx for Tx<'_> {
                     stmt.execute(params![owner_app, owner_user, version.version_id as i64, version.last_updated.0, deleted, seq, rid])
                 })
                 .map_err(backend)?;
+                // A contentless full-text table deletes by rowid; it is a no-op for a resource
+                // that had no text.
+                conn.prepare_cached("DELETE FROM full_text WHERE rowid = ?1")
+                    .and_then(|mut stmt| stmt.execute([rid]))
+                    .map_err(backend)?;
                 for table in ["idx_string", "idx_token", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri", "idx_composite", "compartment"] {
                     conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?1"))
                         .and_then(|mut stmt| stmt.execute([rid]))
@@ -340,12 +345,14 @@ impl WriteTx for Tx<'_> {
     }
 }
 
-/// The components of a composite entry as a JSON array, one object per component.
+/// The components of a composite entry as a JSON array, one object per component. The planner
+/// reads these keys with `json_extract` (`plan::Columns`): the index tables' column names, except
+/// `type` and `id` for a reference's target.
 fn composite_json(components: &[IndexEntry]) -> String {
     let items: Vec<serde_json::Value> = components
         .iter()
         .map(|c| match c {
-            IndexEntry::String { code, normalized, .. } => serde_json::json!({"code": code, "normalized": normalized}),
+            IndexEntry::String { code, normalized, exact } => serde_json::json!({"code": code, "normalized": normalized, "exact": exact}),
             IndexEntry::Token {
                 code, system, value, ..
             } => serde_json::json!({"code": code, "system": system, "value": value}),
@@ -354,18 +361,18 @@ fn composite_json(components: &[IndexEntry]) -> String {
                 target_type,
                 target_id,
                 url,
-                ..
-            } => serde_json::json!({"code": code, "type": target_type, "id": target_id, "url": url}),
+                version,
+            } => serde_json::json!({"code": code, "type": target_type, "id": target_id, "url": url, "version": version}),
             IndexEntry::Date { code, low, high } => serde_json::json!({"code": code, "low": low, "high": high}),
-            IndexEntry::Number { code, low, high, .. } => serde_json::json!({"code": code, "low": low, "high": high}),
+            IndexEntry::Number { code, value, low, high } => serde_json::json!({"code": code, "value": value, "low": low, "high": high}),
             IndexEntry::Quantity {
                 code,
+                value,
                 low,
                 high,
                 system,
                 unit,
-                ..
-            } => serde_json::json!({"code": code, "low": low, "high": high, "system": system, "unit": unit}),
+            } => serde_json::json!({"code": code, "value": value, "low": low, "high": high, "system": system, "unit": unit}),
             IndexEntry::Uri { code, value } => serde_json::json!({"code": code, "value": value}),
             IndexEntry::Composite { code, .. } | IndexEntry::Text { code, .. } => serde_json::json!({"code": code}),
         })
@@ -384,9 +391,9 @@ fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(
             IndexEntry::String { code, normalized, exact } => conn
                 .prepare_cached("INSERT INTO idx_string (rid, ord, code, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, normalized, exact])),
-            IndexEntry::Token { code, system, value, text, .. } => conn
-                .prepare_cached("INSERT INTO idx_token (rid, ord, code, system, value, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, system, value, text])),
+            IndexEntry::Token { code, system, value, text, of_type } => conn
+                .prepare_cached("INSERT INTO idx_token (rid, ord, code, system, value, text, of_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, system, value, text, of_type])),
             IndexEntry::Reference { code, target_type, target_id, url, version } => conn
                 .prepare_cached("INSERT INTO idx_reference (rid, ord, code, target_type, target_id, url, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, target_type, target_id, url, version])),
@@ -402,13 +409,27 @@ fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(
             IndexEntry::Uri { code, value } => conn
                 .prepare_cached("INSERT INTO idx_uri (rid, ord, code, value) VALUES (?1, ?2, ?3, ?4)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, value])),
-            // Full text gets its own index in a later migration.
+            // Full text is written once per version, below, with both columns in one row.
             IndexEntry::Text { .. } => Ok(0),
             IndexEntry::Composite { code, components } => conn
                 .prepare_cached("INSERT INTO idx_composite (rid, ord, code, components) VALUES (?1, ?2, ?3, ?4)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, composite_json(components)])),
         };
         result.map_err(backend)?;
+    }
+    let text_of = |wanted: &str| {
+        entries.iter().find_map(|entry| match entry {
+            IndexEntry::Text { code, text } if *code == wanted => Some(text.as_str()),
+            _ => None,
+        })
+    };
+    let (content, narrative) = (text_of("_content"), text_of("_text"));
+    if content.is_some() || narrative.is_some() {
+        conn.prepare_cached(
+            "INSERT INTO full_text (rowid, content_text, narrative_text) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![rid, content, narrative]))
+        .map_err(backend)?;
     }
     Ok(())
 }

@@ -11,6 +11,13 @@
     reason = "test code: a failed expectation should stop the test loudly"
 )]
 
+mod oracle;
+mod property;
+mod search;
+
+pub use property::search_matches_oracle;
+pub use search::*;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -496,7 +503,11 @@ macro_rules! store_contract_tests {
     ($open:expr) => {
         $crate::store_contract_tests!(@each $open;
             write_read_vread_history, rollback_leaves_nothing, concurrent_writes_all_commit,
-            find_by_index, delete_removes_index_entries, scope_hides_other_owners);
+            find_by_index, delete_removes_index_entries, scope_hides_other_owners,
+            search_string, search_token, search_reference, search_date,
+            search_id_and_last_updated, search_number_and_quantity, search_uri, search_composite,
+            search_text, search_chain, search_has, search_any_and_compartment, search_system,
+            search_sort, search_paging, search_include, search_matches_oracle);
     };
     (@each $open:expr; $($name:ident),*) => {
         $(
