@@ -10,6 +10,7 @@
 mod checkpoint;
 mod plan;
 mod read;
+mod reindex;
 mod schema;
 mod search;
 mod sql;
@@ -79,6 +80,7 @@ impl SqliteStore {
         }
         let write_conn = open_connection(&config.path, true, config.synchronous_full)?;
         schema::migrate(&write_conn)?;
+        schema::record_fingerprint_if_empty(&write_conn)?;
         write_conn
             .execute_batch("PRAGMA wal_autocheckpoint = 0")
             .map_err(backend)?;
@@ -173,7 +175,7 @@ pub(crate) fn open_connection(
 #[async_trait::async_trait]
 impl ResourceStore for SqliteStore {
     async fn write(&self, work: WriteFn) -> Result<(), StoreError> {
-        self.writer.submit(work).await
+        self.writer.submit(write::Work::Tx(work)).await
     }
 
     async fn read(
@@ -272,6 +274,18 @@ impl ResourceStore for SqliteStore {
         let scope = scope.clone();
         self.with_reader(move |conn| read::count_by_type(conn, &scope, fhir_version))
             .await
+    }
+
+    async fn index_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        self.recorded_fingerprint().await
+    }
+
+    async fn reindex(
+        &self,
+        reindexer: hale_store::Reindexer,
+        fingerprint: &str,
+    ) -> Result<u64, StoreError> {
+        self.reindex_all(reindexer, fingerprint).await
     }
 
     async fn ready(&self) -> Result<(), StoreError> {

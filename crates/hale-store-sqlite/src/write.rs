@@ -17,9 +17,21 @@ use tokio::sync::oneshot;
 use crate::{backend, search, sql};
 
 struct Job {
-    work: WriteFn,
+    work: Work,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
+
+/// Work the writer runs: an engine closure over [`WriteTx`], or maintenance of the store's own
+/// (such as a batch of `reindex`) that needs the connection itself.
+pub(crate) enum Work {
+    /// A closure of the engine.
+    Tx(WriteFn),
+    /// Store maintenance; an error rolls it back.
+    Raw(RawFn),
+}
+
+/// Store maintenance run on the writer's connection inside its transaction.
+pub(crate) type RawFn = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
 /// The handle the store keeps to its writer thread.
 pub(crate) struct WriterHandle {
@@ -69,7 +81,7 @@ impl WriterHandle {
         })
     }
 
-    pub(crate) async fn submit(&self, work: WriteFn) -> Result<(), StoreError> {
+    pub(crate) async fn submit(&self, work: Work) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
         {
             let guard = self.sender.lock();
@@ -184,13 +196,23 @@ impl Writer {
         }
     }
 
-    fn run_closure(&mut self, work: WriteFn) -> Result<WriteDecision, StoreError> {
-        let mut tx = Tx { writer: self };
-        catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
-            .map_err(|_| StoreError::Backend("a write closure panicked".into()))
+    fn run_closure(&mut self, work: Work) -> Result<WriteDecision, StoreError> {
+        match work {
+            Work::Tx(work) => {
+                let mut tx = Tx { writer: self };
+                catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
+                    .map_err(|_| StoreError::Backend("a write closure panicked".into()))
+            }
+            Work::Raw(work) => {
+                let conn = &self.conn;
+                catch_unwind(AssertUnwindSafe(|| work(conn)))
+                    .map_err(|_| StoreError::Backend("store maintenance panicked".into()))?
+                    .map(|()| WriteDecision::Commit)
+            }
+        }
     }
 
-    fn run_job_in_savepoint(&mut self, work: WriteFn) -> Result<(), StoreError> {
+    fn run_job_in_savepoint(&mut self, work: Work) -> Result<(), StoreError> {
         self.conn.execute_batch("SAVEPOINT job").map_err(backend)?;
         match self.run_closure(work) {
             Ok(WriteDecision::Commit) => self.conn.execute_batch("RELEASE job").map_err(backend),
@@ -281,16 +303,7 @@ impl WriteTx for Tx<'_> {
                     stmt.execute(params![owner_app, owner_user, version.version_id as i64, version.last_updated.0, deleted, seq, rid])
                 })
                 .map_err(backend)?;
-                // A contentless full-text table deletes by rowid; it is a no-op for a resource
-                // that had no text.
-                conn.prepare_cached("DELETE FROM full_text WHERE rowid = ?1")
-                    .and_then(|mut stmt| stmt.execute([rid]))
-                    .map_err(backend)?;
-                for table in ["idx_string", "idx_token", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri", "idx_composite", "compartment"] {
-                    conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?1"))
-                        .and_then(|mut stmt| stmt.execute([rid]))
-                        .map_err(backend)?;
-                }
+                delete_index(conn, rid)?;
                 rid
             }
             None => conn
@@ -330,19 +343,34 @@ impl WriteTx for Tx<'_> {
             ])
         })
         .map_err(backend)?;
-        insert_index(conn, rid, &version.index)?;
-        if !version.compartments.is_empty() {
-            let mut stmt = conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO compartment (rid, patient_id) VALUES (?1, ?2)",
-                )
-                .map_err(backend)?;
-            for patient in &version.compartments {
-                stmt.execute(params![rid, patient]).map_err(backend)?;
-            }
-        }
+        insert_index(conn, rid, &version.index, &version.compartments)?;
         Ok(seq)
     }
+}
+
+/// Removes every index row, the full text and the compartment rows of a resource.
+pub(crate) fn delete_index(conn: &Connection, rid: i64) -> Result<(), StoreError> {
+    // A contentless full-text table deletes by rowid; it is a no-op for a resource that had no
+    // text.
+    conn.prepare_cached("DELETE FROM full_text WHERE rowid = ?1")
+        .and_then(|mut stmt| stmt.execute([rid]))
+        .map_err(backend)?;
+    for table in [
+        "idx_string",
+        "idx_token",
+        "idx_reference",
+        "idx_date",
+        "idx_number",
+        "idx_quantity",
+        "idx_uri",
+        "idx_composite",
+        "compartment",
+    ] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?1"))
+            .and_then(|mut stmt| stmt.execute([rid]))
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// The components of a composite entry as a JSON array, one object per component. The planner
@@ -381,7 +409,20 @@ fn composite_json(components: &[IndexEntry]) -> String {
 }
 
 /// Writes index entries with one cached prepared statement per table.
-fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(), StoreError> {
+pub(crate) fn insert_index(
+    conn: &Connection,
+    rid: i64,
+    entries: &[IndexEntry],
+    compartments: &[String],
+) -> Result<(), StoreError> {
+    if !compartments.is_empty() {
+        let mut stmt = conn
+            .prepare_cached("INSERT OR IGNORE INTO compartment (rid, patient_id) VALUES (?1, ?2)")
+            .map_err(backend)?;
+        for patient in compartments {
+            stmt.execute(params![rid, patient]).map_err(backend)?;
+        }
+    }
     for (ord, entry) in entries.iter().enumerate() {
         if matches!(entry.code(), "_id" | "_lastUpdated") {
             // The resource table's own columns answer these, so indexing them would only cost.
