@@ -315,3 +315,34 @@ mod contract {
 
     hale_store::store_contract_tests!(fresh());
 }
+
+#[cfg(test)]
+mod fingerprint {
+    use hale_store::ResourceStore;
+
+    /// A database that holds data but no fingerprint (made before fingerprints were recorded)
+    /// reports none, so the server warns that it needs `hale reindex`; an empty one is current.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_with_data_keeps_its_unknown_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hale.db");
+        let current = hale_search::index::fingerprint();
+        {
+            let store = crate::SqliteStore::open(crate::SqliteConfig::new(&path)).unwrap();
+            assert_eq!(
+                store.index_fingerprint().await.unwrap(),
+                Some(current.clone())
+            );
+            let conn = crate::open_connection(&path, true, true).unwrap();
+            conn.execute_batch(
+                "INSERT INTO resource (fhir_version, type, id, version_id, last_updated, deleted, seq) \
+                 VALUES ('r4', 'Patient', 'old', 1, 0, 0, 1); DELETE FROM meta;",
+            )
+            .unwrap();
+            store.shutdown();
+        }
+        let store = crate::SqliteStore::open(crate::SqliteConfig::new(&path)).unwrap();
+        assert_eq!(store.index_fingerprint().await.unwrap(), None);
+        store.shutdown();
+    }
+}

@@ -255,3 +255,39 @@ fn synth_output_is_deterministic_and_imports_once() {
         "a second import creates no duplicates"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_rebuilds_the_search_index_of_every_resource() {
+    let input = tempfile::tempdir().expect("a temporary directory");
+    let data = tempfile::tempdir().expect("a temporary directory");
+    write_data(input.path());
+    tokio::task::block_in_place(|| import_json(data.path(), &[input.path()], &[])).success();
+    let mut args: Vec<std::ffi::OsString> = vec!["reindex".into(), "--data-dir".into()];
+    args.push(data.path().into());
+    args.push("--json".into());
+    let finished = tokio::task::block_in_place(|| run_hale(args));
+    finished.success();
+    let summary = finished.json();
+    assert_eq!(
+        summary["resources"], 7,
+        "4 Patients and 3 Observations: {summary}"
+    );
+    // Searches answer from the rebuilt index, and the server does not call it stale.
+    let server = ServerProcess::start(data.path(), &[]).await;
+    let bundle = server
+        .get("/r4/Observation?subject=Patient/p1&_include=Observation:subject")
+        .await
+        .resource(200);
+    assert_eq!(bundle["total"], 1);
+    assert_eq!(bundle["entry"].as_array().map(Vec::len), Some(2));
+    let compartment = server
+        .get("/r4/Patient/b-p1/Observation")
+        .await
+        .resource(200);
+    assert_eq!(compartment["total"], 1);
+    assert!(
+        !server.log().contains("hale reindex"),
+        "no stale-index warning after a reindex: {}",
+        server.log()
+    );
+}

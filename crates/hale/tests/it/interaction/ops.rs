@@ -104,6 +104,7 @@ async fn metadata_is_a_capability_statement_of_every_type_and_interaction() {
                 "history-instance",
                 "history-type",
                 "create",
+                "search-type",
             ] {
                 assert!(
                     codes.contains(code),
@@ -118,7 +119,41 @@ async fn metadata_is_a_capability_statement_of_every_type_and_interaction() {
             .flatten()
             .filter_map(|i| i["code"].as_str())
             .collect();
-        for code in ["transaction", "batch", "history-system"] {
+        // Search parameters and include values come from the table the parser resolves against.
+        let observation = resources
+            .iter()
+            .find(|r| r["type"] == "Observation")
+            .expect("Observation");
+        let params: HashSet<&str> = observation["searchParam"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for name in [
+            "code",
+            "date",
+            "subject",
+            "code-value-quantity",
+            "_id",
+            "_lastUpdated",
+            "_content",
+        ] {
+            assert!(
+                params.contains(name),
+                "Observation lacks searchParam {name}"
+            );
+        }
+        let includes = observation["searchInclude"].to_string();
+        assert!(includes.contains("\"Observation:subject\"") && includes.contains("\"*\""));
+        let patient_revincludes = resources
+            .iter()
+            .find(|r| r["type"] == "Patient")
+            .map(|r| r["searchRevInclude"].to_string())
+            .unwrap_or_default();
+        assert!(patient_revincludes.contains("\"Observation:subject\""));
+        assert!(patient_revincludes.contains("\"Provenance:target\""));
+        for code in ["transaction", "batch", "history-system", "search-system"] {
             assert!(
                 system.contains(code),
                 "rest[0].interaction lacks {code}: {system:?}"
