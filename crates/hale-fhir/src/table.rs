@@ -27,6 +27,23 @@ pub enum SearchParamType {
     Special,
 }
 
+impl SearchParamType {
+    /// The code as the specification writes it (`token`, `reference`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchParamType::Number => "number",
+            SearchParamType::Date => "date",
+            SearchParamType::String => "string",
+            SearchParamType::Token => "token",
+            SearchParamType::Reference => "reference",
+            SearchParamType::Composite => "composite",
+            SearchParamType::Quantity => "quantity",
+            SearchParamType::Uri => "uri",
+            SearchParamType::Special => "special",
+        }
+    }
+}
+
 /// One component of a composite search parameter.
 #[derive(Debug)]
 pub struct ComponentDef {

@@ -82,8 +82,9 @@ impl IntoValue for Value {
     }
 }
 
-/// The index tables that hold entries, for `:missing`, which asks about any entry of a code.
-const ENTRY_TABLES: &[&str] = &[
+/// The index tables that hold entries: `:missing` asks all of them about a code, and a new
+/// version clears a resource's rows from all of them.
+pub(crate) const ENTRY_TABLES: &[&str] = &[
     "idx_string",
     "idx_token",
     "idx_reference",

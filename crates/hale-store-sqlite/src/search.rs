@@ -387,8 +387,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "test code")]
 
     use hale_search::query::{
-        Criterion, DateBound, Include, ParamTest, Prefix, SearchQuery, SortKey, SortKind,
-        StringMatch, Test, TokenValue,
+        Criterion, DateBound, Include, Prefix, SearchQuery, SortKey, SortKind, StringMatch, Test,
+        TokenValue,
     };
     use hale_store::{PageRequest, Position, ResourceKey, Scope, SortValue};
     use rusqlite::Connection;
@@ -432,20 +432,8 @@ mod tests {
         out
     }
 
-    fn param(code: &'static str, test: Test) -> Criterion {
-        Criterion::Param(ParamTest { code, test })
-    }
-
-    fn query(resource_type: &'static str, criteria: Vec<Criterion>) -> SearchQuery {
-        SearchQuery {
-            resource_type,
-            types: Vec::new(),
-            criteria,
-        }
-    }
-
     fn token(code: &'static str, system: &str, value: &str) -> Criterion {
-        param(
+        Criterion::param(
             code,
             Test::Token {
                 negate: false,
@@ -484,7 +472,7 @@ mod tests {
     #[test]
     fn token_count_uses_the_value_index() {
         check_count(
-            query(
+            SearchQuery::new(
                 "Observation",
                 vec![token("code", "http://loinc.org", "8480-6")],
             ),
@@ -495,7 +483,7 @@ mod tests {
     #[test]
     fn token_page_uses_the_value_index() {
         check_page(
-            query(
+            SearchQuery::new(
                 "Observation",
                 vec![token("code", "http://loinc.org", "8480-6")],
             ),
@@ -510,17 +498,17 @@ mod tests {
     #[test]
     fn string_and_date_use_their_indexes() {
         check_count(
-            query(
+            SearchQuery::new(
                 "Patient",
                 vec![
-                    param(
+                    Criterion::param(
                         "name",
                         Test::String {
                             mode: StringMatch::Prefix,
                             values: vec!["smi".into()],
                         },
                     ),
-                    param(
+                    Criterion::param(
                         "birthdate",
                         Test::Date(vec![DateBound {
                             prefix: Prefix::Ge,
@@ -537,7 +525,7 @@ mod tests {
     #[test]
     fn chain_uses_the_reference_index() {
         check_count(
-            query(
+            SearchQuery::new(
                 "Observation",
                 vec![Criterion::Chain {
                     code: "subject",
@@ -552,7 +540,7 @@ mod tests {
     #[test]
     fn has_uses_the_reference_index() {
         check_count(
-            query(
+            SearchQuery::new(
                 "Patient",
                 vec![Criterion::Has {
                     source_type: "Observation",
@@ -567,7 +555,7 @@ mod tests {
     #[test]
     fn sorted_page_after_a_position() {
         check_page(
-            query(
+            SearchQuery::new(
                 "Observation",
                 vec![token("code", "http://loinc.org", "8480-6")],
             ),
@@ -591,7 +579,7 @@ mod tests {
     #[test]
     fn all_of_a_type_in_row_order() {
         check_page(
-            query("Observation", vec![]),
+            SearchQuery::new("Observation", vec![]),
             PageRequest {
                 limit: 20,
                 ..PageRequest::default()
@@ -599,7 +587,7 @@ mod tests {
             &["resource_type_rid"],
         );
         check_count(
-            query("Observation", vec![]),
+            SearchQuery::new("Observation", vec![]),
             &["COVERING INDEX resource_type_rid"],
         );
     }

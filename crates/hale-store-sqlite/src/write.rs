@@ -355,17 +355,7 @@ pub(crate) fn delete_index(conn: &Connection, rid: i64) -> Result<(), StoreError
     conn.prepare_cached("DELETE FROM full_text WHERE rowid = ?1")
         .and_then(|mut stmt| stmt.execute([rid]))
         .map_err(backend)?;
-    for table in [
-        "idx_string",
-        "idx_token",
-        "idx_reference",
-        "idx_date",
-        "idx_number",
-        "idx_quantity",
-        "idx_uri",
-        "idx_composite",
-        "compartment",
-    ] {
+    for table in crate::plan::ENTRY_TABLES.iter().chain(&["compartment"]) {
         conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?1"))
             .and_then(|mut stmt| stmt.execute([rid]))
             .map_err(backend)?;

@@ -64,6 +64,15 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
+    /// A query of `resource_type` with these criteria.
+    pub fn new(resource_type: &'static str, criteria: Vec<Criterion>) -> Self {
+        SearchQuery {
+            resource_type,
+            types: Vec::new(),
+            criteria,
+        }
+    }
+
     /// A query that matches every resource of `resource_type`.
     pub fn all(resource_type: &'static str) -> Self {
         SearchQuery {
@@ -112,6 +121,13 @@ pub enum Criterion {
         /// The Patient's id.
         patient_id: String,
     },
+}
+
+impl Criterion {
+    /// A test on one parameter of the resource's own type.
+    pub fn param(code: &'static str, test: Test) -> Self {
+        Criterion::Param(ParamTest { code, test })
+    }
 }
 
 /// A test on the index entries of one search parameter.

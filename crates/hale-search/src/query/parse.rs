@@ -581,7 +581,7 @@ impl Parser<'_> {
         let unknown_modifier = |modifier: &str| {
             self.unsupported(format!(
                 "unknown modifier :{modifier} for a {} parameter",
-                type_name(def.kind)
+                def.kind.as_str()
             ))
         };
         // These four are answered by the resource table and the full-text index rather than by
@@ -952,20 +952,6 @@ fn split_modifier(name: &str) -> (&str, Option<&str>) {
     match name.split_once(':') {
         Some((code, modifier)) => (code, Some(modifier)),
         None => (name, None),
-    }
-}
-
-fn type_name(kind: SearchParamType) -> &'static str {
-    match kind {
-        SearchParamType::Number => "number",
-        SearchParamType::Date => "date",
-        SearchParamType::String => "string",
-        SearchParamType::Token => "token",
-        SearchParamType::Reference => "reference",
-        SearchParamType::Composite => "composite",
-        SearchParamType::Quantity => "quantity",
-        SearchParamType::Uri => "uri",
-        SearchParamType::Special => "special",
     }
 }
 

@@ -32,20 +32,9 @@ pub async fn capabilities(
 fn search_capabilities(entry: &mut Value, resource_type: &str) {
     use hale_fhir::definitions::search_params_for;
     use hale_fhir::table::SearchParamType;
-    let kind = |k: SearchParamType| match k {
-        SearchParamType::Number => "number",
-        SearchParamType::Date => "date",
-        SearchParamType::String => "string",
-        SearchParamType::Token => "token",
-        SearchParamType::Reference => "reference",
-        SearchParamType::Composite => "composite",
-        SearchParamType::Quantity => "quantity",
-        SearchParamType::Uri => "uri",
-        SearchParamType::Special => "special",
-    };
     let params: Vec<Value> = search_params_for(resource_type)
         .filter(|p| !matches!(p.code, "_query" | "_filter" | "near"))
-        .map(|p| json!({"name": p.code, "definition": p.url, "type": kind(p.kind)}))
+        .map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind.as_str()}))
         .collect();
     let mut includes = vec!["*".to_owned()];
     includes.extend(

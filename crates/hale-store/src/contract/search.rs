@@ -47,18 +47,6 @@ async fn add_pair(
     add(s, Some(BOB), resource_type, &format!("bob-{id}"), index).await;
 }
 
-fn param(code: &'static str, test: Test) -> Criterion {
-    Criterion::Param(ParamTest { code, test })
-}
-
-fn query(resource_type: &'static str, criteria: Vec<Criterion>) -> SearchQuery {
-    SearchQuery {
-        resource_type,
-        types: Vec::new(),
-        criteria,
-    }
-}
-
 /// Every match of `q` under `scope`, through `search` page by page (two per page), checked
 /// against `count` and `find`.
 async fn ids(s: &dyn ResourceStore, scope: &Scope, q: &SearchQuery) -> Vec<String> {
@@ -187,9 +175,9 @@ pub async fn search_string(store: Arc<dyn ResourceStore>) {
     .await;
     add_pair(s, "Patient", "none", vec![]).await;
     let t = |mode, v: &str| {
-        query(
+        SearchQuery::new(
             "Patient",
-            vec![param(
+            vec![Criterion::param(
                 "name",
                 Test::String {
                     mode,
@@ -209,13 +197,19 @@ pub async fn search_string(store: Arc<dyn ResourceStore>) {
     expect_pairs(s, t(StringMatch::Exact, "Anne"), &[]).await;
     expect_pairs(
         s,
-        query("Patient", vec![param("name", Test::Missing(true))]),
+        SearchQuery::new(
+            "Patient",
+            vec![Criterion::param("name", Test::Missing(true))],
+        ),
         &["none"],
     )
     .await;
     expect_pairs(
         s,
-        query("Patient", vec![param("name", Test::Missing(false))]),
+        SearchQuery::new(
+            "Patient",
+            vec![Criterion::param("name", Test::Missing(false))],
+        ),
         &["mueller", "anne"],
     )
     .await;
@@ -273,9 +267,9 @@ pub async fn search_token(store: Arc<dyn ResourceStore>) {
     )
     .await;
     let t = |negate, values: Vec<TokenValue>| {
-        query(
+        SearchQuery::new(
             "Observation",
-            vec![param("code", Test::Token { negate, values })],
+            vec![Criterion::param("code", Test::Token { negate, values })],
         )
     };
     expect_pairs(
@@ -330,18 +324,18 @@ pub async fn search_token(store: Arc<dyn ResourceStore>) {
     )
     .await;
     let text = |v: &str| {
-        query(
+        SearchQuery::new(
             "Observation",
-            vec![param("code", Test::TokenText(vec![v.into()]))],
+            vec![Criterion::param("code", Test::TokenText(vec![v.into()]))],
         )
     };
     expect_pairs(s, text("blood"), &["loinc"]).await;
     expect_pairs(s, text("B"), &["loinc", "other"]).await;
     expect_pairs(s, text("pressure"), &[]).await;
     let of_type = |code: &str, value: &str| {
-        query(
+        SearchQuery::new(
             "Patient",
-            vec![param(
+            vec![Criterion::param(
                 "identifier",
                 Test::OfType(vec![OfType {
                     type_system: "http://terminology.hl7.org/CodeSystem/v2-0203".into(),
@@ -356,7 +350,10 @@ pub async fn search_token(store: Arc<dyn ResourceStore>) {
     expect_pairs(s, of_type("MR", "78"), &[]).await;
     expect_pairs(
         s,
-        query("Observation", vec![param("code", Test::Missing(true))]),
+        SearchQuery::new(
+            "Observation",
+            vec![Criterion::param("code", Test::Missing(true))],
+        ),
         &["none"],
     )
     .await;
@@ -407,9 +404,9 @@ pub async fn search_reference(store: Arc<dyn ResourceStore>) {
     )
     .await;
     let t = |values: Vec<ReferenceValue>| {
-        query(
+        SearchQuery::new(
             "Observation",
-            vec![param("subject", Test::Reference(values))],
+            vec![Criterion::param("subject", Test::Reference(values))],
         )
     };
     let local = |t: Option<&str>, id: &str| ReferenceValue::Local {
@@ -427,9 +424,12 @@ pub async fn search_reference(store: Arc<dyn ResourceStore>) {
     expect_pairs(s, t(vec![url(Some("2"))]), &["to-url"]).await;
     expect_pairs(s, t(vec![url(Some("3"))]), &[]).await;
     let identifier = |v: TokenValue| {
-        query(
+        SearchQuery::new(
             "Observation",
-            vec![param("subject", Test::ReferenceIdentifier(vec![v]))],
+            vec![Criterion::param(
+                "subject",
+                Test::ReferenceIdentifier(vec![v]),
+            )],
         )
     };
     expect_pairs(
@@ -461,7 +461,12 @@ pub async fn search_date(store: Arc<dyn ResourceStore>) {
     add_pair(s, "Observation", "after", vec![date(12 * DAY, 12 * DAY)]).await;
     add_pair(s, "Observation", "before", vec![date(3 * DAY, 4 * DAY)]).await;
     add_pair(s, "Observation", "none", vec![]).await;
-    let t = |prefix| query("Observation", vec![param("date", day(prefix, 10))]);
+    let t = |prefix| {
+        SearchQuery::new(
+            "Observation",
+            vec![Criterion::param("date", day(prefix, 10))],
+        )
+    };
     expect_pairs(s, t(Prefix::Eq), &["inside"]).await;
     expect_pairs(s, t(Prefix::Ne), &["around", "after", "before"]).await;
     expect_pairs(s, t(Prefix::Gt), &["around", "after"]).await;
@@ -479,9 +484,9 @@ pub async fn search_id_and_last_updated(store: Arc<dyn ResourceStore>) {
     add_pair(s, "Patient", "a", vec![]).await;
     add_pair(s, "Patient", "b", vec![]).await;
     // Bob's twin has another id, so only Alice's resource can match.
-    let by_id = query(
+    let by_id = SearchQuery::new(
         "Patient",
-        vec![param(
+        vec![Criterion::param(
             "_id",
             Test::Id(vec!["b".into(), "bob-a".into(), "zz".into()]),
         )],
@@ -496,9 +501,9 @@ pub async fn search_id_and_last_updated(store: Arc<dyn ResourceStore>) {
         .last_updated
         .0;
     let t = |prefix, low, high| {
-        query(
+        SearchQuery::new(
             "Patient",
-            vec![param(
+            vec![Criterion::param(
                 "_lastUpdated",
                 Test::LastUpdated(vec![DateBound { prefix, low, high }]),
             )],
@@ -536,9 +541,9 @@ pub async fn search_number_and_quantity(store: Arc<dyn ResourceStore>) {
         .await;
     }
     let t = |prefix| {
-        query(
+        SearchQuery::new(
             "RiskAssessment",
-            vec![param(
+            vec![Criterion::param(
                 "probability",
                 Test::Number(vec![NumberBound {
                     prefix,
@@ -573,9 +578,9 @@ pub async fn search_number_and_quantity(store: Arc<dyn ResourceStore>) {
     .await;
     add_pair(s, "Observation", "bare", vec![quantity(5.0, None, None)]).await;
     let q = |system: Option<&str>, code: Option<&str>, prefix| {
-        query(
+        SearchQuery::new(
             "Observation",
-            vec![param(
+            vec![Criterion::param(
                 "value-quantity",
                 Test::Quantity(vec![QuantityBound {
                     number: NumberBound {
@@ -621,9 +626,9 @@ pub async fn search_uri(store: Arc<dyn ResourceStore>) {
         .await;
     }
     let t = |mode, v: &str| {
-        query(
+        SearchQuery::new(
             "ValueSet",
-            vec![param(
+            vec![Criterion::param(
                 "url",
                 Test::Uri {
                     mode,
@@ -671,9 +676,9 @@ pub async fn search_composite(store: Arc<dyn ResourceStore>) {
     low.push(combo("sys", 90.0));
     add_pair(s, "Observation", "low", low).await;
     let t = |code: &str, prefix, v: f64| {
-        query(
+        SearchQuery::new(
             "Observation",
-            vec![param(
+            vec![Criterion::param(
                 "code-value-quantity",
                 Test::Composite(vec![vec![
                     ParamTest {
@@ -727,7 +732,12 @@ pub async fn search_text(store: Arc<dyn ResourceStore>) {
     )
     .await;
     add_pair(s, "Patient", "b", vec![text("_content", "jane smithers")]).await;
-    let t = |code, v: &str| query("Patient", vec![param(code, Test::Text(vec![v.into()]))]);
+    let t = |code, v: &str| {
+        SearchQuery::new(
+            "Patient",
+            vec![Criterion::param(code, Test::Text(vec![v.into()]))],
+        )
+    };
     expect_pairs(s, t("_content", "smith"), &["a", "b"]).await;
     expect_pairs(s, t("_content", "smith john"), &["a"]).await;
     expect_pairs(s, t("_content", "cardio"), &["a"]).await;
@@ -801,7 +811,7 @@ pub async fn search_chain(store: Arc<dyn ResourceStore>) {
     )
     .await;
     let chain = |n: &str| {
-        query(
+        SearchQuery::new(
             "Observation",
             vec![Criterion::Chain {
                 code: "subject",
@@ -809,7 +819,7 @@ pub async fn search_chain(store: Arc<dyn ResourceStore>) {
                 inner: Box::new(Criterion::Chain {
                     code: "general-practitioner",
                     target_type: "Practitioner",
-                    inner: Box::new(param(
+                    inner: Box::new(Criterion::param(
                         "name",
                         Test::String {
                             mode: StringMatch::Prefix,
@@ -828,12 +838,12 @@ pub async fn search_chain(store: Arc<dyn ResourceStore>) {
     );
     assert!(ids(s, &alice(), &chain("x")).await.is_empty());
     // A chain to a type the reference does not point at matches nothing.
-    let wrong_type = query(
+    let wrong_type = SearchQuery::new(
         "Observation",
         vec![Criterion::Chain {
             code: "subject",
             target_type: "Group",
-            inner: Box::new(param("_id", Test::Id(vec!["p".into()]))),
+            inner: Box::new(Criterion::param("_id", Test::Id(vec!["p".into()]))),
         }],
     );
     assert!(ids(s, &Scope::All, &wrong_type).await.is_empty());
@@ -882,7 +892,7 @@ pub async fn search_has(store: Arc<dyn ResourceStore>) {
     )
     .await;
     let has = |inner| {
-        query(
+        SearchQuery::new(
             "Patient",
             vec![Criterion::Has {
                 source_type: "Observation",
@@ -891,7 +901,7 @@ pub async fn search_has(store: Arc<dyn ResourceStore>) {
             }],
         )
     };
-    let bp = has(param(
+    let bp = has(Criterion::param(
         "code",
         Test::Token {
             negate: false,
@@ -903,7 +913,7 @@ pub async fn search_has(store: Arc<dyn ResourceStore>) {
     let nested = has(Criterion::Has {
         source_type: "Provenance",
         code: "target",
-        inner: Box::new(param(
+        inner: Box::new(Criterion::param(
             "agent-type",
             Test::Token {
                 negate: false,
@@ -950,7 +960,7 @@ pub async fn search_any_and_compartment(store: Arc<dyn ResourceStore>) {
         .await;
     }
     let is = |c: &str| {
-        param(
+        Criterion::param(
             "code",
             Test::Token {
                 negate: false,
@@ -960,14 +970,19 @@ pub async fn search_any_and_compartment(store: Arc<dyn ResourceStore>) {
     };
     expect_pairs(
         s,
-        query("Observation", vec![Criterion::Any(vec![is("a"), is("c")])]),
+        SearchQuery::new("Observation", vec![Criterion::Any(vec![is("a"), is("c")])]),
         &["o1", "o3"],
     )
     .await;
-    expect_pairs(s, query("Observation", vec![Criterion::Any(vec![])]), &[]).await;
     expect_pairs(
         s,
-        query(
+        SearchQuery::new("Observation", vec![Criterion::Any(vec![])]),
+        &[],
+    )
+    .await;
+    expect_pairs(
+        s,
+        SearchQuery::new(
             "Observation",
             vec![Criterion::Compartment {
                 patient_id: "p".into(),
@@ -978,7 +993,7 @@ pub async fn search_any_and_compartment(store: Arc<dyn ResourceStore>) {
     .await;
     expect_pairs(
         s,
-        query(
+        SearchQuery::new(
             "Observation",
             vec![
                 Criterion::Compartment {
@@ -999,15 +1014,20 @@ pub async fn search_system(store: Arc<dyn ResourceStore>) {
     add_pair(s, "Patient", "p", vec![tag.clone()]).await;
     add_pair(s, "Observation", "o", vec![tag.clone()]).await;
     add_pair(s, "Encounter", "e", vec![]).await;
-    let tagged = param(
+    let tagged = Criterion::param(
         "_tag",
         Test::Token {
             negate: false,
             values: vec![TokenValue::Code("x".into())],
         },
     );
-    expect_pairs(s, query("Resource", vec![tagged.clone()]), &["p", "o"]).await;
-    expect_pairs(s, query("Resource", vec![]), &["p", "o", "e"]).await;
+    expect_pairs(
+        s,
+        SearchQuery::new("Resource", vec![tagged.clone()]),
+        &["p", "o"],
+    )
+    .await;
+    expect_pairs(s, SearchQuery::new("Resource", vec![]), &["p", "o", "e"]).await;
     let typed = SearchQuery {
         resource_type: "Resource",
         types: vec!["Observation", "Encounter"],
@@ -1031,7 +1051,7 @@ fn page(sort: Vec<SortKey>, limit: usize) -> PageRequest {
 }
 
 async fn sorted(s: &dyn ResourceStore, scope: &Scope, sort: Vec<SortKey>) -> Vec<String> {
-    let q = query("Patient", vec![]);
+    let q = SearchQuery::new("Patient", vec![]);
     let mut found = Vec::new();
     let mut request = page(sort, 2);
     loop {
@@ -1151,7 +1171,7 @@ pub async fn search_paging(store: Arc<dyn ResourceStore>) {
         )
         .await;
     }
-    let q = query("Patient", vec![]);
+    let q = SearchQuery::new("Patient", vec![]);
     let sort = vec![SortKey {
         code: "family",
         kind: SortKind::String,
