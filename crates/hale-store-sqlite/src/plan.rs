@@ -834,7 +834,7 @@ fn quantity_condition(bound: &QuantityBound, columns: &Columns) -> (bool, Sql) {
 /// A composite test: one alternative holds when all its component tests hold on one composite
 /// row. Each positive token component is also required of the resource's own token entries
 /// (a composite's token component is an entry of that token parameter too), so that the
-/// (code, value, system) index narrows the candidates before any JSON is read.
+/// (code, value, rid, system) index narrows the candidates before any JSON is read.
 fn composite_condition(
     alias: &str,
     code: &str,
@@ -1040,7 +1040,7 @@ pub(crate) fn sort_param(value: &SortValue) -> Value {
 }
 
 /// The reference parameters of a type, for `*` includes: naming them lets the
-/// (code, target_id, target_type) index serve the lookup.
+/// (code, target_id, rid, target_type) index serve the lookup.
 pub(crate) fn reference_codes(resource_type: &str) -> Vec<&'static str> {
     hale_fhir::definitions::search_params_for(resource_type)
         .filter(|param| param.kind == SearchParamType::Reference)

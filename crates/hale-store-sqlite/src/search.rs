@@ -338,7 +338,7 @@ fn include_sql(
         sql.push(" AND +r.type = ");
         sql.bind(include.source_type);
         // `CROSS JOIN` fixes the order: for each target and each code, one seek in the
-        // (code, target_id, target_type) index.
+        // (code, target_id, rid, target_type) index.
         sql.push(" AND r.rid IN (SELECT e.rid FROM json_each(");
         sql.bind(serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()));
         sql.push(") j");
@@ -387,8 +387,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "test code")]
 
     use hale_search::query::{
-        Criterion, DateBound, Include, Prefix, SearchQuery, SortKey, SortKind, StringMatch, Test,
-        TokenValue,
+        Criterion, DateBound, Include, Prefix, ReferenceValue, SearchQuery, SortKey, SortKind,
+        StringMatch, Test, TokenValue,
     };
     use hale_store::{PageRequest, Position, ResourceKey, Scope, SortValue};
     use rusqlite::Connection;
@@ -493,6 +493,48 @@ mod tests {
             },
             &["idx_token_value"],
         );
+    }
+
+    /// A test that fixes the value but not the system, or the id but not the type, still
+    /// streams its rows in row order: the first page reads `_count + 1` entries and sorts nothing.
+    #[test]
+    fn first_pages_stream_in_row_order() {
+        let page = PageRequest {
+            limit: 20,
+            ..PageRequest::default()
+        };
+        for criterion in [
+            Criterion::param(
+                "category",
+                Test::Token {
+                    negate: false,
+                    values: vec![TokenValue::Code("laboratory".into())],
+                },
+            ),
+            Criterion::param(
+                "patient",
+                Test::Reference(vec![ReferenceValue::Local {
+                    target_type: None,
+                    target_id: "p1".into(),
+                }]),
+            ),
+        ] {
+            let q = SearchQuery::new("Observation", vec![criterion]);
+            let conn = conn();
+            let source = page_source(&Scope::All, FhirVersion::R4, &q, &page).unwrap();
+            let (sql, _) = page_sql(source, &page, 1_000_000).unwrap();
+            let page_plan = plan(&conn, &sql);
+            assert!(
+                !page_plan.contains("TEMP B-TREE"),
+                "nothing is sorted:\n{page_plan}"
+            );
+            let sql = count_sql(&Scope::All, FhirVersion::R4, &q, None).unwrap();
+            let count_plan = plan(&conn, &sql);
+            assert!(
+                !count_plan.contains("TEMP B-TREE"),
+                "nothing is sorted:\n{count_plan}"
+            );
+        }
     }
 
     #[test]
