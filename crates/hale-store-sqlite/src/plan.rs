@@ -150,30 +150,32 @@ impl<'a> Planner<'a> {
         Ok(sql)
     }
 
-    /// For a query of exactly one positive test on one index table (`code=x`, the shape of most
-    /// counts), the `FROM` and `WHERE` of a statement driven by that table's value index: `e`
-    /// walks the index, `r` is its resource by primary key. Selecting `DISTINCT e.rid` then
-    /// counts each resource once without a temporary B-tree when the test fixes every column
-    /// before `rid` in the index, and no list of rows is built first, which makes large counts
-    /// several times faster than `r.rid IN (…)`. `None` for every other query.
-    pub(crate) fn driven(&mut self, query: &SearchQuery) -> Result<Option<Sql>, StoreError> {
-        let [Criterion::Param(param)] = query.criteria.as_slice() else {
+    /// The `FROM` and `WHERE` of a statement driven by the value index of one positive test
+    /// (the driver, see [`driver`]): `e` walks that index, `r` is its resource by primary key.
+    /// With `probes`, the query's other criteria are checked per row, parameter tests as
+    /// correlated `EXISTS` probes on the tables' `(rid, ord)` keys; without, only a query of that
+    /// one test is driven. `None` when no criterion can drive.
+    ///
+    /// When the driver fixes every column before `rid` in its index, its rows arrive in row order:
+    /// `DISTINCT e.rid` then drops a resource's repeated entries without a temporary B-tree, and a
+    /// first page in row order stops after `_count + 1` matches instead of reading every match
+    /// of every criterion, as `r.rid IN (…)` lists would. Large counts of one test are several
+    /// times faster for the same reason.
+    pub(crate) fn driven(
+        &mut self,
+        query: &SearchQuery,
+        probes: bool,
+    ) -> Result<Option<Sql>, StoreError> {
+        if !probes && query.criteria.len() != 1 {
+            return Ok(None);
+        }
+        let Some(driver_idx) = driver(&query.criteria) else {
             return Ok(None);
         };
-        if matches!(
-            param.test,
-            Test::Missing(_)
-                | Test::Id(_)
-                | Test::LastUpdated(_)
-                | Test::Text(_)
-                | Test::Composite(_)
-        ) {
+        let Criterion::Param(param) = &query.criteria[driver_idx] else {
             return Ok(None);
-        }
+        };
         let shape = entry_shape(&param.test, &Columns::Row)?;
-        if shape.negate || !shape.none_of_with_entry.is_empty() || shape.positive.is_empty() {
-            return Ok(None);
-        }
         let mut sql = Sql::default();
         sql.push(&format!(
             "FROM {} e CROSS JOIN resource r ON r.rid = e.rid WHERE e.code = ",
@@ -188,7 +190,21 @@ impl<'a> Planner<'a> {
             sql.append(condition);
         }
         sql.push(") AND ");
-        sql.append(self.base(query).0);
+        let (base, known_type) = self.base(query);
+        sql.append(base);
+        for (idx, criterion) in query.criteria.iter().enumerate() {
+            if idx == driver_idx {
+                continue;
+            }
+            sql.push(" AND ");
+            let condition = match criterion {
+                Criterion::Param(param) if probes_entries(&param.test) => {
+                    entry_shape(&param.test, &Columns::Row)?.into_probe("r", param.code)
+                }
+                criterion => self.criterion("r", known_type, criterion)?,
+            };
+            sql.append(condition);
+        }
         Ok(Some(sql))
     }
 
@@ -467,6 +483,128 @@ impl Shape {
         sql.push(")");
         sql
     }
+}
+
+impl Shape {
+    /// The same test as correlated probes of the resource's own entries: `EXISTS (SELECT 1 FROM
+    /// idx_… e WHERE e.rid = r.rid AND …)`. The unary `+` on the code keeps SQLite on the
+    /// `(rid, ord)` key, a resource's few rows, rather than a value index that a range test could
+    /// not seek by `rid`.
+    fn into_probe(self, alias: &str, code: &str) -> Sql {
+        let table = self.table;
+        let entries = |sql: &mut Sql, conditions: Option<Vec<Sql>>| {
+            sql.push(&format!(
+                "EXISTS (SELECT 1 FROM {table} e WHERE e.rid = {alias}.rid AND +e.code = "
+            ));
+            sql.bind(code);
+            if let Some(conditions) = conditions {
+                sql.push(" AND (");
+                for (idx, condition) in conditions.into_iter().enumerate() {
+                    if idx > 0 {
+                        sql.push(" OR ");
+                    }
+                    sql.append(condition);
+                }
+                sql.push(")");
+            }
+            sql.push(")");
+        };
+        let mut sql = Sql::default();
+        if self.negate {
+            if self.positive.is_empty() {
+                sql.push("1");
+            } else {
+                sql.push("NOT ");
+                entries(&mut sql, Some(self.positive));
+            }
+            return sql;
+        }
+        if self.positive.is_empty() && self.none_of_with_entry.is_empty() {
+            sql.push("0");
+            return sql;
+        }
+        sql.push("(");
+        let mut first = true;
+        if !self.positive.is_empty() {
+            first = false;
+            entries(&mut sql, Some(self.positive));
+        }
+        for condition in self.none_of_with_entry {
+            if !first {
+                sql.push(" OR ");
+            }
+            first = false;
+            sql.push("(");
+            entries(&mut sql, None);
+            sql.push(" AND NOT ");
+            entries(&mut sql, Some(vec![condition]));
+            sql.push(")");
+        }
+        sql.push(")");
+        sql
+    }
+}
+
+/// Whether a test is made of entry-level conditions on one index table ([`entry_shape`]).
+fn probes_entries(test: &Test) -> bool {
+    !matches!(
+        test,
+        Test::Missing(_) | Test::Id(_) | Test::LastUpdated(_) | Test::Text(_) | Test::Composite(_)
+    )
+}
+
+/// The criterion whose value index should drive a page: a positive parameter test, preferring
+/// the one likely to match fewest resources and to keep its rows in row order. An equality on a
+/// reference comes first (one patient's records), then one on a token or uri, then a string
+/// (a prefix reads a range of values), then a date, number or quantity range; among equals, the
+/// test with fewer alternatives, since each alternative is its own run of rows and several must
+/// be merged by sorting, then the one written first.
+pub(crate) fn driver(criteria: &[Criterion]) -> Option<usize> {
+    let rank = |test: &Test| -> Option<(u8, usize)> {
+        let (class, n_values) = match test {
+            Test::Reference(values) => (0, values.len()),
+            Test::Token {
+                negate: false,
+                values,
+            } => {
+                let by_system = values.iter().any(|v| matches!(v, TokenValue::System(_)));
+                (if by_system { 3 } else { 1 }, values.len())
+            }
+            Test::ReferenceIdentifier(values) => (1, values.len()),
+            Test::OfType(values) => (1, values.len()),
+            Test::Uri {
+                mode: UriMatch::Exact,
+                values,
+            } => (1, values.len()),
+            Test::Uri { values, .. } => (2, values.len()),
+            Test::String {
+                mode: StringMatch::Contains,
+                values,
+            } => (5, values.len()),
+            Test::String { values, .. } => (2, values.len()),
+            Test::TokenText(values) => (3, values.len()),
+            Test::Date(bounds) if bounds.iter().all(|b| b.prefix != Prefix::Ne) => {
+                (4, bounds.len())
+            }
+            Test::Number(bounds) if bounds.iter().all(|b| b.prefix != Prefix::Ne) => {
+                (4, bounds.len())
+            }
+            Test::Quantity(bounds) if bounds.iter().all(|b| b.number.prefix != Prefix::Ne) => {
+                (4, bounds.len())
+            }
+            _ => return None,
+        };
+        (n_values > 0).then_some((class, n_values))
+    };
+    criteria
+        .iter()
+        .enumerate()
+        .filter_map(|(idx, criterion)| match criterion {
+            Criterion::Param(param) => rank(&param.test).map(|r| (r, idx)),
+            _ => None,
+        })
+        .min()
+        .map(|(_, idx)| idx)
 }
 
 /// Where an entry's fields are: the columns of an index table row (`e.value`), or one component

@@ -103,7 +103,7 @@ fn page_source(
     // In row order a page driven by one value index reads only as far as the page goes when
     // the test fixes every column before `rid` in the index.
     if page.sort.is_empty()
-        && let Some(driven) = planner.driven(query)?
+        && let Some(driven) = planner.driven(query, true)?
     {
         return Ok(PageSource {
             from_where: driven,
@@ -262,7 +262,7 @@ fn count_sql(
 ) -> Result<Sql, StoreError> {
     let mut planner = Planner::new(scope, fhir_version.as_str());
     let mut sql = Sql::default();
-    if let Some(driven) = planner.driven(query)? {
+    if let Some(driven) = planner.driven(query, false)? {
         sql.push("SELECT count(*) FROM (SELECT DISTINCT e.rid ");
         sql.append(driven);
         if let Some(horizon) = horizon {
@@ -535,6 +535,50 @@ mod tests {
                 "nothing is sorted:\n{count_plan}"
             );
         }
+    }
+
+    /// A page of several criteria is driven by the equality's value index in row order, and the
+    /// date range is probed per row on its table's primary key, not read as a list first.
+    #[test]
+    fn multi_criteria_pages_probe_the_other_criteria() {
+        let page = PageRequest {
+            limit: 20,
+            ..PageRequest::default()
+        };
+        let q = SearchQuery::new(
+            "Observation",
+            vec![
+                Criterion::param(
+                    "date",
+                    Test::Date(vec![DateBound {
+                        prefix: Prefix::Ge,
+                        low: 0,
+                        high: 86_399_999_999,
+                    }]),
+                ),
+                Criterion::param(
+                    "category",
+                    Test::Token {
+                        negate: false,
+                        values: vec![TokenValue::Code("laboratory".into())],
+                    },
+                ),
+            ],
+        );
+        let conn = conn();
+        let source = page_source(&Scope::All, FhirVersion::R4, &q, &page).unwrap();
+        let (sql, _) = page_sql(source, &page, 1_000_000).unwrap();
+        let plan = plan(&conn, &sql);
+        println!("PAGE {q:?}\n{}\n{plan}", sql.text);
+        assert!(
+            plan.contains("idx_token_value"),
+            "driven by the token:\n{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "nothing is sorted:\n{plan}");
+        assert!(
+            !plan.contains("idx_date_value"),
+            "the date is probed by rid:\n{plan}"
+        );
     }
 
     #[test]
