@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod params;
 mod plan;
 mod read;
 mod reindex;
@@ -62,6 +63,7 @@ impl SqliteConfig {
 /// The SQLite store.
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    params: Arc<params::ParamIds>,
     writer: write::WriterHandle,
     checkpointer: checkpoint::Checkpointer,
 }
@@ -85,13 +87,19 @@ impl SqliteStore {
             .execute_batch("PRAGMA wal_autocheckpoint = 0")
             .map_err(backend)?;
         let checkpointer = checkpoint::Checkpointer::start(&config.path, config.synchronous_full)?;
-        let writer =
-            write::WriterHandle::start(write_conn, config.max_group, config.queue_capacity)?;
+        let params = Arc::new(params::ParamIds::default());
+        let writer = write::WriterHandle::start(
+            write_conn,
+            params.clone(),
+            config.max_group,
+            config.queue_capacity,
+        )?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 config,
                 readers: Mutex::new(Vec::new()),
             }),
+            params,
             writer,
             checkpointer,
         })
@@ -134,6 +142,15 @@ impl SqliteStore {
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// The parameter ids of a reader connection, whose snapshots hold only committed ids.
+fn reader<'a>(conn: &'a Connection, ids: &'a params::ParamIds) -> params::Lookup<'a> {
+    params::Lookup {
+        conn,
+        ids,
+        committed: true,
     }
 }
 
@@ -223,8 +240,11 @@ impl ResourceStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError> {
         let (scope, query) = (scope.clone(), query.clone());
-        self.with_reader(move |conn| read::find(conn, &scope, fhir_version, &query, limit))
-            .await
+        let ids = self.params.clone();
+        self.with_reader(move |conn| {
+            read::find(&reader(conn, &ids), &scope, fhir_version, &query, limit)
+        })
+        .await
     }
 
     async fn search(
@@ -235,8 +255,11 @@ impl ResourceStore for SqliteStore {
         page: &PageRequest,
     ) -> Result<SearchPage, StoreError> {
         let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
-        self.with_reader(move |conn| read::search(conn, &scope, fhir_version, &query, &page))
-            .await
+        let ids = self.params.clone();
+        self.with_reader(move |conn| {
+            read::search(&reader(conn, &ids), &scope, fhir_version, &query, &page)
+        })
+        .await
     }
 
     async fn count(
@@ -247,8 +270,11 @@ impl ResourceStore for SqliteStore {
         horizon: Option<i64>,
     ) -> Result<u64, StoreError> {
         let (scope, query) = (scope.clone(), query.clone());
-        self.with_reader(move |conn| read::count(conn, &scope, fhir_version, &query, horizon))
-            .await
+        let ids = self.params.clone();
+        self.with_reader(move |conn| {
+            read::count(&reader(conn, &ids), &scope, fhir_version, &query, horizon)
+        })
+        .await
     }
 
     async fn include(
@@ -260,8 +286,16 @@ impl ResourceStore for SqliteStore {
         sources: &[ResourceKey],
     ) -> Result<Vec<StoredResource>, StoreError> {
         let (scope, include, sources) = (scope.clone(), *include, sources.to_vec());
+        let ids = self.params.clone();
         self.with_reader(move |conn| {
-            read::include(conn, &scope, fhir_version, &include, reverse, &sources)
+            read::include(
+                &reader(conn, &ids),
+                &scope,
+                fhir_version,
+                &include,
+                reverse,
+                &sources,
+            )
         })
         .await
     }

@@ -22,8 +22,10 @@ use hale_search::query::{
 use hale_store::{Scope, SortValue, StoreError};
 use rusqlite::types::Value;
 
+use crate::params::Lookup;
+
 /// Text and parameters, appended in the order their placeholders appear.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub(crate) struct Sql {
     pub(crate) text: String,
     pub(crate) params: Vec<Value>,
@@ -121,16 +123,76 @@ pub(crate) fn push_scope(sql: &mut Sql, alias: &str, scope: &Scope) {
 pub(crate) struct Planner<'a> {
     scope: &'a Scope,
     fhir_version: &'static str,
+    lookup: &'a Lookup<'a>,
+    /// The `_type`s of a system search: a parameter of a resource of unknown type is the
+    /// parameter of one of these, or of any type when there are none.
+    system_types: Vec<&'static str>,
     next_alias: usize,
 }
 
 impl<'a> Planner<'a> {
-    pub(crate) fn new(scope: &'a Scope, fhir_version: &'static str) -> Self {
+    pub(crate) fn new(
+        scope: &'a Scope,
+        fhir_version: &'static str,
+        lookup: &'a Lookup<'a>,
+    ) -> Self {
         Planner {
             scope,
             fhir_version,
+            lookup,
+            system_types: Vec::new(),
             next_alias: 0,
         }
+    }
+
+    /// `{column} = ?` with the id of `code` on `resource_type`, or `{column} IN (…)` with its ids
+    /// on the system search's types when the type is not known. A parameter no row was ever
+    /// written with has no id, and `-1` matches nothing.
+    pub(crate) fn param_sql(
+        &self,
+        column: &str,
+        resource_type: Option<&str>,
+        code: &str,
+    ) -> Result<Sql, StoreError> {
+        let ids = match resource_type {
+            Some(resource_type) => self
+                .lookup
+                .one(self.fhir_version, resource_type, code)?
+                .into_iter()
+                .collect(),
+            None if self.system_types.is_empty() => {
+                self.lookup.every_type(self.fhir_version, code)?
+            }
+            None => {
+                let mut ids = Vec::new();
+                for resource_type in &self.system_types {
+                    ids.extend(self.lookup.one(self.fhir_version, resource_type, code)?);
+                }
+                ids
+            }
+        };
+        let mut sql = Sql::default();
+        match ids.as_slice() {
+            [] => {
+                sql.push(&format!("{column} = "));
+                sql.bind(-1_i64);
+            }
+            [id] => {
+                sql.push(&format!("{column} = "));
+                sql.bind(*id);
+            }
+            ids => {
+                sql.push(&format!("{column} IN ("));
+                for (idx, id) in ids.iter().enumerate() {
+                    if idx > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(*id);
+                }
+                sql.push(")");
+            }
+        }
+        Ok(sql)
     }
 
     fn alias(&mut self, stem: &str) -> String {
@@ -161,10 +223,15 @@ impl<'a> Planner<'a> {
     /// first page in row order stops after `_count + 1` matches instead of reading every match
     /// of every criterion, as `r.rid IN (…)` lists would. Large counts of one test are several
     /// times faster for the same reason.
+    ///
+    /// Without `join_resource` (a count of one test under `Scope::All`) the statement reads the
+    /// value index alone: the parameter's id already fixes the type and FHIR version, and only
+    /// current, not deleted versions have index rows.
     pub(crate) fn driven(
         &mut self,
         query: &SearchQuery,
         probes: bool,
+        join_resource: bool,
     ) -> Result<Option<Sql>, StoreError> {
         if !probes && query.criteria.len() != 1 {
             return Ok(None);
@@ -176,12 +243,17 @@ impl<'a> Planner<'a> {
             return Ok(None);
         };
         let shape = entry_shape(&param.test, &Columns::Row)?;
+        let (base, known_type) = self.base(query);
         let mut sql = Sql::default();
-        sql.push(&format!(
-            "FROM {} e CROSS JOIN resource r ON r.rid = e.rid WHERE e.code = ",
-            shape.table
-        ));
-        sql.bind(param.code);
+        if join_resource {
+            sql.push(&format!(
+                "FROM {} e CROSS JOIN resource r ON r.rid = e.rid WHERE ",
+                shape.table
+            ));
+        } else {
+            sql.push(&format!("FROM {} e WHERE ", shape.table));
+        }
+        sql.append(self.param_sql("e.param", known_type, param.code)?);
         sql.push(" AND (");
         for (idx, condition) in shape.positive.into_iter().enumerate() {
             if idx > 0 {
@@ -189,8 +261,11 @@ impl<'a> Planner<'a> {
             }
             sql.append(condition);
         }
-        sql.push(") AND ");
-        let (base, known_type) = self.base(query);
+        sql.push(")");
+        if !join_resource {
+            return Ok(Some(sql));
+        }
+        sql.push(" AND ");
         sql.append(base);
         for (idx, criterion) in query.criteria.iter().enumerate() {
             if idx == driver_idx {
@@ -199,7 +274,8 @@ impl<'a> Planner<'a> {
             sql.push(" AND ");
             let condition = match criterion {
                 Criterion::Param(param) if probes_entries(&param.test) => {
-                    entry_shape(&param.test, &Columns::Row)?.into_probe("r", param.code)
+                    let param_sql = self.param_sql("+e.param", known_type, param.code)?;
+                    entry_shape(&param.test, &Columns::Row)?.into_probe("r", &param_sql)
                 }
                 criterion => self.criterion("r", known_type, criterion)?,
             };
@@ -208,8 +284,22 @@ impl<'a> Planner<'a> {
         Ok(Some(sql))
     }
 
+    /// The SQL value of a sort key for the resource `r` of `query` ([`sort_expression`]).
+    pub(crate) fn sort_key(
+        &mut self,
+        query: &SearchQuery,
+        key: &SortKey,
+    ) -> Result<Sql, StoreError> {
+        let (_, known_type) = self.base(query);
+        let param = self.param_sql("+e.param", known_type, key.code)?;
+        Ok(sort_expression(key, &param))
+    }
+
     /// The conditions on `r` that do not depend on criteria, and the type of `r` when known.
-    fn base(&self, query: &SearchQuery) -> (Sql, Option<&'static str>) {
+    fn base(&mut self, query: &SearchQuery) -> (Sql, Option<&'static str>) {
+        if query.resource_type == "Resource" {
+            self.system_types = query.types.clone();
+        }
         let mut sql = Sql::default();
         sql.push("r.fhir_version = ");
         sql.bind(self.fhir_version);
@@ -258,26 +348,18 @@ impl<'a> Planner<'a> {
     ) -> Result<Sql, StoreError> {
         let mut sql = Sql::default();
         match criterion {
-            Criterion::Param(param) => sql.append(self.param(alias, param)?),
+            Criterion::Param(param) => sql.append(self.param(alias, resource_type, param)?),
             Criterion::Chain {
                 code,
                 target_type,
                 inner,
             } => {
-                let (x, t) = (self.alias("x"), self.alias("t"));
+                let x = self.alias("x");
                 sql.push(&format!(
-                    "{alias}.rid IN (SELECT {x}.rid FROM idx_reference {x} WHERE {x}.code = "
+                    "{alias}.rid IN (SELECT {x}.rid FROM idx_reference {x} WHERE "
                 ));
-                sql.bind(*code);
-                sql.push(&format!(" AND {x}.target_type = "));
-                sql.bind(*target_type);
-                sql.push(&format!(
-                    " AND {x}.target_id IN (SELECT {t}.id FROM resource {t} WHERE "
-                ));
-                self.reachable(&mut sql, &t, target_type);
-                sql.push(" AND ");
-                sql.append(self.criterion(&t, Some(target_type), inner)?);
-                sql.push("))");
+                sql.append(self.chain_references(&x, resource_type, code, target_type, inner)?);
+                sql.push(")");
             }
             Criterion::Has {
                 source_type,
@@ -303,9 +385,9 @@ impl<'a> Planner<'a> {
                 // referring resources' rows (the primary key) rather than read every reference
                 // of the code.
                 sql.push(&format!(
-                    " AND {y}.id IN (SELECT {x}.target_id FROM idx_reference {x} WHERE +{x}.code = "
+                    " AND {y}.id IN (SELECT {x}.target_id FROM idx_reference {x} WHERE "
                 ));
-                sql.bind(*code);
+                sql.append(self.param_sql(&format!("+{x}.param"), Some(source_type), code)?);
                 sql.push(&format!(" AND {x}.target_type = "));
                 match resource_type {
                     Some(resource_type) => sql.bind(resource_type),
@@ -344,8 +426,61 @@ impl<'a> Planner<'a> {
         Ok(sql)
     }
 
+    /// The references of `code` on a resource of `resource_type`, as conditions on the
+    /// `idx_reference` alias `x`, whose targets are of `target_type`, reachable, and match `inner`.
+    fn chain_references(
+        &mut self,
+        x: &str,
+        resource_type: Option<&str>,
+        code: &str,
+        target_type: &str,
+        inner: &Criterion,
+    ) -> Result<Sql, StoreError> {
+        let t = self.alias("t");
+        let mut sql = self.param_sql(&format!("{x}.param"), resource_type, code)?;
+        sql.push(&format!(" AND {x}.target_type = "));
+        sql.bind(target_type);
+        sql.push(&format!(
+            " AND {x}.target_id IN (SELECT {t}.id FROM resource {t} WHERE "
+        ));
+        self.reachable(&mut sql, &t, target_type);
+        sql.push(" AND ");
+        sql.append(self.criterion(&t, Some(target_type), inner)?);
+        sql.push(")");
+        Ok(sql)
+    }
+
+    /// For a count of one chain under `Scope::All`, the `FROM` and `WHERE` of a statement that
+    /// reads the referring resources' references alone (the parameter's id fixes their type and
+    /// FHIR version); its rows are `x.rid`. `None` for every other query.
+    pub(crate) fn chain_count(&mut self, query: &SearchQuery) -> Result<Option<Sql>, StoreError> {
+        let [
+            Criterion::Chain {
+                code,
+                target_type,
+                inner,
+            },
+        ] = query.criteria.as_slice()
+        else {
+            return Ok(None);
+        };
+        if !matches!(self.scope, Scope::All) {
+            return Ok(None);
+        }
+        let (_, known_type) = self.base(query);
+        let mut sql = Sql::default();
+        sql.push("FROM idx_reference x WHERE ");
+        sql.append(self.chain_references("x", known_type, code, target_type, inner)?);
+        Ok(Some(sql))
+    }
+
     /// A parameter test as a condition on the resource alias `alias`.
-    fn param(&mut self, alias: &str, param: &ParamTest) -> Result<Sql, StoreError> {
+    fn param(
+        &mut self,
+        alias: &str,
+        resource_type: Option<&str>,
+        param: &ParamTest,
+    ) -> Result<Sql, StoreError> {
         let code = param.code;
         let mut sql = Sql::default();
         let shape = match &param.test {
@@ -358,8 +493,8 @@ impl<'a> Planner<'a> {
                     if idx > 0 {
                         sql.push(" UNION ALL ");
                     }
-                    sql.push(&format!("SELECT rid FROM {table} WHERE code = "));
-                    sql.bind(code);
+                    sql.push(&format!("SELECT rid FROM {table} WHERE "));
+                    sql.append(self.param_sql("param", resource_type, code)?);
                 }
                 sql.push(")");
                 return Ok(sql);
@@ -406,11 +541,12 @@ impl<'a> Planner<'a> {
                 return Ok(sql);
             }
             Test::Composite(alternatives) => {
-                return composite_condition(alias, code, alternatives);
+                return self.composite_condition(alias, resource_type, code, alternatives);
             }
             test => entry_shape(test, &Columns::Row)?,
         };
-        sql.append(shape.into_condition(alias, code));
+        let param_sql = self.param_sql("e.param", resource_type, code)?;
+        sql.append(shape.into_condition(alias, &param_sql));
         Ok(sql)
     }
 }
@@ -428,14 +564,13 @@ struct Shape {
 }
 
 impl Shape {
-    fn into_condition(self, alias: &str, code: &str) -> Sql {
+    /// The test as `r.rid [NOT] IN (SELECT e.rid FROM idx_… e WHERE …)`; `param` is the
+    /// condition on `e.param`.
+    fn into_condition(self, alias: &str, param: &Sql) -> Sql {
         let mut sql = Sql::default();
         let entries_meeting = |sql: &mut Sql, conditions: Vec<Sql>| {
-            sql.push(&format!(
-                "(SELECT e.rid FROM {} e WHERE e.code = ",
-                self.table
-            ));
-            sql.bind(code);
+            sql.push(&format!("(SELECT e.rid FROM {} e WHERE ", self.table));
+            sql.append(param.clone());
             sql.push(" AND (");
             for (idx, condition) in conditions.into_iter().enumerate() {
                 if idx > 0 {
@@ -472,10 +607,10 @@ impl Shape {
             }
             first = false;
             sql.push(&format!(
-                "({alias}.rid IN (SELECT e.rid FROM {} e WHERE e.code = ",
+                "({alias}.rid IN (SELECT e.rid FROM {} e WHERE ",
                 self.table
             ));
-            sql.bind(code);
+            sql.append(param.clone());
             sql.push(&format!(") AND {alias}.rid NOT IN "));
             entries_meeting(&mut sql, vec![condition]);
             sql.push(")");
@@ -487,16 +622,17 @@ impl Shape {
 
 impl Shape {
     /// The same test as correlated probes of the resource's own entries: `EXISTS (SELECT 1 FROM
-    /// idx_… e WHERE e.rid = r.rid AND …)`. The unary `+` on the code keeps SQLite on the
+    /// idx_… e WHERE e.rid = r.rid AND …)`; `param` is the condition on `+e.param`, whose unary
+    /// `+` keeps SQLite on the
     /// `(rid, ord)` key, a resource's few rows, rather than a value index that a range test could
     /// not seek by `rid`.
-    fn into_probe(self, alias: &str, code: &str) -> Sql {
+    fn into_probe(self, alias: &str, param: &Sql) -> Sql {
         let table = self.table;
         let entries = |sql: &mut Sql, conditions: Option<Vec<Sql>>| {
             sql.push(&format!(
-                "EXISTS (SELECT 1 FROM {table} e WHERE e.rid = {alias}.rid AND +e.code = "
+                "EXISTS (SELECT 1 FROM {table} e WHERE e.rid = {alias}.rid AND "
             ));
-            sql.bind(code);
+            sql.append(param.clone());
             if let Some(conditions) = conditions {
                 sql.push(" AND (");
                 for (idx, condition) in conditions.into_iter().enumerate() {
@@ -973,54 +1109,58 @@ fn quantity_condition(bound: &QuantityBound, columns: &Columns) -> (bool, Sql) {
 /// row. Each positive token component is also required of the resource's own token entries
 /// (a composite's token component is an entry of that token parameter too), so that the
 /// (code, value, rid, system) index narrows the candidates before any JSON is read.
-fn composite_condition(
-    alias: &str,
-    code: &str,
-    alternatives: &[Vec<ParamTest>],
-) -> Result<Sql, StoreError> {
-    let mut sql = Sql::default();
-    if alternatives.is_empty() {
-        sql.push("0");
-        return Ok(sql);
-    }
-    sql.push("(");
-    for (idx, components) in alternatives.iter().enumerate() {
-        if idx > 0 {
-            sql.push(" OR ");
+impl Planner<'_> {
+    fn composite_condition(
+        &self,
+        alias: &str,
+        resource_type: Option<&str>,
+        code: &str,
+        alternatives: &[Vec<ParamTest>],
+    ) -> Result<Sql, StoreError> {
+        let mut sql = Sql::default();
+        if alternatives.is_empty() {
+            sql.push("0");
+            return Ok(sql);
         }
         sql.push("(");
-        for component in components {
-            if let Test::Token {
-                negate: false,
-                values,
-            } = &component.test
-            {
-                sql.push(&format!(
-                    "{alias}.rid IN (SELECT e.rid FROM idx_token e WHERE e.code = "
-                ));
-                sql.bind(component.code);
-                sql.push(" AND (");
-                for (idx, value) in values.iter().enumerate() {
-                    if idx > 0 {
-                        sql.push(" OR ");
-                    }
-                    sql.append(token_condition(value, &Columns::Row));
-                }
-                sql.push(")) AND ");
+        for (idx, components) in alternatives.iter().enumerate() {
+            if idx > 0 {
+                sql.push(" OR ");
             }
+            sql.push("(");
+            for component in components {
+                if let Test::Token {
+                    negate: false,
+                    values,
+                } = &component.test
+                {
+                    sql.push(&format!(
+                        "{alias}.rid IN (SELECT e.rid FROM idx_token e WHERE "
+                    ));
+                    sql.append(self.param_sql("e.param", resource_type, component.code)?);
+                    sql.push(" AND (");
+                    for (idx, value) in values.iter().enumerate() {
+                        if idx > 0 {
+                            sql.push(" OR ");
+                        }
+                        sql.append(token_condition(value, &Columns::Row));
+                    }
+                    sql.push(")) AND ");
+                }
+            }
+            sql.push(&format!(
+                "{alias}.rid IN (SELECT e.rid FROM idx_composite e WHERE "
+            ));
+            sql.append(self.param_sql("e.param", resource_type, code)?);
+            for (position, component) in components.iter().enumerate() {
+                sql.push(" AND ");
+                sql.append(component_condition(position, component)?);
+            }
+            sql.push("))");
         }
-        sql.push(&format!(
-            "{alias}.rid IN (SELECT e.rid FROM idx_composite e WHERE e.code = "
-        ));
-        sql.bind(code);
-        for (position, component) in components.iter().enumerate() {
-            sql.push(" AND ");
-            sql.append(component_condition(position, component)?);
-        }
-        sql.push("))");
+        sql.push(")");
+        Ok(sql)
     }
-    sql.push(")");
-    Ok(sql)
 }
 
 /// One component test on component `position` of a composite row. Within one row a negation
@@ -1115,20 +1255,21 @@ fn text_condition(alias: &str, code: &str, values: &[String]) -> Sql {
 
 /// The SQL value of one sort key for the resource `r`, never NULL: a resource without a value
 /// gets a sentinel that sorts after every real value in the key's direction.
-pub(crate) fn sort_expression(key: &SortKey) -> Sql {
+pub(crate) fn sort_expression(key: &SortKey, param: &Sql) -> Sql {
     let mut sql = Sql::default();
     let (aggregate, text_missing, integer_missing, real_missing) = if key.descending {
         ("MAX", "''".to_owned(), i64::MIN, "-1e308")
     } else {
         ("MIN", "char(1114111)".to_owned(), i64::MAX, "1e308")
     };
-    // The unary `+` keeps SQLite from reading the (code, …) index, which would visit every
-    // entry of the code for each resource, instead of the few rows of the resource's `rid`.
+    // `param` is the condition on `+e.param`: the unary `+` keeps SQLite from reading the
+    // (param, …) index, which would visit every entry of the parameter for each resource,
+    // instead of the few rows of the resource's `rid`.
     let entries = |sql: &mut Sql, expression: &str, table: &str, missing: &str| {
         sql.push(&format!(
-            "coalesce((SELECT {aggregate}({expression}) FROM {table} e WHERE e.rid = r.rid AND +e.code = "
+            "coalesce((SELECT {aggregate}({expression}) FROM {table} e WHERE e.rid = r.rid AND "
         ));
-        sql.bind(key.code);
+        sql.append(param.clone());
         sql.push(&format!("), {missing})"));
     };
     match key.kind {

@@ -9,7 +9,7 @@
 use hale_store::{Reindexer, StoreError};
 use rusqlite::params;
 
-use crate::write::{Work, delete_index, insert_index};
+use crate::write::{IndexedResource, Work, delete_index, insert_index};
 use crate::{SqliteStore, backend};
 
 /// Resources per read and per writer transaction.
@@ -19,6 +19,8 @@ const BATCH: i64 = 500;
 struct Rebuilt {
     rid: i64,
     seq: i64,
+    fhir_version: String,
+    resource_type: String,
     index: Vec<hale_search::index::IndexEntry>,
     compartments: Vec<String>,
 }
@@ -32,18 +34,24 @@ impl SqliteStore {
         let mut after = 0_i64;
         let mut total = 0_u64;
         loop {
-            let rows: Vec<(i64, i64, String, Vec<u8>)> = self
+            let rows: Vec<(i64, i64, String, String, Vec<u8>)> = self
                 .with_reader(move |conn| {
                     let mut stmt = conn
                         .prepare_cached(
-                            "SELECT r.rid, r.seq, r.type, h.json FROM resource r \
+                            "SELECT r.rid, r.seq, r.fhir_version, r.type, h.json FROM resource r \
                              JOIN history h ON h.seq = r.seq \
                              WHERE r.rid > ?1 AND r.deleted = 0 ORDER BY r.rid LIMIT ?2",
                         )
                         .map_err(backend)?;
                     let rows = stmt
                         .query_map(params![after, BATCH], |row| {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                            Ok((
+                                row.get(0)?,
+                                row.get(1)?,
+                                row.get(2)?,
+                                row.get(3)?,
+                                row.get(4)?,
+                            ))
                         })
                         .map_err(backend)?;
                     rows.collect::<Result<Vec<_>, _>>().map_err(backend)
@@ -54,12 +62,14 @@ impl SqliteStore {
             let extract = reindexer.clone();
             let batch: Vec<Rebuilt> = tokio::task::spawn_blocking(move || {
                 rows.into_iter()
-                    .map(|(rid, seq, resource_type, json)| {
+                    .map(|(rid, seq, fhir_version, resource_type, json)| {
                         let (index, compartments) =
                             extract(&resource_type, &json).unwrap_or_default();
                         Rebuilt {
                             rid,
                             seq,
+                            fhir_version,
+                            resource_type,
                             index,
                             compartments,
                         }
@@ -70,7 +80,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("reindex task failed: {e}")))?;
             total += batch.len() as u64;
             self.writer
-                .submit(Work::Raw(Box::new(move |conn| {
+                .submit(Work::Raw(Box::new(move |conn, params| {
                     let mut current = conn
                         .prepare_cached("SELECT seq FROM resource WHERE rid = ?1")
                         .map_err(backend)?;
@@ -81,7 +91,18 @@ impl SqliteStore {
                             continue;
                         }
                         delete_index(conn, resource.rid)?;
-                        insert_index(conn, resource.rid, &resource.index, &resource.compartments)?;
+                        let indexed = IndexedResource {
+                            rid: resource.rid,
+                            fhir_version: &resource.fhir_version,
+                            resource_type: &resource.resource_type,
+                        };
+                        insert_index(
+                            conn,
+                            params,
+                            &indexed,
+                            &resource.index,
+                            &resource.compartments,
+                        )?;
                     }
                     Ok(())
                 })))
@@ -89,7 +110,7 @@ impl SqliteStore {
         }
         let fingerprint = fingerprint.to_owned();
         self.writer
-            .submit(Work::Raw(Box::new(move |conn| {
+            .submit(Work::Raw(Box::new(move |conn, _| {
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('index_fingerprint', ?1) \
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -14,20 +14,20 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 use crate::backend;
-use crate::plan::{
-    Planner, Sql, push_scope, reference_codes, sort_expression, sort_param, sort_value,
-};
+use crate::params::Lookup;
+use crate::plan::{Planner, Sql, push_scope, reference_codes, sort_param, sort_value};
 use crate::sql::{COLUMNS, map_row};
 
 /// The current, not deleted resources matching `query` in `scope`, at most `limit`, in row order.
 pub(crate) fn find(
-    conn: &Connection,
+    lookup: &Lookup<'_>,
     scope: &Scope,
     fhir_version: FhirVersion,
     query: &SearchQuery,
     limit: usize,
 ) -> Result<Vec<StoredResource>, StoreError> {
-    let condition = Planner::new(scope, fhir_version.as_str()).query(query)?;
+    let conn = lookup.conn;
+    let condition = Planner::new(scope, fhir_version.as_str(), lookup).query(query)?;
     let mut sql = Sql::default();
     sql.push(&format!(
         "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE "
@@ -66,14 +66,15 @@ fn in_read_transaction<T>(
 
 /// One page of a search; see [`hale_store::ResourceStore::search`].
 pub(crate) fn search(
-    conn: &Connection,
+    lookup: &Lookup<'_>,
     scope: &Scope,
     fhir_version: FhirVersion,
     query: &SearchQuery,
     page: &PageRequest,
 ) -> Result<SearchPage, StoreError> {
-    let source = page_source(scope, fhir_version, query, page)?;
+    let conn = lookup.conn;
     in_read_transaction(conn, || {
+        let source = page_source(lookup, scope, fhir_version, query, page)?;
         let horizon = match page.horizon {
             Some(horizon) => horizon,
             None => conn
@@ -87,35 +88,45 @@ pub(crate) fn search(
     })
 }
 
-/// Where a page's rows come from: `FROM … WHERE …` and the column that holds each row's `rid`.
+/// Where a page's rows come from: `FROM … WHERE …`, the column that holds each row's `rid`, and
+/// the SQL value of each sort key.
 struct PageSource {
     from_where: Sql,
     row: &'static str,
+    sort: Vec<Sql>,
 }
 
 fn page_source(
+    lookup: &Lookup<'_>,
     scope: &Scope,
     fhir_version: FhirVersion,
     query: &SearchQuery,
     page: &PageRequest,
 ) -> Result<PageSource, StoreError> {
-    let mut planner = Planner::new(scope, fhir_version.as_str());
+    let mut planner = Planner::new(scope, fhir_version.as_str(), lookup);
     // In row order a page driven by one value index reads only as far as the page goes when
     // the test fixes every column before `rid` in the index.
     if page.sort.is_empty()
-        && let Some(driven) = planner.driven(query, true)?
+        && let Some(driven) = planner.driven(query, true, true)?
     {
         return Ok(PageSource {
             from_where: driven,
             row: "e.rid",
+            sort: Vec::new(),
         });
     }
     let mut from_where = Sql::default();
     from_where.push("FROM resource r WHERE ");
     from_where.append(planner.query(query)?);
+    let sort = page
+        .sort
+        .iter()
+        .map(|key| planner.sort_key(query, key))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(PageSource {
         from_where,
         row: "r.rid",
+        sort,
     })
 }
 
@@ -146,9 +157,9 @@ fn page_sql(
         sql.push(&format!(", p.sort_key_{idx}"));
     }
     sql.push(&format!(" FROM (SELECT DISTINCT {row} AS rid"));
-    for (idx, key) in page.sort.iter().enumerate() {
+    for (idx, expression) in source.sort.into_iter().enumerate() {
         sql.push(", ");
-        sql.append(sort_expression(key));
+        sql.append(expression);
         sql.push(&format!(" AS sort_key_{idx}"));
     }
     sql.push(" ");
@@ -240,13 +251,14 @@ fn read_page(
 
 /// How many resources match; see [`hale_store::ResourceStore::count`].
 pub(crate) fn count(
-    conn: &Connection,
+    lookup: &Lookup<'_>,
     scope: &Scope,
     fhir_version: FhirVersion,
     query: &SearchQuery,
     horizon: Option<i64>,
 ) -> Result<u64, StoreError> {
-    let sql = count_sql(scope, fhir_version, query, horizon)?;
+    let conn = lookup.conn;
+    let sql = count_sql(lookup, scope, fhir_version, query, horizon)?;
     let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
     let n: i64 = stmt
         .query_row(params_from_iter(sql.params), |row| row.get(0))
@@ -255,18 +267,26 @@ pub(crate) fn count(
 }
 
 fn count_sql(
+    lookup: &Lookup<'_>,
     scope: &Scope,
     fhir_version: FhirVersion,
     query: &SearchQuery,
     horizon: Option<i64>,
 ) -> Result<Sql, StoreError> {
-    let mut planner = Planner::new(scope, fhir_version.as_str());
+    let mut planner = Planner::new(scope, fhir_version.as_str(), lookup);
     let mut sql = Sql::default();
-    if let Some(driven) = planner.driven(query, false)? {
-        sql.push("SELECT count(*) FROM (SELECT DISTINCT e.rid ");
-        sql.append(driven);
+    // Under `Scope::All` the index rows alone answer one test or one chain; another scope needs
+    // each resource's owner.
+    let all = matches!(scope, Scope::All);
+    let source = match planner.driven(query, false, !all)? {
+        Some(driven) => Some((driven, "e.rid")),
+        None => planner.chain_count(query)?.map(|chain| (chain, "x.rid")),
+    };
+    if let Some((from_where, row)) = source {
+        sql.push(&format!("SELECT count(*) FROM (SELECT DISTINCT {row} "));
+        sql.append(from_where);
         if let Some(horizon) = horizon {
-            sql.push(" AND e.rid <= ");
+            sql.push(&format!(" AND {row} <= "));
             sql.bind(horizon);
         }
         sql.push(")");
@@ -283,7 +303,7 @@ fn count_sql(
 
 /// The resources an include adds; see [`hale_store::ResourceStore::include`].
 pub(crate) fn include(
-    conn: &Connection,
+    lookup: &Lookup<'_>,
     scope: &Scope,
     fhir_version: FhirVersion,
     include: &Include,
@@ -291,18 +311,19 @@ pub(crate) fn include(
     sources: &[ResourceKey],
 ) -> Result<Vec<StoredResource>, StoreError> {
     query_resources(
-        conn,
-        include_sql(scope, fhir_version, include, reverse, sources),
+        lookup.conn,
+        include_sql(lookup, scope, fhir_version, include, reverse, sources)?,
     )
 }
 
 fn include_sql(
+    lookup: &Lookup<'_>,
     scope: &Scope,
     fhir_version: FhirVersion,
     include: &Include,
     reverse: bool,
     sources: &[ResourceKey],
-) -> Sql {
+) -> Result<Sql, StoreError> {
     let version = fhir_version.as_str();
     let mut sql = Sql::default();
     // `CROSS JOIN`s below fix the join order, starting from the few sources.
@@ -320,15 +341,17 @@ fn include_sql(
         Some(code) => vec![code],
         None => reference_codes(include.source_type),
     };
-    let code_condition = |sql: &mut Sql| {
-        if codes.is_empty() {
-            // A type the definitions do not know: every reference of the sources.
-            return;
+    let params: Vec<i64> = if codes.is_empty() {
+        // A type the definitions do not know: every reference of the sources.
+        lookup.every_code(version, include.source_type)?
+    } else {
+        let mut params = Vec::new();
+        for code in &codes {
+            params.extend(lookup.one(version, include.source_type, code)?);
         }
-        sql.push(" AND e.code IN (SELECT c.value FROM json_each(");
-        sql.bind(serde_json::to_string(&codes).unwrap_or_else(|_| "[]".into()));
-        sql.push(") c)");
+        params
     };
+    let params_json = serde_json::to_string(&params).unwrap_or_else(|_| "[]".into());
     if reverse {
         let targets: Vec<[&str; 2]> = sources
             .iter()
@@ -342,13 +365,9 @@ fn include_sql(
         sql.push(" AND r.rid IN (SELECT e.rid FROM json_each(");
         sql.bind(serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()));
         sql.push(") j");
-        if codes.is_empty() {
-            sql.push(" CROSS JOIN idx_reference e WHERE 1");
-        } else {
-            sql.push(" CROSS JOIN json_each(");
-            sql.bind(serde_json::to_string(&codes).unwrap_or_else(|_| "[]".into()));
-            sql.push(") c CROSS JOIN idx_reference e WHERE e.code = c.value");
-        }
+        sql.push(" CROSS JOIN json_each(");
+        sql.bind(params_json.as_str());
+        sql.push(") c CROSS JOIN idx_reference e WHERE e.param = c.value");
         sql.push(" AND e.target_id = j.value ->> 1 AND e.target_type = j.value ->> 0)");
     } else {
         let ids: Vec<&str> = sources
@@ -369,7 +388,9 @@ fn include_sql(
         sql.params.push(Value::Text(version.to_owned()));
         sql.params.push(Value::Text(include.source_type.to_owned()));
         push_scope(&mut sql, "s", scope);
-        code_condition(&mut sql);
+        sql.push(" AND e.param IN (SELECT c.value FROM json_each(");
+        sql.bind(params_json.as_str());
+        sql.push(") c)");
         if let Some(target_type) = include.target_type {
             sql.push(" AND e.target_type = ");
             sql.bind(target_type);
@@ -377,7 +398,7 @@ fn include_sql(
         sql.push(")");
     }
     sql.push(" ORDER BY r.rid");
-    sql
+    Ok(sql)
 }
 
 #[cfg(test)]
@@ -398,7 +419,33 @@ mod tests {
     fn conn() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&conn).unwrap();
+        // Every code the tests ask for has an id, as in a store that holds such resources.
+        for (resource_type, code) in [
+            ("Observation", "code"),
+            ("Observation", "category"),
+            ("Observation", "date"),
+            ("Observation", "patient"),
+            ("Observation", "subject"),
+            ("Patient", "identifier"),
+            ("Patient", "name"),
+            ("Patient", "birthdate"),
+        ] {
+            conn.execute(
+                "INSERT INTO search_param (fhir_version, type, code) VALUES ('r4', ?1, ?2)",
+                [resource_type, code],
+            )
+            .unwrap();
+        }
         conn
+    }
+
+    fn with_lookup<T>(conn: &Connection, work: impl FnOnce(&Lookup<'_>) -> T) -> T {
+        let ids = crate::params::ParamIds::default();
+        work(&Lookup {
+            conn,
+            ids: &ids,
+            committed: true,
+        })
     }
 
     fn plan(conn: &Connection, sql: &Sql) -> String {
@@ -445,7 +492,9 @@ mod tests {
     #[track_caller]
     fn check_count(q: SearchQuery, must_use: &[&str]) {
         let conn = conn();
-        let sql = count_sql(&Scope::All, FhirVersion::R4, &q, None).unwrap();
+        let sql = with_lookup(&conn, |lookup| {
+            count_sql(lookup, &Scope::All, FhirVersion::R4, &q, None).unwrap()
+        });
         let plan = plan(&conn, &sql);
         println!("COUNT {q:?}\n{}\n{plan}", sql.text);
         for index in must_use {
@@ -460,8 +509,10 @@ mod tests {
     #[track_caller]
     fn check_page(q: SearchQuery, page: PageRequest, must_use: &[&str]) {
         let conn = conn();
-        let source = page_source(&Scope::All, FhirVersion::R4, &q, &page).unwrap();
-        let (sql, _) = page_sql(source, &page, 1_000_000).unwrap();
+        let sql = with_lookup(&conn, |lookup| {
+            let source = page_source(lookup, &Scope::All, FhirVersion::R4, &q, &page).unwrap();
+            page_sql(source, &page, 1_000_000).unwrap().0
+        });
         let plan = plan(&conn, &sql);
         println!("PAGE {q:?} sort {:?}\n{}\n{plan}", page.sort, sql.text);
         for index in must_use {
@@ -521,14 +572,18 @@ mod tests {
         ] {
             let q = SearchQuery::new("Observation", vec![criterion]);
             let conn = conn();
-            let source = page_source(&Scope::All, FhirVersion::R4, &q, &page).unwrap();
-            let (sql, _) = page_sql(source, &page, 1_000_000).unwrap();
+            let sql = with_lookup(&conn, |lookup| {
+                let source = page_source(lookup, &Scope::All, FhirVersion::R4, &q, &page).unwrap();
+                page_sql(source, &page, 1_000_000).unwrap().0
+            });
             let page_plan = plan(&conn, &sql);
             assert!(
                 !page_plan.contains("TEMP B-TREE"),
                 "nothing is sorted:\n{page_plan}"
             );
-            let sql = count_sql(&Scope::All, FhirVersion::R4, &q, None).unwrap();
+            let sql = with_lookup(&conn, |lookup| {
+                count_sql(lookup, &Scope::All, FhirVersion::R4, &q, None).unwrap()
+            });
             let count_plan = plan(&conn, &sql);
             assert!(
                 !count_plan.contains("TEMP B-TREE"),
@@ -566,8 +621,10 @@ mod tests {
             ],
         );
         let conn = conn();
-        let source = page_source(&Scope::All, FhirVersion::R4, &q, &page).unwrap();
-        let (sql, _) = page_sql(source, &page, 1_000_000).unwrap();
+        let sql = with_lookup(&conn, |lookup| {
+            let source = page_source(lookup, &Scope::All, FhirVersion::R4, &q, &page).unwrap();
+            page_sql(source, &page, 1_000_000).unwrap().0
+        });
         let plan = plan(&conn, &sql);
         println!("PAGE {q:?}\n{}\n{plan}", sql.text);
         assert!(
@@ -705,7 +762,17 @@ mod tests {
                 },
             ),
         ] {
-            let sql = include_sql(&Scope::All, FhirVersion::R4, &include, reverse, &sources);
+            let sql = with_lookup(&conn, |lookup| {
+                include_sql(
+                    lookup,
+                    &Scope::All,
+                    FhirVersion::R4,
+                    &include,
+                    reverse,
+                    &sources,
+                )
+                .unwrap()
+            });
             let plan = plan(&conn, &sql);
             println!(
                 "INCLUDE reverse={reverse} {include:?}\n{}\n{plan}",

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
+use crate::params::{Lookup, ParamIds, WriterParams};
 use crate::{backend, search, sql};
 
 struct Job {
@@ -30,8 +31,10 @@ pub(crate) enum Work {
     Raw(RawFn),
 }
 
-/// Store maintenance run on the writer's connection inside its transaction.
-pub(crate) type RawFn = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+/// Store maintenance run on the writer's connection inside its transaction, with the writer's
+/// parameter ids.
+pub(crate) type RawFn =
+    Box<dyn FnOnce(&Connection, &mut WriterParams) -> Result<(), StoreError> + Send>;
 
 /// The handle the store keeps to its writer thread.
 pub(crate) struct WriterHandle {
@@ -43,6 +46,7 @@ pub(crate) struct WriterHandle {
 impl WriterHandle {
     pub(crate) fn start(
         conn: Connection,
+        params: Arc<ParamIds>,
         max_group: usize,
         queue_capacity: usize,
     ) -> Result<Self, StoreError> {
@@ -66,6 +70,7 @@ impl WriterHandle {
             .spawn(move || {
                 let mut writer = Writer {
                     conn,
+                    params: WriterParams::new(params),
                     next_seq,
                     last_micros,
                     max_group,
@@ -114,6 +119,7 @@ impl WriterHandle {
 
 struct Writer {
     conn: Connection,
+    params: WriterParams,
     next_seq: i64,
     last_micros: i64,
     max_group: usize,
@@ -141,6 +147,8 @@ impl Writer {
     /// closing each statement grows with the pages the enclosing savepoint has touched, which made
     /// large transaction Bundles spend most of their time there.
     fn commit_group(&mut self, group: Vec<Job>) {
+        // Nothing of an earlier transaction is pending: it committed or rolled back.
+        self.params.rolled_back();
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             let err = e.to_string();
             for job in group {
@@ -180,13 +188,21 @@ impl Writer {
             commit_us = (started.elapsed() - ran).as_micros() as u64,
             "write group"
         );
-        match ended {
-            Ok(()) => {
+        match (ended, lone_rollback) {
+            (Ok(()), false) => {
+                self.params.committed();
                 for (done, result) in answers {
                     let _ = done.send(result);
                 }
             }
-            Err(e) => {
+            (Ok(()), true) => {
+                self.params.rolled_back();
+                for (done, result) in answers {
+                    let _ = done.send(result);
+                }
+            }
+            (Err(e), _) => {
+                self.params.rolled_back();
                 let _ = self.conn.execute_batch("ROLLBACK");
                 let err = e.to_string();
                 for (done, _) in answers {
@@ -204,8 +220,8 @@ impl Writer {
                     .map_err(|_| StoreError::Backend("a write closure panicked".into()))
             }
             Work::Raw(work) => {
-                let conn = &self.conn;
-                catch_unwind(AssertUnwindSafe(|| work(conn)))
+                let (conn, params) = (&self.conn, &mut self.params);
+                catch_unwind(AssertUnwindSafe(|| work(conn, params)))
                     .map_err(|_| StoreError::Backend("store maintenance panicked".into()))?
                     .map(|()| WriteDecision::Commit)
             }
@@ -216,11 +232,14 @@ impl Writer {
         self.conn.execute_batch("SAVEPOINT job").map_err(backend)?;
         match self.run_closure(work) {
             Ok(WriteDecision::Commit) => self.conn.execute_batch("RELEASE job").map_err(backend),
-            Ok(WriteDecision::Rollback) => self
-                .conn
-                .execute_batch("ROLLBACK TO job; RELEASE job")
-                .map_err(backend),
+            Ok(WriteDecision::Rollback) => {
+                self.params.rolled_back();
+                self.conn
+                    .execute_batch("ROLLBACK TO job; RELEASE job")
+                    .map_err(backend)
+            }
             Err(e) => {
+                self.params.rolled_back();
                 let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
                 Err(e)
             }
@@ -267,7 +286,14 @@ impl WriteTx for Tx<'_> {
         query: &SearchQuery,
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        search::find(&self.writer.conn, scope, fhir_version, query, limit)
+        // Ids read on the writer's connection may be its own uncommitted ones, so they are not
+        // shared.
+        let lookup = Lookup {
+            conn: &self.writer.conn,
+            ids: self.writer.params.shared(),
+            committed: false,
+        };
+        search::find(&lookup, scope, fhir_version, query, limit)
     }
 
     fn put(&mut self, version: NewVersion) -> Result<i64, StoreError> {
@@ -343,7 +369,21 @@ impl WriteTx for Tx<'_> {
             ])
         })
         .map_err(backend)?;
-        insert_index(conn, rid, &version.index, &version.compartments)?;
+        // A deleted resource has no index rows, whatever the caller passed: counts rely on it.
+        if !deleted {
+            let resource = IndexedResource {
+                rid,
+                fhir_version: version.fhir_version.as_str(),
+                resource_type: version.resource_type,
+            };
+            insert_index(
+                conn,
+                &mut self.writer.params,
+                &resource,
+                &version.index,
+                &version.compartments,
+            )?;
+        }
         Ok(seq)
     }
 }
@@ -398,13 +438,22 @@ fn composite_json(components: &[IndexEntry]) -> String {
     serde_json::Value::Array(items).to_string()
 }
 
+/// The resource whose index rows [`insert_index`] writes.
+pub(crate) struct IndexedResource<'a> {
+    pub(crate) rid: i64,
+    pub(crate) fhir_version: &'a str,
+    pub(crate) resource_type: &'a str,
+}
+
 /// Writes index entries with one cached prepared statement per table.
 pub(crate) fn insert_index(
     conn: &Connection,
-    rid: i64,
+    params: &mut WriterParams,
+    resource: &IndexedResource<'_>,
     entries: &[IndexEntry],
     compartments: &[String],
 ) -> Result<(), StoreError> {
+    let rid = resource.rid;
     if !compartments.is_empty() {
         let mut stmt = conn
             .prepare_cached("INSERT OR IGNORE INTO compartment (rid, patient_id) VALUES (?1, ?2)")
@@ -414,37 +463,44 @@ pub(crate) fn insert_index(
         }
     }
     for (ord, entry) in entries.iter().enumerate() {
-        if matches!(entry.code(), "_id" | "_lastUpdated") {
-            // The resource table's own columns answer these, so indexing them would only cost.
+        if matches!(entry.code(), "_id" | "_lastUpdated" | "_content" | "_text") {
+            // The resource table's own columns answer the first two, so indexing them would only
+            // cost; full text is written once per version, below, with both columns in one row.
             continue;
         }
+        let param = params.id(
+            conn,
+            resource.fhir_version,
+            resource.resource_type,
+            entry.code(),
+        )?;
         let result = match entry {
-            IndexEntry::String { code, normalized, exact } => conn
-                .prepare_cached("INSERT INTO idx_string (rid, ord, code, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, normalized, exact])),
-            IndexEntry::Token { code, system, value, text, of_type } => conn
-                .prepare_cached("INSERT INTO idx_token (rid, ord, code, system, value, text, of_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, system, value, text, of_type])),
-            IndexEntry::Reference { code, target_type, target_id, url, version } => conn
-                .prepare_cached("INSERT INTO idx_reference (rid, ord, code, target_type, target_id, url, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, target_type, target_id, url, version])),
-            IndexEntry::Date { code, low, high } => conn
-                .prepare_cached("INSERT INTO idx_date (rid, ord, code, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, low, high])),
-            IndexEntry::Number { code, value, low, high } => conn
-                .prepare_cached("INSERT INTO idx_number (rid, ord, code, value, low, high) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, value, low, high])),
-            IndexEntry::Quantity { code, value, low, high, system, unit } => conn
-                .prepare_cached("INSERT INTO idx_quantity (rid, ord, code, value, low, high, system, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, value, low, high, system, unit])),
-            IndexEntry::Uri { code, value } => conn
-                .prepare_cached("INSERT INTO idx_uri (rid, ord, code, value) VALUES (?1, ?2, ?3, ?4)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, value])),
+            IndexEntry::String { normalized, exact, .. } => conn
+                .prepare_cached("INSERT INTO idx_string (rid, ord, param, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .and_then(|mut s| s.execute(params![rid, ord, param, normalized, exact])),
+            IndexEntry::Token { system, value, text, of_type, .. } => conn
+                .prepare_cached("INSERT INTO idx_token (rid, ord, param, system, value, text, of_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .and_then(|mut s| s.execute(params![rid, ord, param, system, value, text, of_type])),
+            IndexEntry::Reference { target_type, target_id, url, version, .. } => conn
+                .prepare_cached("INSERT INTO idx_reference (rid, ord, param, target_type, target_id, url, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .and_then(|mut s| s.execute(params![rid, ord, param, target_type, target_id, url, version])),
+            IndexEntry::Date { low, high, .. } => conn
+                .prepare_cached("INSERT INTO idx_date (rid, ord, param, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .and_then(|mut s| s.execute(params![rid, ord, param, low, high])),
+            IndexEntry::Number { value, low, high, .. } => conn
+                .prepare_cached("INSERT INTO idx_number (rid, ord, param, value, low, high) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .and_then(|mut s| s.execute(params![rid, ord, param, value, low, high])),
+            IndexEntry::Quantity { value, low, high, system, unit, .. } => conn
+                .prepare_cached("INSERT INTO idx_quantity (rid, ord, param, value, low, high, system, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+                .and_then(|mut s| s.execute(params![rid, ord, param, value, low, high, system, unit])),
+            IndexEntry::Uri { value, .. } => conn
+                .prepare_cached("INSERT INTO idx_uri (rid, ord, param, value) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![rid, ord, param, value])),
             // Full text is written once per version, below, with both columns in one row.
             IndexEntry::Text { .. } => Ok(0),
-            IndexEntry::Composite { code, components } => conn
-                .prepare_cached("INSERT INTO idx_composite (rid, ord, code, components) VALUES (?1, ?2, ?3, ?4)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, composite_json(components)])),
+            IndexEntry::Composite { components, .. } => conn
+                .prepare_cached("INSERT INTO idx_composite (rid, ord, param, components) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![rid, ord, param, composite_json(components)])),
         };
         result.map_err(backend)?;
     }
