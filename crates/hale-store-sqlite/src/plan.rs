@@ -214,9 +214,8 @@ impl<'a> Planner<'a> {
 
     /// The `FROM` and `WHERE` of a statement driven by the value index of one positive test
     /// (the driver, see [`driver`]): `e` walks that index, `r` is its resource by primary key.
-    /// With `probes`, the query's other criteria are checked per row, parameter tests as
-    /// correlated `EXISTS` probes on the tables' `(rid, ord)` keys; without, only a query of that
-    /// one test is driven. `None` when no criterion can drive.
+    /// The query's other criteria are checked per row, parameter tests as correlated `EXISTS`
+    /// probes on the tables' `(rid, ord)` keys. `None` when no criterion can drive.
     ///
     /// When the driver fixes every column before `rid` in its index, its rows arrive in row order:
     /// `DISTINCT e.rid` then drops a resource's repeated entries without a temporary B-tree, and a
@@ -224,18 +223,14 @@ impl<'a> Planner<'a> {
     /// of every criterion, as `r.rid IN (…)` lists would. Large counts of one test are several
     /// times faster for the same reason.
     ///
-    /// Without `join_resource` (a count of one test under `Scope::All`) the statement reads the
-    /// value index alone: the parameter's id already fixes the type and FHIR version, and only
-    /// current, not deleted versions have index rows.
+    /// Without `join_resource` (a count under `Scope::All`) and when every other criterion is a
+    /// probe, the statement reads the index tables alone: a parameter's id already fixes the
+    /// type and FHIR version, and only current, not deleted versions have index rows.
     pub(crate) fn driven(
         &mut self,
         query: &SearchQuery,
-        probes: bool,
         join_resource: bool,
     ) -> Result<Option<Sql>, StoreError> {
-        if !probes && query.criteria.len() != 1 {
-            return Ok(None);
-        }
         let Some(driver_idx) = driver(&query.criteria) else {
             return Ok(None);
         };
@@ -244,6 +239,13 @@ impl<'a> Planner<'a> {
         };
         let shape = entry_shape(&param.test, &Columns::Row)?;
         let (base, known_type) = self.base(query);
+        let probe = |criterion: &Criterion| matches!(criterion, Criterion::Param(param) if probes_entries(&param.test));
+        let join_resource = join_resource
+            || query
+                .criteria
+                .iter()
+                .enumerate()
+                .any(|(idx, criterion)| idx != driver_idx && !probe(criterion));
         let mut sql = Sql::default();
         if join_resource {
             sql.push(&format!(
@@ -262,11 +264,10 @@ impl<'a> Planner<'a> {
             sql.append(condition);
         }
         sql.push(")");
-        if !join_resource {
-            return Ok(Some(sql));
+        if join_resource {
+            sql.push(" AND ");
+            sql.append(base);
         }
-        sql.push(" AND ");
-        sql.append(base);
         for (idx, criterion) in query.criteria.iter().enumerate() {
             if idx == driver_idx {
                 continue;
@@ -274,8 +275,8 @@ impl<'a> Planner<'a> {
             sql.push(" AND ");
             let condition = match criterion {
                 Criterion::Param(param) if probes_entries(&param.test) => {
-                    let param_sql = self.param_sql("+e.param", known_type, param.code)?;
-                    entry_shape(&param.test, &Columns::Row)?.into_probe("r", &param_sql)
+                    let param_sql = self.param_sql("+p.param", known_type, param.code)?;
+                    entry_shape(&param.test, &Columns::Probe)?.into_probe("e", &param_sql)
                 }
                 criterion => self.criterion("r", known_type, criterion)?,
             };
@@ -621,16 +622,16 @@ impl Shape {
 }
 
 impl Shape {
-    /// The same test as correlated probes of the resource's own entries: `EXISTS (SELECT 1 FROM
-    /// idx_… e WHERE e.rid = r.rid AND …)`; `param` is the condition on `+e.param`, whose unary
-    /// `+` keeps SQLite on the
+    /// The same test, built on [`Columns::Probe`], as correlated probes of the entries of the
+    /// resource whose row is `{alias}.rid`: `EXISTS (SELECT 1 FROM idx_… p WHERE p.rid = e.rid
+    /// AND …)`. `param` is the condition on `+p.param`, whose unary `+` keeps SQLite on the
     /// `(rid, ord)` key, a resource's few rows, rather than a value index that a range test could
     /// not seek by `rid`.
     fn into_probe(self, alias: &str, param: &Sql) -> Sql {
         let table = self.table;
         let entries = |sql: &mut Sql, conditions: Option<Vec<Sql>>| {
             sql.push(&format!(
-                "EXISTS (SELECT 1 FROM {table} e WHERE e.rid = {alias}.rid AND "
+                "EXISTS (SELECT 1 FROM {table} p WHERE p.rid = {alias}.rid AND "
             ));
             sql.append(param.clone());
             if let Some(conditions) = conditions {
@@ -747,6 +748,8 @@ pub(crate) fn driver(criteria: &[Criterion]) -> Option<usize> {
 /// of a composite row's JSON (`json_extract(e.components, '$[1].value')`).
 enum Columns {
     Row,
+    /// The columns of a probe's row, `p.value`, inside a statement whose driver is `e`.
+    Probe,
     Component(usize),
 }
 
@@ -754,6 +757,7 @@ impl Columns {
     fn get(&self, column: &str) -> String {
         match self {
             Columns::Row => format!("e.{column}"),
+            Columns::Probe => format!("p.{column}"),
             Columns::Component(idx) => {
                 // `composite_json` in the writer names these two differently from the columns.
                 let key = match column {
@@ -1128,6 +1132,7 @@ impl Planner<'_> {
                 sql.push(" OR ");
             }
             sql.push("(");
+            let mut narrowed = false;
             for component in components {
                 if let Test::Token {
                     negate: false,
@@ -1146,12 +1151,22 @@ impl Planner<'_> {
                         sql.append(token_condition(value, &Columns::Row));
                     }
                     sql.push(")) AND ");
+                    narrowed = true;
                 }
             }
-            sql.push(&format!(
-                "{alias}.rid IN (SELECT e.rid FROM idx_composite e WHERE "
-            ));
-            sql.append(self.param_sql("e.param", resource_type, code)?);
+            if narrowed {
+                // The token's few candidates each probe their own composite rows: reading the
+                // JSON of every composite row of the parameter would cost far more.
+                sql.push(&format!(
+                    "EXISTS (SELECT 1 FROM idx_composite e WHERE e.rid = {alias}.rid AND "
+                ));
+                sql.append(self.param_sql("+e.param", resource_type, code)?);
+            } else {
+                sql.push(&format!(
+                    "{alias}.rid IN (SELECT e.rid FROM idx_composite e WHERE "
+                ));
+                sql.append(self.param_sql("e.param", resource_type, code)?);
+            }
             for (position, component) in components.iter().enumerate() {
                 sql.push(" AND ");
                 sql.append(component_condition(position, component)?);

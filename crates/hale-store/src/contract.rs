@@ -213,6 +213,70 @@ pub async fn rollback_leaves_nothing(store: Arc<dyn ResourceStore>) {
     assert!(s.find(&Scope::All, R4, &q, 10).await.unwrap().is_empty());
 }
 
+/// A write that rolled back leaves nothing a later write could trip over: a backend that names
+/// parameters by ids it assigns must not keep an id whose assignment rolled back, or another
+/// parameter could get the same id and the two would match each other's entries.
+pub async fn rolled_back_parameters_leave_no_trace(store: Arc<dyn ResourceStore>) {
+    let s = store.as_ref();
+    let write = |id: &'static str, code: &'static str, decision: WriteDecision| {
+        write_with(s, move |tx| {
+            let v = version("Patient", id, 1, tx.now(), vec![token(code, "s", id)]);
+            tx.put(v).unwrap();
+            (decision, ())
+        })
+    };
+    // Alone, and in a group next to a write that commits.
+    write("a", "rolled-back", WriteDecision::Rollback)
+        .await
+        .unwrap();
+    let (kept, dropped) = futures_join(
+        write("b", "kept", WriteDecision::Commit),
+        write("c", "dropped", WriteDecision::Rollback),
+    )
+    .await;
+    kept.unwrap();
+    dropped.unwrap();
+    for (id, code) in [
+        ("d", "other"),
+        ("e", "rolled-back"),
+        ("f", "dropped"),
+        ("g", "new"),
+    ] {
+        write(id, code, WriteDecision::Commit).await.unwrap();
+    }
+    for (code, expected) in [
+        ("rolled-back", vec!["e"]),
+        ("kept", vec!["b"]),
+        ("dropped", vec!["f"]),
+        ("other", vec!["d"]),
+        ("new", vec!["g"]),
+    ] {
+        let q = SearchQuery::new(
+            "Patient",
+            vec![Criterion::param(
+                code,
+                Test::Token {
+                    negate: false,
+                    values: vec![TokenValue::System("s".into())],
+                },
+            )],
+        );
+        let found: Vec<String> = s
+            .find(&Scope::All, R4, &q, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(found, expected, "{code}");
+        assert_eq!(
+            s.count(&Scope::All, R4, &q, None).await.unwrap(),
+            expected.len() as u64,
+            "{code}"
+        );
+    }
+}
+
 async fn futures_join<A, B>(
     a: impl std::future::Future<Output = A>,
     b: impl std::future::Future<Output = B>,
@@ -601,7 +665,7 @@ macro_rules! store_contract_tests {
             search_id_and_last_updated, search_number_and_quantity, search_uri, search_composite,
             search_text, search_chain, search_has, search_any_and_compartment, search_system,
             search_sort, search_paging, search_include, search_matches_oracle,
-            reindex_rebuilds_every_current_resource);
+            reindex_rebuilds_every_current_resource, rolled_back_parameters_leave_no_trace);
     };
     (@each $open:expr; $($name:ident),*) => {
         $(
