@@ -1,13 +1,22 @@
 //! The search planner: compiles a [`SearchQuery`] into the `WHERE` clause of one SQL statement
 //! over `resource r`, by the matching rules of [`hale_search::query::model`].
 //!
+//! Index rows name their parameter by the id of (FHIR version, type, code) (`search_param`, see
+//! [`crate::params`]); the planner looks the ids up and binds them, and a parameter no row was
+//! ever written with gets `-1`, which matches nothing.
+//!
 //! Every criterion becomes a condition on the resource's row, mostly `r.rid IN (SELECT e.rid FROM
-//! idx_… e WHERE e.code = ? AND …)`, so that SQLite can either drive the query from the value
+//! idx_… e WHERE e.param = ? AND …)`, so that SQLite can either drive the query from the value
 //! index (a selective criterion) or probe it (a broad one), and so that a resource with several
 //! matching entries counts once without a `DISTINCT`. Negations (`:not`, `:missing=true`, `ne`)
 //! are `NOT IN` of the same shape. Chains and `_has` nest the same conditions on another alias of
 //! `resource`, and every alias gets the FHIR version, `deleted = 0` and the principal's scope, so
 //! that nothing of another owner can be reached through them.
+//!
+//! Pages in row order and counts take another shape when they can ([`Planner::driven`]): one
+//! positive test's value index drives the statement in `rid` order and the other parameter tests
+//! are correlated `EXISTS` probes of each row's own entries, so a first page stops after
+//! `_count + 1` matches; under `Scope::All` a count of parameter tests never reads `resource`.
 //!
 //! The planner only appends text and parameters; the statement's text depends on the shape of the
 //! query, never on its values (except for the number of alternatives), so prepared statements are
@@ -917,7 +926,7 @@ fn string_condition(mode: StringMatch, value: &str, columns: &Columns) -> Sql {
         }
         StringMatch::Exact => {
             // The normalized form of an exact match is the normalized value, so the test can
-            // seek in the (code, normalized) index and check the exact text only there.
+            // seek in the (param, normalized) index and check the exact text only there.
             sql.push(&format!("({normalized} = "));
             sql.bind(normalize_string(value));
             sql.push(&format!(" AND {} = ", columns.get("exact")));
@@ -995,7 +1004,7 @@ fn uri_condition(mode: UriMatch, value: &str, columns: &Columns) -> Sql {
         UriMatch::Below => push_prefix_range(&mut sql, &column, value),
         UriMatch::Above => {
             // The entries that are prefixes of the value are few and known: seeking each in the
-            // (code, value) index beats scanning the code's entries with a `substr` test. They
+            // (param, value) index beats scanning the code's entries with a `substr` test. They
             // travel as one JSON array so that the statement's text does not vary with them.
             let prefixes: Vec<&str> = value
                 .char_indices()
@@ -1040,7 +1049,7 @@ fn date_condition(bound: &DateBound, low: &str, high: &str) -> (bool, Sql) {
         }
         Prefix::Le => {
             // Every entry that is `lt` or `eq` starts at or before the search range's end; saying
-            // so gives the (code, low, high) index a range to seek.
+            // so gives the (param, low, high) index a range to seek.
             sql.push(&format!("({low} <= "));
             sql.bind(sh);
             sql.push(&format!(" AND ({low} < "));
@@ -1112,7 +1121,7 @@ fn quantity_condition(bound: &QuantityBound, columns: &Columns) -> (bool, Sql) {
 /// A composite test: one alternative holds when all its component tests hold on one composite
 /// row. Each positive token component is also required of the resource's own token entries
 /// (a composite's token component is an entry of that token parameter too), so that the
-/// (code, value, rid, system) index narrows the candidates before any JSON is read.
+/// (param, value, rid, system) index narrows the candidates before any JSON is read.
 impl Planner<'_> {
     fn composite_condition(
         &self,
@@ -1334,7 +1343,7 @@ pub(crate) fn sort_param(value: &SortValue) -> Value {
 }
 
 /// The reference parameters of a type, for `*` includes: naming them lets the
-/// (code, target_id, rid, target_type) index serve the lookup.
+/// (param, target_id, rid, target_type) index serve the lookup.
 pub(crate) fn reference_codes(resource_type: &str) -> Vec<&'static str> {
     hale_fhir::definitions::search_params_for(resource_type)
         .filter(|param| param.kind == SearchParamType::Reference)

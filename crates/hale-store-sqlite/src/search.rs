@@ -361,8 +361,8 @@ fn include_sql(
             .collect();
         sql.push(" AND +r.type = ");
         sql.bind(include.source_type);
-        // `CROSS JOIN` fixes the order: for each target and each code, one seek in the
-        // (code, target_id, rid, target_type) index.
+        // `CROSS JOIN` fixes the order: for each target and each parameter id, one seek in the
+        // (param, target_id, rid, target_type) index.
         sql.push(" AND r.rid IN (SELECT e.rid FROM json_each(");
         sql.bind(serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()));
         sql.push(") j");
