@@ -47,10 +47,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store = args.store.open()?;
         let engine = Engine::new(dyn_store(&store));
+        // An index built by other rules (an upgrade) would make searches miss resources, so it
+        // is rebuilt before the server answers any.
         if engine.index_is_stale().await? {
             tracing::warn!(
                 "the search index was built by other extraction rules than this version's; \
-                 searches may miss resources until `hale reindex` runs"
+                 rebuilding it before serving (as `hale reindex` does)"
+            );
+            let started = std::time::Instant::now();
+            let resources = engine.reindex().await?;
+            tracing::info!(
+                resources,
+                seconds = started.elapsed().as_secs_f64(),
+                "search index rebuilt"
             );
         }
         let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -291,3 +291,32 @@ async fn reindex_rebuilds_the_search_index_of_every_resource() {
         server.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_rebuilds_an_index_built_by_other_rules_before_it_answers() {
+    let input = tempfile::tempdir().expect("a temporary directory");
+    let data = tempfile::tempdir().expect("a temporary directory");
+    write_data(input.path());
+    tokio::task::block_in_place(|| import_json(data.path(), &[input.path()], &[])).success();
+    // What an upgrade leaves behind: index rows that this version's rules did not write (here,
+    // none at all) and a fingerprint that is not this version's.
+    {
+        let db = rusqlite::Connection::open(data.path().join("hale.db")).expect("the database");
+        db.execute_batch(
+            "DELETE FROM idx_token; DELETE FROM idx_reference; \
+             UPDATE meta SET value = 'older-rules' WHERE key = 'index_fingerprint';",
+        )
+        .expect("simulating an older index");
+    }
+    let server = ServerProcess::start(data.path(), &[]).await;
+    let found = server
+        .get("/r4/Observation?subject=Patient/p1")
+        .await
+        .resource(200);
+    assert_eq!(found["total"], 1, "the rebuilt index answers: {found}");
+    assert!(
+        server.log().contains("rebuilding"),
+        "the log says the index was rebuilt: {}",
+        server.log()
+    );
+}
