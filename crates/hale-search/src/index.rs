@@ -52,7 +52,7 @@ use crate::normalize::normalize_string;
 /// The version of the extraction rules in this module. Bump it whenever a change makes
 /// [`extract`] or [`compartment_patients`] give other entries for the same resource, so that
 /// stores built by the old rules are known to need `hale reindex`.
-pub const EXTRACTION_VERSION: u32 = 2;
+pub const EXTRACTION_VERSION: u32 = 3;
 
 /// What a store records with its index: the extraction rules and the search-parameter table that
 /// built it. A store whose recorded fingerprint differs needs its index rebuilt.
@@ -1385,9 +1385,10 @@ fn quantity_entries(
     push_quantity(code, value, low, high, system, unit, out);
 }
 
-/// Pushes a quantity entry as written and, for a UCUM unit that has a different canonical form,
-/// a second entry in the canonical unit, so that a search in any compatible unit finds it (the
-/// parser converts search values the same way).
+/// Pushes a quantity entry as written and, for a UCUM unit Hale understands, a second entry in
+/// the canonical unit under [`crate::ucum::CANONICAL_SYSTEM`] (even when the unit is already
+/// canonical), so that a search in any compatible unit finds it: the parser converts search values
+/// in UCUM units the same way.
 fn push_quantity(
     code: &'static str,
     value: f64,
@@ -1399,7 +1400,7 @@ fn push_quantity(
 ) {
     let canonical = match (&system, &unit) {
         (Some(system), Some(unit)) if system == crate::ucum::UCUM_SYSTEM => {
-            crate::ucum::canonical(unit).filter(|c| c.factor != 1.0 || &c.unit != unit)
+            crate::ucum::canonical(unit)
         }
         _ => None,
     };
@@ -1410,7 +1411,7 @@ fn push_quantity(
             value: value * f,
             low: low * f,
             high: high * f,
-            system: system.clone(),
+            system: Some(crate::ucum::CANONICAL_SYSTEM.to_owned()),
             unit: Some(canonical.unit),
         });
     }
@@ -1918,7 +1919,7 @@ mod tests {
             extracted(observation, "value-quantity"),
             // The canonical UCUM entry (grams) comes first, then the quantity as written.
             [
-                "quantity 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
+                "quantity 83914.58845000001 [83687.792265, 84141.38463500001] urn:hale:ucum-canonical|g",
                 "quantity 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]"
             ]
         );
@@ -1945,7 +1946,7 @@ mod tests {
         assert_eq!(
             extracted(condition, "onset-age"),
             [
-                "quantity 1640995200 [1625216400, 1656774000] http://unitsofmeasure.org|s",
+                "quantity 1640995200 [1625216400, 1656774000] urn:hale:ucum-canonical|s",
                 "quantity 52 [51.5, 52.5] http://unitsofmeasure.org|a"
             ]
         );
@@ -1971,8 +1972,13 @@ mod tests {
         assert_eq!(
             extracted(observation.clone(), "component-code-value-quantity"),
             [
+                // Each UCUM quantity also in its canonical twin, first.
+                "composite component-code=token http://loinc.org|8480-6 text=- \
+             & component-value-quantity=quantity 107 [106.5, 107.5] urn:hale:ucum-canonical|mm[Hg]",
                 "composite component-code=token http://loinc.org|8480-6 text=- \
              & component-value-quantity=quantity 107 [106.5, 107.5] http://unitsofmeasure.org|mm[Hg]",
+                "composite component-code=token http://loinc.org|8462-4 text=- \
+             & component-value-quantity=quantity 60 [59.5, 60.5] urn:hale:ucum-canonical|mm[Hg]",
                 "composite component-code=token http://loinc.org|8462-4 text=- \
              & component-value-quantity=quantity 60 [59.5, 60.5] http://unitsofmeasure.org|mm[Hg]",
             ]

@@ -17,6 +17,12 @@ use std::collections::BTreeMap;
 /// The UCUM system URI.
 pub const UCUM_SYSTEM: &str = "http://unitsofmeasure.org";
 
+/// The system of the second, canonical index entry that a UCUM quantity gets beside the entry as
+/// written. It is Hale's own, so that a search without a unit (`value-quantity=gt100`) compares
+/// only values as written (70 kg is not above 100 because it is 70,000 g), while a search in a
+/// UCUM unit, which the parser converts to this system, compares canonical values.
+pub const CANONICAL_SYSTEM: &str = "urn:hale:ucum-canonical";
+
 /// A unit in canonical form: multiply a value in the original unit by `factor` to get a value
 /// in `unit`.
 #[derive(Clone, Debug, PartialEq)]

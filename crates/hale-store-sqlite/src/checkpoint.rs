@@ -5,6 +5,11 @@
 //! thread, and every caller waiting on that group, would pay for it. The writer turns it off
 //! (`wal_autocheckpoint = 0`) and this thread checkpoints in the background instead, on the
 //! other core. A `PASSIVE` checkpoint never blocks the writer or readers.
+//!
+//! Under writes that never pause, a passive checkpoint never copies the last frames, SQLite only
+//! starts the WAL over after a checkpoint that copied everything, and a checkpoint on this
+//! thread that waited for the writer would starve: the writer takes its lock back after every
+//! commit. So the writer itself empties the WAL when it passes a limit (`write::Writer`).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -43,6 +43,9 @@ pub struct SqliteConfig {
     pub synchronous_full: bool,
     /// Most idle reader connections kept open.
     pub max_idle_readers: usize,
+    /// The WAL size, in bytes, beyond which the writer stops between two commits to copy the WAL
+    /// into the database and empty it (see `write::Writer::bound_wal`).
+    pub wal_limit_bytes: u64,
 }
 
 impl SqliteConfig {
@@ -56,6 +59,8 @@ impl SqliteConfig {
             // At least as many as the connections a busy server serves at once, so that reads
             // reuse connections (and their prepared statements) instead of reopening them.
             max_idle_readers: 64,
+            // 128 MiB: copied in well under a second, rarely enough not to matter.
+            wal_limit_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -88,12 +93,7 @@ impl SqliteStore {
             .map_err(backend)?;
         let checkpointer = checkpoint::Checkpointer::start(&config.path, config.synchronous_full)?;
         let params = Arc::new(params::ParamIds::default());
-        let writer = write::WriterHandle::start(
-            write_conn,
-            params.clone(),
-            config.max_group,
-            config.queue_capacity,
-        )?;
+        let writer = write::WriterHandle::start(write_conn, params.clone(), &config)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 config,
@@ -171,8 +171,10 @@ pub(crate) fn open_connection(
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags).map_err(backend)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(backend)?;
+    // The writer may wait for the checkpointer while it empties a large WAL (see `checkpoint`);
+    // readers never wait for anyone in WAL mode but get a bound all the same.
+    let busy = std::time::Duration::from_secs(if writer { 60 } else { 5 });
+    conn.busy_timeout(busy).map_err(backend)?;
     let sync = if synchronous_full { "FULL" } else { "NORMAL" };
     // The writer touches every index B-tree on every write, so it gets a large page cache (it
     // fills only as the database grows); readers share the OS cache through mmap.
@@ -378,5 +380,92 @@ mod fingerprint {
         let store = crate::SqliteStore::open(crate::SqliteConfig::new(&path)).unwrap();
         assert_eq!(store.index_fingerprint().await.unwrap(), None);
         store.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod wal {
+    use std::sync::Arc;
+
+    use hale_store::ResourceStore;
+
+    /// Under writes that never pause, the WAL stays near its limit instead of growing with every
+    /// commit, every write still commits, and the file is emptied once the writes stop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sustained_writes_keep_the_wal_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hale.db");
+        let mut config = crate::SqliteConfig::new(&path);
+        config.wal_limit_bytes = 1024 * 1024;
+        let store: Arc<dyn ResourceStore> = Arc::new(crate::SqliteStore::open(config).unwrap());
+        let wal = dir.path().join("hale.db-wal");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        // Eight clients that each write again as soon as their last write commits.
+        let clients = (0..8).map(|client| {
+            let store = store.clone();
+            async move {
+                let mut written = 0_u64;
+                while std::time::Instant::now() < until {
+                    let id = format!("c{client}-{written}");
+                    let ok = hale_store::write_with(store.as_ref(), move |tx| {
+                        let now = tx.now();
+                        let json = format!(
+                            r#"{{"resourceType":"Patient","id":"{id}","text":"{}"}}"#,
+                            "x".repeat(4000)
+                        );
+                        let version = hale_store::NewVersion {
+                            fhir_version: hale_fhir::FhirVersion::R4,
+                            resource_type: "Patient",
+                            id,
+                            version_id: 1,
+                            last_updated: now,
+                            owner: None,
+                            method: hale_store::Method::Post,
+                            json: bytes::Bytes::from(json),
+                            index: Vec::new(),
+                            compartments: Vec::new(),
+                            known_new: true,
+                        };
+                        (hale_store::WriteDecision::Commit, tx.put(version).is_ok())
+                    })
+                    .await
+                    .unwrap();
+                    assert!(ok);
+                    written += 1;
+                }
+                written
+            }
+        });
+        let handles: Vec<_> = clients.map(tokio::spawn).collect();
+        let mut largest = 0;
+        while handles.iter().any(|h| !h.is_finished()) {
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut written = 0;
+        for handle in handles {
+            written += handle.await.unwrap();
+        }
+        let counts = store
+            .count_by_type(&hale_store::Scope::All, hale_fhir::FhirVersion::R4)
+            .await
+            .unwrap();
+        assert_eq!(counts, vec![("Patient".to_owned(), written)]);
+        assert!(
+            largest < 24 * 1024 * 1024,
+            "the WAL grew to {largest} bytes"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+            if size < 1024 * 1024 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL stayed at {size} bytes after the writes"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }

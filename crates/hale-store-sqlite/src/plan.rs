@@ -1106,9 +1106,16 @@ fn number_condition(bound: &NumberBound, value: &str) -> (bool, Sql) {
 
 fn quantity_condition(bound: &QuantityBound, columns: &Columns) -> (bool, Sql) {
     let (ne, mut sql) = number_condition(&bound.number, &columns.get("value"));
-    if let Some(system) = &bound.system {
-        sql.push(&format!(" AND {} = ", columns.get("system")));
-        sql.bind(system.as_str());
+    match &bound.system {
+        Some(system) => {
+            sql.push(&format!(" AND {} = ", columns.get("system")));
+            sql.bind(system.as_str());
+        }
+        // Canonical twins of UCUM entries match only searches in a UCUM unit.
+        None => {
+            sql.push(&format!(" AND {} IS NOT ", columns.get("system")));
+            sql.bind(hale_search::ucum::CANONICAL_SYSTEM);
+        }
     }
     if let Some(unit) = &bound.code {
         sql.push(&format!(" AND {} = ", columns.get("unit")));
@@ -1315,7 +1322,16 @@ pub(crate) fn sort_expression(key: &SortKey, param: &Sql) -> Sql {
             &integer_missing.to_string(),
         ),
         SortKind::Number => entries(&mut sql, "e.value", "idx_number", real_missing),
-        SortKind::Quantity => entries(&mut sql, "e.value", "idx_quantity", real_missing),
+        // The values as written, not their canonical UCUM twins.
+        SortKind::Quantity => entries(
+            &mut sql,
+            &format!(
+                "CASE WHEN e.system IS NOT '{}' THEN e.value END",
+                hale_search::ucum::CANONICAL_SYSTEM
+            ),
+            "idx_quantity",
+            real_missing,
+        ),
     }
     sql
 }

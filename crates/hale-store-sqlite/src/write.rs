@@ -47,9 +47,13 @@ impl WriterHandle {
     pub(crate) fn start(
         conn: Connection,
         params: Arc<ParamIds>,
-        max_group: usize,
-        queue_capacity: usize,
+        config: &crate::SqliteConfig,
     ) -> Result<Self, StoreError> {
+        let (max_group, queue_capacity) = (config.max_group, config.queue_capacity);
+        let mut wal_path = config.path.clone().into_os_string();
+        wal_path.push("-wal");
+        let wal_path = std::path::PathBuf::from(wal_path);
+        let wal_limit_bytes = config.wal_limit_bytes;
         let next_seq: i64 = conn
             .query_row("SELECT coalesce(max(seq), 0) + 1 FROM history", [], |row| {
                 row.get(0)
@@ -70,6 +74,8 @@ impl WriterHandle {
             .spawn(move || {
                 let mut writer = Writer {
                     conn,
+                    wal_path,
+                    wal_limit_bytes,
                     params: WriterParams::new(params),
                     next_seq,
                     last_micros,
@@ -119,6 +125,9 @@ impl WriterHandle {
 
 struct Writer {
     conn: Connection,
+    /// The WAL file, whose size [`Writer::bound_wal`] watches.
+    wal_path: std::path::PathBuf,
+    wal_limit_bytes: u64,
     params: WriterParams,
     next_seq: i64,
     last_micros: i64,
@@ -136,6 +145,27 @@ impl Writer {
                 }
             }
             self.commit_group(group);
+            self.bound_wal();
+        }
+    }
+
+    /// Empties the WAL when it has grown past its limit. Between two groups the writer holds no
+    /// transaction, so a `TRUNCATE` checkpoint here waits only for readers on older snapshots
+    /// (their queries are short), copies the WAL into the database and empties the file; the
+    /// writes queued meanwhile wait that long, which at the default limit is well under a second.
+    fn bound_wal(&mut self) {
+        let size = std::fs::metadata(&self.wal_path).map_or(0, |m| m.len());
+        if size <= self.wal_limit_bytes {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match crate::checkpoint::checkpoint(&self.conn, "TRUNCATE") {
+            Ok(()) => tracing::debug!(
+                wal_bytes = size,
+                ms = started.elapsed().as_millis() as u64,
+                "WAL emptied"
+            ),
+            Err(e) => tracing::warn!(error = %e, "emptying the WAL failed"),
         }
     }
 

@@ -31,7 +31,10 @@
 //! `s` and the half-open range `[sl, sh)` its precision implies (`100` is `[99.5, 100.5)`):
 //! `eq` is `sl <= v < sh`, `ne` its negation, `gt`/`sa` `v > s`, `lt`/`eb` `v < s`, `ge` `v >= s`,
 //! `le` `v <= s`, and `ap` `sl <= v < sh` again, the parser having widened the range to ±10% of `s`.
-//! A quantity's `system` and `code`, when given, must equal the entry's `system` and `unit`.
+//! A quantity's `system` and `code`, when given, must equal the entry's `system` and `unit`. An
+//! entry in [`crate::ucum::CANONICAL_SYSTEM`] is the canonical twin of a UCUM entry: only a test
+//! that names that system matches it (the parser converts UCUM units to it), and sorting ignores
+//! it.
 //!
 //! **`ne`** (dates, numbers, quantities) matches a resource that has an entry for the code and
 //! none of whose entries is `eq`, as if it were `:not` on `eq`.

@@ -855,6 +855,11 @@ impl Parser<'_> {
             number.low *= f;
             number.high *= f;
             code = Some(canonical.unit);
+            return Ok(QuantityBound {
+                number,
+                system: Some(crate::ucum::CANONICAL_SYSTEM.to_owned()),
+                code,
+            });
         }
         Ok(QuantityBound {
             number,

@@ -329,7 +329,10 @@ fn entry(e: &IndexEntry, test: &Test) -> bool {
             Test::Quantity(bounds),
         ) => bounds.iter().any(|b| {
             number_matches(&b.number, *value)
-                && b.system.as_ref().is_none_or(|s| system.as_ref() == Some(s))
+                && match &b.system {
+                    Some(s) => system.as_ref() == Some(s),
+                    None => system.as_deref() != Some(hale_search::ucum::CANONICAL_SYSTEM),
+                }
                 && b.code.as_ref().is_none_or(|c| unit.as_ref() == Some(c))
         }),
         (IndexEntry::Uri { value, .. }, Test::Uri { mode, values }) => {

@@ -102,7 +102,10 @@ fn quantity_entry(rng: &mut Rng) -> IndexEntry {
         value,
         low: value - 0.25,
         high: value + 0.25,
-        system: if rng.chance(70) {
+        // Some entries are canonical UCUM twins, which only searches naming their system match.
+        system: if rng.chance(20) {
+            Some(hale_search::ucum::CANONICAL_SYSTEM.into())
+        } else if rng.chance(70) {
             Some("u".into())
         } else {
             None
@@ -240,7 +243,9 @@ fn number_bound(rng: &mut Rng) -> NumberBound {
 fn quantity_bound(rng: &mut Rng) -> QuantityBound {
     QuantityBound {
         number: number_bound(rng),
-        system: if rng.chance(30) {
+        system: if rng.chance(10) {
+            Some(hale_search::ucum::CANONICAL_SYSTEM.into())
+        } else if rng.chance(30) {
             Some("u".into())
         } else {
             None

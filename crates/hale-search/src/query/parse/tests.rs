@@ -534,7 +534,7 @@ fn numbers_and_quantities() {
             "Observation",
             // UCUM units are compared in canonical form: milligrams become grams.
             "value-quantity=gt5.4|http://unitsofmeasure.org|mg",
-            "value-quantity quantity[gt 0.0054 [0.005350000000000001, 0.00545) http://unitsofmeasure.org|g]",
+            "value-quantity quantity[gt 0.0054 [0.005350000000000001, 0.00545) urn:hale:ucum-canonical|g]",
         ),
         (
             "Observation",
@@ -584,7 +584,7 @@ fn composites() {
             "Observation",
             "component-code-value-quantity=8480-6$lt60|http://unitsofmeasure.org|mm[Hg],8462-4$90",
             "component-code-value-quantity composite[component-code token[8480-6] \
-             $ component-value-quantity quantity[lt 60 [59.5, 60.5) http://unitsofmeasure.org|mm[Hg]], \
+             $ component-value-quantity quantity[lt 60 [59.5, 60.5) urn:hale:ucum-canonical|mm[Hg]], \
              component-code token[8462-4] $ component-value-quantity quantity[eq 90 [89.5, 90.5) -|-]]",
         ),
         (

@@ -321,6 +321,50 @@ async fn every_parameter_type_matches_through_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quantities_compare_as_written_without_a_unit_and_canonically_with_one() {
+    let app = TestApp::start().await;
+    let weight = |value: f64, code: &str| {
+        json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+            "valueQuantity": {"value": value, "unit": code, "system": "http://unitsofmeasure.org", "code": code}})
+    };
+    let kilos = id_of(&app.create("/r4", &weight(70.0, "kg")).await);
+    let pounds = id_of(&app.create("/r4", &weight(154.0, "[lb_av]")).await);
+    let grams = id_of(&app.create("/r4", &weight(69_500.0, "g")).await);
+    let search = |q: &str| format!("/r4/Observation?code=29463-7&value-quantity={q}");
+    let found = |bundle: Value| sorted(matches(&bundle));
+    // Without a unit, values compare as written: only 154 and 69,500 are above 100.
+    assert_eq!(
+        found(app.get(&search("gt100")).await.resource(200)),
+        sorted(vec![pounds.clone(), grams.clone()])
+    );
+    // In a UCUM unit, every mass compares in grams: 70 kg = 70,000 g, 154 lb = 69,853 g.
+    assert_eq!(
+        found(
+            app.get(&search("gt69.6%7Chttp://unitsofmeasure.org%7Ckg"))
+                .await
+                .resource(200)
+        ),
+        sorted(vec![kilos.clone(), pounds.clone()])
+    );
+    assert_eq!(
+        found(
+            app.get(&search("70%7Chttp://unitsofmeasure.org%7Ckg"))
+                .await
+                .resource(200)
+        ),
+        sorted(vec![kilos.clone(), pounds.clone(), grams.clone()]),
+        "70 kg means [69.5, 70.5) kg"
+    );
+    // Sorting uses the values as written.
+    let by_value = app
+        .get("/r4/Observation?code=29463-7&_sort=value-quantity")
+        .await
+        .resource(200);
+    assert_eq!(matches(&by_value), vec![kilos, pounds, grams]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_follows_absolute_links_without_gaps_or_duplicates_while_others_write() {
     let app = TestApp::start().await;
     let tag = unique("page");
