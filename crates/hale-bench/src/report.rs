@@ -64,12 +64,15 @@ pub struct Setup {
     pub load_generator: String,
     /// How the server ran.
     pub server: String,
+    /// W4's store: its size and how it was built or where it was reused from.
+    pub w4_data: Option<String>,
 }
 
 /// The figures of one workload or ceiling.
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkloadResult {
-    /// `W1`, `W2`, `W3`, `M`, `ceiling-http`, `ceiling-storage-w1`, `ceiling-storage-w2`.
+    /// `W1`, `W2`, `W3`, `W4-<shape>` (one per search shape), `M`, `ceiling-http`,
+    /// `ceiling-storage-w1`, `ceiling-storage-w2`.
     pub id: String,
     /// What was measured, in words.
     pub workload: String,
@@ -250,6 +253,7 @@ impl Report {
                 if r.correct { "yes" } else { "**NO**" },
             );
         }
+        self.w4_table(&mut out);
         let failed: Vec<(&str, &Check)> = self
             .results
             .iter()
@@ -273,6 +277,72 @@ impl Report {
             }
         }
         out
+    }
+
+    /// W4's own table: one row per search shape, with both loops' figures and what a page held,
+    /// read from each row's details.
+    fn w4_table(&self, out: &mut String) {
+        let rows: Vec<&WorkloadResult> = self
+            .results
+            .iter()
+            .filter(|r| r.id.starts_with("W4-"))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        out.push_str("\n### W4 search mix\n\n");
+        if let Some(store) = &self.setup.w4_data {
+            let _ = writeln!(out, "Store: {store}.\n");
+        }
+        out.push_str("Requests per second over 8 connections; p50 and p99 latency over 1 connection, then over 8. Mean total and page contents over the fully checked pages.\n\n");
+        out.push_str("| shape | search | kind | req/s | p50 / p99 ms (1 conn) | p50 / p99 ms (8 conn) | mean total | page: matches + included, KB | target | correct? |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+        for r in rows {
+            let number = |key: &str| r.details.get(key).and_then(serde_json::Value::as_f64);
+            let text = |key: &str| {
+                r.details
+                    .get(key)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let loaded = r.details.get("latency_ms_8_connections");
+            let loaded_ms = |q: &str| {
+                loaded
+                    .and_then(|l| l.get(q))
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN)
+            };
+            let mut target = r
+                .target
+                .as_ref()
+                .map(|t| format!("{} ({})", t.text, if t.met { "met" } else { "**missed**" }))
+                .unwrap_or_else(|| "—".into());
+            if r.unit == "matches/s" {
+                target = format!("{} matches/s; {target}", thousands(r.median));
+            }
+            if let Some(c) = &r.ceiling {
+                target = format!("{:.2} of {}; {target}", c.ratio, c.ceiling_id);
+            }
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} | {:.2} / {:.2} | {} | {:.1} + {:.1}, {:.1} | {} | {} |",
+                r.id.trim_start_matches("W4-"),
+                text("search"),
+                text("kind"),
+                number("req_per_sec_median").map_or("n/a".into(), thousands),
+                r.latency_ms
+                    .map_or("n/a".into(), |l| format!("{:.2} / {:.2}", l.p50, l.p99)),
+                loaded_ms("p50"),
+                loaded_ms("p99"),
+                number("mean_total").map_or("n/a".into(), thousands),
+                number("mean_matches").unwrap_or(f64::NAN),
+                number("mean_included").unwrap_or(f64::NAN),
+                number("mean_body_bytes").unwrap_or(f64::NAN) / 1e3,
+                target,
+                if r.correct { "yes" } else { "**NO**" },
+            );
+        }
     }
 
     fn git_label(&self) -> String {
