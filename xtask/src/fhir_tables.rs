@@ -12,7 +12,7 @@
 //!   `resource` that is a base definition, i.e. `derivation = specialization`, or has no derivation
 //!   at all (`Element` and `Resource`, the roots of the hierarchy). Profiles (`constraint`) and
 //!   logical models (`Definition`, `MetadataResource`, …) are left out. Elements come from the
-//!   snapshot, with paths as published.
+//!   snapshot, with paths as published, and carry `isSummary` for `_summary=true`.
 //! - **Search parameters**: every SearchParameter resource that is not `experimental`. The package
 //!   has no `search-parameters.json` bundle; its 1,400 `SearchParameter-*.json` files are the full
 //!   set. The 24 experimental ones are the three examples (`example`, `example-reference`,
@@ -198,6 +198,7 @@ struct Element {
     max: String,
     types: Vec<String>,
     content_reference: Option<String>,
+    summary: bool,
 }
 
 fn collect_structures(package: &Package) -> anyhow::Result<Vec<Structure>> {
@@ -271,12 +272,15 @@ fn collect_element(element: &Value) -> anyhow::Result<Element> {
         .get("contentReference")
         .and_then(Value::as_str)
         .map(|reference| reference.trim_start_matches('#').to_owned());
+    // `isSummary` is absent rather than false on most elements.
+    let summary = element["isSummary"].as_bool().unwrap_or(false);
     Ok(Element {
         path,
         min,
         max,
         types,
         content_reference,
+        summary,
     })
 }
 
@@ -539,10 +543,11 @@ pub static R4_STRUCTURES: &[StructureDef] = &[
                 .map_or_else(|| "None".to_owned(), |path| format!("Some({})", lit(path)));
             writeln!(
                 out,
-                "        ElementDef {{ path: {}, min: {}, max: {max}, types: {}, content_reference: {content_reference} }},",
+                "        ElementDef {{ path: {}, min: {}, max: {max}, types: {}, content_reference: {content_reference}, summary: {} }},",
                 lit(&element.path),
                 element.min,
                 lit_slice(&element.types),
+                element.summary,
             )
             .unwrap();
         }
@@ -660,6 +665,12 @@ mod tests {
             element.content_reference.as_deref(),
             Some("Questionnaire.item")
         );
+        assert!(!element.summary, "isSummary is absent, so false");
+        let summary = collect_element(
+            &json!({"path": "Patient.name", "min": 0, "max": "*", "isSummary": true}),
+        )
+        .unwrap();
+        assert!(summary.summary);
         assert!(collect_element(&json!({"path": "A.b", "min": 0, "max": "many"})).is_err());
     }
 

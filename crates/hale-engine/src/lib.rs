@@ -94,6 +94,28 @@ impl Engine {
         &self.store
     }
 
+    /// Whether the store's search index was built by other extraction rules than this build's,
+    /// so that searches would miss or mismatch resources until `hale reindex` runs.
+    pub async fn index_is_stale(&self) -> Result<bool, EngineError> {
+        let recorded = self.store.index_fingerprint().await?;
+        Ok(recorded.as_deref() != Some(hale_search::index::fingerprint().as_str()))
+    }
+
+    /// Rebuilds the search index of every current resource with this build's extraction rules.
+    pub async fn reindex(&self) -> Result<u64, EngineError> {
+        let reindexer: hale_store::Reindexer = Arc::new(|resource_type: &str, json: &[u8]| {
+            let value: Value = serde_json::from_slice(json).ok()?;
+            Some((
+                hale_search::index::extract(resource_type, &value),
+                hale_search::index::compartment_patients(resource_type, &value),
+            ))
+        });
+        Ok(self
+            .store
+            .reindex(reindexer, &hale_search::index::fingerprint())
+            .await?)
+    }
+
     /// [create](https://hl7.org/fhir/R4/http.html#create), conditional when `if_none_exist` is given.
     pub async fn create(
         &self,

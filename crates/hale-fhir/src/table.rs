@@ -82,6 +82,8 @@ pub struct ElementDef {
     pub types: &'static [&'static str],
     /// The `contentReference` target path without the leading `#`, such as `Questionnaire.item`.
     pub content_reference: Option<&'static str>,
+    /// `isSummary`: whether the element is part of the summary (`_summary=true`).
+    pub summary: bool,
 }
 
 /// The kind of a StructureDefinition.

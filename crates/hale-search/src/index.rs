@@ -19,9 +19,15 @@
 //! | uri | uri, url and canonical values as written |
 //! | composite | the combinations of its components' entries for each match ([`IndexEntry::Composite`]) |
 //!
-//! `special` parameters (`_text`, `_content`, `near`, `_filter`) are skipped here: full text has
-//! its own index, and `near` needs coordinates the store does not keep yet. Parameters without an
-//! expression in R4 (`_query`) are skipped too. Identical entries of one parameter are written once.
+//! The full-text parameters get one [`IndexEntry::Text`] each, for the store's full-text index:
+//! `_content` holds every string value of the resource (codes, displays and identifiers
+//! included, the narrative excepted), and `_text` the narrative with its markup removed, both in
+//! [`normalize_string`] form. The other `special` parameters (`near`, `_filter`) are skipped:
+//! `near` needs coordinates the store does not keep yet. Parameters without an expression in R4
+//! (`_query`) are skipped too. Identical entries of one parameter are written once.
+//!
+//! An Identifier's token entry carries its `type` as `system|code` (the first coding that has
+//! both) for `:of-type`.
 //!
 //! Expressions are parsed and specialized per resource type once, on first use, into a plan held
 //! in a [`LazyLock`]; extraction then only walks JSON. Every expression of the R4 table is within
@@ -42,6 +48,20 @@ use serde_json::{Map, Number, Value};
 
 use crate::fhirpath::{Expression, FhirPathError, FhirType, Item, is_resource_type_name};
 use crate::normalize::normalize_string;
+
+/// The version of the extraction rules in this module. Bump it whenever a change makes
+/// [`extract`] or [`compartment_patients`] give other entries for the same resource, so that
+/// stores built by the old rules are known to need `hale reindex`.
+pub const EXTRACTION_VERSION: u32 = 2;
+
+/// What a store records with its index: the extraction rules and the search-parameter table that
+/// built it. A store whose recorded fingerprint differs needs its index rebuilt.
+pub fn fingerprint() -> String {
+    format!(
+        "r4-{}-{EXTRACTION_VERSION}",
+        &hale_fhir::generated::R4_SOURCE_SHA256[..16]
+    )
+}
 
 /// One value extracted from a resource for one search parameter.
 #[derive(Clone, Debug, PartialEq)]
@@ -204,7 +224,129 @@ pub fn extract(resource_type: &str, resource: &Value) -> Vec<IndexEntry> {
         }
         deduplicate_from(&mut entries, start);
     }
+    push_full_text(resource, &mut entries);
     entries
+}
+
+/// Appends the `_content` and `_text` entries of `resource`, each only when it has words.
+fn push_full_text(resource: &Value, out: &mut Vec<IndexEntry>) {
+    let mut content = String::new();
+    collect_strings(resource, &mut content);
+    if !content.is_empty() {
+        out.push(IndexEntry::Text {
+            code: "_content",
+            text: content,
+        });
+    }
+    let narrative = resource
+        .get("text")
+        .and_then(|text| text.get("div"))
+        .and_then(Value::as_str)
+        .map(|div| normalize_string(&narrative_text(div)))
+        .unwrap_or_default();
+    if !narrative.is_empty() {
+        out.push(IndexEntry::Text {
+            code: "_text",
+            text: narrative,
+        });
+    }
+}
+
+/// Appends every string value under `value`, normalized, to `out`, separated by spaces.
+///
+/// Property names are not content, and neither is `resourceType`. A narrative's `div` is left out
+/// because `_text` covers it, and its markup would otherwise fill `_content` with tag names.
+fn collect_strings(value: &Value, out: &mut String) {
+    match value {
+        Value::String(text) => {
+            let normalized = normalize_string(text);
+            if !normalized.is_empty() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&normalized);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_strings(item, out);
+            }
+        }
+        Value::Object(object) => {
+            for (key, child) in object {
+                match (key.as_str(), child) {
+                    ("resourceType", _) => {}
+                    ("text", Value::Object(narrative)) if narrative.contains_key("div") => {
+                        for (key, child) in narrative {
+                            if key != "div" {
+                                collect_strings(child, out);
+                            }
+                        }
+                    }
+                    _ => collect_strings(child, out),
+                }
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// The text of an XHTML narrative: tags become spaces, so that the words of adjacent cells stay
+/// apart, and character references are decoded.
+fn narrative_text(div: &str) -> String {
+    let mut out = String::with_capacity(div.len());
+    let mut rest = div;
+    while let Some(start) = rest.find('<') {
+        decode_entities(&rest[..start], &mut out);
+        out.push(' ');
+        rest = match rest[start..].find('>') {
+            Some(end) => &rest[start + end + 1..],
+            None => "",
+        };
+    }
+    decode_entities(rest, &mut out);
+    out
+}
+
+/// Decodes the XML entities, the `&nbsp;` that XHTML narratives use, and numeric character
+/// references; anything else that starts with `&` is kept as written.
+fn decode_entities(text: &str, out: &mut String) {
+    let mut rest = text;
+    while let Some(start) = rest.find('&') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let decoded = after.find(';').filter(|end| *end <= 10).and_then(|end| {
+            let name = &after[..end];
+            let c = match name {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                "nbsp" => ' ',
+                _ => {
+                    let number = name.strip_prefix('#')?;
+                    let code = match number.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => number.parse().ok()?,
+                    };
+                    char::from_u32(code)?
+                }
+            };
+            Some((c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
 }
 
 /// The ids of the Patients whose [compartment](https://hl7.org/fhir/R4/compartmentdefinition-patient.html)
@@ -790,13 +932,35 @@ fn coding_entry(code: &'static str, object: &Map<String, Value>, out: &mut Vec<I
 fn identifier_entry(code: &'static str, object: &Map<String, Value>, out: &mut Vec<IndexEntry>) {
     let system = string_field(object, "system");
     let value = string_field(object, "value");
-    let text = match object.get("type") {
-        Some(Value::Object(identifier_type)) => normalized_field(identifier_type, "text"),
-        _ => None,
+    let (text, of_type) = match object.get("type") {
+        Some(Value::Object(identifier_type)) => (
+            normalized_field(identifier_type, "text"),
+            identifier_type_coding(identifier_type),
+        ),
+        _ => (None, None),
     };
     if system.is_some() || value.is_some() || text.is_some() {
-        out.push(token(code, system, value, text));
+        out.push(IndexEntry::Token {
+            code,
+            system,
+            value,
+            text,
+            of_type,
+        });
     }
+}
+
+/// An Identifier's `type` as `system|code`: its first coding that has both.
+fn identifier_type_coding(identifier_type: &Map<String, Value>) -> Option<String> {
+    let Some(Value::Array(codings)) = identifier_type.get("coding") else {
+        return None;
+    };
+    codings.iter().find_map(|coding| {
+        let coding = coding.as_object()?;
+        let system = string_field(coding, "system")?;
+        let code = string_field(coding, "code")?;
+        Some(format!("{system}|{code}"))
+    })
 }
 
 // Reference parameters.
@@ -1201,14 +1365,7 @@ fn quantity_entries(
     if is_range {
         if let Some(range) = range_bounds(object) {
             let (system, unit) = quantity_unit(range.unit_source);
-            out.push(IndexEntry::Quantity {
-                code,
-                value: range.value,
-                low: range.low,
-                high: range.high,
-                system,
-                unit,
-            });
+            push_quantity(code, range.value, range.low, range.high, system, unit, out);
         }
         return;
     }
@@ -1225,6 +1382,38 @@ fn quantity_entries(
         _ => {}
     }
     let (system, unit) = quantity_unit(object);
+    push_quantity(code, value, low, high, system, unit, out);
+}
+
+/// Pushes a quantity entry as written and, for a UCUM unit that has a different canonical form,
+/// a second entry in the canonical unit, so that a search in any compatible unit finds it (the
+/// parser converts search values the same way).
+fn push_quantity(
+    code: &'static str,
+    value: f64,
+    low: f64,
+    high: f64,
+    system: Option<String>,
+    unit: Option<String>,
+    out: &mut Vec<IndexEntry>,
+) {
+    let canonical = match (&system, &unit) {
+        (Some(system), Some(unit)) if system == crate::ucum::UCUM_SYSTEM => {
+            crate::ucum::canonical(unit).filter(|c| c.factor != 1.0 || &c.unit != unit)
+        }
+        _ => None,
+    };
+    if let Some(canonical) = canonical {
+        let f = canonical.factor;
+        out.push(IndexEntry::Quantity {
+            code,
+            value: value * f,
+            low: low * f,
+            high: high * f,
+            system: system.clone(),
+            unit: Some(canonical.unit),
+        });
+    }
     out.push(IndexEntry::Quantity {
         code,
         value,
@@ -1271,8 +1460,16 @@ mod tests {
                 system,
                 value,
                 text,
+                of_type,
                 ..
-            } => format!("token {}|{} text={}", show(system), show(value), show(text)),
+            } => {
+                let mut rendered =
+                    format!("token {}|{} text={}", show(system), show(value), show(text));
+                if let Some(of_type) = of_type {
+                    rendered.push_str(&format!(" of-type={of_type}"));
+                }
+                rendered
+            }
             IndexEntry::Reference {
                 target_type,
                 target_id,
@@ -1563,6 +1760,54 @@ mod tests {
     }
 
     #[test]
+    fn identifiers_carry_their_type_for_of_type() {
+        let patient = json!({
+            "resourceType": "Patient",
+            "identifier": [
+                {"type": {"coding": [{"code": "no-system"}, {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}], "text": "Medical record"}, "system": "urn:oid:1", "value": "12345"},
+                {"type": {"text": "only text"}, "system": "urn:oid:2", "value": "6"},
+                {"system": "urn:oid:3", "value": "7"}
+            ]
+        });
+        assert_eq!(
+            extracted(patient, "identifier"),
+            [
+                "token urn:oid:1|12345 text=medical record of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR",
+                "token urn:oid:2|6 text=only text",
+                "token urn:oid:3|7 text=-",
+            ]
+        );
+    }
+
+    #[test]
+    fn full_text_of_the_content_and_of_the_narrative() {
+        let patient = json!({
+            "resourceType": "Patient",
+            "id": "p1",
+            "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Ev&#233; <b>Smith</b>&amp;Co</p><table><tr><td>a&nbsp;b</td><td>&lt;c&gt; &unknown; &#x41;</td></tr></table></div>"},
+            "name": [{"family": "Smith", "given": ["Ev\u{e9}", "  Anne  "]}],
+            "gender": "female",
+            "active": true,
+            "multipleBirthInteger": 2,
+            "maritalStatus": {"coding": [{"code": "M", "display": "Married"}]},
+            "contained": [{"resourceType": "Organization", "name": "Acme", "text": {"status": "generated", "div": "<div>hidden</div>"}}]
+        });
+        let entries = extract("Patient", &patient);
+        assert_eq!(
+            render(&entries, "_content"),
+            ["text p1 generated smith eve anne female m married acme generated"]
+        );
+        assert_eq!(
+            render(&entries, "_text"),
+            ["text eve smith &co a b <c> &unknown; a"]
+        );
+        let bare = json!({"resourceType": "Basic", "text": {"div": "<div> </div>"}});
+        let entries = extract("Basic", &bare);
+        assert!(render(&entries, "_content").is_empty());
+        assert!(render(&entries, "_text").is_empty());
+    }
+
+    #[test]
     fn deceased_is_a_boolean_token() {
         let alive = json!({"resourceType": "Patient"});
         assert_eq!(extracted(alive, "deceased"), ["token -|false text=-"]);
@@ -1671,7 +1916,11 @@ mod tests {
         });
         assert_eq!(
             extracted(observation, "value-quantity"),
-            ["quantity 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]"]
+            // The canonical UCUM entry (grams) comes first, then the quantity as written.
+            [
+                "quantity 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
+                "quantity 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]"
+            ]
         );
         let comparator = json!({"resourceType": "Observation", "valueQuantity": {"value": 5.0, "comparator": "<", "unit": "mmol/L"}});
         assert_eq!(
@@ -1695,7 +1944,10 @@ mod tests {
         let condition = json!({"resourceType": "Condition", "onsetAge": {"value": 52, "system": "http://unitsofmeasure.org", "code": "a"}});
         assert_eq!(
             extracted(condition, "onset-age"),
-            ["quantity 52 [51.5, 52.5] http://unitsofmeasure.org|a"]
+            [
+                "quantity 1640995200 [1625216400, 1656774000] http://unitsofmeasure.org|s",
+                "quantity 52 [51.5, 52.5] http://unitsofmeasure.org|a"
+            ]
         );
         let sampled = json!({"resourceType": "Observation", "valueSampledData": {"origin": {"value": 0}, "period": 10, "dimensions": 1}});
         assert!(extracted(sampled, "value-quantity").is_empty());

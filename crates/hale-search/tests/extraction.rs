@@ -53,8 +53,17 @@ fn render(entry: &IndexEntry) -> String {
             system,
             value,
             text,
+            of_type,
             ..
-        } => format!("{}|{} text={}", show(system), show(value), show(text)),
+        } => match of_type {
+            Some(of_type) => format!(
+                "{}|{} text={} of-type={of_type}",
+                show(system),
+                show(value),
+                show(text)
+            ),
+            None => format!("{}|{} text={}", show(system), show(value), show(text)),
+        },
         IndexEntry::Reference {
             target_type,
             target_id,
@@ -109,7 +118,9 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     (
         "Patient-example.json",
         "identifier",
-        &["urn:oid:1.2.36.146.595.217.0.1|12345 text=-"],
+        &[
+            "urn:oid:1.2.36.146.595.217.0.1|12345 text=- of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR",
+        ],
     ),
     ("Patient-example.json", "gender", &["-|male text=-"]),
     ("Patient-example.json", "active", &["-|true text=-"]),
@@ -145,7 +156,11 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     (
         "Observation-example.json",
         "value-quantity",
-        &["185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]"],
+        // 185 [lb_av] also in grams, UCUM's canonical unit, for searches in other mass units.
+        &[
+            "83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
+            "185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
+        ],
     ),
     ("Observation-example.json", "subject", &["Patient/example"]),
     ("Observation-example.json", "patient", &["Patient/example"]),
@@ -165,9 +180,13 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "Observation-example.json",
         "code-value-quantity",
         &[
+            "code: http://loinc.org|29463-7 text=body weight $ value-quantity: 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
             "code: http://loinc.org|29463-7 text=body weight $ value-quantity: 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
+            "code: http://loinc.org|3141-9 text=body weight measured $ value-quantity: 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
             "code: http://loinc.org|3141-9 text=body weight measured $ value-quantity: 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
+            "code: http://snomed.info/sct|27113001 text=body weight $ value-quantity: 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
             "code: http://snomed.info/sct|27113001 text=body weight $ value-quantity: 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
+            "code: http://acme.org/devices/clinical-codes|body-weight text=body weight $ value-quantity: 83914.58845000001 [83687.792265, 84141.38463500001] http://unitsofmeasure.org|g",
             "code: http://acme.org/devices/clinical-codes|body-weight text=body weight $ value-quantity: 185 [184.5, 185.5] http://unitsofmeasure.org|[lb_av]",
         ],
     ),
@@ -325,6 +344,52 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         &["http://happyvalley.com/claim|12345 text=-"],
     ),
     ("Claim-100150.json", "use", &["-|claim text=-"]),
+    // Identifiers with a typed coding, and narratives, for `:of-type`, `_text` and `_content`.
+    (
+        "Patient-pat4.json",
+        "identifier",
+        &[
+            "urn:oid:0.1.2.3.4.5.6.7|123458 text=- of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR",
+        ],
+    ),
+    (
+        "Patient-pat4.json",
+        "_text",
+        &["patient sandy notsowell @ acme healthcare, inc. mr = 123458, deceased"],
+    ),
+    (
+        "Patient-pat4.json",
+        "_content",
+        &[
+            "pat4 generated usual http://terminology.hl7.org/codesystem/v2-0203 mr urn:oid:0.1.2.3.4.5.6.7 \
+           123458 official notsowell sandy female 1982-08-02 organization/1 acme healthcare, inc",
+        ],
+    ),
+    (
+        "RelatedPerson-newborn-mom.json",
+        "identifier",
+        &[
+            "http://hl7.org/fhir/sid/us-ssn|444222222 text=- of-type=http://terminology.hl7.org/CodeSystem/v2-0203|SS",
+        ],
+    ),
+    (
+        "RelatedPerson-newborn-mom.json",
+        "_text",
+        &[
+            "generated narrative with details id : newborn-mom identifier : social security number = 444222222 \
+           active : true patient : patient/newborn relationship : natural mother (details : \
+           {http://terminology.hl7.org/codesystem/v3-rolecode code 'nmth' = 'natural mother', given as 'natural mother'}) \
+           name : eve everywoman (official) telecom : ph: 555-555-2003(work) gender : female \
+           birthdate : 31/05/1973 address : 2222 home street (home)",
+        ],
+    ),
+    (
+        "ServiceRequest-lipid.json",
+        "identifier",
+        &[
+            "urn:oid:1.3.4.5.6.7|2345234234234 text=placer of-type=http://terminology.hl7.org/CodeSystem/v2-0203|PLAC",
+        ],
+    ),
     ("Claim-100150.json", "patient", &["Patient/1"]),
     ("Claim-100150.json", "insurer", &["Organization/2"]),
     ("Claim-100150.json", "care-team", &["Practitioner/example"]),

@@ -8,8 +8,11 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod plan;
 mod read;
+mod reindex;
 mod schema;
+mod search;
 mod sql;
 mod write;
 
@@ -17,9 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hale_fhir::FhirVersion;
-use hale_search::query::SearchQuery;
+use hale_search::query::{Include, SearchQuery};
 use hale_store::{
-    HistoryPage, HistoryQuery, ResourceStore, Scope, StoreError, StoredResource, WriteFn,
+    HistoryPage, HistoryQuery, PageRequest, ResourceKey, ResourceStore, Scope, SearchPage,
+    StoreError, StoredResource, WriteFn,
 };
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
@@ -76,6 +80,7 @@ impl SqliteStore {
         }
         let write_conn = open_connection(&config.path, true, config.synchronous_full)?;
         schema::migrate(&write_conn)?;
+        schema::record_fingerprint_if_empty(&write_conn)?;
         write_conn
             .execute_batch("PRAGMA wal_autocheckpoint = 0")
             .map_err(backend)?;
@@ -170,7 +175,7 @@ pub(crate) fn open_connection(
 #[async_trait::async_trait]
 impl ResourceStore for SqliteStore {
     async fn write(&self, work: WriteFn) -> Result<(), StoreError> {
-        self.writer.submit(work).await
+        self.writer.submit(write::Work::Tx(work)).await
     }
 
     async fn read(
@@ -224,33 +229,41 @@ impl ResourceStore for SqliteStore {
 
     async fn search(
         &self,
-        _scope: &Scope,
-        _fhir_version: FhirVersion,
-        _query: &SearchQuery,
-        _page: &hale_store::PageRequest,
-    ) -> Result<hale_store::SearchPage, StoreError> {
-        Err(StoreError::Unsupported("search".into()))
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        page: &PageRequest,
+    ) -> Result<SearchPage, StoreError> {
+        let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
+        self.with_reader(move |conn| read::search(conn, &scope, fhir_version, &query, &page))
+            .await
     }
 
     async fn count(
         &self,
-        _scope: &Scope,
-        _fhir_version: FhirVersion,
-        _query: &SearchQuery,
-        _horizon: Option<i64>,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        horizon: Option<i64>,
     ) -> Result<u64, StoreError> {
-        Err(StoreError::Unsupported("count".into()))
+        let (scope, query) = (scope.clone(), query.clone());
+        self.with_reader(move |conn| read::count(conn, &scope, fhir_version, &query, horizon))
+            .await
     }
 
     async fn include(
         &self,
-        _scope: &Scope,
-        _fhir_version: FhirVersion,
-        _include: &hale_search::query::Include,
-        _reverse: bool,
-        _sources: &[hale_store::ResourceKey],
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        include: &Include,
+        reverse: bool,
+        sources: &[ResourceKey],
     ) -> Result<Vec<StoredResource>, StoreError> {
-        Err(StoreError::Unsupported("include".into()))
+        let (scope, include, sources) = (scope.clone(), *include, sources.to_vec());
+        self.with_reader(move |conn| {
+            read::include(conn, &scope, fhir_version, &include, reverse, &sources)
+        })
+        .await
     }
 
     async fn count_by_type(
@@ -261,6 +274,18 @@ impl ResourceStore for SqliteStore {
         let scope = scope.clone();
         self.with_reader(move |conn| read::count_by_type(conn, &scope, fhir_version))
             .await
+    }
+
+    async fn index_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        self.recorded_fingerprint().await
+    }
+
+    async fn reindex(
+        &self,
+        reindexer: hale_store::Reindexer,
+        fingerprint: &str,
+    ) -> Result<u64, StoreError> {
+        self.reindex_all(reindexer, fingerprint).await
     }
 
     async fn ready(&self) -> Result<(), StoreError> {

@@ -8,7 +8,8 @@ use rusqlite::{Connection, params_from_iter};
 use crate::backend;
 use crate::sql::{COLUMNS, map_row, push_scope};
 
-pub(crate) use crate::sql::{current, find};
+pub(crate) use crate::search::{count, find, include, search};
+pub(crate) use crate::sql::current;
 
 /// One version of a resource.
 pub(crate) fn version(

@@ -6,7 +6,11 @@ use rusqlite::Connection;
 use crate::backend;
 
 /// The migrations, in order; `PRAGMA user_version` records how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_search.sql"),
+    include_str!("../migrations/0003_meta.sql"),
+];
 
 /// Applies the migrations the database does not have yet, each in its own transaction.
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -26,5 +30,18 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         ))
         .map_err(backend)?;
     }
+    Ok(())
+}
+
+/// Records this build's index fingerprint in a database that holds no resources yet, whose index
+/// is therefore current by definition; a database with data keeps what built its index.
+pub(crate) fn record_fingerprint_if_empty(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) SELECT 'index_fingerprint', ?1 \
+         WHERE NOT EXISTS (SELECT 1 FROM resource) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [hale_search::index::fingerprint()],
+    )
+    .map_err(backend)?;
     Ok(())
 }

@@ -14,12 +14,24 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use crate::{backend, sql};
+use crate::{backend, search, sql};
 
 struct Job {
-    work: WriteFn,
+    work: Work,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
+
+/// Work the writer runs: an engine closure over [`WriteTx`], or maintenance of the store's own
+/// (such as a batch of `reindex`) that needs the connection itself.
+pub(crate) enum Work {
+    /// A closure of the engine.
+    Tx(WriteFn),
+    /// Store maintenance; an error rolls it back.
+    Raw(RawFn),
+}
+
+/// Store maintenance run on the writer's connection inside its transaction.
+pub(crate) type RawFn = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
 /// The handle the store keeps to its writer thread.
 pub(crate) struct WriterHandle {
@@ -69,7 +81,7 @@ impl WriterHandle {
         })
     }
 
-    pub(crate) async fn submit(&self, work: WriteFn) -> Result<(), StoreError> {
+    pub(crate) async fn submit(&self, work: Work) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
         {
             let guard = self.sender.lock();
@@ -184,13 +196,23 @@ impl Writer {
         }
     }
 
-    fn run_closure(&mut self, work: WriteFn) -> Result<WriteDecision, StoreError> {
-        let mut tx = Tx { writer: self };
-        catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
-            .map_err(|_| StoreError::Backend("a write closure panicked".into()))
+    fn run_closure(&mut self, work: Work) -> Result<WriteDecision, StoreError> {
+        match work {
+            Work::Tx(work) => {
+                let mut tx = Tx { writer: self };
+                catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
+                    .map_err(|_| StoreError::Backend("a write closure panicked".into()))
+            }
+            Work::Raw(work) => {
+                let conn = &self.conn;
+                catch_unwind(AssertUnwindSafe(|| work(conn)))
+                    .map_err(|_| StoreError::Backend("store maintenance panicked".into()))?
+                    .map(|()| WriteDecision::Commit)
+            }
+        }
     }
 
-    fn run_job_in_savepoint(&mut self, work: WriteFn) -> Result<(), StoreError> {
+    fn run_job_in_savepoint(&mut self, work: Work) -> Result<(), StoreError> {
         self.conn.execute_batch("SAVEPOINT job").map_err(backend)?;
         match self.run_closure(work) {
             Ok(WriteDecision::Commit) => self.conn.execute_batch("RELEASE job").map_err(backend),
@@ -245,7 +267,7 @@ impl WriteTx for Tx<'_> {
         query: &SearchQuery,
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        sql::find(&self.writer.conn, scope, fhir_version, query, limit)
+        search::find(&self.writer.conn, scope, fhir_version, query, limit)
     }
 
     fn put(&mut self, version: NewVersion) -> Result<i64, StoreError> {
@@ -281,11 +303,7 @@ impl WriteTx for Tx<'_> {
                     stmt.execute(params![owner_app, owner_user, version.version_id as i64, version.last_updated.0, deleted, seq, rid])
                 })
                 .map_err(backend)?;
-                for table in ["idx_string", "idx_token", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri", "idx_composite", "compartment"] {
-                    conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?1"))
-                        .and_then(|mut stmt| stmt.execute([rid]))
-                        .map_err(backend)?;
-                }
+                delete_index(conn, rid)?;
                 rid
             }
             None => conn
@@ -325,27 +343,44 @@ impl WriteTx for Tx<'_> {
             ])
         })
         .map_err(backend)?;
-        insert_index(conn, rid, &version.index)?;
-        if !version.compartments.is_empty() {
-            let mut stmt = conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO compartment (rid, patient_id) VALUES (?1, ?2)",
-                )
-                .map_err(backend)?;
-            for patient in &version.compartments {
-                stmt.execute(params![rid, patient]).map_err(backend)?;
-            }
-        }
+        insert_index(conn, rid, &version.index, &version.compartments)?;
         Ok(seq)
     }
 }
 
-/// The components of a composite entry as a JSON array, one object per component.
+/// Removes every index row, the full text and the compartment rows of a resource.
+pub(crate) fn delete_index(conn: &Connection, rid: i64) -> Result<(), StoreError> {
+    // A contentless full-text table deletes by rowid; it is a no-op for a resource that had no
+    // text.
+    conn.prepare_cached("DELETE FROM full_text WHERE rowid = ?1")
+        .and_then(|mut stmt| stmt.execute([rid]))
+        .map_err(backend)?;
+    for table in [
+        "idx_string",
+        "idx_token",
+        "idx_reference",
+        "idx_date",
+        "idx_number",
+        "idx_quantity",
+        "idx_uri",
+        "idx_composite",
+        "compartment",
+    ] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?1"))
+            .and_then(|mut stmt| stmt.execute([rid]))
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// The components of a composite entry as a JSON array, one object per component. The planner
+/// reads these keys with `json_extract` (`plan::Columns`): the index tables' column names, except
+/// `type` and `id` for a reference's target.
 fn composite_json(components: &[IndexEntry]) -> String {
     let items: Vec<serde_json::Value> = components
         .iter()
         .map(|c| match c {
-            IndexEntry::String { code, normalized, .. } => serde_json::json!({"code": code, "normalized": normalized}),
+            IndexEntry::String { code, normalized, exact } => serde_json::json!({"code": code, "normalized": normalized, "exact": exact}),
             IndexEntry::Token {
                 code, system, value, ..
             } => serde_json::json!({"code": code, "system": system, "value": value}),
@@ -354,18 +389,18 @@ fn composite_json(components: &[IndexEntry]) -> String {
                 target_type,
                 target_id,
                 url,
-                ..
-            } => serde_json::json!({"code": code, "type": target_type, "id": target_id, "url": url}),
+                version,
+            } => serde_json::json!({"code": code, "type": target_type, "id": target_id, "url": url, "version": version}),
             IndexEntry::Date { code, low, high } => serde_json::json!({"code": code, "low": low, "high": high}),
-            IndexEntry::Number { code, low, high, .. } => serde_json::json!({"code": code, "low": low, "high": high}),
+            IndexEntry::Number { code, value, low, high } => serde_json::json!({"code": code, "value": value, "low": low, "high": high}),
             IndexEntry::Quantity {
                 code,
+                value,
                 low,
                 high,
                 system,
                 unit,
-                ..
-            } => serde_json::json!({"code": code, "low": low, "high": high, "system": system, "unit": unit}),
+            } => serde_json::json!({"code": code, "value": value, "low": low, "high": high, "system": system, "unit": unit}),
             IndexEntry::Uri { code, value } => serde_json::json!({"code": code, "value": value}),
             IndexEntry::Composite { code, .. } | IndexEntry::Text { code, .. } => serde_json::json!({"code": code}),
         })
@@ -374,7 +409,20 @@ fn composite_json(components: &[IndexEntry]) -> String {
 }
 
 /// Writes index entries with one cached prepared statement per table.
-fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(), StoreError> {
+pub(crate) fn insert_index(
+    conn: &Connection,
+    rid: i64,
+    entries: &[IndexEntry],
+    compartments: &[String],
+) -> Result<(), StoreError> {
+    if !compartments.is_empty() {
+        let mut stmt = conn
+            .prepare_cached("INSERT OR IGNORE INTO compartment (rid, patient_id) VALUES (?1, ?2)")
+            .map_err(backend)?;
+        for patient in compartments {
+            stmt.execute(params![rid, patient]).map_err(backend)?;
+        }
+    }
     for (ord, entry) in entries.iter().enumerate() {
         if matches!(entry.code(), "_id" | "_lastUpdated") {
             // The resource table's own columns answer these, so indexing them would only cost.
@@ -384,9 +432,9 @@ fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(
             IndexEntry::String { code, normalized, exact } => conn
                 .prepare_cached("INSERT INTO idx_string (rid, ord, code, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, normalized, exact])),
-            IndexEntry::Token { code, system, value, text, .. } => conn
-                .prepare_cached("INSERT INTO idx_token (rid, ord, code, system, value, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .and_then(|mut s| s.execute(params![rid, ord, code, system, value, text])),
+            IndexEntry::Token { code, system, value, text, of_type } => conn
+                .prepare_cached("INSERT INTO idx_token (rid, ord, code, system, value, text, of_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .and_then(|mut s| s.execute(params![rid, ord, code, system, value, text, of_type])),
             IndexEntry::Reference { code, target_type, target_id, url, version } => conn
                 .prepare_cached("INSERT INTO idx_reference (rid, ord, code, target_type, target_id, url, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, target_type, target_id, url, version])),
@@ -402,13 +450,27 @@ fn insert_index(conn: &Connection, rid: i64, entries: &[IndexEntry]) -> Result<(
             IndexEntry::Uri { code, value } => conn
                 .prepare_cached("INSERT INTO idx_uri (rid, ord, code, value) VALUES (?1, ?2, ?3, ?4)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, value])),
-            // Full text gets its own index in a later migration.
+            // Full text is written once per version, below, with both columns in one row.
             IndexEntry::Text { .. } => Ok(0),
             IndexEntry::Composite { code, components } => conn
                 .prepare_cached("INSERT INTO idx_composite (rid, ord, code, components) VALUES (?1, ?2, ?3, ?4)")
                 .and_then(|mut s| s.execute(params![rid, ord, code, composite_json(components)])),
         };
         result.map_err(backend)?;
+    }
+    let text_of = |wanted: &str| {
+        entries.iter().find_map(|entry| match entry {
+            IndexEntry::Text { code, text } if *code == wanted => Some(text.as_str()),
+            _ => None,
+        })
+    };
+    let (content, narrative) = (text_of("_content"), text_of("_text"));
+    if content.is_some() || narrative.is_some() {
+        conn.prepare_cached(
+            "INSERT INTO full_text (rowid, content_text, narrative_text) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![rid, content, narrative]))
+        .map_err(backend)?;
     }
     Ok(())
 }

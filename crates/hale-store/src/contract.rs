@@ -11,6 +11,13 @@
     reason = "test code: a failed expectation should stop the test loudly"
 )]
 
+mod oracle;
+mod property;
+mod search;
+
+pub use property::search_matches_oracle;
+pub use search::*;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -489,6 +496,99 @@ pub async fn scope_hides_other_owners(store: Arc<dyn ResourceStore>) {
     );
 }
 
+/// `reindex` replaces the index rows and compartments of current resources with what the
+/// reindexer computes from their JSON, skips deleted ones, and records the fingerprint; a fresh
+/// store already carries this build's fingerprint.
+pub async fn reindex_rebuilds_every_current_resource(s: Arc<dyn ResourceStore>) {
+    assert_eq!(
+        s.index_fingerprint().await.unwrap(),
+        Some(hale_search::index::fingerprint()),
+        "an empty store's index is current"
+    );
+    let t0 = Instant(1_700_000_000_000_000);
+    put(
+        &*s,
+        version(
+            "Patient",
+            "kept",
+            1,
+            t0,
+            vec![token("identifier", "old", "1")],
+        ),
+    )
+    .await;
+    put(
+        &*s,
+        version(
+            "Patient",
+            "gone",
+            1,
+            t0,
+            vec![token("identifier", "old", "2")],
+        ),
+    )
+    .await;
+    let mut deletion = version("Patient", "gone", 2, t0, Vec::new());
+    deletion.method = Method::Delete;
+    deletion.json = Bytes::new();
+    put(&*s, deletion).await;
+    // The new rules index every resource under `new` with its id, in its own compartment.
+    let reindexer: crate::Reindexer = Arc::new(|resource_type: &str, json: &[u8]| {
+        assert_eq!(resource_type, "Patient");
+        let value: serde_json::Value = serde_json::from_slice(json).ok()?;
+        let id = value["id"].as_str()?.to_owned();
+        Some((vec![token("identifier", "new", &id)], vec![id]))
+    });
+    assert_eq!(s.reindex(reindexer, "test-rules").await.unwrap(), 1);
+    assert_eq!(
+        s.index_fingerprint().await.unwrap().as_deref(),
+        Some("test-rules")
+    );
+    let by = |system: &str, value: &str| SearchQuery {
+        resource_type: "Patient",
+        types: Vec::new(),
+        criteria: vec![Criterion::Param(ParamTest {
+            code: "identifier",
+            test: Test::Token {
+                negate: false,
+                values: vec![TokenValue::SystemCode(system.into(), value.into())],
+            },
+        })],
+    };
+    let ids =
+        |found: Vec<crate::StoredResource>| found.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert!(
+        s.find(&Scope::All, R4, &by("old", "1"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(s
+            .find(&Scope::All, R4, &by("new", "kept"), 10)
+            .await
+            .unwrap()),
+        vec!["kept"]
+    );
+    assert!(
+        s.find(&Scope::All, R4, &by("new", "gone"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let in_compartment = SearchQuery {
+        resource_type: "Patient",
+        types: Vec::new(),
+        criteria: vec![Criterion::Compartment {
+            patient_id: "kept".into(),
+        }],
+    };
+    assert_eq!(
+        ids(s.find(&Scope::All, R4, &in_compartment, 10).await.unwrap()),
+        vec!["kept"]
+    );
+}
+
 /// Writes one test per contract check for a backend. `$open` is an async expression that
 /// returns a fresh `Arc<dyn ResourceStore>`.
 #[macro_export]
@@ -496,7 +596,12 @@ macro_rules! store_contract_tests {
     ($open:expr) => {
         $crate::store_contract_tests!(@each $open;
             write_read_vread_history, rollback_leaves_nothing, concurrent_writes_all_commit,
-            find_by_index, delete_removes_index_entries, scope_hides_other_owners);
+            find_by_index, delete_removes_index_entries, scope_hides_other_owners,
+            search_string, search_token, search_reference, search_date,
+            search_id_and_last_updated, search_number_and_quantity, search_uri, search_composite,
+            search_text, search_chain, search_has, search_any_and_compartment, search_system,
+            search_sort, search_paging, search_include, search_matches_oracle,
+            reindex_rebuilds_every_current_resource);
     };
     (@each $open:expr; $($name:ident),*) => {
         $(

@@ -283,6 +283,12 @@ pub struct ResourceKey {
     pub id: String,
 }
 
+/// Computes the index entries and Patient compartments of a resource from its type and stored
+/// JSON, for [`ResourceStore::reindex`]; `None` when the JSON cannot be read, which leaves the
+/// resource without index rows rather than stopping the rebuild.
+pub type Reindexer =
+    std::sync::Arc<dyn Fn(&str, &[u8]) -> Option<(Vec<IndexEntry>, Vec<String>)> + Send + Sync>;
+
 /// The storage interface of Hale.
 #[async_trait::async_trait]
 pub trait ResourceStore: Send + Sync + 'static {
@@ -352,6 +358,14 @@ pub trait ResourceStore: Send + Sync + 'static {
         scope: &Scope,
         fhir_version: FhirVersion,
     ) -> Result<Vec<(String, u64)>, StoreError>;
+    /// The fingerprint of the index extraction that built the stored index
+    /// ([`hale_search::index::fingerprint`]), or `None` when the store does not know (a database
+    /// from before fingerprints were recorded).
+    async fn index_fingerprint(&self) -> Result<Option<String>, StoreError>;
+    /// Rebuilds the index rows, full text and compartments of every current resource with
+    /// `reindexer`, in transactions of a bounded size that other writes interleave with, then
+    /// records `fingerprint`. Returns how many resources it reindexed.
+    async fn reindex(&self, reindexer: Reindexer, fingerprint: &str) -> Result<u64, StoreError>;
     /// Whether the store can answer queries now.
     async fn ready(&self) -> Result<(), StoreError>;
 }

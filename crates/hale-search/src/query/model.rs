@@ -49,6 +49,9 @@
 //! narrative for `_text`, all of its strings for `_content`); the last word matches as a prefix.
 use hale_fhir::table::SearchParamType;
 
+/// `_summary`, defined in `hale-fhir` beside [`hale_fhir::summary::summarize`], which applies it.
+pub use hale_fhir::summary::Summary;
+
 /// A search over one resource type, or over all types for a system search.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchQuery {
@@ -394,21 +397,6 @@ pub enum TotalMode {
     Estimate,
     /// An exact count on every page.
     Accurate,
-}
-
-/// `_summary`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Summary {
-    /// Only the elements marked as summary in the definitions.
-    True,
-    /// Only the text, id, meta and mandatory top-level elements.
-    Text,
-    /// Everything but the text.
-    Data,
-    /// Only the total.
-    Count,
-    /// Everything (the same as leaving it out).
-    False,
 }
 
 /// One `_include` or `_revinclude`.

@@ -346,10 +346,10 @@ fn shape(request: &SearchRequest, resource: &StoredResource) -> Option<Vec<u8>> 
         return None;
     };
     if let Some(summary) = summary {
-        let _ = summary; // PENDING-SUMMARY hale_fhir::summary::summarize(&mut object, summary);
+        hale_fhir::summary::summarize(&mut object, summary);
     }
     if !request.elements.is_empty() {
-        // PENDING-SUMMARY hale_fhir::summary::select_elements(&mut object, &request.elements);
+        hale_fhir::summary::select_elements(&mut object, &request.elements);
     }
     serde_json::to_vec(&Value::Object(object)).ok()
 }

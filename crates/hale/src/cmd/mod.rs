@@ -1,6 +1,7 @@
 //! The subcommands, one module each.
 
 pub mod import;
+pub mod reindex;
 pub mod serve;
 pub mod synth;
 
@@ -27,6 +28,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Write deterministic synthetic patient records.
     Synth(synth::SynthArgs),
+    /// Rebuild the search index with this build's extraction rules.
+    Reindex(reindex::ReindexArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -35,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Import(args) => import::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Reindex(args) => reindex::run(args),
     }
 }
 

@@ -47,6 +47,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store = args.store.open()?;
         let engine = Engine::new(dyn_store(&store));
+        if engine.index_is_stale().await? {
+            tracing::warn!(
+                "the search index was built by other extraction rules than this version's; \
+                 searches may miss resources until `hale reindex` runs"
+            );
+        }
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;

@@ -129,7 +129,7 @@ async fn conditional_create_with_an_unknown_parameter_is_400() {
     for prefix in PREFIXES {
         let outcome = create_if_none_exist(&app, prefix, &patient("x"), "no-such-param=1")
             .await
-            .outcome(400, "invalid");
+            .outcome(400, "not-supported");
         assert!(
             mentions(&outcome, "no-such-param"),
             "the outcome names the parameter: {outcome}"
@@ -307,7 +307,7 @@ async fn conditional_update_or_delete_without_criteria_is_400_and_touches_nothin
             .outcome(400, "invalid");
         app.delete(&format!("{prefix}/Patient?no-such-param=1"))
             .await
-            .outcome(400, "invalid");
+            .outcome(400, "not-supported");
         app.put(&format!("{prefix}/Patient"), &patient("no-criteria"))
             .await
             .outcome(400, "invalid");

@@ -1,0 +1,646 @@
+//! Search, count, include and conditional lookups, all on statements the planner builds.
+//!
+//! A page is read in two steps inside one statement: an inner query picks the page's rows (and
+//! their sort values) from `resource` and the index tables alone, and only those rows are joined
+//! to `history` for their JSON. Sorting and skipping therefore never carry JSON along, and a
+//! count never touches `history` at all.
+
+use hale_fhir::FhirVersion;
+use hale_search::query::{Include, SearchQuery};
+use hale_store::{
+    Hit, PageRequest, Position, ResourceKey, Scope, SearchPage, StoreError, StoredResource,
+};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params_from_iter};
+
+use crate::backend;
+use crate::plan::{
+    Planner, Sql, push_scope, reference_codes, sort_expression, sort_param, sort_value,
+};
+use crate::sql::{COLUMNS, map_row};
+
+/// The current, not deleted resources matching `query` in `scope`, at most `limit`, in row order.
+pub(crate) fn find(
+    conn: &Connection,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    limit: usize,
+) -> Result<Vec<StoredResource>, StoreError> {
+    let condition = Planner::new(scope, fhir_version.as_str()).query(query)?;
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE "
+    ));
+    sql.push(&condition.text);
+    sql.params.extend(condition.params);
+    sql.push(" ORDER BY r.rid LIMIT ");
+    sql.bind(limit as i64);
+    query_resources(conn, sql)
+}
+
+fn query_resources(conn: &Connection, sql: Sql) -> Result<Vec<StoredResource>, StoreError> {
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
+    let rows = stmt
+        .query_map(params_from_iter(sql.params), map_row)
+        .map_err(backend)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+}
+
+/// Runs `work` in one read transaction, so that everything it reads is one snapshot.
+fn in_read_transaction<T>(
+    conn: &Connection,
+    work: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("BEGIN").map_err(backend)?;
+    let result = work();
+    // A pooled connection must never go back with a transaction open, whatever happened.
+    let ended = conn.execute_batch("COMMIT");
+    if ended.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let value = result?;
+    ended.map_err(backend)?;
+    Ok(value)
+}
+
+/// One page of a search; see [`hale_store::ResourceStore::search`].
+pub(crate) fn search(
+    conn: &Connection,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    page: &PageRequest,
+) -> Result<SearchPage, StoreError> {
+    let source = page_source(scope, fhir_version, query, page)?;
+    in_read_transaction(conn, || {
+        let horizon = match page.horizon {
+            Some(horizon) => horizon,
+            None => conn
+                .query_row("SELECT coalesce(max(rid), 0) FROM resource", [], |row| {
+                    row.get(0)
+                })
+                .map_err(backend)?,
+        };
+        let hits = read_page(conn, source, page, horizon)?;
+        Ok(SearchPage { hits, horizon })
+    })
+}
+
+/// Where a page's rows come from: `FROM … WHERE …` and the column that holds each row's `rid`.
+struct PageSource {
+    from_where: Sql,
+    row: &'static str,
+}
+
+fn page_source(
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    page: &PageRequest,
+) -> Result<PageSource, StoreError> {
+    let mut planner = Planner::new(scope, fhir_version.as_str());
+    // In row order a page driven by one value index reads only as far as the page goes when
+    // the test fixes every column before `rid` in the index.
+    if page.sort.is_empty()
+        && let Some(driven) = planner.driven(query)?
+    {
+        return Ok(PageSource {
+            from_where: driven,
+            row: "e.rid",
+        });
+    }
+    let mut from_where = Sql::default();
+    from_where.push("FROM resource r WHERE ");
+    from_where.append(planner.query(query)?);
+    Ok(PageSource {
+        from_where,
+        row: "r.rid",
+    })
+}
+
+/// The statement of one page, and whether it reads backwards (for `before`).
+fn page_sql(
+    source: PageSource,
+    page: &PageRequest,
+    horizon: i64,
+) -> Result<(Sql, bool), StoreError> {
+    let row = source.row;
+    // A previous page is read backwards from its position and turned around afterwards.
+    let (cursor, backwards) = match (&page.before, &page.after) {
+        (Some(before), _) => (Some(before), true),
+        (None, Some(after)) => (Some(after), false),
+        (None, None) => (None, false),
+    };
+    let n_keys = page.sort.len();
+    if let Some(cursor) = cursor
+        && cursor.keys.len() != n_keys
+    {
+        return Err(StoreError::Unsupported(
+            "a position whose keys do not fit the sort".into(),
+        ));
+    }
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {COLUMNS}, p.rid"));
+    for idx in 0..n_keys {
+        sql.push(&format!(", p.sort_key_{idx}"));
+    }
+    sql.push(&format!(" FROM (SELECT DISTINCT {row} AS rid"));
+    for (idx, key) in page.sort.iter().enumerate() {
+        sql.push(", ");
+        sql.append(sort_expression(key));
+        sql.push(&format!(" AS sort_key_{idx}"));
+    }
+    sql.push(" ");
+    sql.append(source.from_where);
+    sql.push(&format!(" AND {row} <= "));
+    sql.bind(horizon);
+    if let Some(cursor) = cursor {
+        // Rows strictly beyond the cursor in the direction read: `(k0 > a) OR (k0 = a AND k1 <
+        // b) OR … OR (all equal AND rid > row)`, each comparison following its key's direction.
+        sql.push(" AND (");
+        for level in 0..=n_keys {
+            if level > 0 {
+                sql.push(" OR ");
+            }
+            sql.push("(");
+            for idx in 0..level {
+                sql.push(&format!("sort_key_{idx} = "));
+                sql.bind(sort_param(&cursor.keys[idx]));
+                sql.push(" AND ");
+            }
+            if level < n_keys {
+                let forward = page.sort[level].descending == backwards;
+                sql.push(&format!(
+                    "sort_key_{level} {} ",
+                    if forward { ">" } else { "<" }
+                ));
+                sql.bind(sort_param(&cursor.keys[level]));
+            } else {
+                sql.push(&format!("{row} {} ", if backwards { "<" } else { ">" }));
+                sql.bind(cursor.row);
+            }
+            sql.push(")");
+        }
+        sql.push(")");
+    }
+    let order = |sql: &mut Sql, prefix: &str| {
+        sql.push(" ORDER BY ");
+        for (idx, key) in page.sort.iter().enumerate() {
+            let ascending = key.descending == backwards;
+            sql.push(&format!(
+                "{prefix}sort_key_{idx} {}, ",
+                if ascending { "ASC" } else { "DESC" }
+            ));
+        }
+        let rid = if prefix.is_empty() { row } else { "p.rid" };
+        sql.push(&format!("{rid} {}", if backwards { "DESC" } else { "ASC" }));
+    };
+    order(&mut sql, "");
+    sql.push(" LIMIT ");
+    sql.bind(page.limit as i64);
+    sql.push(" OFFSET ");
+    sql.bind(page.offset as i64);
+    sql.push(") p JOIN resource r ON r.rid = p.rid JOIN history h ON h.seq = r.seq");
+    order(&mut sql, "p.");
+
+    Ok((sql, backwards))
+}
+
+fn read_page(
+    conn: &Connection,
+    source: PageSource,
+    page: &PageRequest,
+    horizon: i64,
+) -> Result<Vec<Hit>, StoreError> {
+    let n_keys = page.sort.len();
+    let (sql, backwards) = page_sql(source, page, horizon)?;
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
+    let rows = stmt
+        .query_map(params_from_iter(sql.params), |row| {
+            let resource = map_row(row)?;
+            let rid: i64 = row.get(10)?;
+            let mut keys = Vec::with_capacity(n_keys);
+            for (idx, key) in page.sort.iter().enumerate() {
+                let value: Value = row.get(11 + idx)?;
+                keys.push(sort_value(key.kind, value));
+            }
+            Ok(Hit {
+                resource,
+                position: Position { keys, row: rid },
+            })
+        })
+        .map_err(backend)?;
+    let mut hits = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+    if backwards {
+        hits.reverse();
+    }
+    Ok(hits)
+}
+
+/// How many resources match; see [`hale_store::ResourceStore::count`].
+pub(crate) fn count(
+    conn: &Connection,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    horizon: Option<i64>,
+) -> Result<u64, StoreError> {
+    let sql = count_sql(scope, fhir_version, query, horizon)?;
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
+    let n: i64 = stmt
+        .query_row(params_from_iter(sql.params), |row| row.get(0))
+        .map_err(backend)?;
+    Ok(n as u64)
+}
+
+fn count_sql(
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    horizon: Option<i64>,
+) -> Result<Sql, StoreError> {
+    let mut planner = Planner::new(scope, fhir_version.as_str());
+    let mut sql = Sql::default();
+    if let Some(driven) = planner.driven(query)? {
+        sql.push("SELECT count(*) FROM (SELECT DISTINCT e.rid ");
+        sql.append(driven);
+        if let Some(horizon) = horizon {
+            sql.push(" AND e.rid <= ");
+            sql.bind(horizon);
+        }
+        sql.push(")");
+        return Ok(sql);
+    }
+    sql.push("SELECT count(*) FROM resource r WHERE ");
+    sql.append(planner.query(query)?);
+    if let Some(horizon) = horizon {
+        sql.push(" AND r.rid <= ");
+        sql.bind(horizon);
+    }
+    Ok(sql)
+}
+
+/// The resources an include adds; see [`hale_store::ResourceStore::include`].
+pub(crate) fn include(
+    conn: &Connection,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    include: &Include,
+    reverse: bool,
+    sources: &[ResourceKey],
+) -> Result<Vec<StoredResource>, StoreError> {
+    query_resources(
+        conn,
+        include_sql(scope, fhir_version, include, reverse, sources),
+    )
+}
+
+fn include_sql(
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    include: &Include,
+    reverse: bool,
+    sources: &[ResourceKey],
+) -> Sql {
+    let version = fhir_version.as_str();
+    let mut sql = Sql::default();
+    // `CROSS JOIN`s below fix the join order, starting from the few sources.
+    // The unary `+`s keep SQLite from scanning an index of `resource` by version: the rows come
+    // from the subquery below, by `rid`.
+    sql.push(&format!(
+        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE +r.fhir_version = "
+    ));
+    sql.bind(version);
+    sql.push(" AND +r.deleted = 0");
+    push_scope(&mut sql, "r", scope);
+    // The sources travel as one JSON array so that the statement's text is the same for any
+    // number of them and stays in the prepared-statement cache.
+    let codes: Vec<&str> = match include.code {
+        Some(code) => vec![code],
+        None => reference_codes(include.source_type),
+    };
+    let code_condition = |sql: &mut Sql| {
+        if codes.is_empty() {
+            // A type the definitions do not know: every reference of the sources.
+            return;
+        }
+        sql.push(" AND e.code IN (SELECT c.value FROM json_each(");
+        sql.bind(serde_json::to_string(&codes).unwrap_or_else(|_| "[]".into()));
+        sql.push(") c)");
+    };
+    if reverse {
+        let targets: Vec<[&str; 2]> = sources
+            .iter()
+            .filter(|key| include.target_type.is_none_or(|t| t == key.resource_type))
+            .map(|key| [key.resource_type.as_str(), key.id.as_str()])
+            .collect();
+        sql.push(" AND +r.type = ");
+        sql.bind(include.source_type);
+        // `CROSS JOIN` fixes the order: for each target and each code, one seek in the
+        // (code, target_id, target_type) index.
+        sql.push(" AND r.rid IN (SELECT e.rid FROM json_each(");
+        sql.bind(serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()));
+        sql.push(") j");
+        if codes.is_empty() {
+            sql.push(" CROSS JOIN idx_reference e WHERE 1");
+        } else {
+            sql.push(" CROSS JOIN json_each(");
+            sql.bind(serde_json::to_string(&codes).unwrap_or_else(|_| "[]".into()));
+            sql.push(") c CROSS JOIN idx_reference e WHERE e.code = c.value");
+        }
+        sql.push(" AND e.target_id = j.value ->> 1 AND e.target_type = j.value ->> 0)");
+    } else {
+        let ids: Vec<&str> = sources
+            .iter()
+            .filter(|key| key.resource_type == include.source_type)
+            .map(|key| key.id.as_str())
+            .collect();
+        sql.push(
+            " AND r.rid IN (SELECT t.rid FROM json_each(?) j \
+             CROSS JOIN resource s ON s.fhir_version = ? AND s.type = ? AND s.id = j.value \
+             CROSS JOIN idx_reference e ON e.rid = s.rid \
+             CROSS JOIN resource t ON t.fhir_version = s.fhir_version AND t.type = e.target_type AND t.id = e.target_id \
+             WHERE +s.deleted = 0",
+        );
+        sql.params.push(Value::Text(
+            serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
+        ));
+        sql.params.push(Value::Text(version.to_owned()));
+        sql.params.push(Value::Text(include.source_type.to_owned()));
+        push_scope(&mut sql, "s", scope);
+        code_condition(&mut sql);
+        if let Some(target_type) = include.target_type {
+            sql.push(" AND e.target_type = ");
+            sql.bind(target_type);
+        }
+        sql.push(")");
+    }
+    sql.push(" ORDER BY r.rid");
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    //! The query plans of the typical shapes, on the schema as migrated (no `ANALYZE`, as in
+    //! production). Run with `--nocapture` to print them.
+    #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "test code")]
+
+    use hale_search::query::{
+        Criterion, DateBound, Include, ParamTest, Prefix, SearchQuery, SortKey, SortKind,
+        StringMatch, Test, TokenValue,
+    };
+    use hale_store::{PageRequest, Position, ResourceKey, Scope, SortValue};
+    use rusqlite::Connection;
+
+    use super::*;
+
+    fn conn() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        conn
+    }
+
+    fn plan(conn: &Connection, sql: &Sql) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+            .unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(sql.params.iter()), |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        // Indent each line by its depth in the plan tree.
+        let mut depth: Vec<(i64, usize)> = Vec::new();
+        let mut out = String::new();
+        for (id, parent, detail) in rows {
+            let level = depth
+                .iter()
+                .find(|(i, _)| *i == parent)
+                .map_or(0, |(_, l)| l + 1);
+            depth.push((id, level));
+            out.push_str(&"  ".repeat(level));
+            out.push_str(&detail);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn param(code: &'static str, test: Test) -> Criterion {
+        Criterion::Param(ParamTest { code, test })
+    }
+
+    fn query(resource_type: &'static str, criteria: Vec<Criterion>) -> SearchQuery {
+        SearchQuery {
+            resource_type,
+            types: Vec::new(),
+            criteria,
+        }
+    }
+
+    fn token(code: &'static str, system: &str, value: &str) -> Criterion {
+        param(
+            code,
+            Test::Token {
+                negate: false,
+                values: vec![TokenValue::SystemCode(system.into(), value.into())],
+            },
+        )
+    }
+
+    #[track_caller]
+    fn check_count(q: SearchQuery, must_use: &[&str]) {
+        let conn = conn();
+        let sql = count_sql(&Scope::All, FhirVersion::R4, &q, None).unwrap();
+        let plan = plan(&conn, &sql);
+        println!("COUNT {q:?}\n{}\n{plan}", sql.text);
+        for index in must_use {
+            assert!(plan.contains(index), "the plan uses {index}:\n{plan}");
+        }
+        assert!(
+            !plan.contains("history"),
+            "a count reads no history:\n{plan}"
+        );
+    }
+
+    #[track_caller]
+    fn check_page(q: SearchQuery, page: PageRequest, must_use: &[&str]) {
+        let conn = conn();
+        let source = page_source(&Scope::All, FhirVersion::R4, &q, &page).unwrap();
+        let (sql, _) = page_sql(source, &page, 1_000_000).unwrap();
+        let plan = plan(&conn, &sql);
+        println!("PAGE {q:?} sort {:?}\n{}\n{plan}", page.sort, sql.text);
+        for index in must_use {
+            assert!(plan.contains(index), "the plan uses {index}:\n{plan}");
+        }
+    }
+
+    #[test]
+    fn token_count_uses_the_value_index() {
+        check_count(
+            query(
+                "Observation",
+                vec![token("code", "http://loinc.org", "8480-6")],
+            ),
+            &["COVERING INDEX idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn token_page_uses_the_value_index() {
+        check_page(
+            query(
+                "Observation",
+                vec![token("code", "http://loinc.org", "8480-6")],
+            ),
+            PageRequest {
+                limit: 20,
+                ..PageRequest::default()
+            },
+            &["idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn string_and_date_use_their_indexes() {
+        check_count(
+            query(
+                "Patient",
+                vec![
+                    param(
+                        "name",
+                        Test::String {
+                            mode: StringMatch::Prefix,
+                            values: vec!["smi".into()],
+                        },
+                    ),
+                    param(
+                        "birthdate",
+                        Test::Date(vec![DateBound {
+                            prefix: Prefix::Ge,
+                            low: 0,
+                            high: 86_399_999_999,
+                        }]),
+                    ),
+                ],
+            ),
+            &["idx_string_value", "idx_date_value"],
+        );
+    }
+
+    #[test]
+    fn chain_uses_the_reference_index() {
+        check_count(
+            query(
+                "Observation",
+                vec![Criterion::Chain {
+                    code: "subject",
+                    target_type: "Patient",
+                    inner: Box::new(token("identifier", "http://hospital", "123")),
+                }],
+            ),
+            &["idx_reference_target", "idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn has_uses_the_reference_index() {
+        check_count(
+            query(
+                "Patient",
+                vec![Criterion::Has {
+                    source_type: "Observation",
+                    code: "subject",
+                    inner: Box::new(token("code", "http://loinc.org", "8480-6")),
+                }],
+            ),
+            &["idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn sorted_page_after_a_position() {
+        check_page(
+            query(
+                "Observation",
+                vec![token("code", "http://loinc.org", "8480-6")],
+            ),
+            PageRequest {
+                sort: vec![SortKey {
+                    code: "date",
+                    kind: SortKind::Date,
+                    descending: true,
+                }],
+                limit: 20,
+                after: Some(Position {
+                    keys: vec![SortValue::Int(5)],
+                    row: 7,
+                }),
+                ..PageRequest::default()
+            },
+            &["idx_token_value"],
+        );
+    }
+
+    #[test]
+    fn all_of_a_type_in_row_order() {
+        check_page(
+            query("Observation", vec![]),
+            PageRequest {
+                limit: 20,
+                ..PageRequest::default()
+            },
+            &["resource_type_rid"],
+        );
+        check_count(
+            query("Observation", vec![]),
+            &["COVERING INDEX resource_type_rid"],
+        );
+    }
+
+    #[test]
+    fn includes_seek_the_reference_index() {
+        let conn = conn();
+        let sources = vec![ResourceKey {
+            resource_type: "Observation".into(),
+            id: "o1".into(),
+        }];
+        for (reverse, include) in [
+            (
+                false,
+                Include {
+                    source_type: "Observation",
+                    code: Some("subject"),
+                    target_type: None,
+                    iterate: false,
+                },
+            ),
+            (
+                true,
+                Include {
+                    source_type: "Observation",
+                    code: None,
+                    target_type: Some("Patient"),
+                    iterate: false,
+                },
+            ),
+        ] {
+            let sql = include_sql(&Scope::All, FhirVersion::R4, &include, reverse, &sources);
+            let plan = plan(&conn, &sql);
+            println!(
+                "INCLUDE reverse={reverse} {include:?}\n{}\n{plan}",
+                sql.text
+            );
+            assert!(
+                !plan.contains("SCAN e"),
+                "no scan of idx_reference:\n{plan}"
+            );
+        }
+    }
+}
