@@ -123,7 +123,7 @@ pub fn prepare(options: &W4Options) -> anyhow::Result<Prepared> {
             checks.0.extend(loaded.checks.0.iter().cloned());
             let server = server.reopen()?;
             let description = format!(
-                "{} resources: the {} shared batch Bundles of {} once, then its {} patient transaction Bundles {:.2} times ({} Bundles), loaded in process in {:.0} s",
+                "{} resources: the {} shared batch Bundles of {} once, then its {} patient transaction Bundles {:.2} times ({} Bundles), loaded in process in {:.0} s with {} WAL checkpoints",
                 report::thousands((loaded.created) as f64),
                 data.shared.len(),
                 data.label,
@@ -131,6 +131,7 @@ pub fn prepare(options: &W4Options) -> anyhow::Result<Prepared> {
                 loaded.rounds,
                 loaded.patient_bundles,
                 loaded.seconds,
+                loaded.checkpoints,
             );
             eprintln!("hale-bench: W4 store: {description}");
             if let (Some(db), true) = (&options.db, load_ok) {
