@@ -349,11 +349,27 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         match search::prepare(&w4_options) {
             Ok(prepared) => {
                 w4_data = Some(prepared.description.clone());
+                if data_label == "none" {
+                    data_label = match (&options.data, &options.w4_db) {
+                        (Some(dir), _) => dir.display().to_string(),
+                        (None, Some(db)) => db.display().to_string(),
+                        (None, None) => data_label,
+                    };
+                }
                 let mut series: Vec<search::ShapeSeries> = prepared
                     .shapes
                     .iter()
                     .map(|_| search::ShapeSeries::default())
                     .collect();
+                // Every drawn request once, fully checked, before any timing: twice a loop's
+                // length per shape at most, since the slowest shapes take most of a second.
+                for (shape_idx, shape) in prepared.shapes.iter().enumerate() {
+                    let checks = search::sweep(&prepared, shape_idx, &client, 2 * options.duration);
+                    if let Some(check) = checks.0.first() {
+                        progress(format!("{} sweep: {}", shape.id, check.detail));
+                    }
+                    series[shape_idx].add_checks(checks);
+                }
                 // Run by run, every shape in turn, so that drift in the machine's speed affects
                 // every shape alike.
                 for run_idx in 0..options.runs {
@@ -485,7 +501,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     }
     if options.wants(Workload::W4) {
         notes.push(format!(
-            "W4 measures each search shape twice per run: requests per second over {} connections (quick checks of status, Bundle type and total), and p50/p99 latency over {} connection (every answer fully checked after its latency is taken). `_summary=count` reports matches per second (total × requests per second). Include pages report their requests per second as a ratio to the plain page of the same search. Selective shapes (target p99 ≤ 10 ms): patient+code, name prefix, composite code-value-quantity, chain to one medication code.",
+            "W4 first sends every drawn request of every shape once, fully checked (up to twice --duration-secs per shape), then measures each shape twice per run: requests per second over {} connections (quick checks of status, Bundle type and total), and p50/p99 latency over {} connection (every answer fully checked after its latency is taken). `_summary=count` reports matches per second (total × requests per second). Include pages report their requests per second as a ratio to the plain page of the same search. Selective shapes (target p99 ≤ 10 ms): patient+code, name prefix, composite code-value-quantity, chain to one medication code.",
             search::THROUGHPUT_CONNECTIONS,
             search::LATENCY_CONNECTIONS,
         ));

@@ -199,6 +199,64 @@ pub struct ShapeRun {
     pub checks: RunChecks,
 }
 
+/// Sends every request drawn for shape `shape_idx` once, in order, over one connection, and
+/// fully checks each answer, until all are sent or `budget` is spent. The timed loops choose
+/// requests at random, and a slow shape makes few of them in a run, so without the sweep a
+/// wrong answer to one drawn value could go unseen.
+pub fn sweep(
+    prepared: &Prepared,
+    shape_idx: usize,
+    client: &tokio::runtime::Runtime,
+    budget: Duration,
+) -> RunChecks {
+    let shape = &prepared.shapes[shape_idx];
+    let addr = prepared.server.addr();
+    let outcome = client.block_on(async {
+        let mut connection = client::Connection::open(addr).await?;
+        let started = std::time::Instant::now();
+        let (mut checked, mut failed, mut samples) = (0usize, 0usize, Vec::new());
+        for query in &shape.queries {
+            if started.elapsed() >= budget {
+                break;
+            }
+            let answer = connection.get(query.uri.clone()).await?;
+            checked += 1;
+            if let Err(problem) = shapes::full_check(shape, query, &prepared.facts, &answer) {
+                failed += 1;
+                if samples.len() < 2 {
+                    samples.push(problem);
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>((checked, failed, samples))
+    });
+    let mut checks = RunChecks::default();
+    match outcome {
+        Ok((checked, failed, samples)) => {
+            let samples = if samples.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", samples.join("; "))
+            };
+            checks.check(
+                "every drawn request, sent once before timing, passes the full check",
+                failed == 0,
+                format!(
+                    "{failed} failed of {checked} sent ({} drawn, {:.0} s budget){samples}",
+                    shape.queries.len(),
+                    budget.as_secs_f64()
+                ),
+            );
+        }
+        Err(e) => checks.check(
+            "every drawn request, sent once before timing, passes the full check",
+            false,
+            format!("{e:#}"),
+        ),
+    }
+    checks
+}
+
 /// Runs both loops of shape `shape_idx`.
 pub fn measure(
     prepared: &Prepared,
@@ -338,6 +396,11 @@ pub struct ShapeSeries {
 }
 
 impl ShapeSeries {
+    /// Adds checks made outside the runs (the sweep).
+    pub fn add_checks(&mut self, checks: RunChecks) {
+        self.checks.push(checks);
+    }
+
     /// Adds a run, or the checks of a run that failed.
     pub fn push(
         &mut self,
