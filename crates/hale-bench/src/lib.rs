@@ -1,8 +1,8 @@
 //! Hale's benchmark harness, as `../shared/docs/benchmarks.md` specifies it: the workloads W1
-//! (transaction ingest), W2 (import), W3 (read by id) and M (idle memory), each checked for
-//! correctness and reported as the median of several runs next to its ratio to a ceiling
-//! measured in the same run on the same machine (the HTTP ceiling for W3, the storage ceiling for
-//! W1 and W2).
+//! (transaction ingest), W2 (import), W3 (read by id), W4 (the search mix at a million resources)
+//! and M (idle memory), each checked for correctness and reported as the median of several runs
+//! next to its ratio to a ceiling measured in the same run on the same machine (the HTTP ceiling
+//! for W3, the storage ceiling for W1 and W2, the plain page for W4's include pages).
 //!
 //! The server runs in this process, on a Tokio runtime of its own ([`server`]); the load generator
 //! runs on another runtime in the same process ([`client`]), so on the same machine. M measures
@@ -26,7 +26,7 @@ use report::{
 };
 use serde_json::{Map, Value, json};
 use workload::ingest::{IngestRun, ReadTarget};
-use workload::{import, ingest, memory, read, storage};
+use workload::{import, ingest, memory, read, search, storage};
 
 /// The workloads `--workloads` can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -37,6 +37,8 @@ pub enum Workload {
     W2,
     /// Read by id.
     W3,
+    /// The search mix at a million resources.
+    W4,
     /// Idle memory of `hale serve`.
     M,
     /// The HTTP and storage ceilings.
@@ -60,6 +62,10 @@ pub struct Options {
     pub duration: Duration,
     /// The `hale` binary for M; found next to this executable when absent.
     pub hale_bin: Option<PathBuf>,
+    /// Resources W4 loads, at least.
+    pub w4_resources: u64,
+    /// A database file W4 builds and keeps, or reuses if it exists.
+    pub w4_db: Option<PathBuf>,
 }
 
 impl Options {
@@ -73,6 +79,18 @@ const ORDER: &[&str] = &[
     "W1",
     "W2",
     "W3",
+    "W4-obs-patient-code",
+    "W4-obs-lab-date",
+    "W4-patient-name",
+    "W4-patient-birthdate",
+    "W4-obs-count-male",
+    "W4-condition-include",
+    "W4-condition-plain",
+    "W4-patient-revinclude",
+    "W4-patient-plain",
+    "W4-obs-code-value-quantity",
+    "W4-condition-content",
+    "W4-medreq-medication-code",
     "M",
     "ceiling-http",
     "ceiling-storage-w1",
@@ -320,6 +338,81 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         }
     }
 
+    let mut w4_data = None;
+    if options.wants(Workload::W4) {
+        let w4_options = search::W4Options {
+            data: options.data.clone(),
+            resources: options.w4_resources,
+            db: options.w4_db.clone(),
+            seed: options.seed,
+        };
+        match search::prepare(&w4_options) {
+            Ok(prepared) => {
+                w4_data = Some(prepared.description.clone());
+                if data_label == "none" {
+                    data_label = match (&options.data, &options.w4_db) {
+                        (Some(dir), _) => dir.display().to_string(),
+                        (None, Some(db)) => db.display().to_string(),
+                        (None, None) => data_label,
+                    };
+                }
+                let mut series: Vec<search::ShapeSeries> = prepared
+                    .shapes
+                    .iter()
+                    .map(|_| search::ShapeSeries::default())
+                    .collect();
+                // Every drawn request once, fully checked, before any timing: twice a loop's
+                // length per shape at most, since the slowest shapes take most of a second.
+                for (shape_idx, shape) in prepared.shapes.iter().enumerate() {
+                    let checks = search::sweep(&prepared, shape_idx, &client, 2 * options.duration);
+                    if let Some(check) = checks.0.first() {
+                        progress(format!("{} sweep: {}", shape.id, check.detail));
+                    }
+                    series[shape_idx].add_checks(checks);
+                }
+                // Run by run, every shape in turn, so that drift in the machine's speed affects
+                // every shape alike.
+                for run_idx in 0..options.runs {
+                    for (shape_idx, shape) in prepared.shapes.iter().enumerate() {
+                        let run = search::measure(
+                            &prepared,
+                            shape_idx,
+                            &client,
+                            warmup,
+                            options.duration,
+                            options.seed.wrapping_add(run_idx as u64),
+                        );
+                        series[shape_idx].push(shape, run_idx, options.runs, run);
+                    }
+                }
+                let mut w4_results: Vec<WorkloadResult> = prepared
+                    .shapes
+                    .iter()
+                    .zip(&series)
+                    .map(|(shape, series)| series.result(shape, &prepared.checks))
+                    .collect();
+                search::include_ratios(&prepared.shapes, &mut w4_results);
+                results.extend(w4_results);
+                prepared.server.stop()?;
+            }
+            Err(e) => {
+                let mut result = workload_result(
+                    "W4",
+                    "search mix",
+                    "req/s",
+                    Vec::new(),
+                    &[failed_run(&e)],
+                    Map::new(),
+                );
+                result.target = Some(Target {
+                    text: "the store could not be prepared".into(),
+                    met: false,
+                });
+                results.push(result);
+            }
+        }
+    }
+
     if options.wants(Workload::M) {
         let mut figures = Vec::new();
         let mut peaks = Vec::new();
@@ -406,6 +499,14 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             "W3 sends no bearer token: authentication is not built yet, so it measures the open read path.".into(),
         );
     }
+    if options.wants(Workload::W4) {
+        notes.push(format!(
+            "W4 first sends every drawn request of every shape once, fully checked (up to twice --duration-secs per shape), then measures each shape twice per run: requests per second over {} connections (quick checks of status, Bundle type and total), and p50/p99 latency over {} connection (every answer fully checked after its latency is taken). `_summary=count` reports matches per second (total × requests per second). Include pages report their requests per second as a ratio to the plain page of the same search. Selective shapes (target p99 ≤ 10 ms): patient+code, name prefix, composite code-value-quantity, chain to one medication code.",
+            search::THROUGHPUT_CONNECTIONS,
+            search::LATENCY_CONNECTIONS,
+        ));
+        notes.push("W4's store is loaded in process through the engine (setup, not timed), with synchronous=NORMAL, then checkpointed and reopened; its expected answers are read from the database file by the harness, not through the server.".into());
+    }
     if options.wants(Workload::Ceilings) {
         notes.push(format!(
             "The storage ceiling copies the rows the workload wrote (resource, history, index and compartment tables) into a fresh database with the store's schema and durability (WAL, synchronous=FULL), {} resources per transaction, with no HTTP, JSON, validation, lookups or savepoints.",
@@ -435,6 +536,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
                 "hale-server in process on a {}-thread Tokio runtime, SQLite (WAL, synchronous=FULL) in a temporary folder",
                 server::SERVER_WORKER_THREADS
             ),
+            w4_data,
         },
         results,
         notes,
@@ -442,19 +544,19 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     })
 }
 
-fn progress(message: String) {
+pub(crate) fn progress(message: String) {
     eprintln!("hale-bench: {message}");
 }
 
 /// The checks of a run that did not finish.
-fn failed_run(error: &anyhow::Error) -> RunChecks {
+pub(crate) fn failed_run(error: &anyhow::Error) -> RunChecks {
     let mut checks = RunChecks::default();
     checks.check("the run completed", false, format!("{error:#}"));
     progress(format!("a run failed: {error:#}"));
     checks
 }
 
-fn workload_result(
+pub(crate) fn workload_result(
     id: &str,
     workload: &str,
     unit: &str,

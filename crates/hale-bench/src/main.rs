@@ -12,7 +12,7 @@ use clap::Parser;
 use hale_bench::{Options, Workload};
 
 /// Hale's benchmark harness (`benchmarks.md`): W1 transaction ingest, W2 import, W3 read by id,
-/// M idle memory, and the HTTP and storage ceilings, as medians over several runs.
+/// W4 search mix, M idle memory, and the HTTP and storage ceilings, as medians over several runs.
 #[derive(Parser, Debug)]
 #[command(name = "hale-bench", version, about)]
 struct Cli {
@@ -37,8 +37,8 @@ struct Cli {
     /// Repetitions of each workload; figures are medians.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Measured seconds of each W3 and HTTP-ceiling run (after a warm-up of a fifth of it, at
-    /// most 1 s).
+    /// Measured seconds of each W3 and HTTP-ceiling run, and of each of W4's two loops per shape
+    /// (after a warm-up of a fifth of it, at most 1 s).
     #[arg(long, default_value_t = 5.0)]
     duration_secs: f64,
     /// Where the JSON goes: `<date>-<git short sha>.json` and `latest.json`.
@@ -47,6 +47,13 @@ struct Cli {
     /// The `hale` binary M starts; by default the one next to this executable.
     #[arg(long)]
     hale_bin: Option<PathBuf>,
+    /// Resources W4 loads (at least; whole patient Bundles), from the Synthea folder of --data.
+    #[arg(long, default_value_t = hale_bench::workload::search::DEFAULT_RESOURCES)]
+    w4_resources: u64,
+    /// A database file for W4: built there and kept (with a `.w4.json` marker) if absent,
+    /// reused as it is if present, so that later runs skip the minutes a million resources take.
+    #[arg(long)]
+    w4_db: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -63,6 +70,8 @@ fn main() -> anyhow::Result<ExitCode> {
         runs: cli.runs,
         duration: Duration::from_secs_f64(cli.duration_secs),
         hale_bin: cli.hale_bin,
+        w4_resources: cli.w4_resources,
+        w4_db: cli.w4_db,
     };
     let report = hale_bench::run(&options)?;
     print!("{}", report.to_markdown());

@@ -1,10 +1,12 @@
 //! The server under test, in this process: the real `hale-server` application over a fresh SQLite
-//! store in a temporary folder, on its own two-thread Tokio runtime, listening on `127.0.0.1:0`.
+//! store in a temporary folder (or, for W4, over a database file kept between runs), on its own
+//! two-thread Tokio runtime, listening on `127.0.0.1:0`.
 //!
 //! It differs from `hale serve` in one way only: [`hale_server::app_with`] adds the fixed
 //! [`CEILING_PATH`] route, which passes through the same middleware as the FHIR routes and so
 //! measures what the HTTP stack alone can serve.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,25 +33,56 @@ pub const CEILING_BODY_BYTES: usize = 1024;
 /// Worker threads of the server's runtime.
 pub const SERVER_WORKER_THREADS: usize = 2;
 
+/// Where the database of a [`BenchServer`] lives.
+enum Location {
+    /// A temporary folder, removed with the server.
+    Temporary(tempfile::TempDir),
+    /// A file the caller named, kept afterwards.
+    Kept(PathBuf),
+}
+
 /// A running server and the store it owns.
 pub struct BenchServer {
     runtime: tokio::runtime::Runtime,
     store: Arc<SqliteStore>,
+    engine: Engine,
+    synchronous_full: bool,
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    // Dropped last: the database lives in it.
-    dir: tempfile::TempDir,
+    // Dropped last: the database may live in it.
+    location: Location,
 }
 
 impl BenchServer {
-    /// Starts a server over a fresh, empty store.
+    /// Starts a server over a fresh, empty store in a temporary folder, with the durability
+    /// `hale serve` defaults to (`synchronous=FULL`).
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_temporary(true)
+    }
+
+    /// Starts a server over the database file at `path`, creating it if absent and keeping it
+    /// afterwards. `synchronous_full` as in [`SqliteConfig`].
+    pub fn start_at(path: &Path, synchronous_full: bool) -> anyhow::Result<Self> {
+        Self::start_on(
+            path.to_owned(),
+            Location::Kept(path.to_owned()),
+            synchronous_full,
+        )
+    }
+
+    /// Starts a server over a fresh store in a temporary folder, `synchronous_full` as in
+    /// [`SqliteConfig`].
+    pub fn start_temporary(synchronous_full: bool) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("hale-bench-").tempdir()?;
-        let store = Arc::new(
-            SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db")))
-                .context("opening the SQLite store")?,
-        );
+        let path = dir.path().join("hale.db");
+        Self::start_on(path, Location::Temporary(dir), synchronous_full)
+    }
+
+    fn start_on(path: PathBuf, location: Location, synchronous_full: bool) -> anyhow::Result<Self> {
+        let mut config = SqliteConfig::new(path);
+        config.synchronous_full = synchronous_full;
+        let store = Arc::new(SqliteStore::open(config).context("opening the SQLite store")?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(SERVER_WORKER_THREADS)
             .thread_name("hale-bench-server")
@@ -58,10 +91,8 @@ impl BenchServer {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
         let dyn_store: Arc<dyn ResourceStore> = store.clone();
-        let state = AppState::new(
-            Engine::new(dyn_store),
-            HttpConfig::new(format!("http://{addr}")),
-        );
+        let engine = Engine::new(dyn_store);
+        let state = AppState::new(engine.clone(), HttpConfig::new(format!("http://{addr}")));
         let ceiling_body = Bytes::from(ceiling_body());
         let extra = Router::new().route(
             CEILING_PATH,
@@ -92,10 +123,12 @@ impl BenchServer {
         Ok(BenchServer {
             runtime,
             store,
+            engine,
+            synchronous_full,
             addr,
             shutdown: Some(shutdown),
             served: Some(served),
-            dir,
+            location,
         })
     }
 
@@ -106,12 +139,21 @@ impl BenchServer {
 
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("hale.db")
+        match &self.location {
+            Location::Temporary(dir) => dir.path().join("hale.db"),
+            Location::Kept(path) => path.clone(),
+        }
     }
 
-    /// The folder that holds the database.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
+    /// The engine the server's routes call, for work that skips HTTP (loading W4's data).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Runs `future` to completion on the server's runtime, so that work done in process (such
+    /// as loading through [`Self::engine`]) uses the server's threads, as requests would.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
     }
 
     /// The number of current resources per type, asked of the store itself.
@@ -125,6 +167,24 @@ impl BenchServer {
     /// Stops accepting requests, finishes those in flight, and commits what the writer holds.
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.stop_inner()
+    }
+
+    /// Stops the server, checkpoints the whole WAL into the database file, and starts a new
+    /// server over the same database. After a bulk load, this leaves the database as a server
+    /// that has run for a while would have it, whether the next run built it or reuses it.
+    pub fn reopen(mut self) -> anyhow::Result<Self> {
+        self.stop_inner()?;
+        let path = self.db_path();
+        let synchronous_full = self.synchronous_full;
+        let location = std::mem::replace(&mut self.location, Location::Kept(PathBuf::new()));
+        // Dropping the server closes the store's connections before the checkpoint.
+        drop(self);
+        let conn = rusqlite::Connection::open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .context("checkpointing the WAL")?;
+        drop(conn);
+        Self::start_on(path, location, synchronous_full)
     }
 
     fn stop_inner(&mut self) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
-//! Runs every workload once at a tiny size (two hale-synth patients, one run, 300 ms windows) and
-//! checks the report's structure and that every check passed. The figures themselves mean
-//! nothing at this size or in a debug build.
+//! Runs every workload once at a tiny size (two hale-synth patients, or three Synthea patients for
+//! W4; one run, 300 ms windows) and checks the report's structure and that every check passed.
+//! The figures themselves mean nothing at this size or in a debug build.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hale_bench::{Options, Workload};
@@ -23,6 +24,8 @@ fn every_workload_runs_small_and_reports() {
         runs: 1,
         duration: Duration::from_millis(300),
         hale_bin: None,
+        w4_resources: 0,
+        w4_db: None,
     };
     let report = match hale_bench::run(&options) {
         Ok(report) => report,
@@ -86,4 +89,110 @@ fn every_workload_runs_small_and_reports() {
     assert_eq!(written["results"][0]["unit"], "resources/s");
     assert!(written["results"][0]["target"]["met"].is_boolean());
     assert!(written["machine"]["cpus"].as_u64().is_some_and(|n| n > 0));
+}
+
+/// The synthea-120 folder: `HALE_SYNTHEA_DIR`, or `../shared/testdata/synthea-120` beside the
+/// repository, as the other tests that read the shared test data find it.
+fn synthea_dir() -> PathBuf {
+    match std::env::var_os("HALE_SYNTHEA_DIR") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/synthea-120"),
+    }
+}
+
+/// The W4 ids in report order.
+const W4_IDS: &[&str] = &[
+    "W4-obs-patient-code",
+    "W4-obs-lab-date",
+    "W4-patient-name",
+    "W4-patient-birthdate",
+    "W4-obs-count-male",
+    "W4-condition-include",
+    "W4-condition-plain",
+    "W4-patient-revinclude",
+    "W4-patient-plain",
+    "W4-obs-code-value-quantity",
+    "W4-condition-content",
+    "W4-medreq-medication-code",
+];
+
+#[test]
+fn the_search_mix_runs_small_and_checks_its_answers() {
+    // W4 needs Synthea's Medication resources, which hale-synth does not write, so it runs over
+    // the shared test data, and skips with a note without it, as the project's other tests that
+    // read that data do.
+    let dir = synthea_dir();
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return;
+    }
+    let db_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary folder: {e}"));
+    let db = db_dir.path().join("w4.db");
+    // 5,000 resources are the shared Bundles (778 entries) and the first three patient Bundles
+    // in file order: two women and a man born in 1991, so that the gender chain, the birth date
+    // and the medication chain (the first Bundles hold Medications) all have matches.
+    let options = |runs| Options {
+        data: Some(dir.clone()),
+        patients: 2,
+        seed: 7,
+        workloads: vec![Workload::W4],
+        runs,
+        duration: Duration::from_millis(300),
+        hale_bin: None,
+        w4_resources: 5_000,
+        w4_db: Some(db.clone()),
+    };
+    let run = |runs| match hale_bench::run(&options(runs)) {
+        Ok(report) => report,
+        Err(e) => panic!("the harness failed: {e:#}"),
+    };
+    let built = run(1);
+    let markdown = built.to_markdown();
+    assert!(built.all_correct, "a check failed:\n{markdown}");
+    let ids: Vec<&str> = built.results.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, W4_IDS);
+    for result in &built.results {
+        assert!(result.latency_ms.is_some(), "{} has no latency", result.id);
+        assert!(!result.checks.is_empty(), "{} checked nothing", result.id);
+        assert!(
+            result.details["mean_total"].as_f64().is_some(),
+            "{}",
+            result.id
+        );
+        assert!(
+            markdown.contains(&format!("| {} ", result.id)),
+            "{} is not in the table",
+            result.id
+        );
+        if result.id != "W4-obs-count-male" {
+            assert!(result.median > 0.0, "{} measured nothing", result.id);
+        }
+    }
+    let count = built.result("W4-obs-count-male");
+    assert_eq!(count.map(|r| r.unit.as_str()), Some("matches/s"));
+    assert!(
+        count.is_some_and(|r| r.median > 0.0),
+        "no male Observations counted"
+    );
+    for (id, plain) in [
+        ("W4-condition-include", "W4-condition-plain"),
+        ("W4-patient-revinclude", "W4-patient-plain"),
+    ] {
+        let ratio = built.result(id).and_then(|r| r.ceiling.as_ref());
+        assert_eq!(ratio.map(|c| c.ceiling_id.as_str()), Some(plain), "{id}");
+    }
+    assert!(markdown.contains("W4 search mix"));
+    let described = built.setup.w4_data.clone().unwrap_or_default();
+    assert!(described.contains("5,"), "{described}");
+
+    // A second run reuses the database the first one built and kept.
+    assert!(db.with_extension("db.w4.json").is_file());
+    let reused = run(1);
+    assert!(
+        reused.all_correct,
+        "a check failed:\n{}",
+        reused.to_markdown()
+    );
+    let described = reused.setup.w4_data.unwrap_or_default();
+    assert!(described.contains("reused from"), "{described}");
 }

@@ -5,4 +5,5 @@ pub mod import;
 pub mod ingest;
 pub mod memory;
 pub mod read;
+pub mod search;
 pub mod storage;
