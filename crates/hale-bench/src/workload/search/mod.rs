@@ -101,6 +101,18 @@ pub fn prepare(options: &W4Options) -> anyhow::Result<Prepared> {
             let marker: Marker = serde_json::from_slice(&text)
                 .with_context(|| format!("reading {}", marker_path(db).display()))?;
             let server = BenchServer::start_at(db, false)?;
+            // A database built by an older Hale may hold an index by other rules (or, after a
+            // migration, none): rebuild it as `hale serve` would before answering, untimed.
+            let engine = server.engine().clone();
+            if server.block_on(engine.index_is_stale())? {
+                eprintln!("hale-bench: W4 store: rebuilding its search index (setup, untimed)");
+                let started = std::time::Instant::now();
+                let resources = server.block_on(engine.reindex())?;
+                eprintln!(
+                    "hale-bench: W4 store: reindexed {resources} resources in {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
             let description = format!("{} (reused from {})", marker.description, db.display());
             (server, description, Some(marker.resources))
         }
