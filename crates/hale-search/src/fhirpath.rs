@@ -489,6 +489,15 @@ impl Expression {
         }
     }
 
+    /// Whether the expression (already [`Expression::specialize`]d to `resource_type`) yields at
+    /// most one item for every resource of that type: a path of elements whose maximum
+    /// cardinality in the element table is 1, through filters (`where`, `as`, `ofType`) that can
+    /// only drop items. Anything else (a union, a repeating element, an element the table does
+    /// not list) may yield several, and says `false`.
+    pub fn at_most_one(&self, resource_type: &str) -> bool {
+        single_path(&self.root, resource_type).is_some()
+    }
+
     /// Whether the expression can yield nothing at all (after [`Expression::specialize`], when
     /// no branch applies to the resource type).
     pub fn is_empty(&self) -> bool {
@@ -519,6 +528,31 @@ impl Expression {
 /// What stays the same during one evaluation.
 struct Context<'a> {
     resource: &'a Value,
+}
+
+/// The element path a node yields at most one item of (`Observation.subject`), or `None` when it
+/// may yield several; see [`Expression::at_most_one`].
+fn single_path(node: &Node, resource_type: &str) -> Option<String> {
+    match node {
+        Node::This => Some(resource_type.to_owned()),
+        Node::Member { base, name, choice } => {
+            let base = single_path(base, resource_type)?;
+            let structure = hale_fhir::definitions::structure(resource_type)?;
+            let plain = format!("{base}.{name}");
+            let choice_path = format!("{base}.{name}[x]");
+            let element = structure
+                .elements
+                .iter()
+                .find(|e| e.path == plain || (*choice && e.path == choice_path))?;
+            matches!(element.max, hale_fhir::table::Max::Bounded(0 | 1)).then_some(plain)
+        }
+        Node::As { base, .. }
+        | Node::Call {
+            base,
+            function: Function::Where(_) | Function::OfType(_),
+        } => single_path(base, resource_type),
+        _ => None,
+    }
 }
 
 fn specialize(node: &Node, resource_type: &str) -> Node {

@@ -63,6 +63,19 @@ pub fn fingerprint() -> String {
     )
 }
 
+/// Whether a resource of `resource_type` has at most one [`IndexEntry::Reference`] for the
+/// reference parameter `code` (`Observation.patient`: `subject`, at most one Reference), so that a
+/// store may count such entries instead of distinct resources. A Reference item gives at most one
+/// reference entry (its identifier goes to a token entry), so this is the cardinality of the
+/// parameter's expression.
+pub fn at_most_one_reference(resource_type: &str, code: &str) -> bool {
+    plan_for(resource_type).iter().any(|param| {
+        param.code == code
+            && param.kind == SearchParamType::Reference
+            && param.expression.at_most_one(resource_type)
+    })
+}
+
 /// One value extracted from a resource for one search parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IndexEntry {
@@ -2066,6 +2079,21 @@ mod tests {
         let entries = extract("Nonexistent", &resource);
         assert_eq!(render(&entries, "_id"), ["token -|x text=-"]);
         assert_eq!(render(&entries, "_profile"), ["uri http://p"]);
+    }
+
+    #[test]
+    fn single_valued_references() {
+        assert!(at_most_one_reference("Observation", "patient"));
+        assert!(at_most_one_reference("Observation", "subject"));
+        assert!(at_most_one_reference("Observation", "encounter"));
+        assert!(at_most_one_reference("MedicationRequest", "medication"));
+        // Repeating elements, unions, and parameters that are not references.
+        assert!(!at_most_one_reference("Observation", "performer"));
+        assert!(!at_most_one_reference("Observation", "has-member"));
+        assert!(!at_most_one_reference("Patient", "general-practitioner"));
+        assert!(!at_most_one_reference("Provenance", "target"));
+        assert!(!at_most_one_reference("Observation", "code"));
+        assert!(!at_most_one_reference("Observation", "no-such-parameter"));
     }
 
     #[test]

@@ -463,7 +463,15 @@ impl<'a> Planner<'a> {
     /// For a count of one chain under `Scope::All`, the `FROM` and `WHERE` of a statement that
     /// reads the referring resources' references alone (the parameter's id fixes their type and
     /// FHIR version); its rows are `x.rid`. `None` for every other query.
-    pub(crate) fn chain_count(&mut self, query: &SearchQuery) -> Result<Option<Sql>, StoreError> {
+    ///
+    /// The second value says whether every resource has at most one reference entry of the
+    /// chained parameter ([`hale_search::index::at_most_one_reference`]), so that counting the
+    /// entries counts the resources and the caller may skip `DISTINCT`, which at a few hundred
+    /// thousand entries costs more than the scan itself.
+    pub(crate) fn chain_count(
+        &mut self,
+        query: &SearchQuery,
+    ) -> Result<Option<(Sql, bool)>, StoreError> {
         let [
             Criterion::Chain {
                 code,
@@ -478,10 +486,11 @@ impl<'a> Planner<'a> {
             return Ok(None);
         }
         let (_, known_type) = self.base(query);
+        let single = known_type.is_some_and(|t| hale_search::index::at_most_one_reference(t, code));
         let mut sql = Sql::default();
         sql.push("FROM idx_reference x WHERE ");
         sql.append(self.chain_references("x", known_type, code, target_type, inner)?);
-        Ok(Some(sql))
+        Ok(Some((sql, single)))
     }
 
     /// A parameter test as a condition on the resource alias `alias`.

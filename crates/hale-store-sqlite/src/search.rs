@@ -280,17 +280,25 @@ fn count_sql(
     // driver's value index, probing the others per row, which beats intersecting `IN` lists.
     let all = matches!(scope, Scope::All);
     let source = match planner.driven(query, !all)? {
-        Some(driven) => Some((driven, "e.rid")),
-        None => planner.chain_count(query)?.map(|chain| (chain, "x.rid")),
+        Some(driven) => Some((driven, "e.rid", false)),
+        None => planner
+            .chain_count(query)?
+            .map(|(chain, single)| (chain, "x.rid", single)),
     };
-    if let Some((from_where, row)) = source {
-        sql.push(&format!("SELECT count(*) FROM (SELECT DISTINCT {row} "));
+    if let Some((from_where, row, single)) = source {
+        if single {
+            sql.push("SELECT count(*) ");
+        } else {
+            sql.push(&format!("SELECT count(*) FROM (SELECT DISTINCT {row} "));
+        }
         sql.append(from_where);
         if let Some(horizon) = horizon {
             sql.push(&format!(" AND {row} <= "));
             sql.bind(horizon);
         }
-        sql.push(")");
+        if !single {
+            sql.push(")");
+        }
         return Ok(sql);
     }
     sql.push("SELECT count(*) FROM resource r WHERE ");

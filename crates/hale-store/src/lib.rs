@@ -133,7 +133,9 @@ pub struct NewVersion {
     pub method: Method,
     /// The serialised resource, or empty for a deletion.
     pub json: Bytes,
-    /// Index entries extracted from the resource (empty for a deletion).
+    /// Index entries extracted from the resource (empty for a deletion). They come from
+    /// [`hale_search::index::extract`], so a store may rely on what extraction guarantees, such
+    /// as [`hale_search::index::at_most_one_reference`].
     pub index: Vec<IndexEntry>,
     /// Ids of the Patients whose compartment holds this resource.
     pub compartments: Vec<String>,

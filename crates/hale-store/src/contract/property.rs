@@ -129,7 +129,14 @@ fn entries(rng: &mut Rng, patient_ids: &[String]) -> Vec<IndexEntry> {
     for _ in 0..rng.below(3) {
         out.push(token_entry(rng, "code"));
     }
-    for _ in 0..rng.below(3) {
+    // Observation.subject repeats at most once in R4, so extraction gives at most one reference
+    // entry, which stores may rely on (`hale_search::index::at_most_one_reference`).
+    let references = if hale_search::index::at_most_one_reference("Observation", "subject") {
+        2
+    } else {
+        3
+    };
+    for _ in 0..rng.below(references) {
         out.push(if rng.chance(80) {
             IndexEntry::Reference {
                 code: "subject",
