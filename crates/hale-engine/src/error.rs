@@ -78,6 +78,9 @@ pub enum EngineError {
         /// What went wrong with it.
         source: Box<EngineError>,
     },
+    /// The request would cost more than the server allows (too many included resources).
+    #[error("{0}")]
+    TooCostly(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -19,7 +19,7 @@ use crate::{Context, Engine, EngineError};
 const MAX_ITERATE_ROUNDS: usize = 8;
 
 /// Which page to read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PageSpec {
     /// The page size (`_count`, after the server's default and maximum).
     pub count: usize,
@@ -33,6 +33,24 @@ pub struct PageSpec {
     pub horizon: Option<i64>,
     /// The total counted on the first page, which `_total=estimate` reuses.
     pub known_total: Option<u64>,
+    /// Most resources `_include` and `_revinclude` may add to one page; beyond it the search
+    /// fails as too costly rather than holding an unbounded page in memory.
+    pub max_included: usize,
+}
+
+impl Default for PageSpec {
+    /// The first page of ten, with the server's default bound on included resources.
+    fn default() -> Self {
+        PageSpec {
+            count: 10,
+            skip: 0,
+            after: None,
+            before: None,
+            horizon: None,
+            known_total: None,
+            max_included: 10_000,
+        }
+    }
 }
 
 /// One page of a search.
@@ -105,7 +123,9 @@ impl Engine {
         };
         // A count-only request reads no page and has no later pages, so its horizon is moot.
         let horizon = horizon.unwrap_or(0);
-        let included = self.includes(ctx, request, &hits).await?;
+        let included = self
+            .includes(ctx, request, &hits, spec.max_included)
+            .await?;
         Ok(SearchResult {
             matches: hits,
             included,
@@ -122,6 +142,7 @@ impl Engine {
         ctx: &Context,
         request: &SearchRequest,
         hits: &[Hit],
+        max_included: usize,
     ) -> Result<Vec<StoredResource>, EngineError> {
         if hits.is_empty() || (request.includes.is_empty() && request.revincludes.is_empty()) {
             return Ok(Vec::new());
@@ -170,6 +191,14 @@ impl Engine {
             }
             if found.is_empty() {
                 break;
+            }
+            if included.len() + found.len() > max_included {
+                // 1up's words for the same limit, which its clients may already look for.
+                return Err(EngineError::TooCostly(format!(
+                    "Resource references within a _revinclude query have exceeded inner query \
+                     limit: the includes of this page add more than {max_included} resources; \
+                     ask for a smaller _count"
+                )));
             }
             round = found.iter().map(key).collect();
             included.extend(found);

@@ -14,6 +14,8 @@ pub struct HttpConfig {
     pub max_count: usize,
     /// Largest `_skip` accepted; 1up clients page by offset up to 9990.
     pub max_skip: usize,
+    /// Most resources `_include` / `_revinclude` may add to one search page.
+    pub max_included: usize,
     /// The key that signs search paging cursors; every process serving one database needs the
     /// same key for cursors to work across them.
     pub cursor_key: crate::cursor::CursorKey,
@@ -30,6 +32,7 @@ impl HttpConfig {
             default_count: 10,
             max_count: 1000,
             max_skip: 9990,
+            max_included: 10_000,
             cursor_key: crate::cursor::CursorKey::random(),
             request_timeout: std::time::Duration::from_secs(60),
         }

@@ -14,6 +14,7 @@
 //! | `EngineError::Gone`                       | 410    | `deleted`           |
 //! | `EngineError::VersionConflict`            | 412    | `conflict`          |
 //! | `EngineError::MultipleMatches`            | 412    | `multiple-matches`  |
+//! | `EngineError::TooCostly`                  | 400    | `too-costly`        |
 //! | body too large                            | 413    | `too-costly`        |
 //! | XML or other request content type         | 415    | `not-supported`     |
 //! | `StoreError::Overloaded`, `Closed`        | 503    | `throttled`/`transient` |
@@ -121,6 +122,7 @@ pub fn engine_status(e: &EngineError) -> (StatusCode, Vec<Issue>) {
             one(StatusCode::BAD_REQUEST, IssueType::Processing)
         }
         EngineError::NotSupported(_) => one(StatusCode::BAD_REQUEST, IssueType::NotSupported),
+        EngineError::TooCostly(_) => one(StatusCode::BAD_REQUEST, IssueType::TooCostly),
         EngineError::NotFound { .. } | EngineError::VersionNotFound { .. } => {
             one(StatusCode::NOT_FOUND, IssueType::NotFound)
         }

@@ -207,6 +207,7 @@ async fn search(
         None => PageSpec {
             count,
             skip,
+            max_included: config.max_included,
             ..PageSpec::default()
         },
         Some(cursor) => PageSpec {
@@ -216,6 +217,7 @@ async fn search(
             before: cursor.backwards.then(|| cursor.position.clone()),
             horizon: Some(cursor.horizon),
             known_total: cursor.total,
+            max_included: config.max_included,
         },
     };
     let result = state.engine.search(&req.ctx, &request, &spec).await?;

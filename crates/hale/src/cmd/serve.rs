@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// Largest `_skip` accepted; beyond it a search answers 400.
     #[arg(long, env = "HALE_MAX_SKIP", default_value_t = 9990)]
     max_skip: usize,
+    /// Most resources `_include` and `_revinclude` may add to one search page (400 beyond).
+    #[arg(long, env = "HALE_MAX_INCLUDED", default_value_t = 10_000)]
+    max_included: usize,
     /// The secret that signs search cursors (at least 32 characters); by default a random key
     /// kept in `secret.key` in the data directory.
     #[arg(long, env = "HALE_SECRET", hide_env_values = true)]
@@ -78,6 +81,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
         config.max_count = args.max_count;
         config.max_skip = args.max_skip;
+        config.max_included = args.max_included;
         config.cursor_key =
             hale_server::cursor::CursorKey::new(args.store.secret(args.secret.as_deref())?);
         let state = AppState::new(engine, config);

@@ -361,6 +361,7 @@ impl Drop for TestApp {
 #[derive(Debug, Default)]
 pub struct TestAppBuilder {
     max_body_bytes: Option<usize>,
+    max_included: Option<usize>,
 }
 
 impl TestApp {
@@ -382,6 +383,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// The most resources includes may add to one search page.
+    pub fn max_included(mut self, max_included: usize) -> Self {
+        self.max_included = Some(max_included);
+        self
+    }
+
     /// Opens the store, binds `127.0.0.1:0` and serves on the current runtime.
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
@@ -398,6 +405,9 @@ impl TestAppBuilder {
         let mut config = HttpConfig::new(&base_url);
         if let Some(max_body_bytes) = self.max_body_bytes {
             config.max_body_bytes = max_body_bytes;
+        }
+        if let Some(max_included) = self.max_included {
+            config.max_included = max_included;
         }
         let state = AppState::new(engine, config);
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();

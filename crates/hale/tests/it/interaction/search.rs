@@ -564,6 +564,36 @@ async fn includes_and_revincludes_are_marked_deduplicated_and_not_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn includes_beyond_the_limit_are_too_costly_rather_than_unbounded() {
+    let app = TestApp::builder().max_included(2).start().await;
+    let f = fixture(&app).await;
+    // Two included resources fit; Ana's and Bob's Patients and Bob's Encounter do not.
+    let fits = app
+        .get("/r4/Observation?code=8867-4&_include=Observation:subject")
+        .await
+        .resource(200);
+    assert_eq!(entries(&fits, "include").len(), 2);
+    let outcome = app
+        .get("/r4/Observation?_include=Observation:subject&_include=Observation:encounter")
+        .await
+        .outcome(400, "too-costly");
+    assert!(
+        outcome
+            .to_string()
+            .contains("_revinclude query have exceeded inner query limit")
+    );
+    // The same search in smaller pages works.
+    let small = app
+        .get(&format!(
+            "/r4/Observation?_id={}&_include=Observation:subject&_include=Observation:encounter",
+            f.observations[3]
+        ))
+        .await
+        .resource(200);
+    assert_eq!(entries(&small, "include").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compartment_system_and_post_searches() {
     let app = TestApp::start().await;
     let f = fixture(&app).await;
