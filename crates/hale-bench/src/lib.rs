@@ -79,18 +79,7 @@ const ORDER: &[&str] = &[
     "W1",
     "W2",
     "W3",
-    "W4-obs-patient-code",
-    "W4-obs-lab-date",
-    "W4-patient-name",
-    "W4-patient-birthdate",
-    "W4-obs-count-male",
-    "W4-condition-include",
-    "W4-condition-plain",
-    "W4-patient-revinclude",
-    "W4-patient-plain",
-    "W4-obs-code-value-quantity",
-    "W4-condition-content",
-    "W4-medreq-medication-code",
+    "W4",
     "M",
     "ceiling-http",
     "ceiling-storage-w1",
@@ -476,11 +465,14 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             });
         }
     }
+    // W4 reports one result per search shape, in the shapes' order, which the stable sort keeps.
     results.sort_by_key(|r| {
-        ORDER
-            .iter()
-            .position(|id| *id == r.id)
-            .unwrap_or(ORDER.len())
+        let id = if r.id.starts_with("W4-") {
+            "W4"
+        } else {
+            r.id.as_str()
+        };
+        ORDER.iter().position(|o| *o == id).unwrap_or(ORDER.len())
     });
 
     notes.push(format!(

@@ -6,6 +6,9 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -30,33 +33,54 @@ pub async fn capabilities(
 /// The search parameters of `resource_type` and the `_include` / `_revinclude` values that reach
 /// it, from the generated search-parameter table that the parser resolves against.
 fn search_capabilities(entry: &mut Value, resource_type: &str) {
+    if let Some(Value::Object(search)) = SEARCH_CAPABILITIES.get(resource_type) {
+        for (key, value) in search {
+            entry[key] = value.clone();
+        }
+    }
+}
+
+/// [`search_capabilities`] of every R4 type, computed once: they depend on the generated table
+/// alone, and the reverse includes need a pass over every type's parameters.
+static SEARCH_CAPABILITIES: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
     use hale_fhir::definitions::search_params_for;
     use hale_fhir::table::SearchParamType;
-    let params: Vec<Value> = search_params_for(resource_type)
-        .filter(|p| !matches!(p.code, "_query" | "_filter" | "near"))
-        .map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind.as_str()}))
-        .collect();
-    let mut includes = vec!["*".to_owned()];
-    includes.extend(
-        search_params_for(resource_type)
-            .filter(|p| p.kind == SearchParamType::Reference)
-            .map(|p| format!("{resource_type}:{}", p.code)),
-    );
-    let revincludes: Vec<String> = hale_fhir::generated::R4_RESOURCE_TYPES
+    let types = hale_fhir::generated::R4_RESOURCE_TYPES;
+    let mut revincludes: HashMap<&str, Vec<String>> = HashMap::new();
+    for source in types {
+        for param in search_params_for(source).filter(|p| p.kind == SearchParamType::Reference) {
+            for target in types {
+                if param.targets.contains(target) || param.targets.contains(&"Resource") {
+                    revincludes
+                        .entry(target)
+                        .or_default()
+                        .push(format!("{source}:{}", param.code));
+                }
+            }
+        }
+    }
+    types
         .iter()
-        .flat_map(|source| {
-            search_params_for(source)
-                .filter(|p| {
-                    p.kind == SearchParamType::Reference
-                        && (p.targets.contains(&resource_type) || p.targets.contains(&"Resource"))
-                })
-                .map(move |p| format!("{source}:{}", p.code))
+        .map(|resource_type| {
+            let params: Vec<Value> = search_params_for(resource_type)
+                .filter(|p| !matches!(p.code, "_query" | "_filter" | "near"))
+                .map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind.as_str()}))
+                .collect();
+            let mut includes = vec!["*".to_owned()];
+            includes.extend(
+                search_params_for(resource_type)
+                    .filter(|p| p.kind == SearchParamType::Reference)
+                    .map(|p| format!("{resource_type}:{}", p.code)),
+            );
+            let search = json!({
+                "searchParam": params,
+                "searchInclude": includes,
+                "searchRevInclude": revincludes.remove(resource_type).unwrap_or_default(),
+            });
+            (*resource_type, search)
         })
-        .collect();
-    entry["searchParam"] = json!(params);
-    entry["searchInclude"] = json!(includes);
-    entry["searchRevInclude"] = json!(revincludes);
-}
+        .collect()
+});
 
 /// The CapabilityStatement for the server at `base`.
 pub fn capability_statement(base: &str, fhir_version: hale_fhir::FhirVersion) -> Value {
