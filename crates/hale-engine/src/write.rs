@@ -330,12 +330,7 @@ fn visible_current(
 }
 
 fn in_scope(ctx: &Context, resource: &StoredResource) -> bool {
-    match &ctx.scope {
-        hale_store::Scope::All => true,
-        hale_store::Scope::Owners(owners) => {
-            resource.owner.is_none() || owners.iter().any(|o| Some(*o) == resource.owner)
-        }
-    }
+    ctx.scope.may_write(resource.owner)
 }
 
 fn check_if_match(

@@ -114,16 +114,21 @@ pub(crate) const TEXT_AFTER_ALL: &str = "\u{10FFFF}";
 pub(crate) fn push_scope(sql: &mut Sql, alias: &str, scope: &Scope) {
     match scope {
         Scope::All => {}
-        Scope::Owners(owners) => {
-            sql.push(&format!(" AND ({alias}.owner_app IS NULL"));
-            for owner in owners {
-                sql.push(&format!(" OR ({alias}.owner_app = "));
-                sql.bind(owner.app);
-                sql.push(&format!(" AND {alias}.owner_user IS "));
-                sql.bind(owner.user.map_or(Value::Null, Value::Integer));
-                sql.push(")");
-            }
+        Scope::App(app) => {
+            sql.push(&format!(
+                " AND ({alias}.owner_app IS NULL OR {alias}.owner_app = "
+            ));
+            sql.bind(*app);
             sql.push(")");
+        }
+        Scope::User { app, user, .. } => {
+            sql.push(&format!(
+                " AND ({alias}.owner_app IS NULL OR ({alias}.owner_app = "
+            ));
+            sql.bind(*app);
+            sql.push(&format!(" AND {alias}.owner_user = "));
+            sql.bind(*user);
+            sql.push("))");
         }
     }
 }

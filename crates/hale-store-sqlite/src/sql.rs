@@ -40,14 +40,14 @@ pub(crate) fn map_row(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
 pub(crate) fn push_scope(sql: &mut String, params: &mut Vec<Value>, scope: &Scope) {
     match scope {
         Scope::All => {}
-        Scope::Owners(owners) => {
-            sql.push_str(" AND (r.owner_app IS NULL");
-            for owner in owners {
-                sql.push_str(" OR (r.owner_app = ? AND r.owner_user IS ?)");
-                params.push(Value::Integer(owner.app));
-                params.push(owner.user.map_or(Value::Null, Value::Integer));
-            }
-            sql.push(')');
+        Scope::App(app) => {
+            sql.push_str(" AND (r.owner_app IS NULL OR r.owner_app = ?)");
+            params.push(Value::Integer(*app));
+        }
+        Scope::User { app, user, .. } => {
+            sql.push_str(" AND (r.owner_app IS NULL OR (r.owner_app = ? AND r.owner_user = ?))");
+            params.push(Value::Integer(*app));
+            params.push(Value::Integer(*user));
         }
     }
 }

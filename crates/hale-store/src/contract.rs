@@ -531,7 +531,7 @@ pub async fn scope_hides_other_owners(store: Arc<dyn ResourceStore>) {
         v.owner = owner;
         put(s, v).await;
     }
-    let scope = Scope::Owners(vec![alice]);
+    let scope = Scope::user(alice);
     assert!(s.read(&scope, R4, "Patient", "a").await.unwrap().is_some());
     assert!(s.read(&scope, R4, "Patient", "b").await.unwrap().is_none());
     assert!(s.read(&scope, R4, "Patient", "op").await.unwrap().is_some());

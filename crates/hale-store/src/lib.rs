@@ -43,14 +43,79 @@ pub struct Owner {
     pub user: Option<i64>,
 }
 
-/// Which resources a request may see. Backends put it inside every query so that counts, paging
-/// and includes are exact and can never leak.
+/// Which resources a request may see. Backends put it inside every query (every alias of a
+/// resource: the match, chain targets, `_has` sources, include targets) so that counts, paging
+/// and includes are exact and can never leak. Operator data (no owner) is in every scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// Everything: the operator, and (until authentication arrives) open requests.
+    /// Everything: the operator (the CLI, `HALE_ADMIN_TOKEN`).
     All,
-    /// Operator data plus what these owners own.
-    Owners(Vec<Owner>),
+    /// Operator data and everything an app's users (and the app itself) own: client headers with
+    /// `x-oneup-user-id: client`.
+    App(i64),
+    /// Operator data, one user's own data, and what other users of the same app granted it.
+    User {
+        /// The app the user belongs to.
+        app: i64,
+        /// The user's `oneup_user_id`.
+        user: i64,
+        /// Read access other users of `app` granted this user.
+        grants: Vec<Grant>,
+    },
+}
+
+/// Read access to another user's data, granted with
+/// `PUT /{ver}/Patient/{id}/_permission/{oneup_user_id}`: the grantor's resources that are the
+/// Patient or in its compartment, or all the grantor's resources when no patient is named.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Grant {
+    /// The grantor's `oneup_user_id` (a user of the same app); only resources it owns are shared.
+    pub owner: i64,
+    /// The Patient whose record is shared, or none for everything the grantor owns.
+    pub patient: Option<String>,
+}
+
+impl Scope {
+    /// The scope of one user of an app, without grants.
+    pub fn user(owner: Owner) -> Self {
+        match owner.user {
+            Some(user) => Scope::User {
+                app: owner.app,
+                user,
+                grants: Vec::new(),
+            },
+            None => Scope::App(owner.app),
+        }
+    }
+
+    /// Whether a principal with this scope may change (update, patch, delete) a resource owned
+    /// by `owner`. Operator data only by the operator; granted data is read-only.
+    pub fn may_write(&self, owner: Option<Owner>) -> bool {
+        match (self, owner) {
+            (Scope::All, _) => true,
+            (_, None) => false,
+            (Scope::App(app), Some(owner)) => owner.app == *app,
+            (Scope::User { app, user, .. }, Some(owner)) => {
+                owner.app == *app && owner.user == Some(*user)
+            }
+        }
+    }
+
+    /// The owner of resources this principal creates: none for the operator, the app for an
+    /// app-wide principal, the user for a user.
+    pub fn new_owner(&self) -> Option<Owner> {
+        match self {
+            Scope::All => None,
+            Scope::App(app) => Some(Owner {
+                app: *app,
+                user: None,
+            }),
+            Scope::User { app, user, .. } => Some(Owner {
+                app: *app,
+                user: Some(*user),
+            }),
+        }
+    }
 }
 
 /// How a version came to be, recorded in history for `Bundle.entry.request.method`.

@@ -26,7 +26,10 @@ pub struct Model {
 pub fn in_scope(scope: &Scope, owner: Option<Owner>) -> bool {
     match (scope, owner) {
         (Scope::All, _) | (_, None) => true,
-        (Scope::Owners(owners), Some(owner)) => owners.contains(&owner),
+        (Scope::App(app), Some(owner)) => owner.app == *app,
+        (Scope::User { app, user, .. }, Some(owner)) => {
+            owner.app == *app && owner.user == Some(*user)
+        }
     }
 }
 

@@ -628,9 +628,9 @@ pub async fn search_matches_oracle(store: Arc<dyn ResourceStore>) {
 
     let scopes = [
         Scope::All,
-        Scope::Owners(vec![ALICE]),
-        Scope::Owners(vec![BOB]),
-        Scope::Owners(vec![]),
+        Scope::user(ALICE),
+        Scope::user(BOB),
+        Scope::App(99),
     ];
     let mut n_nonempty = 0;
     for n_query in 0..400 {

@@ -21,7 +21,7 @@ use crate::{Method, Owner, PageRequest, ResourceKey, ResourceStore, Scope};
 const DAY: i64 = 86_400_000_000;
 
 fn alice() -> Scope {
-    Scope::Owners(vec![ALICE])
+    Scope::user(ALICE)
 }
 
 async fn add(
@@ -922,7 +922,7 @@ pub async fn search_has(store: Arc<dyn ResourceStore>) {
         )),
     });
     assert_eq!(ids(s, &alice(), &nested).await, ["r"]);
-    assert!(ids(s, &Scope::Owners(vec![BOB]), &nested).await.is_empty());
+    assert!(ids(s, &Scope::user(BOB), &nested).await.is_empty());
 }
 
 /// `Any` holds when one alternative does; a compartment holds its members only.

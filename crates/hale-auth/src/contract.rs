@@ -1,0 +1,1 @@
+//! The contract test-suite every identity backend must pass (see [`crate::IdentityStore`]).
