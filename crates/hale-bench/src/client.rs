@@ -27,10 +27,20 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Where to send requests, and the `Authorization` header they carry.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// The `Authorization` header of every request.
+    pub authorization: HeaderValue,
+}
+
 /// One keep-alive connection to the server.
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
     host: HeaderValue,
+    authorization: HeaderValue,
 }
 
 /// A response: status and whole body.
@@ -43,7 +53,8 @@ pub struct Answer {
 
 impl Connection {
     /// Opens a connection; call on the load generator's runtime.
-    pub async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+    pub async fn open(target: &Target) -> anyhow::Result<Self> {
+        let addr = target.addr;
         let stream = tokio::net::TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
@@ -57,6 +68,7 @@ impl Connection {
         Ok(Connection {
             sender,
             host: HeaderValue::from_str(&addr.to_string())?,
+            authorization: target.authorization.clone(),
         })
     }
 
@@ -66,6 +78,7 @@ impl Connection {
             .method(Method::GET)
             .uri(uri)
             .header(HOST, self.host.clone())
+            .header(hyper::header::AUTHORIZATION, self.authorization.clone())
             .body(Full::new(Bytes::new()))?;
         self.send(request).await
     }
@@ -76,6 +89,7 @@ impl Connection {
             .method(Method::POST)
             .uri(uri)
             .header(HOST, self.host.clone())
+            .header(hyper::header::AUTHORIZATION, self.authorization.clone())
             .header(hyper::header::CONTENT_TYPE, "application/fhir+json")
             .header("prefer", "return=minimal")
             .body(Full::new(body))?;
@@ -129,7 +143,7 @@ impl LoopResult {
 /// request as soon as the previous answer arrived, for `warmup` (not measured) and then
 /// `duration`. `check` judges each answer and returns a description of what is wrong with it.
 pub async fn closed_loop<N, C>(
-    addr: SocketAddr,
+    target: Target,
     connections: usize,
     warmup: Duration,
     duration: Duration,
@@ -144,13 +158,13 @@ where
     let check = std::sync::Arc::new(check);
     let mut opened = Vec::with_capacity(connections);
     for _ in 0..connections {
-        opened.push(Connection::open(addr).await?);
+        opened.push(Connection::open(&target).await?);
     }
     let measure_from = Instant::now() + warmup;
     let measure_until = measure_from + duration;
     let mut tasks = Vec::with_capacity(connections);
     for (task_idx, mut connection) in opened.into_iter().enumerate() {
-        let (next, check) = (next.clone(), check.clone());
+        let (next, check, target) = (next.clone(), check.clone(), target.clone());
         tasks.push(tokio::spawn(async move {
             let mut result = LoopResult::default();
             let mut request_idx = 0u64;
@@ -185,7 +199,7 @@ where
                     }
                     if answer.is_err() {
                         // The connection is gone; a fresh one keeps the loop honest.
-                        match Connection::open(addr).await {
+                        match Connection::open(&target).await {
                             Ok(fresh) => connection = fresh,
                             Err(_) => break,
                         }

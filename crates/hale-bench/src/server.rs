@@ -48,6 +48,11 @@ pub struct BenchServer {
     engine: Engine,
     synchronous_full: bool,
     addr: SocketAddr,
+    /// `Bearer` and the operator token.
+    operator: HeaderValue,
+    /// `Bearer` and an access token of a user of a bench app, minted through the token
+    /// exchange a client uses.
+    user: HeaderValue,
     shutdown: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     // Dropped last: the database may live in it.
@@ -92,7 +97,21 @@ impl BenchServer {
         let addr = listener.local_addr()?;
         let dyn_store: Arc<dyn ResourceStore> = store.clone();
         let engine = Engine::new(dyn_store);
-        let state = AppState::new(engine.clone(), HttpConfig::new(format!("http://{addr}")));
+        let operator_token = hale_auth::secret::new_access_token();
+        let identity_store: Arc<dyn hale_auth::IdentityStore> = store.clone();
+        let identity = Arc::new(hale_auth::Identity::new(
+            identity_store,
+            hale_auth::AuthConfig {
+                admin_token: Some(operator_token.clone()),
+                ..hale_auth::AuthConfig::default()
+            },
+        ));
+        let user_token = runtime.block_on(bench_user_token(&identity))?;
+        let state = AppState::new(
+            engine.clone(),
+            identity,
+            HttpConfig::new(format!("http://{addr}")),
+        );
         let ceiling_body = Bytes::from(ceiling_body());
         let extra = Router::new().route(
             CEILING_PATH,
@@ -126,15 +145,29 @@ impl BenchServer {
             engine,
             synchronous_full,
             addr,
+            operator: HeaderValue::from_str(&format!("Bearer {operator_token}"))?,
+            user: HeaderValue::from_str(&format!("Bearer {user_token}"))?,
             shutdown: Some(shutdown),
             served: Some(served),
             location,
         })
     }
 
-    /// Where the server listens.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    /// Where the server listens, with the operator's credentials.
+    pub fn target(&self) -> crate::client::Target {
+        crate::client::Target {
+            addr: self.addr,
+            authorization: self.operator.clone(),
+        }
+    }
+
+    /// Where the server listens, with a user's bearer token: every query then carries the
+    /// user's scope, as a client's does.
+    pub fn user_target(&self) -> crate::client::Target {
+        crate::client::Target {
+            addr: self.addr,
+            authorization: self.user.clone(),
+        }
     }
 
     /// The database file.
@@ -225,4 +258,29 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         assert_eq!(value["id"], "ceiling");
     }
+}
+
+/// Registers a bench app and user (or reuses them in a kept database) and exchanges a code for
+/// an access token.
+async fn bench_user_token(identity: &hale_auth::Identity) -> anyhow::Result<String> {
+    let app = match identity
+        .apps()
+        .await?
+        .into_iter()
+        .find(|a| a.name == "hale-bench")
+    {
+        Some(app) => app,
+        None => identity.create_app("hale-bench", Vec::new()).await?.0,
+    };
+    let code = match identity.create_user(&app, "bench-user").await {
+        Ok((_, code)) => code,
+        Err(hale_auth::AuthError::UserExists) => {
+            identity
+                .auth_code(&app, &hale_auth::UserRef::AppUserId("bench-user".into()))
+                .await?
+                .1
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(identity.exchange_code(&app, &code).await?.access_token)
 }

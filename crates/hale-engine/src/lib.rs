@@ -57,6 +57,16 @@ pub struct Context {
 }
 
 impl Context {
+    /// The context of a principal with `scope`; it creates resources owned by
+    /// [`Scope::new_owner`].
+    pub fn new(fhir_version: FhirVersion, scope: Scope) -> Self {
+        Context {
+            fhir_version,
+            owner: scope.new_owner(),
+            scope,
+        }
+    }
+
     /// An open context (everything visible, operator-owned writes).
     pub fn open(fhir_version: FhirVersion) -> Self {
         Context {

@@ -70,6 +70,8 @@ pub enum IssueType {
     Security,
     /// `login`: the client needs to authenticate.
     Login,
+    /// `forbidden`: the principal may not do this.
+    Forbidden,
 }
 
 impl IssueType {
@@ -94,6 +96,7 @@ impl IssueType {
             IssueType::Informational => "informational",
             IssueType::Security => "security",
             IssueType::Login => "login",
+            IssueType::Forbidden => "forbidden",
         }
     }
 }

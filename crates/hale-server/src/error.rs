@@ -11,6 +11,8 @@
 //! | unknown route                             | 404    | `not-supported`     |
 //! | method not allowed                        | 405    | `not-supported`     |
 //! | `Accept` asks for XML only                | 406    | `not-supported`     |
+//! | `AuthError` (no, bad, expired credentials) | 401 | `login`, with `WWW-Authenticate` |
+//! | `AuthError::Forbidden`                    | 403    | `forbidden`         |
 //! | `EngineError::Gone`                       | 410    | `deleted`           |
 //! | `EngineError::VersionConflict`            | 412    | `conflict`          |
 //! | `EngineError::MultipleMatches`            | 412    | `multiple-matches`  |
@@ -25,6 +27,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hale_auth::AuthError;
 use hale_engine::EngineError;
 use hale_fhir::outcome::{Issue, IssueType, operation_outcome};
 use hale_search::query::QueryError;
@@ -60,6 +63,9 @@ pub enum ApiError {
     /// The request took too long.
     #[error("the request took longer than the server allows")]
     Timeout,
+    /// The credentials are missing or not valid, or the principal may not do this.
+    #[error(transparent)]
+    Auth(#[from] hale_auth::AuthError),
 }
 
 impl ApiError {
@@ -109,6 +115,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 vec![Issue::error(IssueType::Timeout, self.to_string())],
             ),
+            ApiError::Auth(e) => auth_status(e),
         }
     }
 }
@@ -171,6 +178,42 @@ pub fn engine_status(e: &EngineError) -> (StatusCode, Vec<Issue>) {
     }
 }
 
+/// The status and issues that answer a failed authentication on a FHIR path. Every credential
+/// problem is a 401, so that clients (1up's treat 401 as "token expired") refresh or re-ask.
+fn auth_status(e: &AuthError) -> (StatusCode, Vec<Issue>) {
+    match e {
+        AuthError::Forbidden(_) => (
+            StatusCode::FORBIDDEN,
+            vec![Issue::error(IssueType::Forbidden, e.to_string())],
+        ),
+        AuthError::Store(store) => engine_status(&EngineError::Store(clone_store_error(store))),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            vec![Issue::error(IssueType::Login, e.to_string())],
+        ),
+    }
+}
+
+fn clone_store_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Backend(text) => StoreError::Backend(text.clone()),
+        StoreError::Closed => StoreError::Closed,
+        StoreError::Overloaded => StoreError::Overloaded,
+        StoreError::Unsupported(text) => StoreError::Unsupported(text.clone()),
+    }
+}
+
+/// The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3).
+fn challenge(e: &AuthError) -> String {
+    let error = match e {
+        AuthError::MissingCredentials => return "Bearer realm=\"hale\"".to_owned(),
+        AuthError::InvalidRequest(_) => "invalid_request",
+        _ => "invalid_token",
+    };
+    let description = e.to_string().replace('"', "'");
+    format!("Bearer realm=\"hale\", error=\"{error}\", error_description=\"{description}\"")
+}
+
 /// A short random id in base 36, as 1up gives its OperationOutcomes.
 pub fn outcome_id() -> String {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -203,6 +246,13 @@ impl IntoResponse for ApiError {
             tracing::debug!(error = %self, status = status.as_u16(), "request refused");
         }
         let mut response = outcome_response(status, &issues);
+        if let (ApiError::Auth(e), StatusCode::UNAUTHORIZED) = (&self, status)
+            && let Ok(value) = HeaderValue::from_str(&challenge(e))
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -1,4 +1,5 @@
-//! Hale's HTTP layer: axum routing, extractors, content negotiation, the one mapping of errors to
+//! Hale's HTTP layer: axum routing, extractors, authentication ([`auth`]), the 1up developer API
+//! ([`identity`]), content negotiation, the one mapping of errors to
 //! status and OperationOutcome ([`error`]), the CapabilityStatement, and the operational
 //! endpoints (`/healthz`, `/readyz`, `/metrics`).
 //!
@@ -6,10 +7,12 @@
 //! [`interaction`]) extract, call one `hale-engine` function, and render.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod identity;
 pub mod interaction;
 pub mod metrics;
 pub mod negotiate;
@@ -36,6 +39,8 @@ pub use config::HttpConfig;
 pub struct AppState {
     /// The interactions over the store.
     pub engine: Engine,
+    /// Apps, users, tokens and grants.
+    pub identity: Arc<hale_auth::Identity>,
     /// HTTP settings.
     pub config: Arc<HttpConfig>,
     /// Request metrics.
@@ -43,10 +48,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over an engine with the given settings.
-    pub fn new(engine: Engine, config: HttpConfig) -> Self {
+    /// State over an engine and an identity service with the given settings.
+    pub fn new(engine: Engine, identity: Arc<hale_auth::Identity>, config: HttpConfig) -> Self {
         AppState {
             engine,
+            identity,
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
         }
@@ -67,6 +73,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
+        .merge(identity::router())
         .merge(fhir.clone())
         .nest("/fhir", fhir)
         .fallback(unknown_path)

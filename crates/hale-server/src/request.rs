@@ -1,6 +1,6 @@
 //! What every FHIR request carries, extracted once: the FHIR version, the absolute base URL that
-//! the request used, the `Prefer` header, the query parameters, and the engine context where the
-//! principal will go.
+//! the request used, the `Prefer` header, the query parameters, and the engine context of the
+//! request's principal ([`crate::auth`]).
 
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
@@ -100,6 +100,39 @@ impl FromRequestParts<AppState> for FhirRequest {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let (mut req, access_token) = FhirRequest::from_parts(parts, state)?;
+        req.ctx = crate::auth::context(
+            state,
+            &parts.headers,
+            access_token.as_deref(),
+            req.ctx.fhir_version,
+        )
+        .await?;
+        Ok(req)
+    }
+}
+
+/// A FHIR request that needs no credentials (`metadata`, SMART discovery). Its context is the
+/// operator's, so its handlers must read nothing from the store.
+#[derive(Debug)]
+pub struct PublicFhirRequest(pub FhirRequest);
+
+impl FromRequestParts<AppState> for PublicFhirRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PublicFhirRequest(FhirRequest::from_parts(parts, state)?.0))
+    }
+}
+
+impl FhirRequest {
+    /// Everything but the principal; also returns the `access_token` query parameter, which is
+    /// taken out of the parameters (and the raw query) so that it is neither a search parameter
+    /// nor repeated in the links Hale writes.
+    fn from_parts(parts: &Parts, state: &AppState) -> Result<(Self, Option<String>), ApiError> {
         let uri = parts
             .extensions
             .get::<OriginalUri>()
@@ -112,8 +145,26 @@ impl FromRequestParts<AppState> for FhirRequest {
         let segment = rest.split('/').next().unwrap_or("");
         let fhir_version = FhirVersion::from_path_segment(segment)
             .map_err(|_| ApiError::UnknownPath(path.to_owned()))?;
-        let raw_query = uri.query().unwrap_or("").to_owned();
-        let params = hale_search::query::form_pairs(&raw_query);
+        let mut raw_query = uri.query().unwrap_or("").to_owned();
+        let mut params = hale_search::query::form_pairs(&raw_query);
+        let mut access_token = None;
+        if params
+            .iter()
+            .any(|(k, _)| k == crate::auth::ACCESS_TOKEN_PARAM)
+        {
+            params.retain(|(k, v)| {
+                let is_token = k == crate::auth::ACCESS_TOKEN_PARAM;
+                if is_token && access_token.is_none() {
+                    access_token = Some(v.clone());
+                }
+                !is_token
+            });
+            raw_query = raw_query
+                .split('&')
+                .filter(|pair| pair.split('=').next() != Some(crate::auth::ACCESS_TOKEN_PARAM))
+                .collect::<Vec<_>>()
+                .join("&");
+        }
         let format = params
             .iter()
             .find(|(k, _)| k == "_format")
@@ -121,7 +172,7 @@ impl FromRequestParts<AppState> for FhirRequest {
         crate::negotiate::response_format(&parts.headers, format)?;
         let prefer = parse_prefer(&parts.headers);
         let strict = prefer_parts(&parts.headers).any(|part| part == "handling=strict");
-        Ok(FhirRequest {
+        let req = FhirRequest {
             ctx: Context::open(fhir_version),
             base: format!(
                 "{}{prefix}/{}",
@@ -133,7 +184,8 @@ impl FromRequestParts<AppState> for FhirRequest {
             params,
             raw_query,
             headers: interaction_headers(&parts.headers),
-        })
+        };
+        Ok((req, access_token))
     }
 }
 

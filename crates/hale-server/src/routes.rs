@@ -10,7 +10,8 @@ use axum::routing::{MethodRouter, on};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::interaction::{
-    capabilities, create, delete, history, patch, read, search, transaction, update, vread,
+    capabilities, create, delete, history, patch, permission, read, search, smart, transaction,
+    update, vread,
 };
 
 /// Where an interaction applies.
@@ -178,6 +179,27 @@ pub static INTERACTIONS: &[InteractionDef] = &[
         "/{ver}/_search",
     ),
     def(
+        "permission-grant",
+        None,
+        Level::Instance,
+        "PUT",
+        "/{ver}/{type}/{id}/_permission/{user}",
+    ),
+    def(
+        "permission-revoke",
+        None,
+        Level::Instance,
+        "DELETE",
+        "/{ver}/{type}/{id}/_permission/{user}",
+    ),
+    def(
+        "smart-configuration",
+        None,
+        Level::System,
+        "GET",
+        "/{ver}/.well-known/smart-configuration",
+    ),
+    def(
         "capabilities",
         None,
         Level::System,
@@ -208,6 +230,9 @@ fn handler(code: &str, method: Method) -> Option<MethodRouter<AppState>> {
         "search-system" => on(filter, search::search_system),
         "search-system-post" => on(filter, search::search_system_post),
         "capabilities" => on(filter, capabilities::capabilities),
+        "permission-grant" => on(filter, permission::grant),
+        "permission-revoke" => on(filter, permission::revoke),
+        "smart-configuration" => on(filter, smart::smart_configuration),
         _ => return None,
     })
 }

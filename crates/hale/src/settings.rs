@@ -94,6 +94,64 @@ impl StoreArgs {
     }
 }
 
+/// Settings of identity: the operator's token, token lifetimes and the user-management rate.
+#[derive(Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// The operator's bearer token over HTTP (sees and writes everything); unset means no
+    /// operator access over HTTP. At least 32 characters.
+    #[arg(long, env = "HALE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// User-management calls one client may make per hour; beyond, 429.
+    #[arg(long, env = "HALE_RATE_LIMIT", default_value_t = 300)]
+    pub rate_limit: u64,
+    /// Seconds an access token lives.
+    #[arg(long, env = "HALE_ACCESS_TOKEN_TTL", default_value_t = 7200)]
+    pub access_token_ttl: i64,
+    /// Seconds a refresh token lives (90 days).
+    #[arg(long, env = "HALE_REFRESH_TOKEN_TTL", default_value_t = 90 * 24 * 3600)]
+    pub refresh_token_ttl: i64,
+    /// Seconds an authorization code may wait to be exchanged.
+    #[arg(long, env = "HALE_AUTH_CODE_TTL", default_value_t = 7200)]
+    pub auth_code_ttl: i64,
+}
+
+impl AuthArgs {
+    /// The identity settings these flags name.
+    pub fn config(&self) -> anyhow::Result<hale_auth::AuthConfig> {
+        if let Some(token) = &self.admin_token
+            && token.len() < 32
+        {
+            bail!("HALE_ADMIN_TOKEN must be at least 32 characters long");
+        }
+        for (name, value) in [
+            ("--access-token-ttl", self.access_token_ttl),
+            ("--refresh-token-ttl", self.refresh_token_ttl),
+            ("--auth-code-ttl", self.auth_code_ttl),
+        ] {
+            if value <= 0 {
+                bail!("{name} must be a positive number of seconds");
+            }
+        }
+        Ok(hale_auth::AuthConfig {
+            admin_token: self.admin_token.clone(),
+            rate_limit: self.rate_limit,
+            access_ttl: self.access_token_ttl,
+            refresh_ttl: self.refresh_token_ttl,
+            code_ttl: self.auth_code_ttl,
+            ..hale_auth::AuthConfig::default()
+        })
+    }
+}
+
+/// The identity service over the store.
+pub fn identity(
+    store: &Arc<SqliteStore>,
+    config: hale_auth::AuthConfig,
+) -> Arc<hale_auth::Identity> {
+    let store: Arc<dyn hale_auth::IdentityStore> = store.clone();
+    Arc::new(hale_auth::Identity::new(store, config))
+}
+
 /// Erases the concrete store type for the engine.
 pub fn dyn_store(store: &Arc<SqliteStore>) -> Arc<dyn ResourceStore> {
     store.clone()

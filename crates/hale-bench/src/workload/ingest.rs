@@ -70,13 +70,13 @@ pub fn run(
     client: &tokio::runtime::Runtime,
 ) -> anyhow::Result<(IngestRun, BenchServer)> {
     let server = BenchServer::start()?;
-    let addr = server.addr();
+    let target = server.target();
     let shared = data.shared.clone();
     let patients = Arc::new(data.patients.clone());
     let (answers, seconds) = client.block_on(async move {
         let mut connections = Vec::with_capacity(CLIENTS);
         for _ in 0..CLIENTS {
-            connections.push(Connection::open(addr).await?);
+            connections.push(Connection::open(&target).await?);
         }
         let started = Instant::now();
         let mut answers: Vec<(String, anyhow::Result<Answer>)> =

@@ -141,7 +141,7 @@ pub fn read_by_id(
         })
     };
     let result = client.block_on(client::closed_loop(
-        server.addr(),
+        server.user_target(),
         CONNECTIONS,
         warmup,
         duration,
@@ -170,7 +170,7 @@ pub fn http_ceiling(
         }
     };
     let result = client.block_on(client::closed_loop(
-        server.addr(),
+        server.target(),
         CONNECTIONS,
         warmup,
         duration,

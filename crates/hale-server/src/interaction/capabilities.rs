@@ -14,15 +14,16 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::negotiate::FHIR_JSON;
-use crate::request::FhirRequest;
+use crate::request::PublicFhirRequest;
 use crate::routes::{INTERACTIONS, Level};
 
 /// `GET [base]/metadata`.
 pub async fn capabilities(
-    State(_state): State<AppState>,
-    req: FhirRequest,
+    State(state): State<AppState>,
+    PublicFhirRequest(req): PublicFhirRequest,
 ) -> Result<Response, ApiError> {
-    let statement = capability_statement(&req.base, req.ctx.fhir_version);
+    let token_endpoint = format!("{}/oauth2/token", state.config.public_url);
+    let statement = capability_statement(&req.base, &token_endpoint, req.ctx.fhir_version);
     let mut response = statement.to_string().into_response();
     response
         .headers_mut()
@@ -82,8 +83,12 @@ static SEARCH_CAPABILITIES: LazyLock<HashMap<&'static str, Value>> = LazyLock::n
         .collect()
 });
 
-/// The CapabilityStatement for the server at `base`.
-pub fn capability_statement(base: &str, fhir_version: hale_fhir::FhirVersion) -> Value {
+/// The CapabilityStatement for the server at `base`, whose tokens come from `token_endpoint`.
+pub fn capability_statement(
+    base: &str,
+    token_endpoint: &str,
+    fhir_version: hale_fhir::FhirVersion,
+) -> Value {
     let codes_at = |level: Level| -> Vec<&'static str> {
         let mut codes: Vec<&'static str> = INTERACTIONS
             .iter()
@@ -135,6 +140,18 @@ pub fn capability_statement(base: &str, fhir_version: hale_fhir::FhirVersion) ->
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
+            "security": {
+                "cors": true,
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR",
+                }]}],
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": "token", "valueUri": token_endpoint}],
+                }],
+                "description": "Send Authorization: Bearer <access_token> (from the token endpoint), ?access_token=, or the client headers client_id, client_secret and x-oneup-user-id.",
+            },
             "resource": resources,
             "interaction": codes_at(Level::System).iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
         }],

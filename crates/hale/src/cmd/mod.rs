@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+pub mod apps;
 pub mod import;
 pub mod reindex;
 pub mod serve;
@@ -30,6 +31,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Rebuild the search index with this build's extraction rules.
     Reindex(reindex::ReindexArgs),
+    /// Register developer apps (OAuth clients) and manage their credentials.
+    Apps(apps::AppsArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -39,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Reindex(args) => reindex::run(args),
+        Command::Apps(args) => apps::run(args),
     }
 }
 

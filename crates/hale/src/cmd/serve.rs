@@ -7,13 +7,15 @@ use clap::Args;
 use hale_engine::Engine;
 use hale_server::{AppState, HttpConfig};
 
-use crate::settings::{StoreArgs, dyn_store};
+use crate::settings::{AuthArgs, StoreArgs, dyn_store};
 
 /// Settings of `hale serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    auth: AuthArgs,
     /// The address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "HALE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
@@ -50,6 +52,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store = args.store.open()?;
         let engine = Engine::new(dyn_store(&store));
+        let identity = crate::settings::identity(&store, args.auth.config()?);
         // An index built by other rules (an upgrade) would make searches miss resources, so it
         // is rebuilt before the server answers any.
         if engine.index_is_stale().await? {
@@ -74,7 +77,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| format!("http://{local}"));
         if args.demo {
-            crate::cmd::synth::load_demo(&engine, &public_url).await?;
+            crate::cmd::synth::load_demo(&engine, &identity, &public_url).await?;
         }
         let mut config = HttpConfig::new(&public_url);
         config.max_body_bytes = args.max_body_bytes;
@@ -84,7 +87,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.max_included = args.max_included;
         config.cursor_key =
             hale_server::cursor::CursorKey::new(args.store.secret(args.secret.as_deref())?);
-        let state = AppState::new(engine, config);
+        let state = AppState::new(engine, identity, config);
         // Scripts and tests read this line to learn the port when listening on port 0.
         eprintln!("Hale listening on http://{local} (FHIR R4 at {public_url}/r4)");
         tracing::info!(%local, "listening");

@@ -6,6 +6,7 @@
 //! other subcommands.
 
 mod durability;
+mod identity;
 mod import;
 mod interaction;
 mod serve;

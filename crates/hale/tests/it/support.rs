@@ -37,6 +37,10 @@ pub const JSON_PATCH: &str = "application/json-patch+json";
 /// The identifier system the tests' resources use.
 pub const SYSTEM: &str = "urn:hale-it:id";
 
+/// The operator's bearer token of every test server; the default [`Http`] client sends it, so
+/// tests that are not about authentication act as the operator.
+pub const ADMIN_TOKEN: &str = "hale-test-operator-token-0123456789abcdef";
+
 /// Longest time one HTTP request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -215,13 +219,15 @@ impl Reply {
     }
 }
 
-/// An HTTP client bound to one server.
+/// An HTTP client bound to one server, sending one principal's credentials.
 #[derive(Clone, Debug)]
 pub struct Http {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub base_url: String,
     /// The client, with a request timeout.
     pub client: reqwest::Client,
+    /// The credential headers sent with every request.
+    pub credentials: HeaderMap,
 }
 
 impl Http {
@@ -232,9 +238,49 @@ impl Http {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .expect("building the HTTP client");
-        Http {
+        let mut http = Http {
             base_url: base_url.into(),
             client,
+            credentials: HeaderMap::new(),
+        };
+        http.credentials = http.as_bearer(ADMIN_TOKEN).credentials;
+        http
+    }
+
+    /// The same server without credentials.
+    pub fn anonymous(&self) -> Http {
+        Http {
+            credentials: HeaderMap::new(),
+            ..self.clone()
+        }
+    }
+
+    /// The same server with `Authorization: Bearer <token>`.
+    pub fn as_bearer(&self, token: &str) -> Http {
+        self.with_credentials(&[("authorization", &format!("Bearer {token}"))])
+    }
+
+    /// The same server with 1up client headers acting as `user` (a `oneup_user_id` or `client`).
+    pub fn as_client(&self, client_id: &str, client_secret: &str, user: &str) -> Http {
+        self.with_credentials(&[
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("x-oneup-user-id", user),
+        ])
+    }
+
+    /// The same server with these credential headers instead.
+    pub fn with_credentials(&self, headers: &[(&str, &str)]) -> Http {
+        let mut credentials = HeaderMap::new();
+        for (name, value) in headers {
+            credentials.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+                reqwest::header::HeaderValue::from_str(value).expect("a header value"),
+            );
+        }
+        Http {
+            credentials,
+            ..self.clone()
         }
     }
 
@@ -245,7 +291,14 @@ impl Http {
 
     /// A request to `path`, to add headers to before [`Http::send`].
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, self.url(path))
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            self.url(path)
+        };
+        self.client
+            .request(method, url)
+            .headers(self.credentials.clone())
     }
 
     /// A request with a FHIR JSON body.
@@ -337,6 +390,8 @@ impl Http {
 /// Hale running in-process on a loopback port over a fresh SQLite database.
 pub struct TestApp {
     http: Http,
+    /// The server's identity service, for setting up apps as the CLI does.
+    pub identity: Arc<hale_auth::Identity>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -362,6 +417,7 @@ impl Drop for TestApp {
 pub struct TestAppBuilder {
     max_body_bytes: Option<usize>,
     max_included: Option<usize>,
+    auth: Option<hale_auth::AuthConfig>,
 }
 
 impl TestApp {
@@ -389,12 +445,27 @@ impl TestAppBuilder {
         self
     }
 
+    /// Identity settings (token lifetimes, rate limit); the operator token stays
+    /// [`ADMIN_TOKEN`].
+    pub fn auth(mut self, config: hale_auth::AuthConfig) -> Self {
+        self.auth = Some(config);
+        self
+    }
+
     /// Opens the store, binds `127.0.0.1:0` and serves on the current runtime.
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
-        let store = SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db")))
-            .expect("opening a fresh SQLite store");
-        let engine = Engine::new(Arc::new(store));
+        let store = Arc::new(
+            SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db")))
+                .expect("opening a fresh SQLite store"),
+        );
+        let auth = hale_auth::AuthConfig {
+            admin_token: Some(ADMIN_TOKEN.to_owned()),
+            ..self.auth.unwrap_or_default()
+        };
+        let identity_store: Arc<dyn hale_auth::IdentityStore> = store.clone();
+        let identity = Arc::new(hale_auth::Identity::new(identity_store, auth));
+        let engine = Engine::new(store);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");
@@ -409,7 +480,7 @@ impl TestAppBuilder {
         if let Some(max_included) = self.max_included {
             config.max_included = max_included;
         }
-        let state = AppState::new(engine, config);
+        let state = AppState::new(engine, identity.clone(), config);
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let signal = async move {
@@ -421,6 +492,7 @@ impl TestAppBuilder {
         });
         TestApp {
             http: Http::new(base_url),
+            identity,
             shutdown: Some(shutdown),
             _dir: dir,
         }
@@ -460,6 +532,7 @@ impl ServerProcess {
     pub async fn start(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
         let mut child = hale_command()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .env("HALE_ADMIN_TOKEN", ADMIN_TOKEN)
             .arg(data_dir)
             .args(extra_args)
             .stdin(Stdio::null())

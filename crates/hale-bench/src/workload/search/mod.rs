@@ -222,9 +222,9 @@ pub fn sweep(
     budget: Duration,
 ) -> RunChecks {
     let shape = &prepared.shapes[shape_idx];
-    let addr = prepared.server.addr();
+    let target = prepared.server.target();
     let outcome = client.block_on(async {
-        let mut connection = client::Connection::open(addr).await?;
+        let mut connection = client::Connection::open(&target).await?;
         let started = std::time::Instant::now();
         let (mut checked, mut failed, mut samples) = (0usize, 0usize, Vec::new());
         for query in &shape.queries {
@@ -325,9 +325,9 @@ pub fn measure(
             shapes::quick_check(&shapes[shape_idx].queries[idx], answer)
         }
     };
-    let addr = prepared.server.addr();
+    let target = prepared.server.target();
     let single = client.block_on(client::closed_loop(
-        addr,
+        target.clone(),
         LATENCY_CONNECTIONS,
         warmup,
         duration,
@@ -335,7 +335,7 @@ pub fn measure(
         full,
     ))?;
     let loaded = client.block_on(client::closed_loop(
-        addr,
+        target,
         THROUGHPUT_CONNECTIONS,
         warmup,
         duration,
