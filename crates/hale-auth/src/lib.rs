@@ -2,8 +2,9 @@
 //! refresh tokens, read grants between users, and the [`Principal`] a request acts as.
 //!
 //! The rules live in [`Identity`] (pure logic over the [`IdentityStore`] trait and a clock);
-//! backends keep the records; `hale-server` maps [`AuthError`] to HTTP once. Nothing here does
-//! I/O except through the store trait.
+//! backends keep the records and run [`contract`], the test suite that pins the trait's semantics;
+//! `hale-server` maps [`AuthError`] to HTTP once. Nothing here does I/O except through the store
+//! trait.
 #![warn(missing_docs)]
 
 pub mod contract;

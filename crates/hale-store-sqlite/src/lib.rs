@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod identity;
 mod params;
 mod plan;
 mod read;
