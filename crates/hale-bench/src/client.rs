@@ -164,7 +164,7 @@ where
     let measure_until = measure_from + duration;
     let mut tasks = Vec::with_capacity(connections);
     for (task_idx, mut connection) in opened.into_iter().enumerate() {
-        let (next, check, target) = (next.clone(), check.clone(), target.clone());
+        let (next, check, server) = (next.clone(), check.clone(), target.clone());
         tasks.push(tokio::spawn(async move {
             let mut result = LoopResult::default();
             let mut request_idx = 0u64;
@@ -199,7 +199,7 @@ where
                     }
                     if answer.is_err() {
                         // The connection is gone; a fresh one keeps the loop honest.
-                        match Connection::open(&target).await {
+                        match Connection::open(&server).await {
                             Ok(fresh) => connection = fresh,
                             Err(_) => break,
                         }
