@@ -83,6 +83,19 @@ async fn demo_loads_once_and_the_patient_it_names_is_there() {
         .expect("an /r4 URL");
     let patient = server.get(&path).await.resource(200);
     assert_eq!(patient["resourceType"], "Patient");
+    // The printed token is a demo user's, and the operator's demo data is readable with it.
+    let token = |lines: &[String]| -> String {
+        lines
+            .iter()
+            .find_map(|l| l.split("Authorization: Bearer ").nth(1))
+            .and_then(|rest| rest.split('\'').next())
+            .expect("the demo prints a bearer token")
+            .to_owned()
+    };
+    let first_token = token(&lines);
+    let as_user = server.as_bearer(&first_token);
+    as_user.get(&path).await.resource(200);
+    as_user.anonymous().get(&path).await.expect(401);
     let history = server.get("/r4/_history?_count=1").await.resource(200);
     let total = history["total"].as_u64().expect("a history total");
     assert!(
@@ -98,6 +111,92 @@ async fn demo_loads_once_and_the_patient_it_names_is_there() {
         "a second start keeps the data it has: {lines:?}"
     );
     server.get(&path).await.resource(200);
+    server
+        .as_bearer(&token(&lines))
+        .get(&path)
+        .await
+        .resource(200);
     let again = server.get("/r4/_history?_count=1").await.resource(200);
     assert_eq!(again["total"].as_u64(), Some(total));
+}
+
+/// `hale apps` registers a client whose credentials work on a server over the same data
+/// directory, rotates its secret and disables it; `--json` is for scripts and never lists
+/// secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_cli_registers_rotates_and_disables_clients() {
+    use crate::support::run_hale;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data_dir = dir.path().to_str().expect("a UTF-8 path").to_owned();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["apps", "--data-dir", &data_dir];
+        all.extend_from_slice(args);
+        let finished = run_hale(all);
+        assert!(
+            finished.status.success(),
+            "hale apps {args:?}: {}",
+            finished.stderr
+        );
+        serde_json::from_str(&finished.stdout).expect("JSON on stdout")
+    };
+    let created = json(&[
+        "create",
+        "--name",
+        "CLI app",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--json",
+    ]);
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let first_secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(client_id.len(), 32);
+    assert_eq!(first_secret.len(), 32);
+    let listed = json(&["list", "--json"]);
+    assert_eq!(listed[0]["client_id"], client_id.as_str());
+    assert_eq!(listed[0]["redirect_uris"][0], "https://app.example/cb");
+    assert!(
+        !listed.to_string().contains(&first_secret),
+        "list never shows secrets"
+    );
+    let db = std::fs::read(dir.path().join("hale.db")).unwrap();
+    assert!(
+        !db.windows(first_secret.len())
+            .any(|w| w == first_secret.as_bytes()),
+        "the secret is stored only as a hash"
+    );
+
+    let create_user = |server: &ServerProcess, secret: &str, name: &str| {
+        let http = server.anonymous();
+        let form = [
+            ("client_id", client_id.clone()),
+            ("client_secret", secret.to_owned()),
+            ("app_user_id", name.to_owned()),
+        ];
+        async move {
+            http.send(
+                http.request(reqwest::Method::POST, "/user-management/v1/user")
+                    .form(&form),
+            )
+            .await
+            .status
+        }
+    };
+    let server = ServerProcess::start(dir.path(), &[]).await;
+    assert_eq!(create_user(&server, &first_secret, "u1").await, 200);
+    drop(server);
+
+    let rotated = json(&["rotate-secret", &client_id, "--json"]);
+    let second_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(second_secret, first_secret);
+    let server = ServerProcess::start(dir.path(), &[]).await;
+    assert_eq!(create_user(&server, &first_secret, "u2").await, 401);
+    assert_eq!(create_user(&server, &second_secret, "u2").await, 200);
+    drop(server);
+
+    let finished = run_hale(["apps", "--data-dir", &data_dir, "disable", &client_id]);
+    assert!(finished.status.success(), "{}", finished.stderr);
+    let server = ServerProcess::start(dir.path(), &[]).await;
+    assert_eq!(create_user(&server, &second_secret, "u3").await, 401);
+    let unknown = run_hale(["apps", "--data-dir", &data_dir, "disable", "0123"]);
+    assert!(!unknown.status.success());
 }
