@@ -8,7 +8,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{FHIR_JSON, PREFIXES, TestApp, id_of, mentions, patient, unique};
+use crate::support::{ADMIN_TOKEN, FHIR_JSON, PREFIXES, TestApp, id_of, mentions, patient, unique};
 
 /// `(what is wrong, body, FHIRPath location that must be named, issue code)`.
 fn invalid_bodies() -> Vec<(&'static str, Value, &'static str, &'static str)> {
@@ -334,7 +334,7 @@ async fn a_chunked_body_over_the_limit_is_413() {
         .await
         .expect("connecting");
     let head = format!(
-        "POST /r4/Patient HTTP/1.1\r\nHost: {address}\r\nContent-Type: {FHIR_JSON}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "POST /r4/Patient HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: {FHIR_JSON}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
     let mut request = head.into_bytes();
     // Six chunks exceed the limit; the terminating chunk is never sent, so the server must refuse
