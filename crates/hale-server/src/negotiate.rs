@@ -39,19 +39,26 @@ pub fn response_format(headers: &HeaderMap, format_param: Option<&str>) -> Resul
     }
 }
 
+/// The media type of `Content-Type`, lower case and without parameters; none without the header.
+pub fn content_media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    Some(
+        value
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
 /// Checks that a request body is JSON (or, with `patch`, a JSON Patch).
 pub fn request_content_type(headers: &HeaderMap, patch: bool) -> Result<(), ApiError> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+    let Some(media) = content_media_type(headers) else {
         return Ok(());
     };
-    let media = value
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
     let ok = if patch {
         matches!(
             media.as_str(),

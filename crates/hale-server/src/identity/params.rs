@@ -100,15 +100,7 @@ impl Params {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let media = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let media = crate::negotiate::content_media_type(headers).unwrap_or_default();
         let looks_like_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         if media.ends_with("json") || (media.is_empty() && looks_like_json) {
             let value: Value = serde_json::from_slice(body)
