@@ -29,6 +29,8 @@ pub struct AuthConfig {
     pub rate_window: i64,
     /// The operator's bearer token (`HALE_ADMIN_TOKEN`); none means no operator over HTTP.
     pub admin_token: Option<String>,
+    /// The `iss` of ID tokens: the server's public base URL.
+    pub issuer: String,
     /// Seconds a verified client secret is remembered, so that client headers on every request
     /// do not pay for argon2 each time; rotating or disabling on this process forgets at once.
     pub client_cache_ttl: i64,
@@ -43,6 +45,7 @@ impl Default for AuthConfig {
             rate_limit: 300,
             rate_window: 3600,
             admin_token: None,
+            issuer: String::new(),
             client_cache_ttl: 60,
         }
     }
@@ -150,6 +153,9 @@ pub struct TokenResponse {
     pub expires_in: i64,
     /// The granted scope.
     pub scope: String,
+    /// An OpenID Connect ID token, when the code was minted with the `openid` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// How a user is named in a user-management call.
@@ -170,6 +176,17 @@ struct CachedClient {
 
 /// The scope every token grants.
 const USER_SCOPE: &str = "user/*.*";
+
+/// The scope a code is minted with: every token grants `user/*.*`; asking for `openid` adds an
+/// ID token to the token answers.
+fn granted_scope(requested: Option<&str>) -> String {
+    let openid = requested.is_some_and(|r| r.split_whitespace().any(|s| s == "openid"));
+    if openid {
+        format!("{USER_SCOPE} openid")
+    } else {
+        USER_SCOPE.to_owned()
+    }
+}
 
 /// The rules of identity.
 pub struct Identity {
@@ -310,16 +327,17 @@ impl Identity {
         Ok(self.store.users(app.id, filter).await?)
     }
 
-    /// Creates a user and mints its first authorization code.
+    /// Creates a user and mints its first authorization code, with the requested `scope`.
     pub async fn create_user(
         &self,
         app: &App,
         app_user_id: &str,
+        scope: Option<&str>,
     ) -> Result<(AppUser, String), AuthError> {
         check_app_user_id(app_user_id)?;
         match self.store.create_user(app.id, app_user_id).await? {
             UserWrite::Done(user) => {
-                let code = self.mint_code(app, &user).await?;
+                let code = self.mint_code(app, &user, scope).await?;
                 Ok((user, code))
             }
             UserWrite::Taken => Err(AuthError::UserExists),
@@ -366,18 +384,24 @@ impl Identity {
             .ok_or(AuthError::UserNotFound)
     }
 
-    /// Mints a new authorization code for an existing user.
+    /// Mints a new authorization code for an existing user, with the requested `scope`.
     pub async fn auth_code(
         &self,
         app: &App,
         user: &UserRef,
+        scope: Option<&str>,
     ) -> Result<(AppUser, String), AuthError> {
         let user = self.find_user(app, user).await?;
-        let code = self.mint_code(app, &user).await?;
+        let code = self.mint_code(app, &user, scope).await?;
         Ok((user, code))
     }
 
-    async fn mint_code(&self, app: &App, user: &AppUser) -> Result<String, AuthError> {
+    async fn mint_code(
+        &self,
+        app: &App,
+        user: &AppUser,
+        scope: Option<&str>,
+    ) -> Result<String, AuthError> {
         let code = secret::new_code();
         let now = self.clock.now();
         self.store
@@ -385,7 +409,7 @@ impl Identity {
                 hash: secret::token_hash(&code),
                 app: app.id,
                 user: user.oneup_user_id,
-                scope: USER_SCOPE.to_owned(),
+                scope: granted_scope(scope),
                 created_at: now,
                 expires_at: now + self.config.code_ttl,
             })
@@ -394,21 +418,26 @@ impl Identity {
     }
 
     /// The `authorization_code` grant: a valid code of this client becomes a token pair, once.
-    pub async fn exchange_code(&self, app: &App, code: &str) -> Result<TokenResponse, AuthError> {
+    /// `client_secret` is the secret the client just authenticated with; it signs the ID token.
+    pub async fn exchange_code(
+        &self,
+        app: &App,
+        client_secret: &str,
+        code: &str,
+    ) -> Result<TokenResponse, AuthError> {
         let (tokens, response) = self.new_tokens();
-        match self
+        let redeemed = self
             .store
             .redeem_code(&secret::token_hash(code), app.id, self.clock.now(), tokens)
-            .await?
-        {
-            Redeemed::Issued { .. } => Ok(response),
-            Redeemed::Invalid => Err(AuthError::InvalidGrant(
-                "the authorization code is not valid: unknown, expired, or issued to another client".into(),
-            )),
-            Redeemed::Replayed => Err(AuthError::InvalidGrant(
-                "the authorization code was already used; the tokens issued for it are revoked".into(),
-            )),
-        }
+            .await?;
+        self.answer(
+            redeemed,
+            response,
+            app,
+            client_secret,
+            "the authorization code is not valid: unknown, expired, or issued to another client",
+            "the authorization code was already used; the tokens issued for it are revoked",
+        )
     }
 
     /// The `refresh_token` grant: a valid refresh token of this client is rotated into a new
@@ -416,10 +445,11 @@ impl Identity {
     pub async fn refresh(
         &self,
         app: &App,
+        client_secret: &str,
         refresh_token: &str,
     ) -> Result<TokenResponse, AuthError> {
         let (tokens, response) = self.new_tokens();
-        match self
+        let redeemed = self
             .store
             .redeem_refresh(
                 &secret::token_hash(refresh_token),
@@ -427,15 +457,50 @@ impl Identity {
                 self.clock.now(),
                 tokens,
             )
-            .await?
-        {
-            Redeemed::Issued { .. } => Ok(response),
-            Redeemed::Invalid => Err(AuthError::InvalidGrant(
-                "the refresh token is not valid: unknown, expired, revoked, or issued to another client".into(),
-            )),
-            Redeemed::Replayed => Err(AuthError::InvalidGrant(
-                "the refresh token was already used; every token of its family is now revoked".into(),
-            )),
+            .await?;
+        self.answer(
+            redeemed,
+            response,
+            app,
+            client_secret,
+            "the refresh token is not valid: unknown, expired, revoked, or issued to another client",
+            "the refresh token was already used; every token of its family is now revoked",
+        )
+    }
+
+    /// The token answer of a redemption: the new tokens with the grant's scope (and an ID token
+    /// for `openid`), or why there are none.
+    fn answer(
+        &self,
+        redeemed: Redeemed,
+        mut response: TokenResponse,
+        app: &App,
+        client_secret: &str,
+        invalid: &str,
+        replayed: &str,
+    ) -> Result<TokenResponse, AuthError> {
+        match redeemed {
+            Redeemed::Issued { user, scope } => {
+                if scope.split_whitespace().any(|s| s == "openid") {
+                    let now = self.clock.now();
+                    // OpenID Connect Core §10.1: a confidential client's ID token may be signed
+                    // with HS256 keyed by its client secret, which the client can verify.
+                    response.id_token = Some(secret::hs256_jwt(
+                        &serde_json::json!({
+                            "iss": self.config.issuer,
+                            "sub": user.to_string(),
+                            "aud": app.client_id,
+                            "iat": now,
+                            "exp": now + self.config.access_ttl,
+                        }),
+                        client_secret.as_bytes(),
+                    ));
+                }
+                response.scope = scope;
+                Ok(response)
+            }
+            Redeemed::Invalid => Err(AuthError::InvalidGrant(invalid.to_owned())),
+            Redeemed::Replayed => Err(AuthError::InvalidGrant(replayed.to_owned())),
         }
     }
 
@@ -455,6 +520,7 @@ impl Identity {
             token_type: "bearer",
             expires_in: self.config.access_ttl,
             scope: USER_SCOPE.to_owned(),
+            id_token: None,
         };
         (tokens, response)
     }

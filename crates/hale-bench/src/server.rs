@@ -263,24 +263,37 @@ mod tests {
 /// Registers a bench app and user (or reuses them in a kept database) and exchanges a code for
 /// an access token.
 async fn bench_user_token(identity: &hale_auth::Identity) -> anyhow::Result<String> {
-    let app = match identity
+    let (app, secret) = match identity
         .apps()
         .await?
         .into_iter()
         .find(|a| a.name == "hale-bench")
     {
-        Some(app) => app,
-        None => identity.create_app("hale-bench", Vec::new()).await?.0,
+        Some(app) => {
+            let secret = identity
+                .rotate_secret(&app.client_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the bench app disappeared"))?;
+            (app, secret)
+        }
+        None => identity.create_app("hale-bench", Vec::new()).await?,
     };
-    let code = match identity.create_user(&app, "bench-user").await {
+    let code = match identity.create_user(&app, "bench-user", None).await {
         Ok((_, code)) => code,
         Err(hale_auth::AuthError::UserExists) => {
             identity
-                .auth_code(&app, &hale_auth::UserRef::AppUserId("bench-user".into()))
+                .auth_code(
+                    &app,
+                    &hale_auth::UserRef::AppUserId("bench-user".into()),
+                    None,
+                )
                 .await?
                 .1
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(identity.exchange_code(&app, &code).await?.access_token)
+    Ok(identity
+        .exchange_code(&app, &secret, &code)
+        .await?
+        .access_token)
 }

@@ -98,6 +98,7 @@ pub async fn token(
     if !matches!(grant_type, "authorization_code" | "refresh_token") {
         return Err(AuthError::UnsupportedGrantType(grant_type.to_owned()).into());
     }
+    let client_secret = params.get("client_secret").unwrap_or("");
     let app = state
         .identity
         .authenticate_client(params.get("client_id"), params.get("client_secret"))
@@ -106,12 +107,18 @@ pub async fn token(
         let code = params
             .get("code")
             .ok_or_else(|| AuthError::InvalidRequest("code is required".into()))?;
-        state.identity.exchange_code(&app, code).await?
+        state
+            .identity
+            .exchange_code(&app, client_secret, code)
+            .await?
     } else {
         let refresh_token = params
             .get("refresh_token")
             .ok_or_else(|| AuthError::InvalidRequest("refresh_token is required".into()))?;
-        state.identity.refresh(&app, refresh_token).await?
+        state
+            .identity
+            .refresh(&app, client_secret, refresh_token)
+            .await?
     };
     Ok(token_response(StatusCode::OK, &answer))
 }

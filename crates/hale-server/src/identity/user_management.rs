@@ -2,7 +2,8 @@
 //!
 //! Every call authenticates the client, then counts against its hourly rate (429 beyond).
 //! Answers are `{"success":true,…}` or `{"success":false,"error":"…"}` with 1up's exact keys,
-//! key order and error strings; `oneup_user_id` is a JSON integer.
+//! key order and error strings; `oneup_user_id` is a JSON integer. Create and auth-code take an
+//! optional `scope`; `openid` in it makes the token answers carry an ID token.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -189,7 +190,10 @@ pub async fn list(State(state): State<AppState>, merged: Merged) -> Result<Respo
 pub async fn create(State(state): State<AppState>, merged: Merged) -> Result<Response, Failure> {
     let (app, params) = client(&state, merged).await?;
     let app_user_id = params.get("app_user_id").unwrap_or("");
-    let (user, code) = state.identity.create_user(&app, app_user_id).await?;
+    let (user, code) = state
+        .identity
+        .create_user(&app, app_user_id, params.get("scope"))
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         &UserAnswer::new(&user, Some(&code)),
@@ -220,7 +224,10 @@ pub async fn auth_code(State(state): State<AppState>, merged: Merged) -> Result<
             ));
         }
     };
-    let (user, code) = state.identity.auth_code(&app, &user).await?;
+    let (user, code) = state
+        .identity
+        .auth_code(&app, &user, params.get("scope"))
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         &UserAnswer::new(&user, Some(&code)),

@@ -52,7 +52,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store = args.store.open()?;
         let engine = Engine::new(dyn_store(&store));
-        let identity = crate::settings::identity(&store, args.auth.config()?);
+        let mut auth = args.auth.config()?;
         // An index built by other rules (an upgrade) would make searches miss resources, so it
         // is rebuilt before the server answers any.
         if engine.index_is_stale().await? {
@@ -76,6 +76,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{local}"));
+        auth.issuer = public_url.clone();
+        let identity = crate::settings::identity(&store, auth);
         if args.demo {
             crate::cmd::synth::load_demo(&engine, &identity, &public_url).await?;
         }

@@ -199,16 +199,16 @@ async fn demo_credentials(identity: &hale_auth::Identity) -> anyhow::Result<Demo
         }
         None => identity.create_app(DEMO_APP, Vec::new()).await?,
     };
-    let (user, code) = match identity.create_user(&app, DEMO_USER).await {
+    let (user, code) = match identity.create_user(&app, DEMO_USER, None).await {
         Ok(created) => created,
         Err(AuthError::UserExists) => {
             identity
-                .auth_code(&app, &UserRef::AppUserId(DEMO_USER.to_owned()))
+                .auth_code(&app, &UserRef::AppUserId(DEMO_USER.to_owned()), None)
                 .await?
         }
         Err(e) => return Err(e.into()),
     };
-    let tokens = identity.exchange_code(&app, &code).await?;
+    let tokens = identity.exchange_code(&app, &client_secret, &code).await?;
     Ok(DemoCredentials {
         client_id: app.client_id,
         client_secret,

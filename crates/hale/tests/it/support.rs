@@ -459,13 +459,7 @@ impl TestAppBuilder {
             SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db")))
                 .expect("opening a fresh SQLite store"),
         );
-        let auth = hale_auth::AuthConfig {
-            admin_token: Some(ADMIN_TOKEN.to_owned()),
-            ..self.auth.unwrap_or_default()
-        };
-        let identity_store: Arc<dyn hale_auth::IdentityStore> = store.clone();
-        let identity = Arc::new(hale_auth::Identity::new(identity_store, auth));
-        let engine = Engine::new(store);
+        let engine = Engine::new(store.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");
@@ -473,6 +467,13 @@ impl TestAppBuilder {
             "http://{}",
             listener.local_addr().expect("the bound address")
         );
+        let auth = hale_auth::AuthConfig {
+            admin_token: Some(ADMIN_TOKEN.to_owned()),
+            issuer: base_url.clone(),
+            ..self.auth.unwrap_or_default()
+        };
+        let identity_store: Arc<dyn hale_auth::IdentityStore> = store.clone();
+        let identity = Arc::new(hale_auth::Identity::new(identity_store, auth));
         let mut config = HttpConfig::new(&base_url);
         if let Some(max_body_bytes) = self.max_body_bytes {
             config.max_body_bytes = max_body_bytes;

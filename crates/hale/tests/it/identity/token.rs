@@ -376,3 +376,55 @@ async fn the_operator_token_sees_everything_and_discovery_names_the_token_endpoi
         token_endpoint.as_str()
     );
 }
+
+/// Decodes a JWT's payload after checking its HS256 signature under `key`, independently of
+/// the server's code.
+fn verified_claims(jwt: &str, key: &str) -> Value {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signing_input, signature) = jwt.rsplit_once('.').expect("a JWS compact serialization");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(signing_input.as_bytes());
+    mac.verify_slice(&b64.decode(signature).expect("a base64url signature"))
+        .expect("the ID token is signed with the client secret");
+    let (header, payload) = signing_input.split_once('.').unwrap();
+    let header: Value = serde_json::from_slice(&b64.decode(header).unwrap()).unwrap();
+    assert_eq!(header["alg"], "HS256");
+    serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn an_openid_code_adds_an_id_token_signed_with_the_client_secret() {
+    let app = TestApp::start().await;
+    let client = Client::register(&app, "openid").await;
+    let mut form = client.form();
+    form.extend([
+        ("app_user_id", "oidc".to_owned()),
+        ("scope", "openid user/*.*".to_owned()),
+    ]);
+    let created = post_form(&app, Method::POST, "/user-management/v1/user", &form)
+        .await
+        .json();
+    let code = created["code"].as_str().unwrap();
+    let user = created["oneup_user_id"].as_i64().unwrap();
+    let tokens = exchange(&app, &client, code).await;
+    assert_eq!(tokens["scope"], "user/*.* openid");
+    let claims = verified_claims(tokens["id_token"].as_str().unwrap(), &client.client_secret);
+    assert_eq!(claims["iss"], app.base_url.as_str());
+    assert_eq!(claims["sub"], user.to_string());
+    assert_eq!(claims["aud"], client.client_id.as_str());
+    assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+    let refreshed = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap())
+        .await
+        .json();
+    verified_claims(
+        refreshed["id_token"].as_str().unwrap(),
+        &client.client_secret,
+    );
+    // Without openid there is no ID token at all.
+    let (_, plain) = create_user(&app, &client, "plain").await;
+    let tokens = exchange(&app, &client, &plain).await;
+    assert!(tokens.get("id_token").is_none(), "{tokens}");
+    assert_eq!(tokens["scope"], "user/*.*");
+}
