@@ -68,6 +68,8 @@ pub enum IssueType {
     Informational,
     /// `security`: a security problem.
     Security,
+    /// `forbidden`: the client may not do this to the resource.
+    Forbidden,
     /// `login`: the client needs to authenticate.
     Login,
 }
@@ -93,6 +95,7 @@ impl IssueType {
             IssueType::Throttled => "throttled",
             IssueType::Informational => "informational",
             IssueType::Security => "security",
+            IssueType::Forbidden => "forbidden",
             IssueType::Login => "login",
         }
     }
