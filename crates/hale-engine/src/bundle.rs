@@ -883,7 +883,12 @@ fn read_in_tx(
     id: &ResourceId,
     version_id: Option<VersionId>,
 ) -> Result<EntryOutcome, EngineError> {
-    let current = tx.current(ctx.fhir_version, resource_type.as_str(), id.as_str())?;
+    let current = tx.current(
+        &ctx.scope,
+        ctx.fhir_version,
+        resource_type.as_str(),
+        id.as_str(),
+    )?;
     match current {
         None => Err(EngineError::NotFound {
             resource_type: resource_type.to_string(),

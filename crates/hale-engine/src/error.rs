@@ -19,6 +19,11 @@ pub enum EngineError {
         /// The id.
         id: String,
     },
+    /// The principal may see the resource but not change it: operator data, or data another
+    /// user granted read access to. A resource the principal may not see is
+    /// [`EngineError::NotFound`] instead, so that its existence never shows.
+    #[error("{0}")]
+    Forbidden(String),
     /// The version asked for does not exist.
     #[error("{resource_type}/{id} has no version {version_id}")]
     VersionNotFound {

@@ -1,10 +1,10 @@
 //! FHIR interaction semantics for Hale, over the store traits: no SQL, no HTTP.
 //!
 //! Every write interaction is a synchronous function over a [`hale_store::WriteTx`] (in
-//! [`write`]), so a single `POST`, a conditional update and each entry of a transaction Bundle run
-//! the same code inside the store's transaction. [`Engine`] wraps them in store writes and adds
-//! the reads. Content is parsed and validated before it reaches the writer, so the single writer
-//! thread spends its time on SQL only.
+//! [`write`](mod@write)), so a single `POST`, a conditional update and each entry of a
+//! transaction Bundle run the same code inside the store's transaction. [`Engine`] wraps them in
+//! store writes and adds the reads. Content is parsed and validated before it reaches the writer,
+//! so the single writer thread spends its time on SQL only.
 #![warn(missing_docs)]
 
 pub mod bundle;
@@ -17,9 +17,7 @@ use std::sync::Arc;
 
 use hale_fhir::{FhirVersion, Instant, ResourceId, ResourceType, VersionId};
 use hale_search::query::SearchQuery;
-use hale_store::{
-    HistoryPage, HistoryQuery, Owner, ResourceStore, Scope, StoredResource, write_with,
-};
+use hale_store::{HistoryPage, HistoryQuery, ResourceStore, Scope, StoredResource, write_with};
 use serde_json::Value;
 
 pub use error::EngineError;
@@ -42,38 +40,30 @@ impl IdSource for RandomIds {
     }
 }
 
-/// What the engine knows of the request: its FHIR version, who asks, and what they may see.
-///
-/// Authentication fills `scope` and `owner` from the principal; until then requests are open and
-/// write operator-owned data.
+/// What the engine knows of the request: its FHIR version and the principal's scope, which says
+/// what the principal may see and change and who owns what it creates
+/// ([`Scope::new_owner`]).
 #[derive(Clone, Debug)]
 pub struct Context {
     /// The FHIR version of the request path.
     pub fhir_version: FhirVersion,
     /// What the principal may read and change.
     pub scope: Scope,
-    /// The owner of resources the principal creates.
-    pub owner: Option<Owner>,
 }
 
 impl Context {
-    /// The context of a principal with `scope`; it creates resources owned by
-    /// [`Scope::new_owner`].
+    /// The context of a principal with `scope`.
     pub fn new(fhir_version: FhirVersion, scope: Scope) -> Self {
         Context {
             fhir_version,
-            owner: scope.new_owner(),
             scope,
         }
     }
 
-    /// An open context (everything visible, operator-owned writes).
+    /// The operator's context: everything visible and writable, and what it creates has no
+    /// owner.
     pub fn open(fhir_version: FhirVersion) -> Self {
-        Context {
-            fhir_version,
-            scope: Scope::All,
-            owner: None,
-        }
+        Context::new(fhir_version, Scope::All)
     }
 }
 

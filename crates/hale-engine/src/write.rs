@@ -1,9 +1,16 @@
 //! The write interactions as synchronous functions over a [`WriteTx`], shared by single requests
 //! and Bundle entries.
+//!
+//! Every write first decides what the principal may do with the resource it names
+//! (`writable_current`): a resource the principal cannot see is not found, even when the
+//! request would create it (a `PUT` to another owner's id neither overwrites it nor makes a
+//! second resource of that id); one it can see but not change (operator data for anyone but the
+//! operator, another user's data shared through a grant) is forbidden. A new version keeps its
+//! resource's owner, and a new resource belongs to [`hale_store::Scope::new_owner`].
 
 use hale_fhir::{ResourceId, ResourceType};
 use hale_search::query::SearchQuery;
-use hale_store::{Method, NewVersion, StoredResource, WriteTx};
+use hale_store::{Method, NewVersion, Owner, Scope, StoredResource, WriteTx};
 
 use crate::prepare::{self, Content};
 use crate::{Context, EngineError, IdSource};
@@ -68,16 +75,15 @@ pub fn create_fresh(
     id: ResourceId,
     method: Method,
 ) -> Result<WriteOutcome, EngineError> {
-    put_version(
-        tx,
-        ctx,
-        &mut content,
-        id.as_str(),
-        1,
+    let version = Spec {
+        id: id.as_str(),
+        version_id: 1,
+        owner: ctx.scope.new_owner(),
         method,
-        WriteStatus::Created,
-        true,
-    )
+        status: WriteStatus::Created,
+        known_new: true,
+    };
+    put_version(tx, ctx, &mut content, version)
 }
 
 /// Creates or updates the resource with the given id.
@@ -88,11 +94,7 @@ pub fn update(
     id: ResourceId,
     preconditions: Preconditions,
 ) -> Result<WriteOutcome, EngineError> {
-    let current = tx.current(
-        ctx.fhir_version,
-        content.resource_type.as_str(),
-        id.as_str(),
-    )?;
+    let current = writable_current(tx, ctx, content.resource_type.as_str(), id.as_str())?;
     check_if_match(
         &content.resource_type,
         id.as_str(),
@@ -115,25 +117,20 @@ pub fn update(
             } else {
                 WriteStatus::Updated
             };
-            put(
-                tx,
-                ctx,
-                &mut content,
-                id.as_str(),
-                current.version_id + 1,
-                Method::Put,
-                status,
-            )
+            let version = Spec::next(&current, Method::Put, status);
+            put_version(tx, ctx, &mut content, version)
         }
-        None => put(
-            tx,
-            ctx,
-            &mut content,
-            id.as_str(),
-            1,
-            Method::Put,
-            WriteStatus::Created,
-        ),
+        None => {
+            let version = Spec {
+                id: id.as_str(),
+                version_id: 1,
+                owner: ctx.scope.new_owner(),
+                method: Method::Put,
+                status: WriteStatus::Created,
+                known_new: false,
+            };
+            put_version(tx, ctx, &mut content, version)
+        }
     }
 }
 
@@ -175,21 +172,15 @@ pub fn conditional_update(
                     ),
                 ));
             }
+            check_writable(ctx, &existing)?;
             check_if_match(
                 &content.resource_type,
                 &existing.id,
                 Some(&existing),
                 preconditions,
             )?;
-            put(
-                tx,
-                ctx,
-                &mut content,
-                &existing.id,
-                existing.version_id + 1,
-                Method::Put,
-                WriteStatus::Updated,
-            )
+            let version = Spec::next(&existing, Method::Put, WriteStatus::Updated);
+            put_version(tx, ctx, &mut content, version)
         }
         None => match body_id {
             // A client-chosen id for a conditional create-by-update is honoured like a plain update.
@@ -213,18 +204,21 @@ pub fn patch(
     patch: &json_patch::Patch,
     preconditions: Preconditions,
 ) -> Result<WriteOutcome, EngineError> {
-    let current = visible_current(tx, ctx, resource_type, &id)?;
+    let current = match writable_current(tx, ctx, resource_type.as_str(), id.as_str())? {
+        Some(current) if current.deleted => {
+            return Err(EngineError::Gone {
+                resource_type: current.resource_type,
+                id: current.id,
+                version_id: current.version_id,
+            });
+        }
+        Some(current) => current,
+        None => return Err(not_found(resource_type.as_str(), id.as_str())),
+    };
     check_if_match(&resource_type, id.as_str(), Some(&current), preconditions)?;
     let mut content = prepare::apply_patch(resource_type, &id, &current.json, patch)?;
-    put(
-        tx,
-        ctx,
-        &mut content,
-        id.as_str(),
-        current.version_id + 1,
-        Method::Patch,
-        WriteStatus::Updated,
-    )
+    let version = Spec::next(&current, Method::Patch, WriteStatus::Updated);
+    put_version(tx, ctx, &mut content, version)
 }
 
 /// Deletes a resource: a new version that marks it deleted. Deleting a deleted resource changes
@@ -236,15 +230,8 @@ pub fn delete(
     id: ResourceId,
     preconditions: Preconditions,
 ) -> Result<WriteOutcome, EngineError> {
-    let current = tx.current(ctx.fhir_version, resource_type.as_str(), id.as_str())?;
-    let current = match current {
-        Some(c) if in_scope(ctx, &c) => c,
-        _ => {
-            return Err(EngineError::NotFound {
-                resource_type: resource_type.to_string(),
-                id: id.to_string(),
-            });
-        }
+    let Some(current) = writable_current(tx, ctx, resource_type.as_str(), id.as_str())? else {
+        return Err(not_found(resource_type.as_str(), id.as_str()));
     };
     check_if_match(&resource_type, id.as_str(), Some(&current), preconditions)?;
     if current.deleted {
@@ -263,7 +250,10 @@ pub fn conditional_delete(
     query: &SearchQuery,
 ) -> Result<Option<WriteOutcome>, EngineError> {
     match find_one(tx, ctx, query, &query_text(query))? {
-        Some(existing) => delete_version(tx, ctx, query.resource_type, &existing).map(Some),
+        Some(existing) => {
+            check_writable(ctx, &existing)?;
+            delete_version(tx, ctx, query.resource_type, &existing).map(Some)
+        }
         None => Ok(None),
     }
 }
@@ -309,28 +299,58 @@ pub(crate) fn find_one(
     }
 }
 
-fn visible_current(
+/// The current version of a resource (deleted or not) if the principal may change it, or none
+/// when no version exists. A resource the principal cannot see is [`EngineError::NotFound`], so
+/// that a write never reveals it exists; one it can see but not change is
+/// [`EngineError::Forbidden`].
+fn writable_current(
     tx: &mut dyn WriteTx,
     ctx: &Context,
-    resource_type: ResourceType,
-    id: &ResourceId,
-) -> Result<StoredResource, EngineError> {
-    match tx.current(ctx.fhir_version, resource_type.as_str(), id.as_str())? {
-        Some(c) if in_scope(ctx, &c) && !c.deleted => Ok(c),
-        Some(c) if in_scope(ctx, &c) => Err(EngineError::Gone {
-            resource_type: c.resource_type,
-            id: c.id,
-            version_id: c.version_id,
-        }),
-        _ => Err(EngineError::NotFound {
-            resource_type: resource_type.to_string(),
-            id: id.to_string(),
-        }),
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<StoredResource>, EngineError> {
+    let Some(current) = tx.current(&Scope::All, ctx.fhir_version, resource_type, id)? else {
+        return Ok(None);
+    };
+    if ctx.scope.may_write(current.owner) {
+        return Ok(Some(current));
+    }
+    // Operator data is visible to everyone. Whether a grant shows another user's resource
+    // depends on the resource's compartments, which only the store knows, so it answers under
+    // the principal's own scope.
+    let visible = current.owner.is_none()
+        || tx
+            .current(&ctx.scope, ctx.fhir_version, resource_type, id)?
+            .is_some();
+    if visible {
+        Err(read_only(&current))
+    } else {
+        Err(not_found(resource_type, id))
     }
 }
 
-fn in_scope(ctx: &Context, resource: &StoredResource) -> bool {
-    ctx.scope.may_write(resource.owner)
+/// Fails with [`EngineError::Forbidden`] unless the principal may change `resource`, which the
+/// caller found within the principal's scope (so it is visible).
+fn check_writable(ctx: &Context, resource: &StoredResource) -> Result<(), EngineError> {
+    if ctx.scope.may_write(resource.owner) {
+        Ok(())
+    } else {
+        Err(read_only(resource))
+    }
+}
+
+fn read_only(resource: &StoredResource) -> EngineError {
+    EngineError::Forbidden(format!(
+        "{}/{} can be read but not changed by this client",
+        resource.resource_type, resource.id
+    ))
+}
+
+fn not_found(resource_type: &str, id: &str) -> EngineError {
+    EngineError::NotFound {
+        resource_type: resource_type.to_owned(),
+        id: id.to_owned(),
+    }
 }
 
 fn check_if_match(
@@ -355,48 +375,53 @@ fn check_if_match(
     }
 }
 
-fn put(
-    tx: &mut dyn WriteTx,
-    ctx: &Context,
-    content: &mut Content,
-    id: &str,
+/// The version [`put_version`] writes, apart from its content.
+struct Spec<'a> {
+    id: &'a str,
     version_id: u64,
+    owner: Option<Owner>,
     method: Method,
     status: WriteStatus,
-) -> Result<WriteOutcome, EngineError> {
-    put_version(tx, ctx, content, id, version_id, method, status, false)
+    /// The id was just assigned, so no version of it exists.
+    known_new: bool,
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one private helper that spells out a version"
-)]
+impl<'a> Spec<'a> {
+    /// The version after `current`, with its owner.
+    fn next(current: &'a StoredResource, method: Method, status: WriteStatus) -> Self {
+        Spec {
+            id: &current.id,
+            version_id: current.version_id + 1,
+            owner: current.owner,
+            method,
+            status,
+            known_new: false,
+        }
+    }
+}
+
 fn put_version(
     tx: &mut dyn WriteTx,
     ctx: &Context,
     content: &mut Content,
-    id: &str,
-    version_id: u64,
-    method: Method,
-    status: WriteStatus,
-    known_new: bool,
+    spec: Spec<'_>,
 ) -> Result<WriteOutcome, EngineError> {
     let last_updated = tx.now();
-    let stamped = prepare::stamp(content, id, version_id, last_updated);
+    let stamped = prepare::stamp(content, spec.id, spec.version_id, last_updated);
     let version = NewVersion {
         fhir_version: ctx.fhir_version,
         resource_type: content.resource_type.as_str(),
-        id: id.to_owned(),
-        version_id,
+        id: spec.id.to_owned(),
+        version_id: spec.version_id,
         last_updated,
-        owner: ctx.owner,
-        method,
+        owner: spec.owner,
+        method: spec.method,
         json: bytes::Bytes::from(stamped.json),
         index: stamped.index,
         compartments: stamped.compartments,
-        known_new,
+        known_new: spec.known_new,
     };
-    record(tx, version, status)
+    record(tx, version, spec.status)
 }
 
 /// Writes a version and describes it as the stored resource it now is.

@@ -68,10 +68,10 @@ pub enum IssueType {
     Informational,
     /// `security`: a security problem.
     Security,
+    /// `forbidden`: the client may not do this to the resource.
+    Forbidden,
     /// `login`: the client needs to authenticate.
     Login,
-    /// `forbidden`: the principal may not do this.
-    Forbidden,
 }
 
 impl IssueType {
@@ -95,8 +95,8 @@ impl IssueType {
             IssueType::Throttled => "throttled",
             IssueType::Informational => "informational",
             IssueType::Security => "security",
-            IssueType::Login => "login",
             IssueType::Forbidden => "forbidden",
+            IssueType::Login => "login",
         }
     }
 }

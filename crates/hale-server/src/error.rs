@@ -7,6 +7,7 @@
 //! | `EngineError::NotSupported`               | 400    | `not-supported`     |
 //! | `QueryError::InvalidValue`, `Empty`       | 400    | `invalid`           |
 //! | `QueryError::UnknownParameter`, `Unsupported` (strict handling, conditions) | 400 | `not-supported` |
+//! | `EngineError::Forbidden`                  | 403    | `forbidden`         |
 //! | `EngineError::NotFound`, unknown version  | 404    | `not-found`         |
 //! | unknown route                             | 404    | `not-supported`     |
 //! | method not allowed                        | 405    | `not-supported`     |
@@ -130,6 +131,7 @@ pub fn engine_status(e: &EngineError) -> (StatusCode, Vec<Issue>) {
         }
         EngineError::NotSupported(_) => one(StatusCode::BAD_REQUEST, IssueType::NotSupported),
         EngineError::TooCostly(_) => one(StatusCode::BAD_REQUEST, IssueType::TooCostly),
+        EngineError::Forbidden(_) => one(StatusCode::FORBIDDEN, IssueType::Forbidden),
         EngineError::NotFound { .. } | EngineError::VersionNotFound { .. } => {
             one(StatusCode::NOT_FOUND, IssueType::NotFound)
         }

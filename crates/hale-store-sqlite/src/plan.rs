@@ -19,8 +19,8 @@
 //! `_count + 1` matches; under `Scope::All` a count of parameter tests never reads `resource`.
 //!
 //! The planner only appends text and parameters; the statement's text depends on the shape of the
-//! query, never on its values (except for the number of alternatives), so prepared statements are
-//! reused from the connection's cache.
+//! query, never on its values (except for the number of alternatives and of the principal's
+//! grants), so prepared statements are reused from the connection's cache.
 
 use hale_fhir::table::SearchParamType;
 use hale_search::normalize::normalize_string;
@@ -32,6 +32,7 @@ use hale_store::{Scope, SortValue, StoreError};
 use rusqlite::types::Value;
 
 use crate::params::Lookup;
+use crate::sql::push_scope;
 
 /// Text and parameters, appended in the order their placeholders appear.
 #[derive(Default, Debug, Clone)]
@@ -109,29 +110,6 @@ pub(crate) const ENTRY_TABLES: &[&str] = &[
 /// A string that sorts after every string a resource can hold, as the end of a prefix range and
 /// as the ascending sort value of a resource without a value.
 pub(crate) const TEXT_AFTER_ALL: &str = "\u{10FFFF}";
-
-/// Appends the scope condition on the resource alias `alias`.
-pub(crate) fn push_scope(sql: &mut Sql, alias: &str, scope: &Scope) {
-    match scope {
-        Scope::All => {}
-        Scope::App(app) => {
-            sql.push(&format!(
-                " AND ({alias}.owner_app IS NULL OR {alias}.owner_app = "
-            ));
-            sql.bind(*app);
-            sql.push(")");
-        }
-        Scope::User { app, user, .. } => {
-            sql.push(&format!(
-                " AND ({alias}.owner_app IS NULL OR ({alias}.owner_app = "
-            ));
-            sql.bind(*app);
-            sql.push(&format!(" AND {alias}.owner_user = "));
-            sql.bind(*user);
-            sql.push("))");
-        }
-    }
-}
 
 /// Compiles queries for one principal and FHIR version.
 pub(crate) struct Planner<'a> {
@@ -383,7 +361,9 @@ impl<'a> Planner<'a> {
             } => {
                 // Like every other criterion this is a set of rows, found through the unique
                 // (fhir_version, type, id) key of the referenced ids, so that SQLite can drive the
-                // query from it instead of testing each resource of the type.
+                // query from it instead of testing each resource of the type. `y` is the row of
+                // `alias` itself, which carries the scope already; the referring resources `s`
+                // carry it here.
                 let (y, x, s) = (self.alias("y"), self.alias("x"), self.alias("s"));
                 sql.push(&format!(
                     "{alias}.rid IN (SELECT {y}.rid FROM resource {y} WHERE {y}.fhir_version = "

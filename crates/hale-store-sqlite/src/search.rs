@@ -15,8 +15,8 @@ use rusqlite::{Connection, params_from_iter};
 
 use crate::backend;
 use crate::params::Lookup;
-use crate::plan::{Planner, Sql, push_scope, reference_codes, sort_param, sort_value};
-use crate::sql::{COLUMNS, map_row};
+use crate::plan::{Planner, Sql, reference_codes, sort_param, sort_value};
+use crate::sql::{COLUMNS, map_row, push_scope};
 
 /// The current, not deleted resources matching `query` in `scope`, at most `limit`, in row order.
 pub(crate) fn find(
@@ -384,6 +384,8 @@ fn include_sql(
             .filter(|key| key.resource_type == include.source_type)
             .map(|key| key.id.as_str())
             .collect();
+        // The sources `s` are only those in scope, and `t` is the row of `r`, which carries the
+        // scope above.
         sql.push(
             " AND r.rid IN (SELECT t.rid FROM json_each(?) j \
              CROSS JOIN resource s ON s.fhir_version = ? AND s.type = ? AND s.id = j.value \
@@ -707,6 +709,67 @@ mod tests {
             assert!(
                 !plan.contains(" r USING") && !plan.contains("SCAN r"),
                 "no row of the counted resources is read:\n{plan}"
+            );
+        }
+    }
+
+    /// A user's scope with grants is a per-row filter on the resource reached by primary key:
+    /// the value index still drives pages and counts, nothing is sorted, no index of `resource`
+    /// is scanned, and a per-patient grant probes the compartment table's primary key.
+    #[test]
+    fn user_scope_stays_index_driven() {
+        let scope = Scope::User {
+            app: 1,
+            user: 10,
+            grants: vec![
+                hale_store::Grant {
+                    owner: 11,
+                    patient: Some("p1".into()),
+                },
+                hale_store::Grant {
+                    owner: 12,
+                    patient: None,
+                },
+            ],
+        };
+        let q = SearchQuery::new(
+            "Observation",
+            vec![
+                token("code", "http://loinc.org", "8480-6"),
+                Criterion::Chain {
+                    code: "subject",
+                    target_type: "Patient",
+                    inner: Box::new(token("identifier", "http://hospital", "123")),
+                },
+            ],
+        );
+        let page = PageRequest {
+            limit: 20,
+            ..PageRequest::default()
+        };
+        let conn = conn();
+        let (page_sql, count_sql) = with_lookup(&conn, |lookup| {
+            let source = page_source(lookup, &scope, FhirVersion::R4, &q, &page).unwrap();
+            (
+                page_sql(source, &page, 1_000_000).unwrap().0,
+                count_sql(lookup, &scope, FhirVersion::R4, &q, None).unwrap(),
+            )
+        });
+        for (what, sql) in [("PAGE", page_sql), ("COUNT", count_sql)] {
+            let plan = plan(&conn, &sql);
+            println!("{what} under {scope:?}\n{}\n{plan}", sql.text);
+            assert!(
+                plan.contains("idx_token_value"),
+                "driven by the token:\n{plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "nothing is sorted:\n{plan}");
+            assert!(
+                !plan.contains("SCAN r") && !plan.contains("SCAN t"),
+                "no resource index is scanned:\n{plan}"
+            );
+            assert!(
+                plan.contains("SEARCH gc USING PRIMARY KEY (rid=? AND patient_id=?)"),
+                "the grant probes the compartment's key:\n{plan}"
             );
         }
     }

@@ -1,12 +1,13 @@
-//! SQL shared by the reader and the writer: the scope condition, search criteria and row mapping.
+//! SQL shared by the reader and the writer: the scope condition, the current version and row
+//! mapping.
 
 use bytes::Bytes;
 use hale_fhir::{FhirVersion, Instant};
 use hale_store::{Method, Owner, Scope, StoreError, StoredResource};
-use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
 use crate::backend;
+use crate::plan::Sql;
 
 /// The columns [`map_row`] reads, for `resource r JOIN history h`.
 pub(crate) const COLUMNS: &str = "r.fhir_version, r.type, r.id, h.version_id, h.last_updated, h.method, h.seq, r.owner_app, r.owner_user, h.json";
@@ -36,23 +37,82 @@ pub(crate) fn map_row(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
     })
 }
 
-/// Appends the scope condition on `r` to `sql`.
-pub(crate) fn push_scope(sql: &mut String, params: &mut Vec<Value>, scope: &Scope) {
-    match scope {
-        Scope::All => {}
+/// Appends ` AND <the scope condition>` on the resource alias `alias`: nothing under
+/// `Scope::All`, and otherwise a condition on the row's own columns, so that every statement
+/// (search, count, chain, `_has`, include, history, read, and lookups inside writes) filters with
+/// the same definition of what a principal sees.
+///
+/// Per row it costs an owner comparison and, for each per-patient grant of the row's owner, a
+/// check of the Patient's own key and one probe of the `compartment` table's primary key
+/// `(rid, patient_id)`. The statement's text depends on the number of grants of each kind only,
+/// never on their values, so prepared statements are reused across principals.
+pub(crate) fn push_scope(sql: &mut Sql, alias: &str, scope: &Scope) {
+    let (app, user, grants) = match scope {
+        Scope::All => return,
         Scope::App(app) => {
-            sql.push_str(" AND (r.owner_app IS NULL OR r.owner_app = ?)");
-            params.push(Value::Integer(*app));
+            sql.push(&format!(
+                " AND ({alias}.owner_app IS NULL OR {alias}.owner_app = "
+            ));
+            sql.bind(*app);
+            sql.push(")");
+            return;
         }
-        Scope::User { app, user, .. } => {
-            sql.push_str(" AND (r.owner_app IS NULL OR (r.owner_app = ? AND r.owner_user = ?))");
-            params.push(Value::Integer(*app));
-            params.push(Value::Integer(*user));
+        Scope::User { app, user, grants } => (*app, *user, grants),
+    };
+    // Whole-record grants widen the set of owners; a per-patient grant of an owner already in
+    // that set adds nothing, and repeated grants add nothing either.
+    let mut owners = vec![user];
+    for grant in grants {
+        if grant.patient.is_none() && !owners.contains(&grant.owner) {
+            owners.push(grant.owner);
         }
     }
+    let mut records: Vec<(i64, &str)> = Vec::new();
+    for grant in grants {
+        if let Some(patient) = grant.patient.as_deref()
+            && !owners.contains(&grant.owner)
+            && !records.contains(&(grant.owner, patient))
+        {
+            records.push((grant.owner, patient));
+        }
+    }
+    sql.push(&format!(
+        " AND ({alias}.owner_app IS NULL OR ({alias}.owner_app = "
+    ));
+    sql.bind(app);
+    sql.push(&format!(" AND ({alias}.owner_user "));
+    if let [only] = owners.as_slice() {
+        sql.push("= ");
+        sql.bind(*only);
+    } else {
+        sql.push("IN (");
+        for (idx, owner) in owners.iter().enumerate() {
+            if idx > 0 {
+                sql.push(", ");
+            }
+            sql.bind(*owner);
+        }
+        sql.push(")");
+    }
+    for (owner, patient) in records {
+        // The Patient itself, or a resource in its compartment. A deleted resource has no
+        // compartment rows, so only the Patient's own deletion stays visible.
+        sql.push(&format!(" OR ({alias}.owner_user = "));
+        sql.bind(owner);
+        sql.push(&format!(
+            " AND (({alias}.type = 'Patient' AND {alias}.id = "
+        ));
+        sql.bind(patient);
+        sql.push(&format!(
+            ") OR EXISTS (SELECT 1 FROM compartment gc WHERE gc.rid = {alias}.rid AND gc.patient_id = "
+        ));
+        sql.bind(patient);
+        sql.push(")))");
+    }
+    sql.push(")))");
 }
 
-/// The current version of a resource, deleted or not.
+/// The current version of a resource, deleted or not, if it is in `scope`.
 pub(crate) fn current(
     conn: &Connection,
     scope: &Scope,
@@ -60,19 +120,19 @@ pub(crate) fn current(
     resource_type: &str,
     id: &str,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq \
-         WHERE r.fhir_version = ? AND r.type = ? AND r.id = ?"
-    );
-    let mut params = vec![
-        Value::Text(fhir_version.as_str().to_owned()),
-        Value::Text(resource_type.to_owned()),
-        Value::Text(id.to_owned()),
-    ];
-    push_scope(&mut sql, &mut params, scope);
-    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE r.fhir_version = "
+    ));
+    sql.bind(fhir_version.as_str());
+    sql.push(" AND r.type = ");
+    sql.bind(resource_type);
+    sql.push(" AND r.id = ");
+    sql.bind(id);
+    push_scope(&mut sql, "r", scope);
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
     let mut rows = stmt
-        .query_map(params_from_iter(params), map_row)
+        .query_map(params_from_iter(sql.params), map_row)
         .map_err(backend)?;
     rows.next().transpose().map_err(backend)
 }

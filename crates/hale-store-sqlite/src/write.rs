@@ -296,17 +296,12 @@ impl WriteTx for Tx<'_> {
 
     fn current(
         &mut self,
+        scope: &Scope,
         fhir_version: FhirVersion,
         resource_type: &str,
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
-        sql::current(
-            &self.writer.conn,
-            &Scope::All,
-            fhir_version,
-            resource_type,
-            id,
-        )
+        sql::current(&self.writer.conn, scope, fhir_version, resource_type, id)
     }
 
     fn find(

@@ -13,9 +13,11 @@
 
 mod oracle;
 mod property;
+mod scope;
 mod search;
 
 pub use property::search_matches_oracle;
+pub use scope::*;
 pub use search::*;
 
 use std::sync::Arc;
@@ -179,7 +181,9 @@ pub async fn rollback_leaves_nothing(store: Arc<dyn ResourceStore>) {
         );
         tx.put(v).unwrap();
         assert!(
-            tx.current(R4, "Patient", "dropped").unwrap().is_some(),
+            tx.current(&Scope::All, R4, "Patient", "dropped")
+                .unwrap()
+                .is_some(),
             "a closure sees its own writes"
         );
         (WriteDecision::Rollback, ())
@@ -661,6 +665,7 @@ macro_rules! store_contract_tests {
         $crate::store_contract_tests!(@each $open;
             write_read_vread_history, rollback_leaves_nothing, concurrent_writes_all_commit,
             find_by_index, delete_removes_index_entries, scope_hides_other_owners,
+            scope_app_sees_its_users, scope_grants_per_patient, scope_grants_whole_record,
             search_string, search_token, search_reference, search_date,
             search_id_and_last_updated, search_number_and_quantity, search_uri, search_composite,
             search_text, search_chain, search_has, search_any_and_compartment, search_system,

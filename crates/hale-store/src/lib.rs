@@ -44,8 +44,9 @@ pub struct Owner {
 }
 
 /// Which resources a request may see. Backends put it inside every query (every alias of a
-/// resource: the match, chain targets, `_has` sources, include targets) so that counts, paging
-/// and includes are exact and can never leak. Operator data (no owner) is in every scope.
+/// resource: the match, chain targets, `_has` sources, include sources and targets, history, and
+/// lookups inside writes) so that counts, paging and includes are exact and can never leak.
+/// Operator data (no owner) is in every scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
     /// Everything: the operator (the CLI, `HALE_ADMIN_TOKEN`).
@@ -221,9 +222,12 @@ impl NewVersion {
 pub trait WriteTx {
     /// The timestamp for versions written by this closure; strictly increasing across closures.
     fn now(&mut self) -> Instant;
-    /// The current version of a resource (deleted or not), whatever its owner.
+    /// The current version of a resource (deleted or not), if it is in `scope`. The engine asks
+    /// under `Scope::All` whether a resource exists at all, and under the principal's scope
+    /// whether the principal may see it (which for grants only the database can tell).
     fn current(
         &mut self,
+        scope: &Scope,
         fhir_version: FhirVersion,
         resource_type: &str,
         id: &str,

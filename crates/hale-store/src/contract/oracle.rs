@@ -8,7 +8,7 @@ use hale_search::query::{
     SearchQuery, StringMatch, Test, TokenValue, UriMatch,
 };
 
-use crate::{Owner, Scope};
+use crate::{Owner, ResourceKey, Scope};
 
 /// What the oracle knows of one stored resource: its current version.
 #[derive(Clone, Debug)]
@@ -23,12 +23,33 @@ pub struct Model {
     pub compartments: Vec<String>,
 }
 
-pub fn in_scope(scope: &Scope, owner: Option<Owner>) -> bool {
-    match (scope, owner) {
-        (Scope::All, _) | (_, None) => true,
-        (Scope::App(app), Some(owner)) => owner.app == *app,
-        (Scope::User { app, user, .. }, Some(owner)) => {
-            owner.app == *app && owner.user == Some(*user)
+/// Whether a principal with `scope` sees `m`, by the rules of [`Scope`]: operator data always;
+/// under an app's scope whatever the app's users or the app own; under a user's scope what the
+/// user owns and, of what other users of the app own, the granted Patients and what their
+/// compartments hold, or everything of a whole-record grantor.
+pub fn in_scope(scope: &Scope, m: &Model) -> bool {
+    let Some(owner) = m.owner else {
+        return true;
+    };
+    match scope {
+        Scope::All => true,
+        Scope::App(app) => owner.app == *app,
+        Scope::User { app, user, grants } => {
+            let Some(owner_user) = owner.user else {
+                return false;
+            };
+            owner.app == *app
+                && (owner_user == *user
+                    || grants.iter().any(|grant| {
+                        grant.owner == owner_user
+                            && match &grant.patient {
+                                None => true,
+                                Some(patient) => {
+                                    (m.resource_type == "Patient" && &m.id == patient)
+                                        || m.compartments.contains(patient)
+                                }
+                            }
+                    }))
         }
     }
 }
@@ -36,7 +57,7 @@ pub fn in_scope(scope: &Scope, owner: Option<Owner>) -> bool {
 /// The ids of the resources that match `query`, in row order.
 pub fn search<'a>(all: &'a [Model], scope: &Scope, query: &SearchQuery) -> Vec<&'a Model> {
     all.iter()
-        .filter(|m| !m.deleted && in_scope(scope, m.owner))
+        .filter(|m| !m.deleted && in_scope(scope, m))
         .filter(|m| {
             if query.resource_type == "Resource" {
                 query.types.is_empty() || query.types.contains(&m.resource_type)
@@ -65,7 +86,7 @@ fn criterion(all: &[Model], scope: &Scope, m: &Model, c: &Criterion) -> bool {
                 t.resource_type == *target_type
                     && &t.id == tid
                     && !t.deleted
-                    && in_scope(scope, t.owner)
+                    && in_scope(scope, t)
                     && criterion(all, scope, t, inner)
             }),
             _ => false,
@@ -77,7 +98,7 @@ fn criterion(all: &[Model], scope: &Scope, m: &Model, c: &Criterion) -> bool {
         } => all.iter().any(|s| {
             s.resource_type == *source_type
                 && !s.deleted
-                && in_scope(scope, s.owner)
+                && in_scope(scope, s)
                 && s.entries.iter().any(|e| {
                     matches!(e, IndexEntry::Reference { code: c, target_type: Some(tt), target_id: Some(tid), .. }
                         if c == code && tt == m.resource_type && tid == &m.id)
@@ -87,6 +108,61 @@ fn criterion(all: &[Model], scope: &Scope, m: &Model, c: &Criterion) -> bool {
         Criterion::Any(alternatives) => alternatives.iter().any(|c| criterion(all, scope, m, c)),
         Criterion::Compartment { patient_id } => m.compartments.contains(patient_id),
     }
+}
+
+/// What an include of the `subject` references of Observations adds to `sources`, in row order:
+/// forward, the targets of the references of the sources in scope; reverse, the Observations in
+/// scope that reference a source (in scope or not: the sources are only keys).
+pub fn include_subject<'a>(
+    all: &'a [Model],
+    scope: &Scope,
+    target_type: Option<&str>,
+    reverse: bool,
+    sources: &[ResourceKey],
+) -> Vec<&'a Model> {
+    let visible = |m: &Model| !m.deleted && in_scope(scope, m);
+    let is_source = |m: &Model| {
+        sources
+            .iter()
+            .any(|k| k.resource_type == m.resource_type && k.id == m.id)
+    };
+    let subjects = |m: &'a Model| {
+        m.entries.iter().filter_map(|e| match e {
+            IndexEntry::Reference {
+                code: "subject",
+                target_type: Some(tt),
+                target_id: Some(tid),
+                ..
+            } if target_type.is_none_or(|wanted| wanted == tt) => Some((tt, tid)),
+            _ => None,
+        })
+    };
+    let mut found: Vec<&Model> = if reverse {
+        all.iter()
+            .filter(|m| m.resource_type == "Observation" && visible(m))
+            .filter(|m| {
+                subjects(m).any(|(tt, tid)| {
+                    sources
+                        .iter()
+                        .any(|k| &k.resource_type == tt && &k.id == tid)
+                })
+            })
+            .collect()
+    } else {
+        all.iter()
+            .filter(|t| visible(t))
+            .filter(|t| {
+                all.iter().any(|m| {
+                    m.resource_type == "Observation"
+                        && visible(m)
+                        && is_source(m)
+                        && subjects(m).any(|(tt, tid)| tt == t.resource_type && tid == &t.id)
+                })
+            })
+            .collect()
+    };
+    found.sort_by_key(|m| m.row);
+    found
 }
 
 fn of_code<'a>(m: &'a Model, code: &'a str) -> impl Iterator<Item = &'a IndexEntry> + 'a {

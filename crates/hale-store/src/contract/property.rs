@@ -10,13 +10,13 @@ use hale_fhir::Instant;
 use hale_search::index::IndexEntry;
 use hale_search::normalize::normalize_string;
 use hale_search::query::{
-    Criterion, DateBound, NumberBound, OfType, ParamTest, Prefix, QuantityBound, ReferenceValue,
-    SearchQuery, SortKey, SortKind, StringMatch, Test, TokenValue, UriMatch,
+    Criterion, DateBound, Include, NumberBound, OfType, ParamTest, Prefix, QuantityBound,
+    ReferenceValue, SearchQuery, SortKey, SortKind, StringMatch, Test, TokenValue, UriMatch,
 };
 
 use super::oracle::{self, Model};
 use super::{R4, put, version};
-use crate::{Method, Owner, PageRequest, ResourceStore, Scope, SortValue};
+use crate::{Grant, Method, Owner, PageRequest, ResourceKey, ResourceStore, Scope, SortValue};
 
 /// A small deterministic generator (xorshift64*), so that a failure replays exactly.
 pub struct Rng(u64);
@@ -56,6 +56,48 @@ pub const BOB: Owner = Owner {
     app: 1,
     user: Some(11),
 };
+pub const CAROL: Owner = Owner {
+    app: 1,
+    user: Some(12),
+};
+/// Data the app itself owns, no user's.
+pub const APP: Owner = Owner { app: 1, user: None };
+/// A user of another app whose user id is Bob's: ids of users are only unique within an app.
+pub const OTHER_APP: Owner = Owner {
+    app: 2,
+    user: Some(11),
+};
+
+/// A random scope: everything, an app's (one with data, or one without), or a user's with up to
+/// two grants from users of its app, each for one Patient's record or for everything.
+fn random_scope(rng: &mut Rng) -> Scope {
+    match rng.below(8) {
+        0 => Scope::All,
+        1 => Scope::App(*rng.pick(&[1, 1, 2, 99])),
+        _ => {
+            let app = *rng.pick(&[1, 1, 1, 2]);
+            let grants = (0..rng.below(3))
+                .map(|_| Grant {
+                    owner: *rng.pick(&[10, 11, 12]),
+                    patient: if rng.chance(30) {
+                        None
+                    } else {
+                        Some(format!(
+                            "p{}{}",
+                            rng.below(6),
+                            if rng.chance(20) { "x" } else { "" }
+                        ))
+                    },
+                })
+                .collect();
+            Scope::User {
+                app,
+                user: *rng.pick(&[10, 11, 12]),
+                grants,
+            }
+        }
+    }
+}
 
 const NAMES: &[&str] = &[
     "Ann",
@@ -509,9 +551,11 @@ fn compare_values(a: &SortValue, b: &SortValue) -> Ordering {
     }
 }
 
-/// Random resources of two types and three owners, updates and deletions included, then random
-/// queries under random scopes: `search` (every page, through `after`) and `count` must give
-/// exactly the oracle's ids, and pages must follow the sort order.
+/// Random resources of two types and six owners (operator, three users and the app itself of one
+/// app, a user of another), updates and deletions included, then random queries under random
+/// scopes (apps', and users' with per-patient and whole-record grants): `search` (every page,
+/// through `after`), `count` and `include` must give exactly the oracle's resources, and pages
+/// must follow the sort order.
 pub async fn search_matches_oracle(store: Arc<dyn ResourceStore>) {
     let s = store.as_ref();
     let mut rng = Rng::new(0x5EED_1234_ABCD);
@@ -527,7 +571,14 @@ pub async fn search_matches_oracle(store: Arc<dyn ResourceStore>) {
         } else {
             ("Observation", format!("o{idx}"))
         };
-        let owner = *rng.pick(&[None, Some(ALICE), Some(BOB)]);
+        let owner = *rng.pick(&[
+            None,
+            Some(ALICE),
+            Some(BOB),
+            Some(CAROL),
+            Some(APP),
+            Some(OTHER_APP),
+        ]);
         let index = entries(&mut rng, &patient_ids);
         let compartments: Vec<String> = index
             .iter()
@@ -626,13 +677,8 @@ pub async fn search_matches_oracle(store: Arc<dyn ResourceStore>) {
         .map(|m| m.last_updated)
         .collect();
 
-    let scopes = [
-        Scope::All,
-        Scope::user(ALICE),
-        Scope::user(BOB),
-        Scope::App(99),
-    ];
     let mut n_nonempty = 0;
+    let mut n_included = 0;
     for n_query in 0..400 {
         let resource_type = if rng.chance(70) {
             "Observation"
@@ -654,7 +700,7 @@ pub async fn search_matches_oracle(store: Arc<dyn ResourceStore>) {
             types,
             criteria,
         };
-        let scope = rng.pick(&scopes).clone();
+        let scope = random_scope(&mut rng);
         let sort = sort_keys(&mut rng);
         let expected: Vec<String> = oracle::search(&models, &scope, &query)
             .into_iter()
@@ -719,9 +765,51 @@ pub async fn search_matches_oracle(store: Arc<dyn ResourceStore>) {
         if sort.is_empty() {
             assert_eq!(found, expected, "row order of {context}");
         }
+
+        // Includes from random sources, in scope or not: each alias of the statement (sources,
+        // targets) must keep to the scope.
+        let sources: Vec<ResourceKey> = models
+            .iter()
+            .filter(|_| rng.chance(30))
+            .map(|m| ResourceKey {
+                resource_type: m.resource_type.to_owned(),
+                id: m.id.clone(),
+            })
+            .collect();
+        let reverse = rng.chance(50);
+        let include = Include {
+            source_type: "Observation",
+            code: Some("subject"),
+            target_type: if rng.chance(30) {
+                Some("Patient")
+            } else {
+                None
+            },
+            iterate: false,
+        };
+        let expected: Vec<String> =
+            oracle::include_subject(&models, &scope, include.target_type, reverse, &sources)
+                .into_iter()
+                .map(|m| format!("{}/{}", m.resource_type, m.id))
+                .collect();
+        let included = s.include(&scope, R4, &include, reverse, &sources).await;
+        let included: Vec<String> = included
+            .unwrap_or_else(|e| panic!("include failed: {e}\n{context}"))
+            .into_iter()
+            .map(|r| format!("{}/{}", r.resource_type, r.id))
+            .collect();
+        n_included += usize::from(!expected.is_empty());
+        assert_eq!(
+            included, expected,
+            "include (reverse: {reverse}) of {sources:?} under {scope:?}"
+        );
     }
     assert!(
         n_nonempty > 100,
         "too few queries had matches: {n_nonempty}"
+    );
+    assert!(
+        n_included > 100,
+        "too few includes added resources: {n_included}"
     );
 }

@@ -49,7 +49,7 @@ async fn add_pair(
 
 /// Every match of `q` under `scope`, through `search` page by page (two per page), checked
 /// against `count` and `find`.
-async fn ids(s: &dyn ResourceStore, scope: &Scope, q: &SearchQuery) -> Vec<String> {
+pub(super) async fn ids(s: &dyn ResourceStore, scope: &Scope, q: &SearchQuery) -> Vec<String> {
     let mut found = Vec::new();
     let mut page = PageRequest {
         limit: 2,
@@ -115,7 +115,7 @@ fn token(
     }
 }
 
-fn reference(code: &'static str, target: &str) -> IndexEntry {
+pub(super) fn reference(code: &'static str, target: &str) -> IndexEntry {
     let (target_type, target_id) = target.split_once('/').unwrap();
     IndexEntry::Reference {
         code,
