@@ -174,6 +174,10 @@ struct CachedClient {
     verified_at: i64,
 }
 
+/// The hash an unknown client's secret is checked against: of a random secret nobody knows.
+static UNKNOWN_CLIENT_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| secret::hash_secret(&secret::new_client_secret()));
+
 /// The scope every token grants.
 const USER_SCOPE: &str = "user/*.*";
 
@@ -284,17 +288,20 @@ impl Identity {
         {
             return Ok(cached.app.clone());
         }
-        let Some(credentials) = self.store.app_credentials(client_id).await? else {
-            return Err(AuthError::InvalidClient);
-        };
-        let (secret_text, hash) = (client_secret.to_owned(), credentials.secret_hash.clone());
+        let credentials = self.store.app_credentials(client_id).await?;
+        // An unknown client_id costs the same argon2 verification as a known one, so that the
+        // answer's timing does not tell which client ids exist.
+        let hash = credentials
+            .as_ref()
+            .map_or_else(|| UNKNOWN_CLIENT_HASH.clone(), |c| c.secret_hash.clone());
+        let secret_text = client_secret.to_owned();
         let matches =
             tokio::task::spawn_blocking(move || secret::verify_secret(&secret_text, &hash))
                 .await
                 .unwrap_or(false);
-        if !matches || credentials.app.disabled {
+        let Some(credentials) = credentials.filter(|c| matches && !c.app.disabled) else {
             return Err(AuthError::InvalidClient);
-        }
+        };
         self.clients.lock().insert(
             client_id.to_owned(),
             CachedClient {

@@ -78,6 +78,22 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .nest("/fhir", fhir)
         .fallback(unknown_path)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        // Browser apps call Hale from their own origins with bearer tokens in a header (not
+        // cookies), so any origin may; the CapabilityStatement says `cors: true`. Preflights
+        // are answered here, before authentication.
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers(tower_http::cors::Any)
+                .expose_headers([
+                    header::LOCATION,
+                    header::ETAG,
+                    header::LAST_MODIFIED,
+                    header::CONTENT_LOCATION,
+                    header::WWW_AUTHENTICATE,
+                ]),
+        )
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))

@@ -53,7 +53,7 @@ impl Params {
         }
     }
 
-    fn from_headers(&mut self, headers: &HeaderMap) -> Result<(), ParamError> {
+    fn add_headers(&mut self, headers: &HeaderMap) -> Result<(), ParamError> {
         for name in ["client_id", "client_secret", "clientid", "clientsecret"] {
             if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
                 self.insert(name, value.trim().to_owned())?;
@@ -86,7 +86,7 @@ impl Params {
         Ok(())
     }
 
-    fn from_pairs<'a>(
+    fn add_pairs<'a>(
         &mut self,
         pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
     ) -> Result<(), ParamError> {
@@ -96,7 +96,7 @@ impl Params {
         Ok(())
     }
 
-    fn from_body(&mut self, headers: &HeaderMap, body: &[u8]) -> Result<(), ParamError> {
+    fn add_body(&mut self, headers: &HeaderMap, body: &[u8]) -> Result<(), ParamError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
@@ -124,7 +124,7 @@ impl Params {
             }
             Ok(())
         } else {
-            self.from_pairs(form_urlencoded::parse(body))
+            self.add_pairs(form_urlencoded::parse(body))
         }
     }
 }
@@ -149,16 +149,16 @@ impl FromRequest<AppState> for Merged {
         let (parts, body) = req.into_parts();
         let mut params = Params::default();
         let result = async {
-            params.from_pairs(form_urlencoded::parse(
+            params.add_pairs(form_urlencoded::parse(
                 parts.uri.query().unwrap_or("").as_bytes(),
             ))?;
-            params.from_headers(&parts.headers)?;
+            params.add_headers(&parts.headers)?;
             let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
                 .await
                 .map_err(|_| {
                     ParamError::Body(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
                 })?;
-            params.from_body(&parts.headers, &body)?;
+            params.add_body(&parts.headers, &body)?;
             Ok(())
         }
         .await;
@@ -179,9 +179,9 @@ mod tests {
             );
         }
         let mut params = Params::default();
-        params.from_pairs(form_urlencoded::parse(query.as_bytes()))?;
-        params.from_headers(&map)?;
-        params.from_body(&map, body.as_bytes())?;
+        params.add_pairs(form_urlencoded::parse(query.as_bytes()))?;
+        params.add_headers(&map)?;
+        params.add_body(&map, body.as_bytes())?;
         Ok(params)
     }
 
