@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use hale_auth::{AuthError, Principal};
+use hale_engine::EngineError;
 use hale_fhir::outcome::{Issue, IssueType};
 use hale_store::Scope;
 
@@ -70,9 +71,18 @@ async fn set(
         // Only the owner of a Patient shares it; another owner's Patient is as unknown as a
         // missing one.
         let id = super::resource_id(&id)?;
-        let patient = state.engine.read(&req.ctx, resource_type, &id).await?;
-        if !req.ctx.scope.may_write(patient.owner) {
-            return Err(AuthError::Forbidden(format!("Patient/{id} is not yours to share")).into());
+        match state.engine.read(&req.ctx, resource_type, &id).await {
+            Ok(patient) if !req.ctx.scope.may_write(patient.owner) => {
+                return Err(
+                    AuthError::Forbidden(format!("Patient/{id} is not yours to share")).into(),
+                );
+            }
+            Ok(_) => {}
+            // A grant covers the Patient's compartment, which outlives the Patient, so a grant
+            // must stay revocable after the Patient is deleted. The read is scoped: `Gone` means
+            // the caller could see the Patient, and revoking only ever removes its own grants.
+            Err(EngineError::Gone { .. }) if !granted => {}
+            Err(e) => return Err(e.into()),
         }
         Some(id.to_string())
     };
@@ -94,7 +104,7 @@ async fn set(
     let changed = match result {
         Ok(changed) => changed,
         Err(AuthError::UserNotFound) => {
-            return Err(ApiError::Engine(hale_engine::EngineError::NotFound {
+            return Err(ApiError::Engine(EngineError::NotFound {
                 resource_type: "user".into(),
                 id: grantee.to_string(),
             }));
