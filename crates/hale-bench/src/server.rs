@@ -249,17 +249,6 @@ fn ceiling_body() -> Vec<u8> {
     body
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_ceiling_body_is_one_kilobyte_of_json() {
-        let body = super::ceiling_body();
-        assert_eq!(body.len(), super::CEILING_BODY_BYTES);
-        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        assert_eq!(value["id"], "ceiling");
-    }
-}
-
 /// Registers a bench app and user (or reuses them in a kept database) and exchanges a code for
 /// an access token.
 async fn bench_user_token(identity: &hale_auth::Identity) -> anyhow::Result<String> {
@@ -296,4 +285,15 @@ async fn bench_user_token(identity: &hale_auth::Identity) -> anyhow::Result<Stri
         .exchange_code(&app, &secret, &code)
         .await?
         .access_token)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ceiling_body_is_one_kilobyte_of_json() {
+        let body = super::ceiling_body();
+        assert_eq!(body.len(), super::CEILING_BODY_BYTES);
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(value["id"], "ceiling");
+    }
 }

@@ -428,3 +428,34 @@ async fn an_openid_code_adds_an_id_token_signed_with_the_client_secret() {
     assert!(tokens.get("id_token").is_none(), "{tokens}");
     assert_eq!(tokens["scope"], "user/*.*");
 }
+
+/// Browser apps on other origins can call Hale with a bearer token: preflights are answered
+/// without credentials, and answers carry `Access-Control-Allow-Origin`.
+#[tokio::test]
+async fn browser_apps_on_other_origins_pass_cors() {
+    let app = TestApp::start().await;
+    let anonymous = app.anonymous();
+    let preflight = anonymous
+        .send(
+            anonymous
+                .request(Method::OPTIONS, "/r4/Patient")
+                .header("origin", "https://app.example")
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization"),
+        )
+        .await;
+    assert!(
+        preflight.status < 300,
+        "preflight status {}",
+        preflight.status
+    );
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    let reply = app
+        .send(
+            app.request(Method::GET, "/r4/Patient")
+                .header("origin", "https://app.example"),
+        )
+        .await;
+    reply.expect(200);
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+}
