@@ -158,6 +158,20 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
+/// An app, its fresh secret, one of its users and a token pair, from
+/// [`Identity::provision`].
+#[derive(Clone, Debug)]
+pub struct Provisioned {
+    /// The app.
+    pub app: App,
+    /// Its client secret, new.
+    pub client_secret: String,
+    /// The user.
+    pub user: AppUser,
+    /// A fresh token pair of the user.
+    pub tokens: TokenResponse,
+}
+
 /// How a user is named in a user-management call.
 #[derive(Clone, Debug)]
 pub enum UserRef {
@@ -268,6 +282,45 @@ impl Identity {
     pub async fn disable_app(&self, client_id: &str) -> Result<bool, AuthError> {
         self.clients.lock().remove(client_id);
         Ok(self.store.disable_app(client_id).await?)
+    }
+
+    /// Working credentials for the app named `app_name` and its user `app_user_id`, creating
+    /// either when missing, through the same code exchange a client makes. Secrets are shown
+    /// only once, so an existing app gets a new one. For the demo and the benchmarks.
+    pub async fn provision(
+        &self,
+        app_name: &str,
+        app_user_id: &str,
+    ) -> Result<Provisioned, AuthError> {
+        let existing = self
+            .apps()
+            .await?
+            .into_iter()
+            .find(|a| a.name == app_name && !a.disabled);
+        let (app, client_secret) = match existing {
+            Some(app) => {
+                let secret = self
+                    .rotate_secret(&app.client_id)
+                    .await?
+                    .ok_or(AuthError::InvalidClient)?;
+                (app, secret)
+            }
+            None => self.create_app(app_name, Vec::new()).await?,
+        };
+        let (user, code) = match self.create_user(&app, app_user_id, None).await {
+            Err(AuthError::UserExists) => {
+                self.auth_code(&app, &UserRef::AppUserId(app_user_id.to_owned()), None)
+                    .await?
+            }
+            other => other?,
+        };
+        let tokens = self.exchange_code(&app, &client_secret, &code).await?;
+        Ok(Provisioned {
+            app,
+            client_secret,
+            user,
+            tokens,
+        })
     }
 
     /// The app whose credentials these are, if they are valid and the app is enabled.

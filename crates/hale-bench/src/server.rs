@@ -106,7 +106,11 @@ impl BenchServer {
                 ..hale_auth::AuthConfig::default()
             },
         ));
-        let user_token = runtime.block_on(bench_user_token(&identity))?;
+        // A user of a bench app, through the same code exchange a client makes.
+        let user_token = runtime
+            .block_on(identity.provision("hale-bench", "bench-user"))?
+            .tokens
+            .access_token;
         let state = AppState::new(
             engine.clone(),
             identity,
@@ -247,44 +251,6 @@ fn ceiling_body() -> Vec<u8> {
     body.resize(CEILING_BODY_BYTES - tail.len(), b'x');
     body.extend_from_slice(tail);
     body
-}
-
-/// Registers a bench app and user (or reuses them in a kept database) and exchanges a code for
-/// an access token.
-async fn bench_user_token(identity: &hale_auth::Identity) -> anyhow::Result<String> {
-    let (app, secret) = match identity
-        .apps()
-        .await?
-        .into_iter()
-        .find(|a| a.name == "hale-bench")
-    {
-        Some(app) => {
-            let secret = identity
-                .rotate_secret(&app.client_id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("the bench app disappeared"))?;
-            (app, secret)
-        }
-        None => identity.create_app("hale-bench", Vec::new()).await?,
-    };
-    let code = match identity.create_user(&app, "bench-user", None).await {
-        Ok((_, code)) => code,
-        Err(hale_auth::AuthError::UserExists) => {
-            identity
-                .auth_code(
-                    &app,
-                    &hale_auth::UserRef::AppUserId("bench-user".into()),
-                    None,
-                )
-                .await?
-                .1
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(identity
-        .exchange_code(&app, &secret, &code)
-        .await?
-        .access_token)
 }
 
 #[cfg(test)]

@@ -152,15 +152,15 @@ pub async fn load_demo(
         .find(|r| r.get("resourceType").and_then(|v| v.as_str()) == Some("Patient"))
         .and_then(|r| r.get("id").and_then(|v| v.as_str()).map(str::to_owned))
         .unwrap_or_default();
-    let demo = demo_credentials(identity).await?;
-    let auth = format!("-H 'Authorization: Bearer {}'", demo.access_token);
+    let demo = identity.provision(DEMO_APP, DEMO_USER).await?;
+    let auth = format!("-H 'Authorization: Bearer {}'", demo.tokens.access_token);
     eprintln!(
         "Demo app: client_id {} client_secret {}; demo user {} (oneup_user_id {}).",
-        demo.client_id, demo.client_secret, DEMO_USER, demo.oneup_user_id
+        demo.app.client_id, demo.client_secret, DEMO_USER, demo.user.oneup_user_id
     );
     eprintln!(
         "Try:\n  curl {public_url}/r4/metadata\n  curl {auth} {public_url}/r4/Patient/{patient}\n  curl {auth} '{public_url}/r4/Observation?patient={patient}&_count=5'\n  curl {auth} {public_url}/r4/Patient/{patient}/_history\n  curl -X POST {auth} -H 'Content-Type: application/fhir+json' -d '{{\"resourceType\":\"Patient\",\"name\":[{{\"family\":\"Doe\"}}]}}' {public_url}/r4/Patient\n  curl -X POST -d client_id={} -d client_secret={} -d app_user_id=someone-else {public_url}/user-management/v1/user",
-        demo.client_id, demo.client_secret
+        demo.app.client_id, demo.client_secret
     );
     Ok(())
 }
@@ -170,49 +170,3 @@ const DEMO_APP: &str = "Hale demo";
 
 /// The `app_user_id` of the demo user.
 const DEMO_USER: &str = "demo-user";
-
-/// What the demo prints: the demo app's credentials and a fresh token of the demo user.
-struct DemoCredentials {
-    client_id: String,
-    client_secret: String,
-    oneup_user_id: i64,
-    access_token: String,
-}
-
-/// Finds or creates the demo app and user and mints a token through the same code and token
-/// exchange a client uses. The app's secret is shown only once, so a restarted demo rotates it
-/// to print a working one.
-async fn demo_credentials(identity: &hale_auth::Identity) -> anyhow::Result<DemoCredentials> {
-    use hale_auth::{AuthError, UserRef};
-    let existing = identity
-        .apps()
-        .await?
-        .into_iter()
-        .find(|a| a.name == DEMO_APP && !a.disabled);
-    let (app, client_secret) = match existing {
-        Some(app) => {
-            let secret = identity
-                .rotate_secret(&app.client_id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("the demo app disappeared"))?;
-            (app, secret)
-        }
-        None => identity.create_app(DEMO_APP, Vec::new()).await?,
-    };
-    let (user, code) = match identity.create_user(&app, DEMO_USER, None).await {
-        Ok(created) => created,
-        Err(AuthError::UserExists) => {
-            identity
-                .auth_code(&app, &UserRef::AppUserId(DEMO_USER.to_owned()), None)
-                .await?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let tokens = identity.exchange_code(&app, &client_secret, &code).await?;
-    Ok(DemoCredentials {
-        client_id: app.client_id,
-        client_secret,
-        oneup_user_id: user.oneup_user_id,
-        access_token: tokens.access_token,
-    })
-}

@@ -136,6 +136,16 @@ pub fn mentions(outcome: &Value, needle: &str) -> bool {
         })
 }
 
+/// The URL of a Bundle's link with `relation` (`next`, `self`, …), if any.
+pub fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == relation)
+        .and_then(|l| l["url"].as_str())
+        .map(str::to_owned)
+}
+
 /// A finished HTTP exchange, read whole.
 #[derive(Debug)]
 pub struct Reply {

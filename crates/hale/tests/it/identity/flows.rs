@@ -21,13 +21,7 @@ async fn page_through(http: &Http, first: &str) -> Vec<String> {
         for entry in bundle["entry"].as_array().expect("entry is always present") {
             ids.push(entry["resource"]["id"].as_str().unwrap().to_owned());
         }
-        let next = bundle["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-            .map(|l| l["url"].as_str().unwrap().to_owned());
-        match next {
+        match crate::support::link(&bundle, "next") {
             Some(next) => {
                 assert!(next.starts_with("http://"), "next is absolute: {next}");
                 url = next;

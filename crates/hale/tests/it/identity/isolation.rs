@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::{Client, user};
-use crate::support::{Http, Reply, SYSTEM, TestApp, id_of};
+use crate::support::{Http, Reply, SYSTEM, TestApp, id_of, link};
 
 /// The identifier value every user's Patient carries.
 const SHARED_IDENTIFIER: &str = "shared-mrn";
@@ -150,16 +150,6 @@ fn in_history(bundle: &Value) -> BTreeSet<String> {
         .iter()
         .map(|entry| reference_in_url(entry["fullUrl"].as_str().expect("a fullUrl")))
         .collect()
-}
-
-/// The link of a Bundle with relation `relation`.
-fn link(bundle: &Value, relation: &str) -> Option<String> {
-    bundle["link"]
-        .as_array()?
-        .iter()
-        .find(|l| l["relation"] == relation)
-        .and_then(|l| l["url"].as_str())
-        .map(str::to_owned)
 }
 
 /// The numeric status of a batch or transaction response entry (`"404 Not Found"` → 404).
@@ -999,7 +989,10 @@ async fn batch_entries_never_read_write_or_resolve_to_another_owners_resources()
     let (a2, b1, b2) = (world.member("a2"), world.member("b1"), world.member("b2"));
     // Every entry that touches another owner's resource fails on its own, and no entry answers
     // with their data.
-    let patch = base64(harmless_patch().to_string().as_bytes());
+    let patch = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(harmless_patch().to_string().as_bytes())
+    };
     let mut conditional_subject = owned_observation("a1", "Patient/placeholder");
     conditional_subject["subject"]["reference"] =
         json!(format!("Patient?identifier={SYSTEM}|own-b2"));
@@ -1050,26 +1043,6 @@ async fn batch_entries_never_read_write_or_resolve_to_another_owners_resources()
     ] {
         world.assert_unchanged(target, "a1's batch").await;
     }
-}
-
-/// Standard base64 with padding, for Binary.data.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// `PUT` (grant) or `DELETE` (revoke) `/r4/Patient/{patient}/_permission/{grantee}`.

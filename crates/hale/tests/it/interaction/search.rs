@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Http, PREFIXES, Reply, TestApp, id_of, unique};
+use crate::support::{Http, PREFIXES, Reply, TestApp, id_of, link, unique};
 
 /// The ids of the `match` entries of a searchset, in order.
 fn matches(bundle: &Value) -> Vec<String> {
@@ -32,16 +32,6 @@ fn entries(bundle: &Value, mode: &str) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// The URL of the link with `relation`, if any.
-fn link(bundle: &Value, relation: &str) -> Option<String> {
-    bundle["link"]
-        .as_array()?
-        .iter()
-        .find(|l| l["relation"] == relation)
-        .and_then(|l| l["url"].as_str())
-        .map(str::to_owned)
 }
 
 /// GET on an absolute URL that this server wrote.
