@@ -132,7 +132,11 @@ async fn redeem(store: &dyn IdentityStore, app: &App, user: &AppUser, code: &str
 
 /// Whom the access token of the pair named `name` acts for at time `now`.
 async fn status(store: &dyn IdentityStore, name: &str, now: i64) -> TokenStatus {
-    store.access_token(&access(name), now).await.unwrap()
+    store
+        .access_token(&access(name), now, "r4")
+        .await
+        .unwrap()
+        .0
 }
 
 /// Apps get distinct ids, read back as stored, and are listed in the order they were created
@@ -661,7 +665,7 @@ pub async fn access_token_expires(store: Arc<dyn IdentityStore>) {
     );
     assert_eq!(status(s, "nobody", T0).await, TokenStatus::Invalid);
     assert_eq!(
-        s.access_token(&refresh("alice"), T0).await.unwrap(),
+        s.access_token(&refresh("alice"), T0, "r4").await.unwrap().0,
         TokenStatus::Invalid,
         "a refresh token is no bearer token"
     );
@@ -939,6 +943,16 @@ pub async fn grants_are_per_app_grantee_and_version(store: Arc<dyn IdentityStore
         owner: alice.oneup_user_id,
         patient: None
     }));
+    // A valid access token brings its user's grants for the version asked; others none.
+    let bobs_code = code(s, &a, &bob, "bob").await;
+    redeem(s, &a, &bob, &bobs_code, "bob").await;
+    let (status, with_token) = s.access_token(&access("bob"), T0, "r4").await.unwrap();
+    assert_eq!(status, valid(&a, &bob));
+    assert_eq!(with_token, listed);
+    let (_, in_r5) = s.access_token(&access("bob"), T0, "r5").await.unwrap();
+    assert_eq!(in_r5.len(), 1, "the r5 grant only: {in_r5:?}");
+    let (status, none) = s.access_token(&access("nobody"), T0, "r4").await.unwrap();
+    assert_eq!((status, none), (TokenStatus::Invalid, Vec::new()));
 }
 
 /// Calls are counted per app and window; a new window starts again at one, and moving one app

@@ -585,19 +585,27 @@ impl Identity {
         (tokens, response)
     }
 
-    /// The principal of a bearer token: the operator's token, or a user's access token.
-    pub async fn bearer(&self, token: &str) -> Result<Principal, AuthError> {
+    /// The principal of a bearer token (the operator's token, or a user's access token) and
+    /// what it may read under `fhir_version`, in one read of the store.
+    pub async fn bearer(
+        &self,
+        token: &str,
+        fhir_version: &str,
+    ) -> Result<(Principal, Scope), AuthError> {
         if let Some(admin) = &self.config.admin_token
             && secret::constant_time_eq(admin, token)
         {
-            return Ok(Principal::Operator);
+            return Ok((Principal::Operator, Scope::All));
         }
-        match self
+        let (status, grants) = self
             .store
-            .access_token(&secret::token_hash(token), self.clock.now())
-            .await?
-        {
-            TokenStatus::Valid { app, user } => Ok(Principal::User { app, user }),
+            .access_token(&secret::token_hash(token), self.clock.now(), fhir_version)
+            .await?;
+        match status {
+            TokenStatus::Valid { app, user } => Ok((
+                Principal::User { app, user },
+                Scope::User { app, user, grants },
+            )),
             TokenStatus::Expired => Err(AuthError::ExpiredToken),
             TokenStatus::Invalid => Err(AuthError::InvalidToken),
         }

@@ -79,8 +79,15 @@ pub trait IdentityStore: Send + Sync + 'static {
         now: i64,
         tokens: NewTokens,
     ) -> Result<Redeemed, StoreError>;
-    /// Whom the access token with hash `access_hash` acts for at time `now`.
-    async fn access_token(&self, access_hash: &str, now: i64) -> Result<TokenStatus, StoreError>;
+    /// Whom the access token with hash `access_hash` acts for at time `now` and, when it is
+    /// valid, what other users granted that user under `fhir_version` (as [`Self::grants`]):
+    /// one read, because every request with a bearer token needs both.
+    async fn access_token(
+        &self,
+        access_hash: &str,
+        now: i64,
+        fhir_version: &str,
+    ) -> Result<(TokenStatus, Vec<Grant>), StoreError>;
 
     /// Grants (or, with `granted = false`, revokes) read access. Granting twice is one grant.
     /// Returns whether anything changed.

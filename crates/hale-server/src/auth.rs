@@ -8,7 +8,7 @@
 //! data, and that is readable by any authenticated principal.
 
 use axum::http::{HeaderMap, header};
-use hale_auth::{AuthError, Principal};
+use hale_auth::AuthError;
 use hale_engine::Context;
 use hale_fhir::FhirVersion;
 
@@ -21,7 +21,7 @@ pub const ACCESS_TOKEN_PARAM: &str = "access_token";
 /// The header that names the user client headers act as.
 const ONEUP_USER_HEADER: &str = "x-oneup-user-id";
 
-/// The principal of a request's credentials, and its context for `fhir_version`.
+/// The context of a request's credentials for `fhir_version`: its principal's scope.
 ///
 /// `access_token` is the value of the `access_token` query parameter, which the caller removes
 /// from the search parameters so that it is neither a search parameter nor echoed in links.
@@ -31,45 +31,34 @@ pub async fn context(
     access_token: Option<&str>,
     fhir_version: FhirVersion,
 ) -> Result<Context, ApiError> {
-    let principal = principal(state, headers, access_token).await?;
-    let scope = state
-        .identity
-        .scope(&principal, fhir_version.as_str())
-        .await?;
-    Ok(Context::new(fhir_version, scope))
-}
-
-/// The principal of a request's credentials.
-pub async fn principal(
-    state: &AppState,
-    headers: &HeaderMap,
-    access_token: Option<&str>,
-) -> Result<Principal, ApiError> {
     let identity = &state.identity;
-    if let Some(token) = bearer_token(headers)? {
-        return Ok(identity.bearer(token).await?);
-    }
-    if let Some(token) = access_token {
-        return Ok(identity.bearer(token).await?);
+    let version = fhir_version.as_str();
+    if let Some(token) = bearer_token(headers)?.or(access_token) {
+        let (_, scope) = identity.bearer(token, version).await?;
+        return Ok(Context::new(fhir_version, scope));
     }
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match (text("client_id"), text("client_secret")) {
+    let principal = match (text("client_id"), text("client_secret")) {
         (Some(client_id), Some(client_secret)) => {
             let user = text(ONEUP_USER_HEADER).ok_or_else(|| {
                 AuthError::InvalidRequest(
                     "client headers need x-oneup-user-id: a oneup_user_id, or \"client\" for all of the client's users".into(),
                 )
             })?;
-            Ok(identity
+            identity
                 .client_principal(client_id, client_secret, user)
-                .await?)
+                .await?
         }
-        (None, None) => Err(AuthError::MissingCredentials.into()),
-        _ => Err(AuthError::InvalidRequest(
-            "client headers need both client_id and client_secret".into(),
-        )
-        .into()),
-    }
+        (None, None) => return Err(AuthError::MissingCredentials.into()),
+        _ => {
+            return Err(AuthError::InvalidRequest(
+                "client headers need both client_id and client_secret".into(),
+            )
+            .into());
+        }
+    };
+    let scope = identity.scope(&principal, version).await?;
+    Ok(Context::new(fhir_version, scope))
 }
 
 /// The token of an `Authorization: Bearer` header; another scheme is an error rather than no

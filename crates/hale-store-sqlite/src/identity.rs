@@ -450,34 +450,20 @@ impl IdentityStore for SqliteStore {
             .await
     }
 
-    async fn access_token(&self, access_hash: &str, now: i64) -> Result<TokenStatus, StoreError> {
-        let access_hash = access_hash.to_owned();
+    async fn access_token(
+        &self,
+        access_hash: &str,
+        now: i64,
+        fhir_version: &str,
+    ) -> Result<(TokenStatus, Vec<Grant>), StoreError> {
+        let (access_hash, fhir_version) = (access_hash.to_owned(), fhir_version.to_owned());
         self.with_reader(move |conn| {
-            let token: Option<(i64, i64, i64, bool, bool)> = conn
-                .prepare_cached(
-                    "SELECT t.app, t.user, t.expires_at, f.revoked, a.disabled \
-                     FROM token t JOIN token_family f ON f.id = t.family JOIN app a ON a.id = t.app \
-                     WHERE t.hash = ?1 AND t.kind = 'access'",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_row([access_hash], |row| {
-                        Ok((
-                            row.get(0)?,
-                            row.get(1)?,
-                            row.get(2)?,
-                            row.get(3)?,
-                            row.get(4)?,
-                        ))
-                    })
-                    .optional()
-                })
-                .map_err(backend)?;
-            Ok(match token {
-                None => TokenStatus::Invalid,
-                Some((_, _, _, revoked, disabled)) if revoked || disabled => TokenStatus::Invalid,
-                Some((_, _, expires_at, _, _)) if now >= expires_at => TokenStatus::Expired,
-                Some((app, user, _, _, _)) => TokenStatus::Valid { app, user },
-            })
+            let status = token_status(conn, &access_hash, now)?;
+            let grants = match status {
+                TokenStatus::Valid { app, user } => grants_of(conn, app, user, &fhir_version)?,
+                TokenStatus::Expired | TokenStatus::Invalid => Vec::new(),
+            };
+            Ok((status, grants))
         })
         .await
     }
@@ -515,25 +501,8 @@ impl IdentityStore for SqliteStore {
         fhir_version: &str,
     ) -> Result<Vec<Grant>, StoreError> {
         let fhir_version = fhir_version.to_owned();
-        self.with_reader(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT owner, patient FROM permission_grant \
-                     WHERE app = ?1 AND grantee = ?2 AND fhir_version = ?3 ORDER BY owner, patient",
-                )
-                .map_err(backend)?;
-            let grants = stmt
-                .query_map(params![app, grantee, fhir_version], |row| {
-                    let patient: String = row.get(1)?;
-                    Ok(Grant {
-                        owner: row.get(0)?,
-                        patient: (patient != WHOLE_RECORD).then_some(patient),
-                    })
-                })
-                .map_err(backend)?;
-            grants.collect::<Result<Vec<_>, _>>().map_err(backend)
-        })
-        .await
+        self.with_reader(move |conn| grants_of(conn, app, grantee, &fhir_version))
+            .await
     }
 
     async fn count_call(&self, app: i64, window: i64) -> Result<u64, StoreError> {
@@ -554,6 +523,60 @@ impl IdentityStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Whom an access token acts for at `now`.
+fn token_status(conn: &Connection, access_hash: &str, now: i64) -> Result<TokenStatus, StoreError> {
+    let token: Option<(i64, i64, i64, bool, bool)> = conn
+        .prepare_cached(
+            "SELECT t.app, t.user, t.expires_at, f.revoked, a.disabled \
+             FROM token t JOIN token_family f ON f.id = t.family JOIN app a ON a.id = t.app \
+             WHERE t.hash = ?1 AND t.kind = 'access'",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row([access_hash], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    Ok(match token {
+        None => TokenStatus::Invalid,
+        Some((_, _, _, revoked, disabled)) if revoked || disabled => TokenStatus::Invalid,
+        Some((_, _, expires_at, _, _)) if now >= expires_at => TokenStatus::Expired,
+        Some((app, user, _, _, _)) => TokenStatus::Valid { app, user },
+    })
+}
+
+/// What other users of `app` granted `grantee` under `fhir_version`.
+fn grants_of(
+    conn: &Connection,
+    app: i64,
+    grantee: i64,
+    fhir_version: &str,
+) -> Result<Vec<Grant>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT owner, patient FROM permission_grant \
+             WHERE app = ?1 AND grantee = ?2 AND fhir_version = ?3 ORDER BY owner, patient",
+        )
+        .map_err(backend)?;
+    let grants = stmt
+        .query_map(params![app, grantee, fhir_version], |row| {
+            let patient: String = row.get(1)?;
+            Ok(Grant {
+                owner: row.get(0)?,
+                patient: (patient != WHOLE_RECORD).then_some(patient),
+            })
+        })
+        .map_err(backend)?;
+    grants.collect::<Result<Vec<_>, _>>().map_err(backend)
 }
 
 #[cfg(test)]
