@@ -459,3 +459,24 @@ async fn browser_apps_on_other_origins_pass_cors() {
     reply.expect(200);
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
 }
+
+/// Disabling an app ends everything it issued: access tokens, refresh tokens and client
+/// headers, at once.
+#[tokio::test]
+async fn a_disabled_apps_tokens_and_headers_stop_working() {
+    let app = TestApp::start().await;
+    let client = Client::register(&app, "to-disable").await;
+    let (alice, _) = create_user(&app, &client, "alice").await;
+    let (_, code) = create_user(&app, &client, "bob").await;
+    let tokens = exchange(&app, &client, &code).await;
+    let bearer = app.as_bearer(tokens["access_token"].as_str().unwrap());
+    let headers = app.as_client(&client.client_id, &client.client_secret, &alice.to_string());
+    assert_eq!(status_of_search(&bearer).await, 200);
+    assert_eq!(status_of_search(&headers).await, 200);
+    assert!(app.identity.disable_app(&client.client_id).await.unwrap());
+    assert_eq!(status_of_search(&bearer).await, 401);
+    assert_eq!(status_of_search(&headers).await, 401);
+    let reply = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap()).await;
+    reply.expect(401);
+    assert_eq!(reply.json()["error"], "invalid_client");
+}
