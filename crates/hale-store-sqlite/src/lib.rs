@@ -470,3 +470,454 @@ mod wal {
         }
     }
 }
+
+#[cfg(test)]
+mod owner_groups {
+    //! Searches, counts, history and `count_by_type` that read the scope's owner groups
+    //! (`Planner::owner_arms`, `read::owner_rows`) give what the statements that test every
+    //! resource's owner give: pages forwards, backwards, skipped and sorted against `find` (which
+    //! keeps the per-row scope condition), history against the operator's history filtered by
+    //! `read`, on a fixture where one grantor shares two Patients whose compartments overlap.
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use bytes::Bytes;
+    use hale_fhir::{FhirVersion, Instant};
+    use hale_search::index::IndexEntry;
+    use hale_search::query::{
+        Criterion, DateBound, Prefix, SearchQuery, SortKey, SortKind, Test, TokenValue,
+    };
+    use hale_store::{
+        Grant, HistoryQuery, Method, NewVersion, Owner, PageRequest, Position, ResourceStore,
+        Scope, StoredResource, WriteDecision, write_with,
+    };
+
+    const R4: FhirVersion = FhirVersion::R4;
+    const OWNERS: &[Option<Owner>] = &[
+        None,
+        Some(Owner {
+            app: 1,
+            user: Some(10),
+        }),
+        Some(Owner {
+            app: 1,
+            user: Some(11),
+        }),
+        Some(Owner {
+            app: 1,
+            user: Some(12),
+        }),
+        Some(Owner { app: 1, user: None }),
+        Some(Owner {
+            app: 2,
+            user: Some(11),
+        }),
+    ];
+
+    fn new_version(
+        resource_type: &'static str,
+        id: &str,
+        version_id: u64,
+        owner: Option<Owner>,
+        code: Option<&str>,
+        compartments: Vec<String>,
+    ) -> NewVersion {
+        let index = code
+            .map(|code| IndexEntry::Token {
+                code: "code",
+                system: Some("s".into()),
+                value: Some(code.into()),
+                text: None,
+                of_type: None,
+            })
+            .into_iter()
+            .collect();
+        NewVersion {
+            fhir_version: R4,
+            resource_type,
+            id: id.into(),
+            version_id,
+            last_updated: Instant(0),
+            owner,
+            method: Method::Put,
+            json: Bytes::from(format!(
+                r#"{{"resourceType":"{resource_type}","id":"{id}"}}"#
+            )),
+            index,
+            compartments,
+            known_new: false,
+        }
+    }
+
+    /// Writes each version in its own closure, stamped with the closure's time.
+    async fn put(store: &dyn ResourceStore, mut version: NewVersion) {
+        write_with(store, move |tx| {
+            version.last_updated = tx.now();
+            tx.put(version).unwrap();
+            (WriteDecision::Commit, ())
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Patients `p0`–`p3` and Observations and Practitioners of every owner, each Observation in
+    /// one or two Patients' compartments; then some updates and deletions.
+    async fn fixture(store: &dyn ResourceStore) {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for (idx, owner) in [1, 2, 2, 3].into_iter().enumerate() {
+            let id = format!("p{idx}");
+            let version = new_version("Patient", &id, 1, OWNERS[owner], None, vec![id.clone()]);
+            put(store, version).await;
+        }
+        let mut written = Vec::new();
+        for idx in 0..160 {
+            let (resource_type, id) = if idx % 10 == 0 {
+                ("Practitioner", format!("d{idx}"))
+            } else {
+                ("Observation", format!("o{idx}"))
+            };
+            let owner = OWNERS[next(OWNERS.len())];
+            let code = ["a", "b", "c"][next(3)];
+            let compartments = match (resource_type, next(4)) {
+                ("Practitioner", _) => Vec::new(),
+                (_, 0) => vec!["p1".to_owned(), "p2".to_owned()],
+                (_, n) => vec![format!("p{n}")],
+            };
+            let version = new_version(resource_type, &id, 1, owner, Some(code), compartments);
+            written.push((resource_type, id, owner, code, version.compartments.clone()));
+            put(store, version).await;
+        }
+        let mut n_versions: BTreeMap<String, u64> = BTreeMap::new();
+        for _ in 0..40 {
+            let (resource_type, id, owner, code, compartments) = &written[next(written.len())];
+            let version_id = n_versions.entry(id.clone()).or_insert(1);
+            *version_id += 1;
+            let mut version = new_version(
+                resource_type,
+                id,
+                *version_id,
+                *owner,
+                Some(code),
+                compartments.clone(),
+            );
+            if next(3) == 0 {
+                version.method = Method::Delete;
+                version.json = Bytes::new();
+                version.index.clear();
+                version.compartments.clear();
+            }
+            put(store, version).await;
+        }
+    }
+
+    fn scopes() -> Vec<Scope> {
+        let grant = |owner, patient: Option<&str>| Grant {
+            owner,
+            patient: patient.map(Into::into),
+        };
+        vec![
+            Scope::App(1),
+            Scope::App(2),
+            Scope::App(99),
+            Scope::User {
+                app: 1,
+                user: 10,
+                grants: Vec::new(),
+            },
+            // One grantor, two Patients whose compartments overlap: each resource once.
+            Scope::User {
+                app: 1,
+                user: 10,
+                grants: vec![grant(11, Some("p1")), grant(11, Some("p2"))],
+            },
+            Scope::User {
+                app: 1,
+                user: 10,
+                grants: vec![
+                    grant(11, None),
+                    grant(12, Some("p1")),
+                    grant(12, Some("p3")),
+                ],
+            },
+            // The per-patient grant adds nothing to the whole-record one.
+            Scope::User {
+                app: 1,
+                user: 12,
+                grants: vec![grant(10, Some("p1")), grant(10, None)],
+            },
+            Scope::User {
+                app: 2,
+                user: 11,
+                grants: vec![grant(12, Some("p1"))],
+            },
+        ]
+    }
+
+    fn queries(time: i64) -> Vec<SearchQuery> {
+        let not_a = Criterion::param(
+            "code",
+            Test::Token {
+                negate: true,
+                values: vec![TokenValue::Code("a".into())],
+            },
+        );
+        let before = |prefix| {
+            Criterion::param(
+                "_lastUpdated",
+                Test::LastUpdated(vec![DateBound {
+                    prefix,
+                    low: time,
+                    high: time,
+                }]),
+            )
+        };
+        let mut system = SearchQuery::new("Resource", Vec::new());
+        system.types = vec!["Observation", "Patient"];
+        vec![
+            SearchQuery::new("Observation", Vec::new()),
+            SearchQuery::new("Patient", Vec::new()),
+            SearchQuery::new("Observation", vec![not_a.clone()]),
+            SearchQuery::new("Observation", vec![before(Prefix::Lt)]),
+            SearchQuery::new(
+                "Observation",
+                vec![Criterion::Any(vec![not_a, before(Prefix::Ge)])],
+            ),
+            SearchQuery::new(
+                "Observation",
+                vec![Criterion::param("code", Test::Missing(true))],
+            ),
+            SearchQuery::new(
+                "Resource",
+                vec![Criterion::param("code", Test::Missing(false))],
+            ),
+            SearchQuery::new("Resource", Vec::new()),
+            system,
+        ]
+    }
+
+    fn keys(resources: &[StoredResource]) -> Vec<String> {
+        resources
+            .iter()
+            .map(|r| format!("{}/{}", r.resource_type, r.id))
+            .collect()
+    }
+
+    /// Every page of `request`, following `after` (or `before`, going back).
+    async fn pages(
+        store: &dyn ResourceStore,
+        scope: &Scope,
+        query: &SearchQuery,
+        mut request: PageRequest,
+    ) -> Vec<String> {
+        let backwards = request.before.is_some();
+        let mut found = Vec::new();
+        loop {
+            let page = store.search(scope, R4, query, &request).await.unwrap();
+            request.horizon = Some(page.horizon);
+            let n_hits = page.hits.len();
+            let mut keys: Vec<String> = page
+                .hits
+                .iter()
+                .map(|hit| format!("{}/{}", hit.resource.resource_type, hit.resource.id))
+                .collect();
+            if backwards {
+                keys.extend(found);
+                found = keys;
+                request.before = page.hits.first().map(|hit| hit.position.clone());
+            } else {
+                found.extend(keys);
+                request.after = page.hits.last().map(|hit| hit.position.clone());
+            }
+            if n_hits < request.limit {
+                return found;
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn owner_groups_agree_with_the_per_row_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            crate::SqliteStore::open(crate::SqliteConfig::new(dir.path().join("hale.db"))).unwrap();
+        let s: &dyn ResourceStore = &store;
+        fixture(s).await;
+        let everything = s
+            .find(
+                &Scope::All,
+                R4,
+                &SearchQuery::new("Resource", Vec::new()),
+                10_000,
+            )
+            .await
+            .unwrap();
+        let time = everything[everything.len() / 2].last_updated.0;
+        let all_history = s
+            .history(
+                &Scope::All,
+                &HistoryQuery {
+                    fhir_version: R4,
+                    resource_type: None,
+                    id: None,
+                    since: None,
+                    count: 10_000,
+                    before_seq: None,
+                },
+            )
+            .await
+            .unwrap()
+            .versions;
+
+        for scope in scopes() {
+            for query in queries(time) {
+                let context = format!("{query:?} under {scope:?}");
+                // `find` keeps the scope condition per row: the statement before owner groups.
+                let expected = s.find(&scope, R4, &query, 10_000).await.unwrap();
+                let expected_keys = keys(&expected);
+                let count = s.count(&scope, R4, &query, None).await.unwrap();
+                assert_eq!(count as usize, expected.len(), "count of {context}");
+                let forward = PageRequest {
+                    limit: 7,
+                    ..PageRequest::default()
+                };
+                assert_eq!(
+                    pages(s, &scope, &query, forward).await,
+                    expected_keys,
+                    "pages of {context}"
+                );
+                let backward = PageRequest {
+                    limit: 6,
+                    before: Some(Position {
+                        keys: Vec::new(),
+                        row: i64::MAX,
+                    }),
+                    ..PageRequest::default()
+                };
+                assert_eq!(
+                    pages(s, &scope, &query, backward).await,
+                    expected_keys,
+                    "pages backwards of {context}"
+                );
+                let skipped = PageRequest {
+                    limit: 5,
+                    offset: 3,
+                    ..PageRequest::default()
+                };
+                let page = s.search(&scope, R4, &query, &skipped).await.unwrap();
+                let skipped_keys: Vec<String> =
+                    expected_keys.iter().skip(3).take(5).cloned().collect();
+                assert_eq!(
+                    keys(
+                        &page
+                            .hits
+                            .into_iter()
+                            .map(|h| h.resource)
+                            .collect::<Vec<_>>()
+                    ),
+                    skipped_keys,
+                    "skipped page of {context}"
+                );
+                // `_sort=-_lastUpdated`: newest first, then row order.
+                let mut sorted: Vec<(usize, &StoredResource)> =
+                    expected.iter().enumerate().collect();
+                sorted.sort_by_key(|(row, r)| (std::cmp::Reverse(r.last_updated.0), *row));
+                let sorted_keys: Vec<String> = sorted
+                    .iter()
+                    .map(|(_, r)| format!("{}/{}", r.resource_type, r.id))
+                    .collect();
+                let by_time = PageRequest {
+                    limit: 4,
+                    sort: vec![SortKey {
+                        code: "_lastUpdated",
+                        kind: SortKind::LastUpdated,
+                        descending: true,
+                    }],
+                    ..PageRequest::default()
+                };
+                assert_eq!(
+                    pages(s, &scope, &query, by_time).await,
+                    sorted_keys,
+                    "pages by time of {context}"
+                );
+            }
+
+            // What the scope may read, deleted resources included.
+            let mut visible = BTreeSet::new();
+            for resource in &all_history {
+                let read = s
+                    .read(&scope, R4, &resource.resource_type, &resource.id)
+                    .await
+                    .unwrap();
+                if read.is_some() {
+                    visible.insert((resource.resource_type.clone(), resource.id.clone()));
+                }
+            }
+            for resource_type in [None, Some("Observation"), Some("Patient")] {
+                let expected: Vec<i64> = all_history
+                    .iter()
+                    .filter(|v| resource_type.is_none_or(|t| v.resource_type == t))
+                    .filter(|v| visible.contains(&(v.resource_type.clone(), v.id.clone())))
+                    .map(|v| v.seq)
+                    .collect();
+                let mut found = Vec::new();
+                let mut before_seq = None;
+                loop {
+                    let page = s
+                        .history(
+                            &scope,
+                            &HistoryQuery {
+                                fhir_version: R4,
+                                resource_type: resource_type.map(Into::into),
+                                id: None,
+                                since: None,
+                                count: 9,
+                                before_seq,
+                            },
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(
+                        page.total as usize,
+                        expected.len(),
+                        "history total of {resource_type:?} under {scope:?}"
+                    );
+                    found.extend(page.versions.iter().map(|v| v.seq));
+                    before_seq = page.versions.last().map(|v| v.seq);
+                    if page.versions.len() < 9 {
+                        break;
+                    }
+                }
+                assert_eq!(
+                    found, expected,
+                    "history of {resource_type:?} under {scope:?}"
+                );
+            }
+
+            let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+            let current = s
+                .find(
+                    &scope,
+                    R4,
+                    &SearchQuery::new("Resource", Vec::new()),
+                    10_000,
+                )
+                .await
+                .unwrap();
+            for resource in current {
+                *by_type.entry(resource.resource_type).or_default() += 1;
+            }
+            assert_eq!(
+                s.count_by_type(&scope, R4).await.unwrap(),
+                by_type.into_iter().collect::<Vec<_>>(),
+                "count_by_type under {scope:?}"
+            );
+        }
+        store.shutdown();
+    }
+}

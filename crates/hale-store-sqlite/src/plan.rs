@@ -17,6 +17,9 @@
 //! positive test's value index drives the statement in `rid` order and the other parameter tests
 //! are correlated `EXISTS` probes of each row's own entries, so a first page stops after
 //! `_count + 1` matches; under `Scope::All` a count of parameter tests never reads `resource`.
+//! Under any other scope a query that no criterion narrows (none at all, negations, `:missing`,
+//! `_lastUpdated`) reads the scope's owner groups from the `resource_owner` index instead of
+//! every resource of the type ([`Planner::owner_arms`]).
 //!
 //! The planner only appends text and parameters; the statement's text depends on the shape of the
 //! query, never on its values (except for the number of alternatives and of the principal's
@@ -32,7 +35,7 @@ use hale_store::{Scope, SortValue, StoreError};
 use rusqlite::types::Value;
 
 use crate::params::Lookup;
-use crate::sql::push_scope;
+use crate::sql::{owner_groups, present_types, push_group, push_scope};
 
 /// Text and parameters, appended in the order their placeholders appear.
 #[derive(Default, Debug, Clone)]
@@ -277,6 +280,114 @@ impl<'a> Planner<'a> {
         Ok(Some(sql))
     }
 
+    /// Under a scope other than `Scope::All`, for a query none of whose criteria narrows the
+    /// resources by itself ([`narrows`]: no criteria, negations, `:missing`, `_lastUpdated`): the
+    /// `FROM` and `WHERE` of one statement over `resource r` per owner group of the scope
+    /// ([`owner_groups`]), or `None` for every other query.
+    ///
+    /// Such a query would otherwise read every resource of the type and test its owner, at a cost
+    /// that grows with the whole store. Each part instead reads one group from the
+    /// `resource_owner` index (operator data, the principal's own, each grantor's), so the cost
+    /// grows with what the principal may see. With the group's owner columns and `deleted = 0`
+    /// fixed, a group of one type comes in row order, so an `ORDER BY rid` over the parts'
+    /// `UNION ALL` is a merge that stops after a page. The groups are disjoint: counts add up.
+    ///
+    /// `INDEXED BY` keeps SQLite from preferring `resource_type_rid`, which is also in row order
+    /// but holds every owner's rows, and turns a plan that could not use the owner index into an
+    /// error instead of a slow statement. The criteria are correlated probes of each row's own
+    /// entries ([`Planner::probe`]): a `NOT IN` list would read the matching entries of every
+    /// owner first.
+    pub(crate) fn owner_arms(
+        &mut self,
+        query: &SearchQuery,
+    ) -> Result<Option<Vec<Sql>>, StoreError> {
+        let Some(groups) = owner_groups(self.scope) else {
+            return Ok(None);
+        };
+        if query.criteria.iter().any(narrows) {
+            return Ok(None);
+        }
+        let mut arms = Vec::with_capacity(groups.len());
+        for group in &groups {
+            let (base, known_type) = self.unscoped_base(query);
+            let mut sql = Sql::default();
+            sql.push("FROM resource r INDEXED BY resource_owner WHERE ");
+            sql.append(base);
+            // A system search without `_type` seeks every type that has rows, one after another.
+            if query.resource_type == "Resource" && query.types.is_empty() {
+                sql.push(" AND r.type IN (");
+                sql.append(present_types(self.fhir_version));
+                sql.push(")");
+            }
+            push_group(&mut sql, "r", group);
+            for criterion in &query.criteria {
+                sql.push(" AND ");
+                sql.append(self.probe("r", known_type, criterion)?);
+            }
+            arms.push(sql);
+        }
+        Ok(Some(arms))
+    }
+
+    /// The conditions on `r` that do not depend on criteria, the principal's scope included: for
+    /// the rows a statement has already found some other way.
+    pub(crate) fn scoped_base(&mut self, query: &SearchQuery) -> Sql {
+        self.base(query).0
+    }
+
+    /// One criterion as a condition on the resource alias `alias` that looks at that resource's
+    /// own entries only: a parameter test as a correlated probe of its table's `(rid, ord)` key,
+    /// `:missing` as one such probe per index table. Other criteria are as
+    /// [`Planner::criterion`] makes them.
+    fn probe(
+        &mut self,
+        alias: &str,
+        resource_type: Option<&str>,
+        criterion: &Criterion,
+    ) -> Result<Sql, StoreError> {
+        match criterion {
+            Criterion::Any(alternatives) => {
+                let mut sql = Sql::default();
+                sql.push("(");
+                if alternatives.is_empty() {
+                    sql.push("0");
+                }
+                for (idx, alternative) in alternatives.iter().enumerate() {
+                    if idx > 0 {
+                        sql.push(" OR ");
+                    }
+                    sql.append(self.probe(alias, resource_type, alternative)?);
+                }
+                sql.push(")");
+                Ok(sql)
+            }
+            Criterion::Param(ParamTest {
+                code,
+                test: Test::Missing(missing),
+            }) => {
+                let mut sql = Sql::default();
+                sql.push(if *missing { "NOT (" } else { "(" });
+                for (idx, table) in ENTRY_TABLES.iter().enumerate() {
+                    if idx > 0 {
+                        sql.push(" OR ");
+                    }
+                    sql.push(&format!(
+                        "EXISTS (SELECT 1 FROM {table} p WHERE p.rid = {alias}.rid AND "
+                    ));
+                    sql.append(self.param_sql("+p.param", resource_type, code)?);
+                    sql.push(")");
+                }
+                sql.push(")");
+                Ok(sql)
+            }
+            Criterion::Param(param) if probes_entries(&param.test) => {
+                let param_sql = self.param_sql("+p.param", resource_type, param.code)?;
+                Ok(entry_shape(&param.test, &Columns::Probe)?.into_probe(alias, &param_sql))
+            }
+            criterion => self.criterion(alias, resource_type, criterion),
+        }
+    }
+
     /// The SQL value of a sort key for the resource `r` of `query` ([`sort_expression`]).
     pub(crate) fn sort_key(
         &mut self,
@@ -288,8 +399,17 @@ impl<'a> Planner<'a> {
         Ok(sort_expression(key, &param))
     }
 
-    /// The conditions on `r` that do not depend on criteria, and the type of `r` when known.
+    /// The conditions on `r` that do not depend on criteria, the principal's scope included, and
+    /// the type of `r` when known.
     fn base(&mut self, query: &SearchQuery) -> (Sql, Option<&'static str>) {
+        let (mut sql, known_type) = self.unscoped_base(query);
+        push_scope(&mut sql, "r", self.scope);
+        (sql, known_type)
+    }
+
+    /// [`Planner::base`] without the scope, for statements that put one owner group's part of
+    /// it in its place.
+    fn unscoped_base(&mut self, query: &SearchQuery) -> (Sql, Option<&'static str>) {
         if query.resource_type == "Resource" {
             self.system_types = query.types.clone();
         }
@@ -317,7 +437,6 @@ impl<'a> Planner<'a> {
             sql.bind(query.resource_type);
             Some(query.resource_type)
         };
-        push_scope(&mut sql, "r", self.scope);
         (sql, known_type)
     }
 
@@ -700,51 +819,69 @@ fn probes_entries(test: &Test) -> bool {
 /// test with fewer alternatives, since each alternative is its own run of rows and several must
 /// be merged by sorting, then the one written first.
 pub(crate) fn driver(criteria: &[Criterion]) -> Option<usize> {
-    let rank = |test: &Test| -> Option<(u8, usize)> {
-        let (class, n_values) = match test {
-            Test::Reference(values) => (0, values.len()),
-            Test::Token {
-                negate: false,
-                values,
-            } => {
-                let by_system = values.iter().any(|v| matches!(v, TokenValue::System(_)));
-                (if by_system { 3 } else { 1 }, values.len())
-            }
-            Test::ReferenceIdentifier(values) => (1, values.len()),
-            Test::OfType(values) => (1, values.len()),
-            Test::Uri {
-                mode: UriMatch::Exact,
-                values,
-            } => (1, values.len()),
-            Test::Uri { values, .. } => (2, values.len()),
-            Test::String {
-                mode: StringMatch::Contains,
-                values,
-            } => (5, values.len()),
-            Test::String { values, .. } => (2, values.len()),
-            Test::TokenText(values) => (3, values.len()),
-            Test::Date(bounds) if bounds.iter().all(|b| b.prefix != Prefix::Ne) => {
-                (4, bounds.len())
-            }
-            Test::Number(bounds) if bounds.iter().all(|b| b.prefix != Prefix::Ne) => {
-                (4, bounds.len())
-            }
-            Test::Quantity(bounds) if bounds.iter().all(|b| b.number.prefix != Prefix::Ne) => {
-                (4, bounds.len())
-            }
-            _ => return None,
-        };
-        (n_values > 0).then_some((class, n_values))
-    };
     criteria
         .iter()
         .enumerate()
         .filter_map(|(idx, criterion)| match criterion {
-            Criterion::Param(param) => rank(&param.test).map(|r| (r, idx)),
+            Criterion::Param(param) => drive_rank(&param.test).map(|r| (r, idx)),
             _ => None,
         })
         .min()
         .map(|(_, idx)| idx)
+}
+
+/// How well a test drives a statement from its value index ([`driver`]), lower first; `None` for
+/// a test that cannot: a negation, a test without values, or one answered elsewhere than a value
+/// index.
+fn drive_rank(test: &Test) -> Option<(u8, usize)> {
+    let (class, n_values) = match test {
+        Test::Reference(values) => (0, values.len()),
+        Test::Token {
+            negate: false,
+            values,
+        } => {
+            let by_system = values.iter().any(|v| matches!(v, TokenValue::System(_)));
+            (if by_system { 3 } else { 1 }, values.len())
+        }
+        Test::ReferenceIdentifier(values) => (1, values.len()),
+        Test::OfType(values) => (1, values.len()),
+        Test::Uri {
+            mode: UriMatch::Exact,
+            values,
+        } => (1, values.len()),
+        Test::Uri { values, .. } => (2, values.len()),
+        Test::String {
+            mode: StringMatch::Contains,
+            values,
+        } => (5, values.len()),
+        Test::String { values, .. } => (2, values.len()),
+        Test::TokenText(values) => (3, values.len()),
+        Test::Date(bounds) if bounds.iter().all(|b| b.prefix != Prefix::Ne) => (4, bounds.len()),
+        Test::Number(bounds) if bounds.iter().all(|b| b.prefix != Prefix::Ne) => (4, bounds.len()),
+        Test::Quantity(bounds) if bounds.iter().all(|b| b.number.prefix != Prefix::Ne) => {
+            (4, bounds.len())
+        }
+        _ => return None,
+    };
+    (n_values > 0).then_some((class, n_values))
+}
+
+/// Whether a criterion narrows the resources by itself: its matches are reached through an index
+/// of their own (a value index, the full-text index, the compartment table, the key of
+/// `resource`, the references of a chain or `_has`), so a statement can start from them. The
+/// others (negations, `:missing`, `_lastUpdated`, tests without values) say something only about
+/// resources found some other way; under a scope other than `Scope::All` a query made of them
+/// alone reads the scope's owner groups ([`Planner::owner_arms`]).
+fn narrows(criterion: &Criterion) -> bool {
+    match criterion {
+        Criterion::Param(param) => match &param.test {
+            Test::Id(_) | Test::Text(_) | Test::Composite(_) => true,
+            Test::Missing(_) | Test::LastUpdated(_) => false,
+            test => drive_rank(test).is_some(),
+        },
+        Criterion::Chain { .. } | Criterion::Has { .. } | Criterion::Compartment { .. } => true,
+        Criterion::Any(alternatives) => alternatives.iter().all(narrows),
+    }
 }
 
 /// Where an entry's fields are: the columns of an index table row (`e.value`), or one component

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_rid_order.sql"),
     include_str!("../migrations/0005_search_param.sql"),
     include_str!("../migrations/0006_identity.sql"),
+    include_str!("../migrations/0007_owner_index.sql"),
 ];
 
 /// Applies the migrations the database does not have yet, each in its own transaction.

@@ -88,12 +88,21 @@ pub(crate) fn search(
     })
 }
 
-/// Where a page's rows come from: `FROM … WHERE …`, the column that holds each row's `rid`, and
-/// the SQL value of each sort key.
+/// Where a page's rows come from, the column that holds each row's `rid`, and the SQL value of
+/// each sort key.
 struct PageSource {
-    from_where: Sql,
+    rows: Rows,
     row: &'static str,
     sort: Vec<Sql>,
+}
+
+/// The `FROM … WHERE …` a page's rows come from.
+enum Rows {
+    /// One statement.
+    One(Sql),
+    /// One statement over `resource r` per owner group ([`Planner::owner_arms`]), each in row
+    /// order: a page in row order merges them.
+    Groups(Vec<Sql>),
 }
 
 fn page_source(
@@ -110,21 +119,49 @@ fn page_source(
         && let Some(driven) = planner.driven(query, true)?
     {
         return Ok(PageSource {
-            from_where: driven,
+            rows: Rows::One(driven),
             row: "e.rid",
             sort: Vec::new(),
         });
     }
-    let mut from_where = Sql::default();
-    from_where.push("FROM resource r WHERE ");
-    from_where.append(planner.query(query)?);
+    let from_where = match planner.owner_arms(query)? {
+        Some(arms) if page.sort.is_empty() => {
+            return Ok(PageSource {
+                rows: Rows::Groups(arms),
+                row: "r.rid",
+                sort: Vec::new(),
+            });
+        }
+        // Sorted by other keys, the groups' rows are the candidates, each resource once, and
+        // are sorted as any other search's.
+        Some(arms) => {
+            let mut from_where = Sql::default();
+            from_where.push("FROM (");
+            for (idx, arm) in arms.into_iter().enumerate() {
+                if idx > 0 {
+                    from_where.push(" UNION ALL ");
+                }
+                from_where.push("SELECT r.rid AS rid ");
+                from_where.append(arm);
+            }
+            from_where.push(") o CROSS JOIN resource r ON r.rid = o.rid WHERE ");
+            from_where.append(planner.scoped_base(query));
+            from_where
+        }
+        None => {
+            let mut from_where = Sql::default();
+            from_where.push("FROM resource r WHERE ");
+            from_where.append(planner.query(query)?);
+            from_where
+        }
+    };
     let sort = page
         .sort
         .iter()
         .map(|key| planner.sort_key(query, key))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(PageSource {
-        from_where,
+        rows: Rows::One(from_where),
         row: "r.rid",
         sort,
     })
@@ -151,24 +188,15 @@ fn page_sql(
             "a position whose keys do not fit the sort".into(),
         ));
     }
-    let mut sql = Sql::default();
-    sql.push(&format!("SELECT {COLUMNS}, p.rid"));
-    for idx in 0..n_keys {
-        sql.push(&format!(", p.sort_key_{idx}"));
-    }
-    sql.push(&format!(" FROM (SELECT DISTINCT {row} AS rid"));
-    for (idx, expression) in source.sort.into_iter().enumerate() {
-        sql.push(", ");
-        sql.append(expression);
-        sql.push(&format!(" AS sort_key_{idx}"));
-    }
-    sql.push(" ");
-    sql.append(source.from_where);
-    sql.push(&format!(" AND {row} <= "));
-    sql.bind(horizon);
-    if let Some(cursor) = cursor {
-        // Rows strictly beyond the cursor in the direction read: `(k0 > a) OR (k0 = a AND k1 <
-        // b) OR … OR (all equal AND rid > row)`, each comparison following its key's direction.
+    // Rows at most the horizon and strictly beyond the cursor in the direction read:
+    // `(k0 > a) OR (k0 = a AND k1 < b) OR … OR (all equal AND rid > row)`, each comparison
+    // following its key's direction.
+    let window = |sql: &mut Sql| {
+        sql.push(&format!(" AND {row} <= "));
+        sql.bind(horizon);
+        let Some(cursor) = cursor else {
+            return;
+        };
         sql.push(" AND (");
         for level in 0..=n_keys {
             if level > 0 {
@@ -194,8 +222,9 @@ fn page_sql(
             sql.push(")");
         }
         sql.push(")");
-    }
-    let order = |sql: &mut Sql, prefix: &str| {
+    };
+    // `prefix` names the sort keys' relation, `rid` the row column.
+    let order = |sql: &mut Sql, prefix: &str, rid: &str| {
         sql.push(" ORDER BY ");
         for (idx, key) in page.sort.iter().enumerate() {
             let ascending = key.descending == backwards;
@@ -204,16 +233,52 @@ fn page_sql(
                 if ascending { "ASC" } else { "DESC" }
             ));
         }
-        let rid = if prefix.is_empty() { row } else { "p.rid" };
         sql.push(&format!("{rid} {}", if backwards { "DESC" } else { "ASC" }));
     };
-    order(&mut sql, "");
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {COLUMNS}, p.rid"));
+    for idx in 0..n_keys {
+        sql.push(&format!(", p.sort_key_{idx}"));
+    }
+    match source.rows {
+        Rows::One(from_where) => {
+            sql.push(&format!(" FROM (SELECT DISTINCT {row} AS rid"));
+            for (idx, expression) in source.sort.into_iter().enumerate() {
+                sql.push(", ");
+                sql.append(expression);
+                sql.push(&format!(" AS sort_key_{idx}"));
+            }
+            sql.push(" ");
+            sql.append(from_where);
+            window(&mut sql);
+            order(&mut sql, "", row);
+        }
+        Rows::Groups(arms) => {
+            if n_keys > 0 {
+                return Err(StoreError::Unsupported(
+                    "owner groups merged in an order other than row order".into(),
+                ));
+            }
+            // The groups are disjoint and each comes in row order, so the compound `ORDER BY`
+            // merges them and the `LIMIT` stops it.
+            sql.push(" FROM (");
+            for (idx, arm) in arms.into_iter().enumerate() {
+                if idx > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                sql.push(&format!("SELECT {row} AS rid "));
+                sql.append(arm);
+                window(&mut sql);
+            }
+            order(&mut sql, "", "rid");
+        }
+    }
     sql.push(" LIMIT ");
     sql.bind(page.limit as i64);
     sql.push(" OFFSET ");
     sql.bind(page.offset as i64);
     sql.push(") p JOIN resource r ON r.rid = p.rid JOIN history h ON h.seq = r.seq");
-    order(&mut sql, "p.");
+    order(&mut sql, "p.", "p.rid");
 
     Ok((sql, backwards))
 }
@@ -275,6 +340,24 @@ fn count_sql(
 ) -> Result<Sql, StoreError> {
     let mut planner = Planner::new(scope, fhir_version.as_str(), lookup);
     let mut sql = Sql::default();
+    // A query that no criterion narrows, under a scope other than `Scope::All`, is the sum of
+    // its owner groups' counts; with no criteria each reads the `resource_owner` index alone.
+    if let Some(arms) = planner.owner_arms(query)? {
+        sql.push("SELECT ");
+        for (idx, arm) in arms.into_iter().enumerate() {
+            if idx > 0 {
+                sql.push(" + ");
+            }
+            sql.push("(SELECT count(*) ");
+            sql.append(arm);
+            if let Some(horizon) = horizon {
+                sql.push(" AND r.rid <= ");
+                sql.bind(horizon);
+            }
+            sql.push(")");
+        }
+        return Ok(sql);
+    }
     // Under `Scope::All` the index rows alone answer parameter tests or one chain; another scope
     // needs each resource's owner. Several tests are counted like a page is read: along the
     // driver's value index, probing the others per row, which beats intersecting `IN` lists.
@@ -413,7 +496,7 @@ fn include_sql(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The query plans of the typical shapes, on the schema as migrated (no `ANALYZE`, as in
     //! production). Run with `--nocapture` to print them.
     #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "test code")]
@@ -427,7 +510,7 @@ mod tests {
 
     use super::*;
 
-    fn conn() -> Connection {
+    pub(crate) fn conn() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&conn).unwrap();
         // Every code the tests ask for has an id, as in a store that holds such resources.
@@ -460,7 +543,7 @@ mod tests {
         })
     }
 
-    fn plan(conn: &Connection, sql: &Sql) -> String {
+    pub(crate) fn plan(conn: &Connection, sql: &Sql) -> String {
         let mut stmt = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
             .unwrap();
@@ -771,6 +854,83 @@ mod tests {
                 plan.contains("SEARCH gc USING PRIMARY KEY (rid=? AND patient_id=?)"),
                 "the grant probes the compartment's key:\n{plan}"
             );
+        }
+    }
+
+    /// A user's search that no criterion narrows (`GET Observation?_count=10`, or only a
+    /// negation) reads the scope's owner groups from the owner index: the page merges the
+    /// groups in row order and stops, the count adds up the groups' counts, and no index of
+    /// `resource` that holds every owner's rows is read.
+    #[test]
+    fn user_scope_without_criteria_reads_owner_groups() {
+        const GROUP_RANGE: &str = "INDEX resource_owner (fhir_version=? AND type=? AND owner_app=? \
+                                   AND owner_user=? AND deleted=? AND rowid";
+        let scope = Scope::User {
+            app: 1,
+            user: 10,
+            grants: vec![
+                hale_store::Grant {
+                    owner: 11,
+                    patient: Some("p1".into()),
+                },
+                hale_store::Grant {
+                    owner: 12,
+                    patient: None,
+                },
+            ],
+        };
+        let not_laboratory = Criterion::param(
+            "category",
+            Test::Token {
+                negate: true,
+                values: vec![TokenValue::Code("laboratory".into())],
+            },
+        );
+        let page = PageRequest {
+            limit: 11,
+            after: Some(Position {
+                keys: Vec::new(),
+                row: 7,
+            }),
+            ..PageRequest::default()
+        };
+        let conn = conn();
+        for q in [
+            SearchQuery::new("Observation", vec![]),
+            SearchQuery::new("Observation", vec![not_laboratory]),
+        ] {
+            let (page_sql, count_sql) = with_lookup(&conn, |lookup| {
+                let source = page_source(lookup, &scope, FhirVersion::R4, &q, &page).unwrap();
+                (
+                    page_sql(source, &page, 1_000_000).unwrap().0,
+                    count_sql(lookup, &scope, FhirVersion::R4, &q, Some(1_000_000)).unwrap(),
+                )
+            });
+            for (what, sql) in [("PAGE", page_sql), ("COUNT", count_sql)] {
+                let plan = plan(&conn, &sql);
+                println!("{what} {q:?} under {scope:?}\n{}\n{plan}", sql.text);
+                // Operator data, the user's own, the whole-record grantor's, the per-patient one's.
+                assert_eq!(
+                    plan.matches(GROUP_RANGE).count(),
+                    4,
+                    "each owner group is a range of the owner index:\n{plan}"
+                );
+                assert!(
+                    !plan.contains("resource_type_rid") && !plan.contains("SCAN r"),
+                    "no index of every owner's rows is read:\n{plan}"
+                );
+                assert!(!plan.contains("TEMP B-TREE"), "nothing is sorted:\n{plan}");
+                assert!(
+                    !plan.contains("idx_token_value"),
+                    "the negation probes each row's entries:\n{plan}"
+                );
+                if what == "PAGE" {
+                    assert!(
+                        plan.contains("MERGE (UNION ALL)"),
+                        "the page merges the groups:\n{plan}"
+                    );
+                }
+            }
         }
     }
 
