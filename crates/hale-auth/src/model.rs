@@ -112,6 +112,8 @@ pub enum TokenStatus {
         app: i64,
         /// The user.
         user: i64,
+        /// When the token expires.
+        expires_at: i64,
     },
     /// The token was valid but its lifetime is over.
     Expired,

@@ -31,6 +31,10 @@ pub struct AuthConfig {
     pub admin_token: Option<String>,
     /// The `iss` of ID tokens: the server's public base URL.
     pub issuer: String,
+    /// Seconds a verified access token (with its user's grants) is remembered, so that a
+    /// request costs no store read; 0 turns it off. Revoking, disabling and granting through
+    /// this process forget at once; through another process sharing the database, within this.
+    pub token_cache_ttl: i64,
     /// Seconds a verified client secret is remembered, so that client headers on every request
     /// do not pay for argon2 each time; rotating or disabling on this process forgets at once.
     pub client_cache_ttl: i64,
@@ -46,6 +50,7 @@ impl Default for AuthConfig {
             rate_window: 3600,
             admin_token: None,
             issuer: String::new(),
+            token_cache_ttl: 5,
             client_cache_ttl: 60,
         }
     }
@@ -192,6 +197,18 @@ struct CachedClient {
 static UNKNOWN_CLIENT_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| secret::hash_secret(&secret::new_client_secret()));
 
+/// A verified access token, remembered for [`AuthConfig::token_cache_ttl`].
+struct CachedToken {
+    app: i64,
+    user: i64,
+    grants: Vec<hale_store::Grant>,
+    expires_at: i64,
+    verified_at: i64,
+}
+
+/// The most access tokens remembered at once; beyond, the memory starts over.
+const MAX_CACHED_TOKENS: usize = 65_536;
+
 /// The scope every token grants.
 const USER_SCOPE: &str = "user/*.*";
 
@@ -212,6 +229,8 @@ pub struct Identity {
     config: AuthConfig,
     clock: Arc<dyn Clock>,
     clients: Mutex<HashMap<String, CachedClient>>,
+    /// Verified access tokens by (SHA-256, FHIR version).
+    tokens: Mutex<HashMap<(String, String), CachedToken>>,
 }
 
 impl Identity {
@@ -231,6 +250,7 @@ impl Identity {
             config,
             clock,
             clients: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         }
     }
 
@@ -281,6 +301,7 @@ impl Identity {
     /// Disables an app; false when there is no such app.
     pub async fn disable_app(&self, client_id: &str) -> Result<bool, AuthError> {
         self.clients.lock().remove(client_id);
+        self.tokens.lock().clear();
         Ok(self.store.disable_app(client_id).await?)
     }
 
@@ -560,7 +581,11 @@ impl Identity {
                 Ok(response)
             }
             Redeemed::Invalid => Err(AuthError::InvalidGrant(invalid.to_owned())),
-            Redeemed::Replayed => Err(AuthError::InvalidGrant(replayed.to_owned())),
+            Redeemed::Replayed => {
+                // A family was revoked; which remembered tokens were in it is not known here.
+                self.tokens.lock().clear();
+                Err(AuthError::InvalidGrant(replayed.to_owned()))
+            }
         }
     }
 
@@ -597,15 +622,49 @@ impl Identity {
         {
             return Ok((Principal::Operator, Scope::All));
         }
-        let (status, grants) = self
-            .store
-            .access_token(&secret::token_hash(token), self.clock.now(), fhir_version)
-            .await?;
-        match status {
-            TokenStatus::Valid { app, user } => Ok((
+        let now = self.clock.now();
+        let key = (secret::token_hash(token), fhir_version.to_owned());
+        if let Some(cached) = self.tokens.lock().get(&key)
+            && now - cached.verified_at < self.config.token_cache_ttl
+        {
+            if now >= cached.expires_at {
+                return Err(AuthError::ExpiredToken);
+            }
+            let (app, user) = (cached.app, cached.user);
+            let grants = cached.grants.clone();
+            return Ok((
                 Principal::User { app, user },
                 Scope::User { app, user, grants },
-            )),
+            ));
+        }
+        let (status, grants) = self.store.access_token(&key.0, now, fhir_version).await?;
+        match status {
+            TokenStatus::Valid {
+                app,
+                user,
+                expires_at,
+            } => {
+                if self.config.token_cache_ttl > 0 {
+                    let mut tokens = self.tokens.lock();
+                    if tokens.len() >= MAX_CACHED_TOKENS {
+                        tokens.clear();
+                    }
+                    tokens.insert(
+                        key,
+                        CachedToken {
+                            app,
+                            user,
+                            grants: grants.clone(),
+                            expires_at,
+                            verified_at: now,
+                        },
+                    );
+                }
+                Ok((
+                    Principal::User { app, user },
+                    Scope::User { app, user, grants },
+                ))
+            }
             TokenStatus::Expired => Err(AuthError::ExpiredToken),
             TokenStatus::Invalid => Err(AuthError::InvalidToken),
         }
@@ -700,6 +759,7 @@ impl Identity {
         if known.is_empty() {
             return Err(AuthError::UserNotFound);
         }
+        self.tokens.lock().clear();
         Ok(self
             .store
             .set_grant(

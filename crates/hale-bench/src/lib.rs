@@ -488,7 +488,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     }
     if options.wants(Workload::W3) {
         notes.push(
-            "W3 sends no bearer token: authentication is not built yet, so it measures the open read path.".into(),
+            "W3 sends a user's bearer token (minted through the token exchange), so every read authenticates and carries the user's scope; each process remembers a verified token for 5 s (`--token-cache-secs`).".into(),
         );
     }
     if options.wants(Workload::W4) {

@@ -460,7 +460,7 @@ impl IdentityStore for SqliteStore {
         self.with_reader(move |conn| {
             let status = token_status(conn, &access_hash, now)?;
             let grants = match status {
-                TokenStatus::Valid { app, user } => grants_of(conn, app, user, &fhir_version)?,
+                TokenStatus::Valid { app, user, .. } => grants_of(conn, app, user, &fhir_version)?,
                 TokenStatus::Expired | TokenStatus::Invalid => Vec::new(),
             };
             Ok((status, grants))
@@ -550,7 +550,11 @@ fn token_status(conn: &Connection, access_hash: &str, now: i64) -> Result<TokenS
         None => TokenStatus::Invalid,
         Some((_, _, _, revoked, disabled)) if revoked || disabled => TokenStatus::Invalid,
         Some((_, _, expires_at, _, _)) if now >= expires_at => TokenStatus::Expired,
-        Some((app, user, _, _, _)) => TokenStatus::Valid { app, user },
+        Some((app, user, expires_at, _, _)) => TokenStatus::Valid {
+            app,
+            user,
+            expires_at,
+        },
     })
 }
 

@@ -113,6 +113,10 @@ pub struct AuthArgs {
     /// Seconds an authorization code may wait to be exchanged.
     #[arg(long, env = "HALE_AUTH_CODE_TTL", default_value_t = 7200)]
     pub auth_code_ttl: i64,
+    /// Seconds a process remembers a verified access token (0: never). Revocations made by
+    /// another process sharing the database take effect here within this time.
+    #[arg(long, env = "HALE_TOKEN_CACHE_SECS", default_value_t = 5)]
+    pub token_cache_secs: i64,
 }
 
 impl AuthArgs {
@@ -138,6 +142,7 @@ impl AuthArgs {
             access_ttl: self.access_token_ttl,
             refresh_ttl: self.refresh_token_ttl,
             code_ttl: self.auth_code_ttl,
+            token_cache_ttl: self.token_cache_secs.max(0),
             ..hale_auth::AuthConfig::default()
         })
     }

@@ -66,6 +66,7 @@ pub fn run(args: AppsArgs) -> anyhow::Result<()> {
             access_token_ttl: 7200,
             refresh_token_ttl: 90 * 24 * 3600,
             auth_code_ttl: 7200,
+            token_cache_secs: 0,
         };
         let identity = crate::settings::identity(&store, defaults.config()?);
         let result = act(&identity, args.action).await;

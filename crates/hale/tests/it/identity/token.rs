@@ -182,8 +182,8 @@ async fn refresh_rotates_and_a_reused_refresh_token_revokes_its_whole_family() {
 async fn expired_codes_and_tokens_are_refused() {
     let app = TestApp::builder()
         .auth(hale_auth::AuthConfig {
-            access_ttl: 1,
-            code_ttl: 1,
+            access_ttl: 2,
+            code_ttl: 2,
             ..hale_auth::AuthConfig::default()
         })
         .start()
@@ -191,8 +191,11 @@ async fn expired_codes_and_tokens_are_refused() {
     let client = Client::register(&app, "expiry").await;
     let (_, code) = create_user(&app, &client, "u").await;
     let tokens = exchange(&app, &client, &code).await;
+    // Used once while valid, so the server remembers it; expiry must still end it.
+    let bearer = app.as_bearer(tokens["access_token"].as_str().unwrap());
+    assert_eq!(status_of_search(&bearer).await, 200);
     let (_, late_code) = create_user(&app, &client, "v").await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let reply = app
         .as_bearer(tokens["access_token"].as_str().unwrap())
         .get("/r4/Patient")
