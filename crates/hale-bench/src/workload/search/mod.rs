@@ -222,7 +222,7 @@ pub fn sweep(
     budget: Duration,
 ) -> RunChecks {
     let shape = &prepared.shapes[shape_idx];
-    let target = prepared.server.target();
+    let target = prepared.server.user_target();
     let outcome = client.block_on(async {
         let mut connection = client::Connection::open(&target).await?;
         let started = std::time::Instant::now();
@@ -325,7 +325,7 @@ pub fn measure(
             shapes::quick_check(&shapes[shape_idx].queries[idx], answer)
         }
     };
-    let target = prepared.server.target();
+    let target = prepared.server.user_target();
     let single = client.block_on(client::closed_loop(
         target.clone(),
         LATENCY_CONNECTIONS,
