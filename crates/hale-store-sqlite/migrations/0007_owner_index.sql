@@ -7,4 +7,8 @@
 -- resources too, leaves `deleted` free. Operator data has no owner at all: a resource with no
 -- app never has a user (`write.rs` takes both from one `Owner`), so `owner_app IS NULL AND
 -- owner_user IS NULL` is the whole operator group, in row order.
-CREATE INDEX resource_owner ON resource (fhir_version, type, owner_app, owner_user, deleted);
+-- The owner columns come first: an index that began with (fhir_version, type) and covered the
+-- owner columns looked to SQLite (without statistics) like a cheap scan of the whole type, and a
+-- scoped count driven by a chain's `rid IN (…)` list read every row of the type through it
+-- instead of looking up the listed rows (53 ms instead of 4 at 1M resources).
+CREATE INDEX resource_owner ON resource (owner_app, owner_user, fhir_version, type, deleted);

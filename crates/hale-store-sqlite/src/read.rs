@@ -268,7 +268,7 @@ mod tests {
     #[test]
     fn user_history_and_counts_read_owner_groups() {
         const GROUP_RANGE: &str =
-            "INDEX resource_owner (fhir_version=? AND type=? AND owner_app=? AND owner_user=?";
+            "INDEX resource_owner (owner_app=? AND owner_user=? AND fhir_version=? AND type=?";
         let conn = conn();
         let mut plans = Vec::new();
         for resource_type in [Some("Observation".to_owned()), None] {

@@ -857,14 +857,44 @@ pub(crate) mod tests {
         }
     }
 
+    /// A user's count driven by a chain looks up the rows its `rid IN (…)` list names; it never
+    /// reads every resource of the type through an index that covers the owner columns.
+    #[test]
+    fn user_scope_chain_count_looks_up_the_listed_rows() {
+        let scope = Scope::User {
+            app: 1,
+            user: 10,
+            grants: Vec::new(),
+        };
+        let q = SearchQuery::new(
+            "Observation",
+            vec![Criterion::Chain {
+                code: "subject",
+                target_type: "Patient",
+                inner: Box::new(token("identifier", "http://hospital", "123")),
+            }],
+        );
+        let conn = conn();
+        let sql = with_lookup(&conn, |lookup| {
+            count_sql(lookup, &scope, FhirVersion::R4, &q, None).unwrap()
+        });
+        let plan = plan(&conn, &sql);
+        let outer = plan.lines().next().unwrap_or("");
+        assert!(
+            outer.contains("rowid=?") && !outer.contains("resource_owner"),
+            "the count looks up the listed rows:\n{}\n{plan}",
+            sql.text
+        );
+    }
+
     /// A user's search that no criterion narrows (`GET Observation?_count=10`, or only a
     /// negation) reads the scope's owner groups from the owner index: the page merges the
     /// groups in row order and stops, the count adds up the groups' counts, and no index of
     /// `resource` that holds every owner's rows is read.
     #[test]
     fn user_scope_without_criteria_reads_owner_groups() {
-        const GROUP_RANGE: &str = "INDEX resource_owner (fhir_version=? AND type=? AND owner_app=? \
-                                   AND owner_user=? AND deleted=? AND rowid";
+        const GROUP_RANGE: &str = "INDEX resource_owner (owner_app=? AND owner_user=? AND fhir_version=? \
+                                   AND type=? AND deleted=? AND rowid";
         let scope = Scope::User {
             app: 1,
             user: 10,
