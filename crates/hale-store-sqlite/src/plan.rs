@@ -60,6 +60,21 @@ impl Sql {
         self.text.push_str(&other.text);
         self.params.extend(other.params);
     }
+
+    /// Appends `parts` joined by ` OR `, or `0` (false, what a disjunction of nothing is) when
+    /// there are none.
+    pub(crate) fn append_any(&mut self, parts: impl IntoIterator<Item = Sql>) {
+        let mut parts = parts.into_iter().peekable();
+        if parts.peek().is_none() {
+            self.push("0");
+        }
+        for (idx, part) in parts.enumerate() {
+            if idx > 0 {
+                self.push(" OR ");
+            }
+            self.append(part);
+        }
+    }
 }
 
 /// A value that can be bound to a placeholder.
@@ -252,12 +267,7 @@ impl<'a> Planner<'a> {
         }
         sql.append(self.param_sql("e.param", known_type, param.code)?);
         sql.push(" AND (");
-        for (idx, condition) in shape.positive.into_iter().enumerate() {
-            if idx > 0 {
-                sql.push(" OR ");
-            }
-            sql.append(condition);
-        }
+        sql.append_any(shape.positive);
         sql.push(")");
         if join_resource {
             sql.push(" AND ");
@@ -347,17 +357,13 @@ impl<'a> Planner<'a> {
     ) -> Result<Sql, StoreError> {
         match criterion {
             Criterion::Any(alternatives) => {
+                let probes = alternatives
+                    .iter()
+                    .map(|alternative| self.probe(alias, resource_type, alternative))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut sql = Sql::default();
                 sql.push("(");
-                if alternatives.is_empty() {
-                    sql.push("0");
-                }
-                for (idx, alternative) in alternatives.iter().enumerate() {
-                    if idx > 0 {
-                        sql.push(" OR ");
-                    }
-                    sql.append(self.probe(alias, resource_type, alternative)?);
-                }
+                sql.append_any(probes);
                 sql.push(")");
                 Ok(sql)
             }
@@ -520,13 +526,12 @@ impl<'a> Planner<'a> {
                     sql.push("0");
                     return Ok(sql);
                 }
+                let conditions = alternatives
+                    .iter()
+                    .map(|alternative| self.criterion(alias, resource_type, alternative))
+                    .collect::<Result<Vec<_>, _>>()?;
                 sql.push("(");
-                for (idx, alternative) in alternatives.iter().enumerate() {
-                    if idx > 0 {
-                        sql.push(" OR ");
-                    }
-                    sql.append(self.criterion(alias, resource_type, alternative)?);
-                }
+                sql.append_any(conditions);
                 sql.push(")");
             }
             Criterion::Compartment { patient_id } => {
@@ -695,12 +700,7 @@ impl Shape {
             sql.push(&format!("(SELECT e.rid FROM {} e WHERE ", self.table));
             sql.append(param.clone());
             sql.push(" AND (");
-            for (idx, condition) in conditions.into_iter().enumerate() {
-                if idx > 0 {
-                    sql.push(" OR ");
-                }
-                sql.append(condition);
-            }
+            sql.append_any(conditions);
             sql.push("))");
         };
         if self.negate {
@@ -758,12 +758,7 @@ impl Shape {
             sql.append(param.clone());
             if let Some(conditions) = conditions {
                 sql.push(" AND (");
-                for (idx, condition) in conditions.into_iter().enumerate() {
-                    if idx > 0 {
-                        sql.push(" OR ");
-                    }
-                    sql.append(condition);
-                }
+                sql.append_any(conditions);
                 sql.push(")");
             }
             sql.push(")");
@@ -1291,12 +1286,7 @@ impl Planner<'_> {
                     ));
                     sql.append(self.param_sql("e.param", resource_type, component.code)?);
                     sql.push(" AND (");
-                    for (idx, value) in values.iter().enumerate() {
-                        if idx > 0 {
-                            sql.push(" OR ");
-                        }
-                        sql.append(token_condition(value, &Columns::Row));
-                    }
+                    sql.append_any(values.iter().map(|v| token_condition(v, &Columns::Row)));
                     sql.push(")) AND ");
                     narrowed = true;
                 }
@@ -1334,15 +1324,7 @@ fn component_condition(position: usize, component: &ParamTest) -> Result<Sql, St
     let mut sql = Sql::default();
     let any_of = |sql: &mut Sql, conditions: Vec<Sql>| {
         sql.push("(");
-        if conditions.is_empty() {
-            sql.push("0");
-        }
-        for (idx, condition) in conditions.into_iter().enumerate() {
-            if idx > 0 {
-                sql.push(" OR ");
-            }
-            sql.append(condition);
-        }
+        sql.append_any(conditions);
         sql.push(")");
     };
     sql.push("(");

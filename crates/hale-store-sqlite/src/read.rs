@@ -20,23 +20,14 @@ pub(crate) fn version(
     id: &str,
     version_id: u64,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let mut sql = Sql::default();
-    sql.push(&format!(
-        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.rid = r.rid AND h.version_id = "
-    ));
-    sql.bind(version_id as i64);
-    sql.push(" WHERE r.fhir_version = ");
-    sql.bind(fhir_version.as_str());
-    sql.push(" AND r.type = ");
-    sql.bind(resource_type);
-    sql.push(" AND r.id = ");
-    sql.bind(id);
-    push_scope(&mut sql, "r", scope);
-    let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
-    let mut rows = stmt
-        .query_map(params_from_iter(sql.params), map_row)
-        .map_err(backend)?;
-    rows.next().transpose().map_err(backend)
+    crate::sql::resource_version(
+        conn,
+        scope,
+        fhir_version,
+        resource_type,
+        id,
+        Some(version_id),
+    )
 }
 
 /// A page of history, newest first, and the number of matching versions. The scope is the

@@ -801,20 +801,7 @@ pub(crate) mod tests {
     /// is scanned, and a per-patient grant probes the compartment table's primary key.
     #[test]
     fn user_scope_stays_index_driven() {
-        let scope = Scope::User {
-            app: 1,
-            user: 10,
-            grants: vec![
-                hale_store::Grant {
-                    owner: 11,
-                    patient: Some("p1".into()),
-                },
-                hale_store::Grant {
-                    owner: 12,
-                    patient: None,
-                },
-            ],
-        };
+        let scope = user_with_grants();
         let q = SearchQuery::new(
             "Observation",
             vec![
@@ -857,6 +844,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// User 10 of app 1, with a per-patient grant from user 11 and a whole-record grant from
+    /// user 12.
+    fn user_with_grants() -> Scope {
+        Scope::User {
+            app: 1,
+            user: 10,
+            grants: vec![
+                hale_store::Grant {
+                    owner: 11,
+                    patient: Some("p1".into()),
+                },
+                hale_store::Grant {
+                    owner: 12,
+                    patient: None,
+                },
+            ],
+        }
+    }
+
     /// A user's count driven by a chain looks up the rows its `rid IN (…)` list names; it never
     /// reads every resource of the type through an index that covers the owner columns.
     #[test]
@@ -895,20 +901,7 @@ pub(crate) mod tests {
     fn user_scope_without_criteria_reads_owner_groups() {
         const GROUP_RANGE: &str = "INDEX resource_owner (owner_app=? AND owner_user=? AND fhir_version=? \
                                    AND type=? AND deleted=? AND rowid";
-        let scope = Scope::User {
-            app: 1,
-            user: 10,
-            grants: vec![
-                hale_store::Grant {
-                    owner: 11,
-                    patient: Some("p1".into()),
-                },
-                hale_store::Grant {
-                    owner: 12,
-                    patient: None,
-                },
-            ],
-        };
+        let scope = user_with_grants();
         let not_laboratory = Criterion::param(
             "category",
             Test::Token {

@@ -249,10 +249,32 @@ pub(crate) fn current(
     resource_type: &str,
     id: &str,
 ) -> Result<Option<StoredResource>, StoreError> {
+    resource_version(conn, scope, fhir_version, resource_type, id, None)
+}
+
+/// One version of a resource (the current one when `version_id` is none), deleted or not, if
+/// the resource is in `scope`.
+pub(crate) fn resource_version(
+    conn: &Connection,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    resource_type: &str,
+    id: &str,
+    version_id: Option<u64>,
+) -> Result<Option<StoredResource>, StoreError> {
     let mut sql = Sql::default();
-    sql.push(&format!(
-        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE r.fhir_version = "
-    ));
+    match version_id {
+        None => sql.push(&format!(
+            "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq"
+        )),
+        Some(version_id) => {
+            sql.push(&format!(
+                "SELECT {COLUMNS} FROM resource r JOIN history h ON h.rid = r.rid AND h.version_id = "
+            ));
+            sql.bind(version_id as i64);
+        }
+    }
+    sql.push(" WHERE r.fhir_version = ");
     sql.bind(fhir_version.as_str());
     sql.push(" AND r.type = ");
     sql.bind(resource_type);
