@@ -199,9 +199,7 @@ static UNKNOWN_CLIENT_HASH: std::sync::LazyLock<String> =
 
 /// A verified access token, remembered for [`AuthConfig::token_cache_ttl`].
 struct CachedToken {
-    app: i64,
-    user: i64,
-    grants: Vec<hale_store::Grant>,
+    scope: Scope,
     expires_at: i64,
     verified_at: i64,
 }
@@ -446,7 +444,7 @@ impl Identity {
     }
 
     /// The user of `app` named by `user`.
-    pub async fn find_user(&self, app: &App, user: &UserRef) -> Result<AppUser, AuthError> {
+    async fn find_user(&self, app: i64, user: &UserRef) -> Result<AppUser, AuthError> {
         let filter = match user {
             UserRef::OneupUserId(id) => UserFilter {
                 oneup_user_id: Some(*id),
@@ -458,7 +456,7 @@ impl Identity {
             },
         };
         self.store
-            .users(app.id, &filter)
+            .users(app, &filter)
             .await?
             .into_iter()
             .next()
@@ -472,7 +470,7 @@ impl Identity {
         user: &UserRef,
         scope: Option<&str>,
     ) -> Result<(AppUser, String), AuthError> {
-        let user = self.find_user(app, user).await?;
+        let user = self.find_user(app.id, user).await?;
         let code = self.mint_code(app, &user, scope).await?;
         Ok((user, code))
     }
@@ -610,17 +608,13 @@ impl Identity {
         (tokens, response)
     }
 
-    /// The principal of a bearer token (the operator's token, or a user's access token) and
-    /// what it may read under `fhir_version`, in one read of the store.
-    pub async fn bearer(
-        &self,
-        token: &str,
-        fhir_version: &str,
-    ) -> Result<(Principal, Scope), AuthError> {
+    /// What the bearer of `token` (the operator's token, or a user's access token) may read under
+    /// `fhir_version`, in one read of the store at most.
+    pub async fn bearer(&self, token: &str, fhir_version: &str) -> Result<Scope, AuthError> {
         if let Some(admin) = &self.config.admin_token
             && secret::constant_time_eq(admin, token)
         {
-            return Ok((Principal::Operator, Scope::All));
+            return Ok(Scope::All);
         }
         let now = self.clock.now();
         let key = (secret::token_hash(token), fhir_version.to_owned());
@@ -630,12 +624,7 @@ impl Identity {
             if now >= cached.expires_at {
                 return Err(AuthError::ExpiredToken);
             }
-            let (app, user) = (cached.app, cached.user);
-            let grants = cached.grants.clone();
-            return Ok((
-                Principal::User { app, user },
-                Scope::User { app, user, grants },
-            ));
+            return Ok(cached.scope.clone());
         }
         let (status, grants) = self.store.access_token(&key.0, now, fhir_version).await?;
         match status {
@@ -644,6 +633,7 @@ impl Identity {
                 user,
                 expires_at,
             } => {
+                let scope = Scope::User { app, user, grants };
                 if self.config.token_cache_ttl > 0 {
                     let mut tokens = self.tokens.lock();
                     if tokens.len() >= MAX_CACHED_TOKENS {
@@ -652,18 +642,13 @@ impl Identity {
                     tokens.insert(
                         key,
                         CachedToken {
-                            app,
-                            user,
-                            grants: grants.clone(),
+                            scope: scope.clone(),
                             expires_at,
                             verified_at: now,
                         },
                     );
                 }
-                Ok((
-                    Principal::User { app, user },
-                    Scope::User { app, user, grants },
-                ))
+                Ok(scope)
             }
             TokenStatus::Expired => Err(AuthError::ExpiredToken),
             TokenStatus::Invalid => Err(AuthError::InvalidToken),
@@ -697,7 +682,7 @@ impl Identity {
                 "x-oneup-user-id must be a oneup_user_id or \"client\"".into(),
             )
         })?;
-        match self.find_user(&app, &UserRef::OneupUserId(user)).await {
+        match self.find_user(app.id, &UserRef::OneupUserId(user)).await {
             Ok(user) => Ok(Principal::User {
                 app: app.id,
                 user: user.oneup_user_id,
@@ -746,19 +731,7 @@ impl Identity {
                 "a user cannot grant access to itself".into(),
             ));
         }
-        let known = self
-            .store
-            .users(
-                *app,
-                &UserFilter {
-                    oneup_user_id: Some(grantee),
-                    ..UserFilter::default()
-                },
-            )
-            .await?;
-        if known.is_empty() {
-            return Err(AuthError::UserNotFound);
-        }
+        self.find_user(*app, &UserRef::OneupUserId(grantee)).await?;
         self.tokens.lock().clear();
         Ok(self
             .store

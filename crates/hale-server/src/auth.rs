@@ -34,7 +34,7 @@ pub async fn context(
     let identity = &state.identity;
     let version = fhir_version.as_str();
     if let Some(token) = bearer_token(headers)?.or(access_token) {
-        let (_, scope) = identity.bearer(token, version).await?;
+        let scope = identity.bearer(token, version).await?;
         return Ok(Context::new(fhir_version, scope));
     }
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());

@@ -156,21 +156,28 @@ pub fn engine_status(e: &EngineError) -> (StatusCode, Vec<Issue>) {
                 .collect();
             (status, issues)
         }
-        EngineError::Store(StoreError::Overloaded) => (
+        EngineError::Store(store) => store_status(store),
+    }
+}
+
+/// The status and issues that answer a store failure, whoever met it.
+fn store_status(e: &StoreError) -> (StatusCode, Vec<Issue>) {
+    match e {
+        StoreError::Overloaded => (
             StatusCode::SERVICE_UNAVAILABLE,
             vec![Issue::error(
                 IssueType::Throttled,
                 "the server is busy; retry shortly",
             )],
         ),
-        EngineError::Store(StoreError::Closed) => (
+        StoreError::Closed => (
             StatusCode::SERVICE_UNAVAILABLE,
             vec![Issue::error(
                 IssueType::Throttled,
                 "the server is shutting down",
             )],
         ),
-        EngineError::Store(_) => (
+        StoreError::Backend(_) | StoreError::Unsupported(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             vec![Issue::error(
                 IssueType::Exception,
@@ -188,20 +195,11 @@ fn auth_status(e: &AuthError) -> (StatusCode, Vec<Issue>) {
             StatusCode::FORBIDDEN,
             vec![Issue::error(IssueType::Forbidden, e.to_string())],
         ),
-        AuthError::Store(store) => engine_status(&EngineError::Store(clone_store_error(store))),
+        AuthError::Store(store) => store_status(store),
         _ => (
             StatusCode::UNAUTHORIZED,
             vec![Issue::error(IssueType::Login, e.to_string())],
         ),
-    }
-}
-
-fn clone_store_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Backend(text) => StoreError::Backend(text.clone()),
-        StoreError::Closed => StoreError::Closed,
-        StoreError::Overloaded => StoreError::Overloaded,
-        StoreError::Unsupported(text) => StoreError::Unsupported(text.clone()),
     }
 }
 

@@ -8,7 +8,9 @@ pub mod token;
 pub mod user_management;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
+use hale_auth::AuthError;
 
 use crate::AppState;
 
@@ -27,4 +29,15 @@ pub fn router() -> Router<AppState> {
         )
         .route("/oauth2/token", post(token::token))
         .route("/fhir/oauth2/token", post(token::token))
+}
+
+/// The text a client gets for `e` answered with `status`: its own words, except for a server
+/// failure, whose cause goes to the log (as `endpoint`'s) and never to the client.
+fn client_text(e: &AuthError, status: StatusCode, endpoint: &str) -> String {
+    if status.is_server_error() {
+        tracing::error!(error = %e, endpoint, "identity request failed");
+        "service unavailable".to_owned()
+    } else {
+        e.to_string()
+    }
 }

@@ -34,12 +34,7 @@ impl From<AuthError> for TokenFailure {
             AuthError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
             _ => (StatusCode::BAD_REQUEST, "invalid_request"),
         };
-        let description = if status.is_server_error() {
-            tracing::error!(error = %e, "token endpoint failed");
-            "service unavailable".to_owned()
-        } else {
-            e.to_string()
-        };
+        let description = super::client_text(&e, status, "token");
         TokenFailure {
             status,
             error,

@@ -103,12 +103,7 @@ impl From<AuthError> for Failure {
             AuthError::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         };
-        let error = if status.is_server_error() {
-            tracing::error!(error = %e, "user management failed");
-            "service unavailable".to_owned()
-        } else {
-            e.to_string()
-        };
+        let error = super::client_text(&e, status, "user management");
         Failure {
             status,
             error,

@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::settings::{AuthArgs, StoreArgs};
+use crate::settings::StoreArgs;
 
 /// Settings of `hale apps`.
 #[derive(Args, Debug)]
@@ -60,15 +60,7 @@ pub fn run(args: AppsArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store = args.store.open()?;
         // Token settings do not matter to app management; the defaults stand.
-        let defaults = AuthArgs {
-            admin_token: None,
-            rate_limit: 300,
-            access_token_ttl: 7200,
-            refresh_token_ttl: 90 * 24 * 3600,
-            auth_code_ttl: 7200,
-            token_cache_secs: 0,
-        };
-        let identity = crate::settings::identity(&store, defaults.config()?);
+        let identity = crate::settings::identity(&store, hale_auth::AuthConfig::default());
         let result = act(&identity, args.action).await;
         store.shutdown();
         result
