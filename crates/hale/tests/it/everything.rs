@@ -397,6 +397,7 @@ async fn erasing_a_record_removes_it_with_its_history_and_keeps_what_others_need
     let client = Client::register(&app, "erase").await;
     let (_, alice) = user(&app, &client, "alice").await;
     let (_, bob) = user(&app, &client, "bob").await;
+    let (carol_id, carol) = user(&app, &client, "carol").await;
     // Alice's own clinic, which only her record references, and the operator's Practitioner,
     // which Bob's record references too.
     let (practitioner, _) = directory(&app, prefix).await;
@@ -426,9 +427,22 @@ async fn erasing_a_record_removes_it_with_its_history_and_keeps_what_others_need
         .await
         .resource(200);
 
-    // Bob may not erase Alice's record; a reader it was granted to may not either.
+    // Bob may not erase Alice's record; Carol, who may read it, may not erase it either.
     let erase = format!("{prefix}/Patient/{}/$everything", alices.patient);
     bob.delete(&erase).await.outcome(404, "not-found");
+    alice
+        .send(alice.request(
+            reqwest::Method::PUT,
+            &format!("{prefix}/Patient/{}/_permission/{carol_id}", alices.patient),
+        ))
+        .await
+        .expect(200);
+    let granted = carol
+        .get(&format!("{prefix}/Patient/{}/$everything?_count=100", alices.patient))
+        .await
+        .resource(200);
+    assert_eq!(granted["total"].as_u64(), Some(alices.members.len() as u64 - 2));
+    carol.delete(&erase).await.outcome(403, "forbidden");
 
     let reply = alice.delete(&erase).await;
     let outcome = reply.resource(200);
