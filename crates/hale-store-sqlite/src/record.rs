@@ -296,7 +296,12 @@ impl<'a> Reader<'a> {
             Vec::new()
         };
         let total = if page.total {
-            let members = self.count(self.compartment_sql("count(*)", patient))?;
+            // A first read that came short holds the whole compartment: nothing to count.
+            let members = if after.is_none() && compartment.len() < wanted {
+                compartment.len() as u64
+            } else {
+                self.count(self.compartment_sql("count(*)", patient))?
+            };
             Some(members + referenced.len() as u64)
         } else {
             None
