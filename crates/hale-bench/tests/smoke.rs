@@ -26,6 +26,7 @@ fn every_workload_runs_small_and_reports() {
         hale_bin: None,
         w4_resources: 0,
         w4_db: None,
+        w5_mem_resources: 0,
     };
     let report = match hale_bench::run(&options) {
         Ok(report) => report,
@@ -141,6 +142,7 @@ fn the_search_mix_runs_small_and_checks_its_answers() {
         hale_bin: None,
         w4_resources: 5_000,
         w4_db: Some(db.clone()),
+        w5_mem_resources: 0,
     };
     let run = |runs| match hale_bench::run(&options(runs)) {
         Ok(report) => report,
