@@ -9,6 +9,7 @@
 
 pub mod bundle;
 mod error;
+pub mod everything;
 pub mod prepare;
 pub mod search;
 pub mod write;
@@ -21,6 +22,7 @@ use hale_store::{HistoryPage, HistoryQuery, ResourceStore, Scope, StoredResource
 use serde_json::Value;
 
 pub use error::EngineError;
+pub use everything::EverythingParams;
 pub use search::{PageSpec, SearchResult};
 pub use write::{Preconditions, WriteOutcome, WriteStatus};
 

@@ -346,7 +346,7 @@ fn read_only(resource: &StoredResource) -> EngineError {
     ))
 }
 
-fn not_found(resource_type: &str, id: &str) -> EngineError {
+pub(crate) fn not_found(resource_type: &str, id: &str) -> EngineError {
     EngineError::NotFound {
         resource_type: resource_type.to_owned(),
         id: id.to_owned(),

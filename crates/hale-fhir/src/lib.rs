@@ -9,6 +9,7 @@
 pub mod definitions;
 pub mod generated;
 pub mod outcome;
+pub mod record;
 pub mod summary;
 pub mod table;
 mod types;

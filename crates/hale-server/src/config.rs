@@ -12,6 +12,8 @@ pub struct HttpConfig {
     pub default_count: usize,
     /// Largest `_count` honoured.
     pub max_count: usize,
+    /// Largest `_count` honoured by Patient `$everything`, whose clients fetch whole records.
+    pub max_everything_count: usize,
     /// Largest `_skip` accepted; 1up clients page by offset up to 9990.
     pub max_skip: usize,
     /// Most resources `_include` / `_revinclude` may add to one search page.
@@ -31,6 +33,7 @@ impl HttpConfig {
             max_body_bytes: 64 * 1024 * 1024,
             default_count: 10,
             max_count: 1000,
+            max_everything_count: 10_000,
             max_skip: 9990,
             max_included: 10_000,
             cursor_key: crate::cursor::CursorKey::random(),

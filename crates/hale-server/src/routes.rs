@@ -10,8 +10,8 @@ use axum::routing::{MethodRouter, on};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::interaction::{
-    capabilities, create, delete, history, patch, permission, read, search, smart, transaction,
-    update, vread,
+    capabilities, create, delete, everything, history, patch, permission, read, search, smart,
+    transaction, update, vread,
 };
 
 /// Where an interaction applies.
@@ -165,6 +165,27 @@ pub static INTERACTIONS: &[InteractionDef] = &[
         "/{ver}/{type}/{id}/{compartment_type}",
     ),
     def(
+        "everything",
+        None,
+        Level::Instance,
+        "GET",
+        "/{ver}/Patient/{id}/$everything",
+    ),
+    def(
+        "everything-erase",
+        None,
+        Level::Instance,
+        "DELETE",
+        "/{ver}/Patient/{id}/$everything",
+    ),
+    def(
+        "everything-type",
+        None,
+        Level::Type,
+        "GET",
+        "/{ver}/Patient/$everything",
+    ),
+    def(
         "search-system",
         Some("search-system"),
         Level::System,
@@ -228,6 +249,9 @@ fn handler(code: &str, method: Method) -> Option<MethodRouter<AppState>> {
         "search-type-post" => on(filter, search::search_type_post),
         "search-compartment" => on(filter, search::search_compartment),
         "search-system" => on(filter, search::search_system),
+        "everything" => on(filter, everything::everything),
+        "everything-erase" => on(filter, everything::erase),
+        "everything-type" => on(filter, everything::everything_type),
         "search-system-post" => on(filter, search::search_system_post),
         "capabilities" => on(filter, capabilities::capabilities),
         "permission-grant" => on(filter, permission::grant),

@@ -12,6 +12,7 @@ mod identity;
 mod params;
 mod plan;
 mod read;
+mod record;
 mod reindex;
 mod schema;
 mod search;
@@ -24,8 +25,8 @@ use std::sync::Arc;
 use hale_fhir::FhirVersion;
 use hale_search::query::{Include, SearchQuery};
 use hale_store::{
-    HistoryPage, HistoryQuery, PageRequest, ResourceKey, ResourceStore, Scope, SearchPage,
-    StoreError, StoredResource, WriteFn,
+    HistoryPage, HistoryQuery, PageRequest, RecordPage, RecordPageRequest, RecordQuery,
+    ResourceKey, ResourceStore, Scope, SearchPage, StoreError, StoredResource, WriteFn,
 };
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
@@ -263,6 +264,18 @@ impl ResourceStore for SqliteStore {
             read::search(&reader(conn, &ids), &scope, fhir_version, &query, &page)
         })
         .await
+    }
+
+    async fn record(
+        &self,
+        scope: &Scope,
+        query: &RecordQuery,
+        page: &RecordPageRequest,
+    ) -> Result<RecordPage, StoreError> {
+        let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
+        let ids = self.params.clone();
+        self.with_reader(move |conn| record::record(&reader(conn, &ids), &scope, &query, &page))
+            .await
     }
 
     async fn count(

@@ -21,6 +21,7 @@ struct Rebuilt {
     seq: i64,
     fhir_version: String,
     resource_type: String,
+    id: String,
     index: Vec<hale_search::index::IndexEntry>,
     compartments: Vec<String>,
 }
@@ -34,11 +35,11 @@ impl SqliteStore {
         let mut after = 0_i64;
         let mut total = 0_u64;
         loop {
-            let rows: Vec<(i64, i64, String, String, Vec<u8>)> = self
+            let rows: Vec<(i64, i64, String, String, String, Vec<u8>)> = self
                 .with_reader(move |conn| {
                     let mut stmt = conn
                         .prepare_cached(
-                            "SELECT r.rid, r.seq, r.fhir_version, r.type, h.json FROM resource r \
+                            "SELECT r.rid, r.seq, r.fhir_version, r.type, r.id, h.json FROM resource r \
                              JOIN history h ON h.seq = r.seq \
                              WHERE r.rid > ?1 AND r.deleted = 0 ORDER BY r.rid LIMIT ?2",
                         )
@@ -51,6 +52,7 @@ impl SqliteStore {
                                 row.get(2)?,
                                 row.get(3)?,
                                 row.get(4)?,
+                                row.get(5)?,
                             ))
                         })
                         .map_err(backend)?;
@@ -62,7 +64,7 @@ impl SqliteStore {
             let extract = reindexer.clone();
             let batch: Vec<Rebuilt> = tokio::task::spawn_blocking(move || {
                 rows.into_iter()
-                    .map(|(rid, seq, fhir_version, resource_type, json)| {
+                    .map(|(rid, seq, fhir_version, resource_type, id, json)| {
                         let (index, compartments) =
                             extract(&resource_type, &json).unwrap_or_default();
                         Rebuilt {
@@ -70,6 +72,7 @@ impl SqliteStore {
                             seq,
                             fhir_version,
                             resource_type,
+                            id,
                             index,
                             compartments,
                         }
@@ -95,6 +98,7 @@ impl SqliteStore {
                             rid: resource.rid,
                             fhir_version: &resource.fhir_version,
                             resource_type: &resource.resource_type,
+                            id: &resource.id,
                         };
                         insert_index(
                             conn,

@@ -9,7 +9,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use hale_fhir::{FhirVersion, Instant};
 use hale_search::index::IndexEntry;
 use hale_search::query::SearchQuery;
-use hale_store::{NewVersion, Scope, StoreError, StoredResource, WriteDecision, WriteFn, WriteTx};
+use hale_store::{
+    NewVersion, RecordMember, Scope, StoreError, StoredResource, WriteDecision, WriteFn, WriteTx,
+};
 use parking_lot::Mutex;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
@@ -321,6 +323,28 @@ impl WriteTx for Tx<'_> {
         search::find(&lookup, scope, fhir_version, query, limit)
     }
 
+    fn record_members(
+        &mut self,
+        fhir_version: FhirVersion,
+        patient: &str,
+    ) -> Result<Vec<RecordMember>, StoreError> {
+        let lookup = Lookup {
+            conn: &self.writer.conn,
+            ids: self.writer.params.shared(),
+            committed: false,
+        };
+        crate::record::members(&lookup, fhir_version, patient)
+    }
+
+    fn purge(
+        &mut self,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        crate::record::purge(&self.writer.conn, fhir_version, resource_type, id)
+    }
+
     fn put(&mut self, version: NewVersion) -> Result<i64, StoreError> {
         let seq = self.writer.next_seq;
         self.writer.next_seq += 1;
@@ -404,6 +428,7 @@ impl WriteTx for Tx<'_> {
                 rid,
                 fhir_version: version.fhir_version.as_str(),
                 resource_type: version.resource_type,
+                id: &version.id,
             };
             insert_index(
                 conn,
@@ -472,6 +497,7 @@ pub(crate) struct IndexedResource<'a> {
     pub(crate) rid: i64,
     pub(crate) fhir_version: &'a str,
     pub(crate) resource_type: &'a str,
+    pub(crate) id: &'a str,
 }
 
 /// Writes index entries with one cached prepared statement per table.
@@ -485,10 +511,13 @@ pub(crate) fn insert_index(
     let rid = resource.rid;
     if !compartments.is_empty() {
         let mut stmt = conn
-            .prepare_cached("INSERT OR IGNORE INTO compartment (rid, patient_id) VALUES (?1, ?2)")
+            .prepare_cached(
+                "INSERT OR IGNORE INTO compartment (rid, patient_id, type, id) VALUES (?1, ?2, ?3, ?4)",
+            )
             .map_err(backend)?;
         for patient in compartments {
-            stmt.execute(params![rid, patient]).map_err(backend)?;
+            stmt.execute(params![rid, patient, resource.resource_type, resource.id])
+                .map_err(backend)?;
         }
     }
     for (ord, entry) in entries.iter().enumerate() {

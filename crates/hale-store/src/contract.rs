@@ -13,10 +13,12 @@
 
 mod oracle;
 mod property;
+mod record;
 mod scope;
 mod search;
 
 pub use property::search_matches_oracle;
+pub use record::*;
 pub use scope::*;
 pub use search::*;
 
@@ -670,7 +672,8 @@ macro_rules! store_contract_tests {
             search_id_and_last_updated, search_number_and_quantity, search_uri, search_composite,
             search_text, search_chain, search_has, search_any_and_compartment, search_system,
             search_sort, search_paging, search_include, search_matches_oracle,
-            reindex_rebuilds_every_current_resource, rolled_back_parameters_leave_no_trace);
+            reindex_rebuilds_every_current_resource, rolled_back_parameters_leave_no_trace,
+            record_members_in_order, record_keeps_to_the_scope, record_filters, record_erase);
     };
     (@each $open:expr; $($name:ident),*) => {
         $(

@@ -242,6 +242,22 @@ pub trait WriteTx {
     ) -> Result<Vec<StoredResource>, StoreError>;
     /// Writes a version and returns its sequence number.
     fn put(&mut self, version: NewVersion) -> Result<i64, StoreError>;
+    /// Every current resource of the record of Patient `patient` (the Patient, its compartment,
+    /// the Medications and Devices of [`hale_fhir::record`] and the directory resources it
+    /// references), in any scope, with what erasing it must know.
+    fn record_members(
+        &mut self,
+        fhir_version: FhirVersion,
+        patient: &str,
+    ) -> Result<Vec<RecordMember>, StoreError>;
+    /// Removes a resource with every version of it, its index rows and its compartments, as if it
+    /// had never been written. Nothing of it can be read, searched or found in history after.
+    fn purge(
+        &mut self,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// What a write closure decided.
@@ -354,6 +370,71 @@ pub struct ResourceKey {
     pub id: String,
 }
 
+/// Which records [`ResourceStore::record`] reads, and what of them: Patient `$everything`, by
+/// the rules of [`hale_fhir::record`].
+#[derive(Clone, Debug)]
+pub struct RecordQuery {
+    /// The FHIR version.
+    pub fhir_version: FhirVersion,
+    /// The Patient whose record is read, or none for the records of every Patient in scope
+    /// (each resource once, however many of them hold it).
+    pub patient: Option<String>,
+    /// Only resources of these types (`_type`); empty for every type.
+    pub types: Vec<String>,
+    /// Only resources last updated at or after this (`_since`).
+    pub since: Option<Instant>,
+    /// Only resources whose date of care ([`hale_fhir::record::care_date_param`]) overlaps this
+    /// inclusive range in epoch microseconds (`start`, `end`); resources without one are kept.
+    pub care: Option<(i64, i64)>,
+}
+
+/// Which page of a record [`ResourceStore::record`] reads. Members come ordered by type, then
+/// id; a [`Position`] holds those two as its keys.
+#[derive(Clone, Debug, Default)]
+pub struct RecordPageRequest {
+    /// At most this many members.
+    pub limit: usize,
+    /// Skip this many members first (`_skip`), after `after` if given.
+    pub offset: usize,
+    /// Only members after this position (the next page).
+    pub after: Option<Position>,
+    /// Only resources whose row is at most this, as in [`PageRequest::horizon`].
+    pub horizon: Option<i64>,
+    /// Whether to count the members.
+    pub total: bool,
+    /// Whether to read the directory resources the record references.
+    pub directory: bool,
+}
+
+/// One page of a record.
+#[derive(Clone, Debug)]
+pub struct RecordPage {
+    /// The members on this page, ordered by type, then id.
+    pub hits: Vec<Hit>,
+    /// The horizon to pass with later pages.
+    pub horizon: i64,
+    /// The number of members, when asked.
+    pub total: Option<u64>,
+    /// The directory resources (Practitioners, Organizations, Locations) the record's resources
+    /// reference, each once, ordered by type then id, when asked; none of them a member.
+    pub directory: Vec<StoredResource>,
+}
+
+/// A resource of a Patient's record as erasing it sees it ([`WriteTx::record_members`]).
+#[derive(Clone, Debug)]
+pub struct RecordMember {
+    /// The resource type.
+    pub resource_type: String,
+    /// The logical id.
+    pub id: String,
+    /// The owner, or none for operator data.
+    pub owner: Option<Owner>,
+    /// Whether something outside this record needs the resource: a compartment member that is
+    /// also in another Patient's compartment, or a referenced resource (a Medication, a
+    /// Practitioner) that a resource outside the record references.
+    pub shared: bool,
+}
+
 /// Computes the index entries and Patient compartments of a resource from its type and stored
 /// JSON, for [`ResourceStore::reindex`]; `None` when the JSON cannot be read, which leaves the
 /// resource without index rows rather than stopping the rebuild.
@@ -423,6 +504,15 @@ pub trait ResourceStore: Send + Sync + 'static {
         reverse: bool,
         sources: &[ResourceKey],
     ) -> Result<Vec<StoredResource>, StoreError>;
+    /// One page of the records of `query`, in `scope`: the members ordered by type, then id,
+    /// and, as asked, their number and the directory resources they reference. Every resource of
+    /// it, the references followed included, is in `scope`.
+    async fn record(
+        &self,
+        scope: &Scope,
+        query: &RecordQuery,
+        page: &RecordPageRequest,
+    ) -> Result<RecordPage, StoreError>;
     /// The number of current, not deleted resources per type, sorted by type.
     async fn count_by_type(
         &self,

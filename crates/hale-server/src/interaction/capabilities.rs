@@ -125,6 +125,12 @@ pub fn capability_statement(
             if has("search-type") {
                 search_capabilities(&mut entry, rt);
             }
+            if *rt == "Patient" && has("everything") {
+                entry["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }]);
+            }
             entry
         })
         .collect();

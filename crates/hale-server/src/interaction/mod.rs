@@ -4,6 +4,7 @@
 pub mod capabilities;
 pub mod create;
 pub mod delete;
+pub mod everything;
 pub mod history;
 pub mod patch;
 pub mod permission;

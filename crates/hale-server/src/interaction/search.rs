@@ -148,7 +148,22 @@ async fn search(
     compartment: Option<Criterion>,
     path: String,
 ) -> Result<Response, ApiError> {
-    let options = ParseOptions {
+    let mut request = parse_search(resource_type, &pairs, &parse_options(state, req))?;
+    if let Some(compartment) = compartment {
+        request.query.criteria.push(compartment);
+    }
+    let paging = Paging::read(state, &pairs, &request, state.config.max_count)?;
+    let result = state
+        .engine
+        .search(&req.ctx, &request, &paging.spec)
+        .await?;
+    let links = paging.links(state, &path, &pairs, &result);
+    Ok(render(req, &request, &result, &links))
+}
+
+/// How a request's search parameters are read.
+pub(crate) fn parse_options(state: &AppState, req: &FhirRequest) -> ParseOptions {
+    ParseOptions {
         strict: req.strict,
         // Either prefix names this server, whichever the request used.
         base_urls: ["", "/fhir"]
@@ -162,67 +177,87 @@ async fn search(
             })
             .collect(),
         now: crate::response::now().0,
-    };
-    let mut request = parse_search(resource_type, &pairs, &options)?;
-    if let Some(compartment) = compartment {
-        request.query.criteria.push(compartment);
     }
-    let config = &state.config;
-    let count = request
-        .count
-        .unwrap_or(config.default_count)
-        .min(config.max_count);
-    let skip = request.skip.unwrap_or(0);
-    if skip > config.max_skip {
-        return Err(ApiError::bad_request(
-            IssueType::Invalid,
-            format!(
-                "_skip={skip} is beyond the largest offset this server pages to ({}); follow the next links instead",
-                config.max_skip
-            ),
-        ));
+}
+
+/// Which page a search-like request asks for: its [`PageSpec`], the cursor it followed, and the
+/// parameters its links repeat.
+pub(crate) struct Paging {
+    pub(crate) spec: PageSpec,
+    cursor: Option<Cursor>,
+    /// Every parameter but the cursor and the offset, which the cursor replaces; the cursor is
+    /// signed together with them.
+    kept: String,
+}
+
+impl Paging {
+    /// Reads `_count` (the server's default, at most `max_count`), `_skip` and `_cursor`.
+    pub(crate) fn read(
+        state: &AppState,
+        pairs: &[(String, String)],
+        request: &SearchRequest,
+        max_count: usize,
+    ) -> Result<Self, ApiError> {
+        let config = &state.config;
+        let count = request.count.unwrap_or(config.default_count).min(max_count);
+        let skip = request.skip.unwrap_or(0);
+        if skip > config.max_skip {
+            return Err(ApiError::bad_request(
+                IssueType::Invalid,
+                format!(
+                    "_skip={skip} is beyond the largest offset this server pages to ({}); follow the next links instead",
+                    config.max_skip
+                ),
+            ));
+        }
+        let kept: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k != CURSOR && k != "_skip")
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        let kept = kept.join("&");
+        let cursor = pairs
+            .iter()
+            .find(|(k, _)| k == CURSOR)
+            .map(|(_, text)| {
+                config.cursor_key.decode(text, &kept).ok_or_else(|| {
+                    ApiError::bad_request(
+                        IssueType::Invalid,
+                        "_cursor is not a paging cursor this server issued for this search",
+                    )
+                })
+            })
+            .transpose()?;
+        let spec = match &cursor {
+            None => PageSpec {
+                count,
+                skip,
+                max_included: config.max_included,
+                ..PageSpec::default()
+            },
+            Some(cursor) => PageSpec {
+                count,
+                skip: 0,
+                after: (!cursor.backwards).then(|| cursor.position.clone()),
+                before: cursor.backwards.then(|| cursor.position.clone()),
+                horizon: Some(cursor.horizon),
+                known_total: cursor.total,
+                max_included: config.max_included,
+            },
+        };
+        Ok(Paging { spec, cursor, kept })
     }
 
-    // The links repeat every parameter but the cursor and the offset, which the cursor replaces;
-    // the cursor is signed together with them.
-    let kept: Vec<String> = pairs
-        .iter()
-        .filter(|(k, _)| k != CURSOR && k != "_skip")
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect();
-    let kept = kept.join("&");
-    let cursor = pairs
-        .iter()
-        .find(|(k, _)| k == CURSOR)
-        .map(|(_, text)| {
-            config.cursor_key.decode(text, &kept).ok_or_else(|| {
-                ApiError::bad_request(
-                    IssueType::Invalid,
-                    "_cursor is not a paging cursor this server issued for this search",
-                )
-            })
-        })
-        .transpose()?;
-    let spec = match &cursor {
-        None => PageSpec {
-            count,
-            skip,
-            max_included: config.max_included,
-            ..PageSpec::default()
-        },
-        Some(cursor) => PageSpec {
-            count,
-            skip: 0,
-            after: (!cursor.backwards).then(|| cursor.position.clone()),
-            before: cursor.backwards.then(|| cursor.position.clone()),
-            horizon: Some(cursor.horizon),
-            known_total: cursor.total,
-            max_included: config.max_included,
-        },
-    };
-    let result = state.engine.search(&req.ctx, &request, &spec).await?;
-    let links = links(state, &path, &pairs, &kept, &result, cursor.as_ref());
-    Ok(render(req, &request, &result, &links))
+    /// The page's links.
+    pub(crate) fn links(
+        &self,
+        state: &AppState,
+        path: &str,
+        pairs: &[(String, String)],
+        result: &SearchResult,
+    ) -> Vec<(&'static str, String)> {
+        links(state, path, pairs, &self.kept, result, self.cursor.as_ref())
+    }
 }
 
 /// `self`, `first`, and `next` / `previous` where those pages exist.
@@ -273,7 +308,7 @@ fn links(
     links
 }
 
-fn render(
+pub(crate) fn render(
     req: &FhirRequest,
     request: &SearchRequest,
     result: &SearchResult,

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// Largest page size honoured for `_count`.
     #[arg(long, env = "HALE_MAX_COUNT", default_value_t = 1000)]
     max_count: usize,
+    /// Largest page size honoured for `_count` by Patient `$everything`.
+    #[arg(long, env = "HALE_MAX_EVERYTHING_COUNT", default_value_t = 10_000)]
+    max_everything_count: usize,
     /// Largest `_skip` accepted; beyond it a search answers 400.
     #[arg(long, env = "HALE_MAX_SKIP", default_value_t = 9990)]
     max_skip: usize,
@@ -85,6 +88,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.max_body_bytes = args.max_body_bytes;
         config.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
         config.max_count = args.max_count;
+        config.max_everything_count = args.max_everything_count;
         config.max_skip = args.max_skip;
         config.max_included = args.max_included;
         config.cursor_key =

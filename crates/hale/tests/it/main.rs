@@ -6,6 +6,7 @@
 //! other subcommands.
 
 mod durability;
+mod everything;
 mod identity;
 mod import;
 mod interaction;
