@@ -726,8 +726,7 @@ fn run_w5(
                 "includes": stats.includes,
                 "largest_total": stats.largest_total,
                 "multi_page_patients": stats.multi_page_patients,
-                "devices_found": stats.optional_found.get("Device").copied().unwrap_or(0),
-                "devices_not_found": stats.optional_missing.get("Device").copied().unwrap_or(0),
+                "matches_by_type": stats.matches_by_type,
                 "seconds": stats.seconds,
             }),
         );

@@ -380,7 +380,9 @@ pub struct MemoryWalk {
     pub pages: u64,
     /// The most match entries on one page: the page size the server used.
     pub largest_page: u64,
-    /// Before the walk.
+    /// [`memory::SETTLE`] after the server said it listens, before any request.
+    pub started: Rss,
+    /// Before the walk, after one small first page.
     pub before: Rss,
     /// [`AFTER_SETTLE`] after the walk.
     pub after: Rss,
@@ -397,6 +399,12 @@ pub struct MemoryWalk {
     pub first_tenth_anon_kb: u64,
     /// RSS samples taken.
     pub samples: u64,
+    /// RSS read after each page.
+    pub by_page: Vec<Rss>,
+    /// Milliseconds the `_count=10` first page before the walk took.
+    pub warm_up_ms: f64,
+    /// Milliseconds the walk's first page took.
+    pub first_page_ms: f64,
     /// Seconds from the first request to the last answer.
     pub seconds: f64,
     /// Match entries received.
@@ -456,11 +464,14 @@ pub fn walk(
             .with_context(|| format!("the address {:?}", server.addr()))?,
         authorization: store.authorization.clone(),
     };
+    let started = server.rss()?;
     let mut connection = client.block_on(Connection::open(&target))?;
     // One small first page before the baseline, so that what any first request sets up once
     // (the token's check, a reader connection, prepared statements) is in it.
+    let warm_started = Instant::now();
     let warm =
         client.block_on(connection.get(everything::first_page_uri(&store.patient_id, 10)?))?;
+    let warm_up_ms = warm_started.elapsed().as_secs_f64() * 1e3;
     checks.check(
         "W5-mem: a first page of _count=10 before the walk answers 200",
         warm.status == StatusCode::OK,
@@ -473,6 +484,8 @@ pub fn walk(
     let stop = AtomicBool::new(false);
     let samples: Mutex<Vec<(Instant, Rss)>> = Mutex::new(Vec::new());
     let mut page_ends: Vec<Instant> = Vec::new();
+    let mut by_page: Vec<Rss> = Vec::new();
+    let mut walk_started = Instant::now();
     let (walked, seconds, hwm_after) = std::thread::scope(|scope| {
         let sampler = scope.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
@@ -482,7 +495,7 @@ pub fn walk(
                 std::thread::sleep(SAMPLE_EVERY);
             }
         });
-        let started = Instant::now();
+        walk_started = Instant::now();
         let walked = client.block_on(everything::walk(
             &mut connection,
             &store.patient_id,
@@ -492,11 +505,12 @@ pub fn walk(
                 let now = Instant::now();
                 if let Ok(rss) = server.rss() {
                     lock(&samples).push((now, rss));
+                    by_page.push(rss);
                 }
                 page_ends.push(now);
             },
         ));
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = walk_started.elapsed().as_secs_f64();
         let hwm_after = server.rss().map(|r| r.vm_hwm_kb).unwrap_or(0);
         stop.store(true, Ordering::Relaxed);
         let _ = sampler.join();
@@ -528,6 +542,7 @@ pub fn walk(
         count,
         pages: walked.pages,
         largest_page: walked.largest_page_matches,
+        started,
         before,
         after,
         peak_vm_rss_kb: peak_vm_rss_kb.max(before.vm_rss_kb),
@@ -536,6 +551,11 @@ pub fn walk(
         first_tenth_vm_rss_kb: max_of(first_tenth_end, |r| r.vm_rss_kb).max(before.vm_rss_kb),
         first_tenth_anon_kb: max_of(first_tenth_end, |r| r.rss_anon_kb).max(before.rss_anon_kb),
         samples: samples.len() as u64,
+        by_page,
+        warm_up_ms,
+        first_page_ms: page_ends
+            .first()
+            .map_or(f64::NAN, |end| (*end - walk_started).as_secs_f64() * 1e3),
         seconds,
         matches: walked.matches,
         checks: RunChecks::default(),
@@ -584,13 +604,15 @@ impl WalkSeries {
         match walk {
             Ok(walk) => {
                 crate::progress(format!(
-                    "W5-mem _count={count} run {}/{runs}: {} pages in {:.1} s; VmRSS {:.1} -> peak {:.1} -> {:.1} MB, RssAnon {:.1} -> peak {:.1} -> {:.1} MB; flat ratio VmRSS {:.2}, RssAnon {:.2}",
+                    "W5-mem _count={count} run {}/{runs}: {} pages in {:.1} s; VmRSS at start {:.1}, {:.1} -> peak {:.1} -> {:.1} MB, RssAnon at start {:.1}, {:.1} -> peak {:.1} -> {:.1} MB; flat ratio VmRSS {:.2}, RssAnon {:.2}",
                     run_idx + 1,
                     walk.pages,
                     walk.seconds,
+                    mb(walk.started.vm_rss_kb),
                     mb(walk.before.vm_rss_kb),
                     mb(walk.peak_vm_rss_kb),
                     mb(walk.after.vm_rss_kb),
+                    mb(walk.started.rss_anon_kb),
                     mb(walk.before.rss_anon_kb),
                     mb(walk.peak_anon_kb),
                     mb(walk.after.rss_anon_kb),
@@ -634,6 +656,7 @@ impl WalkSeries {
             json!(of(&|w| w.matches as f64 / w.seconds.max(1e-9))),
         );
         for (key, value) in [
+            ("vm_rss_started_mb", of(&|w| mb(w.started.vm_rss_kb))),
             ("vm_rss_before_mb", of(&|w| mb(w.before.vm_rss_kb))),
             ("vm_rss_peak_mb", of(&|w| mb(w.peak_vm_rss_kb))),
             ("vm_rss_after_mb", of(&|w| mb(w.after.vm_rss_kb))),
@@ -643,6 +666,7 @@ impl WalkSeries {
                 of(&|w| mb(w.first_tenth_vm_rss_kb) - mb(w.before.vm_rss_kb)),
             ),
             ("vm_rss_flat_ratio", of(&|w| w.vm_flat_ratio())),
+            ("rss_anon_started_mb", of(&|w| mb(w.started.rss_anon_kb))),
             ("rss_anon_before_mb", of(&|w| mb(w.before.rss_anon_kb))),
             ("rss_anon_peak_mb", of(&|w| mb(w.peak_anon_kb))),
             ("rss_anon_after_mb", of(&|w| mb(w.after.rss_anon_kb))),
@@ -660,6 +684,31 @@ impl WalkSeries {
         details.insert(
             "peak_from_vm_hwm".into(),
             json!(self.walks.iter().all(|w| w.peak_from_vm_hwm)),
+        );
+        details.insert(
+            "warm_up_page_ms_median".into(),
+            json!(of(&|w| w.warm_up_ms)),
+        );
+        details.insert(
+            "first_page_ms_median".into(),
+            json!(of(&|w| w.first_page_ms)),
+        );
+        // The last run's RSS after each page, so a reader can see the shape of the growth.
+        let by_page = |field: fn(&Rss) -> u64| -> Vec<f64> {
+            self.walks.last().map_or_else(Vec::new, |w| {
+                w.by_page
+                    .iter()
+                    .map(|rss| (mb(field(rss)) * 10.0).round() / 10.0)
+                    .collect()
+            })
+        };
+        details.insert(
+            "vm_rss_mb_by_page_last_run".into(),
+            json!(by_page(|r| r.vm_rss_kb)),
+        );
+        details.insert(
+            "rss_anon_mb_by_page_last_run".into(),
+            json!(by_page(|r| r.rss_anon_kb)),
         );
         details.insert("samples_median".into(), json!(of(&|w| w.samples as f64)));
         details.insert(
