@@ -61,6 +61,16 @@ impl Sql {
         self.params.extend(other.params);
     }
 
+    /// Appends one placeholder per value, separated by commas (the inside of an `IN (…)`).
+    pub(crate) fn bind_list<V: IntoValue>(&mut self, values: impl IntoIterator<Item = V>) {
+        for (idx, value) in values.into_iter().enumerate() {
+            if idx > 0 {
+                self.push(", ");
+            }
+            self.bind(value);
+        }
+    }
+
     /// Appends `parts` joined by ` OR `, or `0` (false, what a disjunction of nothing is) when
     /// there are none.
     pub(crate) fn append_any(&mut self, parts: impl IntoIterator<Item = Sql>) {
@@ -193,12 +203,7 @@ impl<'a> Planner<'a> {
             }
             ids => {
                 sql.push(&format!("{column} IN ("));
-                for (idx, id) in ids.iter().enumerate() {
-                    if idx > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(*id);
-                }
+                sql.bind_list(ids.iter().copied());
                 sql.push(")");
             }
         }
@@ -426,12 +431,7 @@ impl<'a> Planner<'a> {
         let known_type = if query.resource_type == "Resource" {
             if !query.types.is_empty() {
                 sql.push(" AND r.type IN (");
-                for (idx, resource_type) in query.types.iter().enumerate() {
-                    if idx > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(*resource_type);
-                }
+                sql.bind_list(query.types.iter().copied());
                 sql.push(")");
             }
             match query.types.as_slice() {
@@ -633,12 +633,7 @@ impl<'a> Planner<'a> {
                     return Ok(sql);
                 }
                 sql.push(&format!("{alias}.id IN ("));
-                for (idx, id) in ids.iter().enumerate() {
-                    if idx > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(id.as_str());
-                }
+                sql.bind_list(ids.iter().map(String::as_str));
                 sql.push(")");
                 return Ok(sql);
             }

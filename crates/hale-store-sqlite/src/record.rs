@@ -26,6 +26,7 @@ use rusqlite::{Connection, params, params_from_iter};
 use crate::backend;
 use crate::params::Lookup;
 use crate::plan::Sql;
+use crate::search::{horizon, in_read_transaction};
 use crate::sql::{COLUMNS, map_row, push_scope};
 
 /// A member's place in the record's order and its row.
@@ -55,17 +56,8 @@ pub(crate) fn record(
     query: &RecordQuery,
     page: &RecordPageRequest,
 ) -> Result<RecordPage, StoreError> {
-    let conn = lookup.conn;
-    conn.execute_batch("BEGIN").map_err(backend)?;
-    let result = (|| {
-        let horizon = match page.horizon {
-            Some(horizon) => horizon,
-            None => conn
-                .query_row("SELECT coalesce(max(rid), 0) FROM resource", [], |row| {
-                    row.get(0)
-                })
-                .map_err(backend)?,
-        };
+    in_read_transaction(lookup.conn, || {
+        let horizon = horizon(lookup.conn, page.horizon)?;
         let reader = Reader::new(lookup, scope, query, horizon)?;
         let after = page.after.as_ref().map(position_key).transpose()?;
         let (keys, total) = match &query.patient {
@@ -87,12 +79,7 @@ pub(crate) fn record(
             total,
             directory,
         })
-    })();
-    // A pooled connection must never go back with a transaction open, whatever happened.
-    if conn.execute_batch("COMMIT").is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    result
+    })
 }
 
 /// The (type, id) and row a cursor's position holds.
@@ -148,7 +135,7 @@ impl<'a> Reader<'a> {
         push_scope(sql, alias, self.scope);
         if !self.query.types.is_empty() && self.query.patient.is_some() {
             sql.push(&format!(" AND {alias}.type IN ("));
-            push_list(sql, self.query.types.iter().map(String::as_str));
+            sql.bind_list(self.query.types.iter().map(String::as_str));
             sql.push(")");
         }
         if let Some(since) = self.query.since {
@@ -161,12 +148,7 @@ impl<'a> Reader<'a> {
             // Kept when the resource has no date of care, or one that overlaps the range.
             let params = |sql: &mut Sql| {
                 sql.push("d.param IN (");
-                for (idx, id) in self.care_params.iter().enumerate() {
-                    if idx > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(*id);
-                }
+                sql.bind_list(self.care_params.iter().copied());
                 sql.push(")");
             };
             sql.push(&format!(
@@ -227,7 +209,7 @@ impl<'a> Reader<'a> {
         self.push_records(&mut sql, "c");
         self.push_current(&mut sql, "s");
         sql.push(" AND x.target_type IN (");
-        push_list(&mut sql, targets.iter().copied());
+        sql.bind_list(targets.iter().copied());
         sql.push(")");
         if with_devices && let Some(param) = self.device_patient {
             sql.push(" UNION SELECT x.rid FROM idx_reference x WHERE x.param = ");
@@ -348,7 +330,7 @@ impl<'a> Reader<'a> {
         // One list: with a second `IN` on the type SQLite sorts each type's rows again.
         let wanted =
             |t: &&str| self.query.types.is_empty() || self.query.types.iter().any(|w| w == t);
-        push_list(&mut sql, member_types().into_iter().filter(wanted));
+        sql.bind_list(member_types().into_iter().filter(wanted));
         sql.push(")");
         self.push_filters(&mut sql, "r");
         sql.push(" AND (EXISTS (SELECT 1 FROM compartment c WHERE c.rid = r.rid AND ");
@@ -452,16 +434,6 @@ fn push_after(sql: &mut Sql, alias: &str, after: Option<&Key>) {
         sql.push(", ");
         sql.bind(after.id.as_str());
         sql.push(")");
-    }
-}
-
-/// `?, ?, …`: one placeholder per value.
-fn push_list<'v>(sql: &mut Sql, values: impl Iterator<Item = &'v str>) {
-    for (idx, value) in values.enumerate() {
-        if idx > 0 {
-            sql.push(", ");
-        }
-        sql.bind(value);
     }
 }
 

@@ -48,7 +48,7 @@ fn query_resources(conn: &Connection, sql: Sql) -> Result<Vec<StoredResource>, S
 }
 
 /// Runs `work` in one read transaction, so that everything it reads is one snapshot.
-fn in_read_transaction<T>(
+pub(crate) fn in_read_transaction<T>(
     conn: &Connection,
     work: impl FnOnce() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
@@ -64,6 +64,19 @@ fn in_read_transaction<T>(
     Ok(value)
 }
 
+/// The horizon a page reads to: the one its first page read to, or on a first page the highest
+/// row in the store now.
+pub(crate) fn horizon(conn: &Connection, first: Option<i64>) -> Result<i64, StoreError> {
+    match first {
+        Some(horizon) => Ok(horizon),
+        None => conn
+            .query_row("SELECT coalesce(max(rid), 0) FROM resource", [], |row| {
+                row.get(0)
+            })
+            .map_err(backend),
+    }
+}
+
 /// One page of a search; see [`hale_store::ResourceStore::search`].
 pub(crate) fn search(
     lookup: &Lookup<'_>,
@@ -75,14 +88,7 @@ pub(crate) fn search(
     let conn = lookup.conn;
     in_read_transaction(conn, || {
         let source = page_source(lookup, scope, fhir_version, query, page)?;
-        let horizon = match page.horizon {
-            Some(horizon) => horizon,
-            None => conn
-                .query_row("SELECT coalesce(max(rid), 0) FROM resource", [], |row| {
-                    row.get(0)
-                })
-                .map_err(backend)?,
-        };
+        let horizon = horizon(conn, page.horizon)?;
         let hits = read_page(conn, source, page, horizon)?;
         Ok(SearchPage { hits, horizon })
     })

@@ -70,12 +70,7 @@ pub(crate) fn push_scope(sql: &mut Sql, alias: &str, scope: &Scope) {
         sql.bind(*only);
     } else {
         sql.push("IN (");
-        for (idx, owner) in owners.iter().enumerate() {
-            if idx > 0 {
-                sql.push(", ");
-            }
-            sql.bind(*owner);
-        }
+        sql.bind_list(owners.iter().copied());
         sql.push(")");
     }
     for (owner, patient) in records {

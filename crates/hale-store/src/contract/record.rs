@@ -13,30 +13,15 @@ use std::sync::Arc;
 use hale_fhir::Instant;
 use hale_search::index::IndexEntry;
 
+use super::R4;
 use super::property::{ALICE, BOB};
-use super::search::reference;
-use super::{R4, put, version};
+use super::search::{add_in as add, reference};
 use crate::{
-    Owner, RecordPageRequest, RecordQuery, ResourceStore, Scope, StoreError, WriteDecision,
-    write_with,
+    RecordPageRequest, RecordQuery, ResourceStore, Scope, StoreError, WriteDecision, write_with,
 };
 
 const YEAR_2019: (i64, i64) = (1_546_300_800_000_000, 1_577_836_799_999_999);
 const YEAR_2021: (i64, i64) = (1_609_459_200_000_000, 1_640_995_199_999_999);
-
-async fn add(
-    s: &dyn ResourceStore,
-    owner: Option<Owner>,
-    resource_type: &'static str,
-    id: &str,
-    index: Vec<IndexEntry>,
-    compartments: &[&str],
-) {
-    let mut v = version(resource_type, id, 1, Instant(0), index);
-    v.owner = owner;
-    v.compartments = compartments.iter().map(|c| (*c).to_owned()).collect();
-    put(s, v).await;
-}
 
 fn date((low, high): (i64, i64)) -> IndexEntry {
     IndexEntry::Date {

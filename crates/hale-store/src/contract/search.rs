@@ -31,8 +31,21 @@ async fn add(
     id: &str,
     index: Vec<IndexEntry>,
 ) {
+    add_in(s, owner, resource_type, id, index, &[]).await;
+}
+
+/// Adds a resource that is in the compartments of `compartments`.
+pub(super) async fn add_in(
+    s: &dyn ResourceStore,
+    owner: Option<Owner>,
+    resource_type: &'static str,
+    id: &str,
+    index: Vec<IndexEntry>,
+    compartments: &[&str],
+) {
     let mut v = version(resource_type, id, 1, Instant(0), index);
     v.owner = owner;
+    v.compartments = compartments.iter().map(|c| (*c).to_owned()).collect();
     put(s, v).await;
 }
 

@@ -438,10 +438,16 @@ async fn erasing_a_record_removes_it_with_its_history_and_keeps_what_others_need
         .await
         .expect(200);
     let granted = carol
-        .get(&format!("{prefix}/Patient/{}/$everything?_count=100", alices.patient))
+        .get(&format!(
+            "{prefix}/Patient/{}/$everything?_count=100",
+            alices.patient
+        ))
         .await
         .resource(200);
-    assert_eq!(granted["total"].as_u64(), Some(alices.members.len() as u64 - 2));
+    assert_eq!(
+        granted["total"].as_u64(),
+        Some(alices.members.len() as u64 - 2)
+    );
     carol.delete(&erase).await.outcome(403, "forbidden");
 
     let reply = alice.delete(&erase).await;
