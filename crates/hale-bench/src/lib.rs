@@ -1,8 +1,10 @@
 //! Hale's benchmark harness, as `../shared/docs/benchmarks.md` specifies it: the workloads W1
-//! (transaction ingest), W2 (import), W3 (read by id), W4 (the search mix at a million resources)
-//! and M (idle memory), each checked for correctness and reported as the median of several runs
-//! next to its ratio to a ceiling measured in the same run on the same machine (the HTTP ceiling
-//! for W3, the storage ceiling for W1 and W2, the plain page for W4's include pages).
+//! (transaction ingest), W2 (import), W3 (read by id), W4 (the search mix at a million resources),
+//! W5 (`Patient/{id}/$everything`), W5-mem (memory while `$everything` streams a patient of
+//! 100,000 resources) and M (idle memory), each checked for correctness and reported as the
+//! median of several runs next to its ratio to a ceiling measured in the same run on the same
+//! machine (the HTTP ceiling for W3 and W5, each at its own number of connections, the storage
+//! ceiling for W1 and W2, the plain page for W4's include pages).
 //!
 //! The server runs in this process, on a Tokio runtime of its own ([`server`]); the load generator
 //! runs on another runtime in the same process ([`client`]), so on the same machine. M measures
@@ -25,8 +27,8 @@ use report::{
     CeilingRatio, Latency, Machine, Report, RunChecks, Setup, Target, WorkloadResult, median,
 };
 use serde_json::{Map, Value, json};
-use workload::ingest::{IngestRun, ReadTarget};
-use workload::{import, ingest, memory, read, search, storage};
+use workload::ingest::{IngestRun, Owner, ReadTarget};
+use workload::{everything, everything_memory, import, ingest, memory, read, search, storage};
 
 /// The workloads `--workloads` can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -39,6 +41,11 @@ pub enum Workload {
     W3,
     /// The search mix at a million resources.
     W4,
+    /// `Patient/{id}/$everything`, first pages of `_count=1000`.
+    W5,
+    /// Memory of `hale serve` while `$everything` streams one patient of 100,000 resources.
+    #[value(name = "w5mem")]
+    W5Mem,
     /// Idle memory of `hale serve`.
     M,
     /// The HTTP and storage ceilings.
@@ -66,6 +73,8 @@ pub struct Options {
     pub w4_resources: u64,
     /// A database file W4 builds and keeps, or reuses if it exists.
     pub w4_db: Option<PathBuf>,
+    /// Resources in the compartment of W5-mem's one patient.
+    pub w5_mem_resources: u64,
 }
 
 impl Options {
@@ -80,8 +89,11 @@ const ORDER: &[&str] = &[
     "W2",
     "W3",
     "W4",
+    "W5",
+    "W5-mem",
     "M",
     "ceiling-http",
+    "ceiling-http-w5",
     "ceiling-storage-w1",
     "ceiling-storage-w2",
 ];
@@ -99,9 +111,11 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     let mut notes: Vec<String> = Vec::new();
     let mut data_label = String::from("none");
 
-    // W1, keeping the last run's server and what it created for W3.
-    let mut loaded: Option<(server::BenchServer, Vec<ReadTarget>, RunChecks)> = None;
-    if options.wants(Workload::W1) || options.wants(Workload::W3) {
+    // W1's data, which W5 loads too.
+    let ingest_data = if options.wants(Workload::W1)
+        || options.wants(Workload::W3)
+        || options.wants(Workload::W5)
+    {
         let data = match &options.data {
             Some(dir) => data::synthea(dir)?,
             None => data::synth_bundles(&synth)?,
@@ -113,6 +127,17 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             data.entries(),
             data.bytes() as f64 / 1e6
         ));
+        Some(data)
+    } else {
+        None
+    };
+
+    // W1, keeping the last run's server and what it created for W3.
+    let mut loaded: Option<(server::BenchServer, Vec<ReadTarget>, RunChecks)> = None;
+    if let Some(data) = ingest_data
+        .as_ref()
+        .filter(|_| options.wants(Workload::W1) || options.wants(Workload::W3))
+    {
         let runs = if options.wants(Workload::W1) {
             options.runs
         } else {
@@ -124,7 +149,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         for run_idx in 0..runs {
             // The previous run's server is stopped before the next one starts.
             loaded = None;
-            match ingest::run(&data, &client) {
+            match ingest::run(data, &client, Owner::Operator) {
                 Ok((run, server)) => {
                     progress(format!(
                         "W1 run {}/{runs}: {} resources/s ({} in {:.2} s)",
@@ -209,7 +234,13 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
                     "HTTP ceiling",
                     run_idx,
                     options.runs,
-                    read::http_ceiling(&server, &client, warmup, options.duration),
+                    read::http_ceiling(
+                        &server,
+                        &client,
+                        read::CONNECTIONS,
+                        warmup,
+                        options.duration,
+                    ),
                 );
             }
             if options.wants(Workload::W3) {
@@ -402,6 +433,14 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         }
     }
 
+    if let Some(data) = ingest_data.as_ref().filter(|_| options.wants(Workload::W5)) {
+        results.extend(run_w5(options, data, &client, warmup));
+    }
+
+    if options.wants(Workload::W5Mem) {
+        results.extend(run_w5_mem(options, &client));
+    }
+
     if options.wants(Workload::M) {
         let mut figures = Vec::new();
         let mut peaks = Vec::new();
@@ -450,6 +489,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         ("W1", "ceiling-storage-w1"),
         ("W2", "ceiling-storage-w2"),
         ("W3", "ceiling-http"),
+        ("W5", "ceiling-http-w5"),
     ] {
         let ceiling_median = results
             .iter()
@@ -465,10 +505,13 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             });
         }
     }
-    // W4 reports one result per search shape, in the shapes' order, which the stable sort keeps.
+    // W4 reports one result per search shape, in the shapes' order, and W5-mem one per page
+    // size, which the stable sort keeps.
     results.sort_by_key(|r| {
         let id = if r.id.starts_with("W4-") {
             "W4"
+        } else if r.id.starts_with("W5-mem-") {
+            "W5-mem"
         } else {
             r.id.as_str()
         };
@@ -498,6 +541,24 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             search::LATENCY_CONNECTIONS,
         ));
         notes.push("W4's store is loaded in process through the engine (setup, not timed), with synchronous=NORMAL, then checkpointed and reopened; its expected answers are read from the database file by the harness, not through the server.".into());
+    }
+    if options.wants(Workload::W5) {
+        notes.push(format!(
+            "W5 loads W1's data untimed, POSTed as the bench user (so the user owns every resource), and sends that user's bearer token. Each run first walks every loaded patient's `$everything` (`_count={}`) through all its `next` links, untimed, checking totals, duplicates across pages, (type, id) order, includes on the first page only, and the match entries against the resources the patient's Bundle created; then it times first pages of random patients over {} connections (quick checks: status, searchset, the total the walk saw). One request is one first page; resources/s counts its match entries. Its HTTP ceiling (`ceiling-http-w5`) is the 1 KB route over the same {} connections, interleaved run by run.",
+            everything::PAGE_COUNT,
+            everything::CONNECTIONS,
+            everything::CONNECTIONS,
+        ));
+    }
+    if options.wants(Workload::W5Mem) {
+        notes.push(format!(
+            "W5-mem builds one patient of {} resources (the Patient and its Observations, owned by the bench user, loaded untimed), then for each `_count` of {:?} starts a fresh `hale serve` over that store and walks the whole `$everything` through its `next` links with the user's token, reading the server's /proc/<pid>/status before the walk, after every page, every {} ms and {} s after. Peak VmRSS is the kernel's VmHWM over the walk (reset before it). VmRSS includes the pages of the database file SQLite maps (mmap_size 256 MiB), which grow with what is read and belong to the OS cache; RssAnon is what the process allocated, and flatness is judged on it: growth over the whole walk over growth by the end of the first 10% of pages (each at least {} MB).",
+            report::thousands(options.w5_mem_resources as f64),
+            everything_memory::PAGE_SIZES,
+            everything_memory::SAMPLE_EVERY.as_millis(),
+            everything_memory::AFTER_SETTLE.as_secs(),
+            everything_memory::FLAT_FLOOR_MB,
+        ));
     }
     if options.wants(Workload::Ceilings) {
         notes.push(format!(
@@ -534,6 +595,211 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         notes,
         all_correct,
     })
+}
+
+/// W5 and its HTTP ceiling over the same connections, interleaved run by run, over W1's data
+/// loaded as the bench user.
+fn run_w5(
+    options: &Options,
+    data: &data::IngestData,
+    client: &tokio::runtime::Runtime,
+    warmup: Duration,
+) -> Vec<WorkloadResult> {
+    let failed = |e: &anyhow::Error| {
+        let mut result = workload_result(
+            "W5",
+            "`Patient/{id}/$everything?_count=1000`, first pages",
+            "req/s",
+            Vec::new(),
+            &[failed_run(e)],
+            Map::new(),
+        );
+        result.target = Some(Target {
+            text: "≥ 200 req/s".into(),
+            met: false,
+        });
+        vec![result]
+    };
+    let (load, server) = match ingest::run(data, client, everything::OWNER) {
+        Ok(loaded) => loaded,
+        Err(e) => return failed(&e),
+    };
+    progress(format!(
+        "W5 load (untimed, as the bench user): {} resources in {:.1} s",
+        load.committed, load.seconds
+    ));
+    let patients = everything::patients(&load.bundles);
+    let mut w5 = LoadSeries::default();
+    let mut ceiling = LoadSeries::default();
+    let mut resources_per_sec = Vec::new();
+    let mut sweeps: Vec<everything::SweepStats> = Vec::new();
+    let mut mean_first_page = Vec::new();
+    for run_idx in 0..options.runs {
+        ceiling.push(
+            "HTTP ceiling (W5's connections)",
+            run_idx,
+            options.runs,
+            read::http_ceiling(
+                &server,
+                client,
+                everything::CONNECTIONS,
+                warmup,
+                options.duration,
+            ),
+        );
+        let (sweep_checks, plans, stats) = match everything::sweep(&server, &patients, client) {
+            Ok(swept) => swept,
+            Err(e) => {
+                w5.push("W5", run_idx, options.runs, Err(e));
+                continue;
+            }
+        };
+        progress(format!(
+            "W5 sweep {}/{}: {} patients, {} pages, {} match and {} include entries in {:.1} s",
+            run_idx + 1,
+            options.runs,
+            stats.patients,
+            stats.pages,
+            stats.matches,
+            stats.includes,
+            stats.seconds
+        ));
+        for check in sweep_checks.0.iter().filter(|c| !c.passed) {
+            progress(format!("W5 sweep: FAILED {}: {}", check.name, check.detail));
+        }
+        mean_first_page.push(everything::mean_first_page_matches(&plans));
+        sweeps.push(stats);
+        let measured = everything::measure(
+            &server,
+            &plans,
+            client,
+            warmup,
+            options.duration,
+            options.seed.wrapping_add(run_idx as u64),
+        );
+        match measured {
+            Ok(mut run) => {
+                run.load.checks.0.extend(sweep_checks.0);
+                let loaded_ok = load.checks.0.iter().all(|c| c.passed);
+                run.load.checks.check(
+                    "the data was loaded correctly (W1's checks, as the user)",
+                    loaded_ok,
+                    if loaded_ok { "yes" } else { "no" },
+                );
+                resources_per_sec.push(run.resources_per_sec);
+                w5.push("W5", run_idx, options.runs, Ok(run.load));
+            }
+            Err(e) => {
+                // The sweep's findings count even when the loop could not run.
+                let mut checks = failed_run(&e);
+                checks.0.extend(sweep_checks.0);
+                w5.checks.push(checks);
+            }
+        }
+    }
+    if let Err(e) = server.stop() {
+        progress(format!("W5: stopping the server: {e:#}"));
+    }
+    let mut result = w5.result(
+        "W5",
+        "`Patient/{id}/$everything?_count=1000`, first pages",
+        everything::CONNECTIONS,
+    );
+    result
+        .details
+        .insert("patients".into(), json!(patients.len()));
+    result.details.insert(
+        "resources_per_sec_median".into(),
+        json!(median(&resources_per_sec)),
+    );
+    result.details.insert(
+        "mean_first_page_matches".into(),
+        json!(median(&mean_first_page)),
+    );
+    if let Some(stats) = sweeps.last() {
+        result.details.insert(
+            "sweep".into(),
+            json!({
+                "patients": stats.patients,
+                "pages": stats.pages,
+                "matches": stats.matches,
+                "includes": stats.includes,
+                "largest_total": stats.largest_total,
+                "multi_page_patients": stats.multi_page_patients,
+                "matches_by_type": stats.matches_by_type,
+                "seconds": stats.seconds,
+            }),
+        );
+    }
+    result
+        .details
+        .insert("load_seconds".into(), json!(load.seconds));
+    result.target = Some(Target {
+        text: "≥ 200 req/s".into(),
+        met: result.median >= 200.0,
+    });
+    let mut ceiling = ceiling.result(
+        "ceiling-http-w5",
+        "HTTP ceiling, fixed 1 KB route, W5's connections",
+        everything::CONNECTIONS,
+    );
+    ceiling
+        .details
+        .insert("path".into(), json!(server::CEILING_PATH));
+    vec![result, ceiling]
+}
+
+/// W5-mem: one store, then one walk per page size per run, each against a fresh `hale serve`.
+fn run_w5_mem(options: &Options, client: &tokio::runtime::Runtime) -> Vec<WorkloadResult> {
+    let sizes = everything_memory::PAGE_SIZES;
+    let failed = |e: &anyhow::Error| -> Vec<WorkloadResult> {
+        let checks = [failed_run(e)];
+        sizes
+            .iter()
+            .map(|count| {
+                let mut result = workload_result(
+                    &format!("W5-mem-{count}"),
+                    "`$everything` of one large patient: peak VmRSS over the walk minus before",
+                    "MB",
+                    Vec::new(),
+                    &checks,
+                    Map::new(),
+                );
+                result.target = Some(Target {
+                    text: "flat".into(),
+                    met: false,
+                });
+                result
+            })
+            .collect()
+    };
+    let binary = match memory::find_hale_binary(options.hale_bin.as_deref()) {
+        Ok(binary) => binary,
+        Err(e) => return failed(&e),
+    };
+    let store = match everything_memory::build(client, options.w5_mem_resources) {
+        Ok(store) => store,
+        Err(e) => return failed(&e),
+    };
+    let mut series: Vec<everything_memory::WalkSeries> = sizes
+        .iter()
+        .map(|_| everything_memory::WalkSeries::default())
+        .collect();
+    for run_idx in 0..options.runs {
+        for (count, series) in sizes.iter().zip(series.iter_mut()) {
+            series.push(
+                *count,
+                run_idx,
+                options.runs,
+                everything_memory::walk(&binary, &store, client, *count),
+            );
+        }
+    }
+    sizes
+        .iter()
+        .zip(&series)
+        .map(|(count, series)| series.result(*count, Some(&store), &store.checks))
+        .collect()
 }
 
 pub(crate) fn progress(message: String) {

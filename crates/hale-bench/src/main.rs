@@ -12,12 +12,13 @@ use clap::Parser;
 use hale_bench::{Options, Workload};
 
 /// Hale's benchmark harness (`benchmarks.md`): W1 transaction ingest, W2 import, W3 read by id,
-/// W4 search mix, M idle memory, and the HTTP and storage ceilings, as medians over several runs.
+/// W4 search mix, W5 `$everything`, W5-mem memory while `$everything` streams a large patient,
+/// M idle memory, and the HTTP and storage ceilings, as medians over several runs.
 #[derive(Parser, Debug)]
 #[command(name = "hale-bench", version, about)]
 struct Cli {
     /// A Synthea folder (`*.json.bz2` Bundles, `0-hospitalInformation*` and
-    /// `0-practitionerInformation*` first) for W1 and W3; without it, hale-synth Bundles.
+    /// `0-practitionerInformation*` first) for W1, W3 and W5; without it, hale-synth Bundles.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Patients hale-synth generates for W2, and for W1 without --data (about 120 resources each).
@@ -26,7 +27,7 @@ struct Cli {
     /// The seed of hale-synth.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// The workloads to run, comma-separated.
+    /// The workloads to run, comma-separated (`w4`, `w5` and `w5mem` run only when named).
     #[arg(
         long,
         value_enum,
@@ -37,7 +38,7 @@ struct Cli {
     /// Repetitions of each workload; figures are medians.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Measured seconds of each W3 and HTTP-ceiling run, and of each of W4's two loops per shape
+    /// Measured seconds of each W3, W5 and HTTP-ceiling run, and of each of W4's two loops per shape
     /// (after a warm-up of a fifth of it, at most 1 s).
     #[arg(long, default_value_t = 5.0)]
     duration_secs: f64,
@@ -54,6 +55,9 @@ struct Cli {
     /// reused as it is if present, so that later runs skip the minutes a million resources take.
     #[arg(long)]
     w4_db: Option<PathBuf>,
+    /// Resources in the compartment of W5-mem's one patient (the Patient and its Observations).
+    #[arg(long, default_value_t = hale_bench::workload::everything_memory::DEFAULT_RESOURCES)]
+    w5_mem_resources: u64,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -72,6 +76,7 @@ fn main() -> anyhow::Result<ExitCode> {
         hale_bin: cli.hale_bin,
         w4_resources: cli.w4_resources,
         w4_db: cli.w4_db,
+        w5_mem_resources: cli.w5_mem_resources,
     };
     let report = hale_bench::run(&options)?;
     print!("{}", report.to_markdown());

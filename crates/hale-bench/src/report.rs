@@ -58,7 +58,7 @@ pub struct Setup {
     pub synth_seed: u64,
     /// Repetitions of each workload; figures are medians over them.
     pub runs: usize,
-    /// Measured length of each duration-limited run (W3 and the HTTP ceiling), after warm-up.
+    /// Measured length of each duration-limited run (W3, W5 and the HTTP ceilings), after warm-up.
     pub duration_secs: f64,
     /// Where the load generator ran.
     pub load_generator: String,
@@ -71,8 +71,9 @@ pub struct Setup {
 /// The figures of one workload or ceiling.
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkloadResult {
-    /// `W1`, `W2`, `W3`, `W4-<shape>` (one per search shape), `M`, `ceiling-http`,
-    /// `ceiling-storage-w1`, `ceiling-storage-w2`.
+    /// `W1`, `W2`, `W3`, `W4-<shape>` (one per search shape), `W5`, `W5-mem-<_count>` (one per
+    /// page size), `M`, `ceiling-http`, `ceiling-http-w5`, `ceiling-storage-w1`,
+    /// `ceiling-storage-w2`.
     pub id: String,
     /// What was measured, in words.
     pub workload: String,
@@ -209,7 +210,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "Machine: {} CPUs{}{}, {}. Data: {}. Medians over {} run(s); W3 and the HTTP ceiling run {} s each after warm-up.",
+            "Machine: {} CPUs{}{}, {}. Data: {}. Medians over {} run(s); W3, W5 and the HTTP ceilings run {} s each after warm-up.",
             m.cpus,
             m.cpu_model
                 .as_deref()
@@ -234,7 +235,7 @@ impl Report {
             let ceiling = r
                 .ceiling
                 .as_ref()
-                .map(|c| format!("{:.2} of {}", c.ratio, c.ceiling_id))
+                .map(|c| format!("{} of {}", ratio_text(c.ratio), c.ceiling_id))
                 .unwrap_or_else(|| "—".into());
             let target = r
                 .target
@@ -254,6 +255,7 @@ impl Report {
             );
         }
         self.w4_table(&mut out);
+        self.w5_mem_table(&mut out);
         let failed: Vec<(&str, &Check)> = self
             .results
             .iter()
@@ -345,6 +347,57 @@ impl Report {
         }
     }
 
+    /// W5-mem's own table: one row per page size, with the server's memory before, at the peak
+    /// of and after the walk, read from each row's details.
+    fn w5_mem_table(&self, out: &mut String) {
+        let rows: Vec<&WorkloadResult> = self
+            .results
+            .iter()
+            .filter(|r| r.id.starts_with("W5-mem-"))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        out.push_str(
+            "\n### W5-mem: memory of `hale serve` while `$everything` streams one patient\n\n",
+        );
+        out.push_str("Medians over runs, MB. VmRSS includes the database pages SQLite maps; RssAnon is what the process allocated. At start is 2 s after the server listens; before follows one `_count=10` first page. Growth is the peak minus before; the flat ratio is the whole walk's growth over that of its first 10% of pages (each at least 1 MB).\n\n");
+        out.push_str("| `_count` asked / served | pages | walk s | resources/s | VmRSS at start, before / peak / after | VmRSS growth: first 10%, whole, ratio | RssAnon at start, before / peak / after | RssAnon growth: first 10%, whole, ratio | correct? |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        for r in rows {
+            let number = |key: &str| {
+                r.details
+                    .get(key)
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN)
+            };
+            let _ = writeln!(
+                out,
+                "| {} / {} | {:.0} | {:.1} | {} | {:.1}, {:.1} / {:.1} / {:.1} | {:.1}, {:.1}, {:.2} | {:.1}, {:.1} / {:.1} / {:.1} | {:.1}, {:.1}, {:.2} | {} |",
+                number("page_size_asked"),
+                number("page_size_served"),
+                number("pages"),
+                number("walk_seconds_median"),
+                thousands(number("resources_per_sec_median")),
+                number("vm_rss_started_mb_median"),
+                number("vm_rss_before_mb_median"),
+                number("vm_rss_peak_mb_median"),
+                number("vm_rss_after_mb_median"),
+                number("vm_rss_growth_first_tenth_mb_median"),
+                number("vm_rss_growth_mb_median"),
+                number("vm_rss_flat_ratio_median"),
+                number("rss_anon_started_mb_median"),
+                number("rss_anon_before_mb_median"),
+                number("rss_anon_peak_mb_median"),
+                number("rss_anon_after_mb_median"),
+                number("rss_anon_growth_first_tenth_mb_median"),
+                number("rss_anon_growth_mb_median"),
+                number("rss_anon_flat_ratio_median"),
+                if r.correct { "yes" } else { "**NO**" },
+            );
+        }
+    }
+
     fn git_label(&self) -> String {
         match self.git_dirty {
             Some(true) => format!("{} with uncommitted changes", self.git),
@@ -390,6 +443,16 @@ fn figure_text(r: &WorkloadResult) -> String {
     text
 }
 
+/// A ratio for people: two decimals, or two significant digits below 0.1 (W5's pages against a
+/// 1 KB route are a few thousandths).
+pub fn ratio_text(ratio: f64) -> String {
+    if !ratio.is_finite() || ratio == 0.0 || ratio.abs() >= 0.1 {
+        return format!("{ratio:.2}");
+    }
+    let decimals = (1.0 - ratio.abs().log10().floor()).clamp(2.0, 12.0) as usize;
+    format!("{ratio:.decimals$}")
+}
+
 /// A figure for people: thousands separated by commas above 100, one decimal below.
 pub fn thousands(value: f64) -> String {
     if !value.is_finite() {
@@ -424,6 +487,9 @@ mod tests {
         assert_eq!(thousands(1_234_567.4), "1,234,567");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(12.34), "12.3");
+        assert_eq!(ratio_text(0.634), "0.63");
+        assert_eq!(ratio_text(0.0034242), "0.0034");
+        assert_eq!(ratio_text(0.05), "0.050");
     }
 
     #[test]

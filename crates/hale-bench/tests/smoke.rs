@@ -26,6 +26,7 @@ fn every_workload_runs_small_and_reports() {
         hale_bin: None,
         w4_resources: 0,
         w4_db: None,
+        w5_mem_resources: 0,
     };
     let report = match hale_bench::run(&options) {
         Ok(report) => report,
@@ -141,6 +142,7 @@ fn the_search_mix_runs_small_and_checks_its_answers() {
         hale_bin: None,
         w4_resources: 5_000,
         w4_db: Some(db.clone()),
+        w5_mem_resources: 0,
     };
     let run = |runs| match hale_bench::run(&options(runs)) {
         Ok(report) => report,
@@ -195,4 +197,62 @@ fn the_search_mix_runs_small_and_checks_its_answers() {
     );
     let described = reused.setup.w4_data.unwrap_or_default();
     assert!(described.contains("reused from"), "{described}");
+}
+
+#[test]
+fn everything_runs_small_and_checks_its_pages() {
+    // W5-mem needs the `hale` binary, as M does; it runs when a build left one beside the tests.
+    let with_memory = hale_bench::workload::memory::find_hale_binary(None).is_ok();
+    let mut workloads = vec![Workload::W5];
+    if with_memory {
+        workloads.push(Workload::W5Mem);
+    }
+    let options = Options {
+        data: None,
+        patients: 3,
+        seed: 7,
+        workloads,
+        runs: 1,
+        duration: Duration::from_millis(300),
+        hale_bin: None,
+        w4_resources: 0,
+        w4_db: None,
+        // Two pages of `_count=1000`, one of `_count=10000`.
+        w5_mem_resources: 1_500,
+    };
+    let report = match hale_bench::run(&options) {
+        Ok(report) => report,
+        Err(e) => panic!("the harness failed: {e:#}"),
+    };
+    let markdown = report.to_markdown();
+    assert!(report.all_correct, "a check failed:\n{markdown}");
+    let mut expected = vec!["W5", "ceiling-http-w5"];
+    if with_memory {
+        expected.splice(1..1, ["W5-mem-1000", "W5-mem-10000"]);
+    }
+    let ids: Vec<&str> = report.results.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, expected);
+    let w5 = report.result("W5");
+    assert!(w5.is_some_and(|r| r.median > 0.0 && r.latency_ms.is_some()));
+    assert_eq!(
+        w5.and_then(|r| r.ceiling.as_ref())
+            .map(|c| c.ceiling_id.as_str()),
+        Some("ceiling-http-w5")
+    );
+    let sweep = w5.map(|r| r.details["sweep"].clone()).unwrap_or_default();
+    assert_eq!(sweep["patients"], 3, "{sweep}");
+    if with_memory {
+        for (id, pages) in [("W5-mem-1000", 2.0), ("W5-mem-10000", 1.0)] {
+            let details = report
+                .result(id)
+                .map(|r| r.details.clone())
+                .unwrap_or_default();
+            assert_eq!(details["pages"].as_f64(), Some(pages), "{id}");
+            assert!(
+                markdown.contains(&format!("| {id} ")),
+                "{id} is not in the table"
+            );
+        }
+        assert!(markdown.contains("### W5-mem"));
+    }
 }

@@ -5,6 +5,9 @@
 //!
 //! Checks: every Bundle is answered `200`, every entry `201` or `200`, and the store then holds
 //! exactly one resource per created entry and one per entry of the data.
+//!
+//! W5 loads its data through the same function, untimed, as a user ([`Owner::User`]) instead of
+//! the operator, so that the data it reads is that user's own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,13 +24,33 @@ use crate::server::BenchServer;
 /// Concurrent clients POSTing patient Bundles.
 pub const CLIENTS: usize = 4;
 
-/// A resource the server created, for W3 to read.
+/// A resource the server created, for W3 (and W5) to read.
 #[derive(Clone, Debug)]
 pub struct ReadTarget {
     /// Its type.
     pub resource_type: String,
     /// Its id.
     pub id: String,
+}
+
+/// Whose credentials the Bundles are POSTed with, and so who owns what they create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The operator: the data has no owner, and every user may read it (W1, W3).
+    Operator,
+    /// The bench user of [`BenchServer::user_target`]: the data is that user's (W5).
+    User,
+}
+
+/// What one Bundle of the data created.
+#[derive(Clone, Debug)]
+pub struct CreatedByBundle {
+    /// The Bundle's name (its file).
+    pub name: String,
+    /// Whether it is a patient Bundle rather than a shared one.
+    pub patient_bundle: bool,
+    /// The resources it created, in entry order.
+    pub created: Vec<ReadTarget>,
 }
 
 /// What one W1 run measured.
@@ -44,6 +67,8 @@ pub struct IngestRun {
     pub by_type: Vec<(String, u64)>,
     /// Every created resource.
     pub targets: Vec<ReadTarget>,
+    /// What each Bundle created, Bundle by Bundle.
+    pub bundles: Vec<CreatedByBundle>,
 }
 
 #[derive(Deserialize)]
@@ -63,14 +88,18 @@ struct EntryResponse {
     location: Option<String>,
 }
 
-/// Loads `data` into a fresh server, and returns the measurements with the server, which W3
-/// goes on to read from.
+/// Loads `data` into a fresh server with `owner`'s credentials, and returns the measurements
+/// with the server, which W3 (or W5) goes on to read from.
 pub fn run(
     data: &IngestData,
     client: &tokio::runtime::Runtime,
+    owner: Owner,
 ) -> anyhow::Result<(IngestRun, BenchServer)> {
     let server = BenchServer::start()?;
-    let target = server.target();
+    let target = match owner {
+        Owner::Operator => server.target(),
+        Owner::User => server.user_target(),
+    };
     let shared = data.shared.clone();
     let patients = Arc::new(data.patients.clone());
     let (answers, seconds) = client.block_on(async move {
@@ -79,14 +108,14 @@ pub fn run(
             connections.push(Connection::open(&target).await?);
         }
         let started = Instant::now();
-        let mut answers: Vec<(String, anyhow::Result<Answer>)> =
+        let mut answers: Vec<(String, bool, anyhow::Result<Answer>)> =
             Vec::with_capacity(shared.len() + patients.len());
         if let Some(first) = connections.first_mut() {
             for bundle in &shared {
                 let answer = first
                     .post_fhir(Uri::from_static("/r4"), bundle.body.clone())
                     .await;
-                answers.push((bundle.name.clone(), answer));
+                answers.push((bundle.name.clone(), false, answer));
             }
         }
         let next = Arc::new(AtomicUsize::new(0));
@@ -104,7 +133,7 @@ pub fn run(
                         let answer = connection
                             .post_fhir(Uri::from_static("/r4"), bundle.body.clone())
                             .await;
-                        answers.push((bundle.name.clone(), answer));
+                        answers.push((bundle.name.clone(), true, answer));
                     }
                     answers
                 })
@@ -120,7 +149,8 @@ pub fn run(
     let (mut not_ok, mut created, mut existing, mut other) = (0u64, 0u64, 0u64, 0u64);
     let mut samples: Vec<String> = Vec::new();
     let mut targets = Vec::with_capacity(data.entries() as usize);
-    for (name, answer) in &answers {
+    let mut bundles = Vec::with_capacity(answers.len());
+    for (name, patient_bundle, answer) in &answers {
         let answer = match answer {
             Ok(answer) if answer.status == StatusCode::OK => answer,
             Ok(answer) => {
@@ -150,6 +180,11 @@ pub fn run(
                 continue;
             }
         };
+        let mut by_bundle = CreatedByBundle {
+            name: name.clone(),
+            patient_bundle: *patient_bundle,
+            created: Vec::new(),
+        };
         for entry in bundle.entry {
             let status = entry.response.as_ref().map_or("", |r| r.status.as_str());
             if status.starts_with("201") {
@@ -160,6 +195,7 @@ pub fn run(
                     .and_then(|r| r.location.as_deref())
                     .and_then(parse_location)
                 {
+                    by_bundle.created.push(target.clone());
                     targets.push(target);
                 }
             } else if status.starts_with("200") {
@@ -171,6 +207,7 @@ pub fn run(
                 }
             }
         }
+        bundles.push(by_bundle);
     }
     let detail = |n: u64| {
         if samples.is_empty() {
@@ -208,6 +245,7 @@ pub fn run(
             checks,
             by_type,
             targets,
+            bundles,
         },
         server,
     ))

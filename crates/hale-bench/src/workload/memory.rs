@@ -1,6 +1,7 @@
 //! M, idle memory: the resident set of the real `hale serve` binary over an empty data folder,
 //! [`SETTLE`] after it says it listens. The harness's own RSS would say nothing about Hale: it
 //! holds the load generator, the test data and every answer, so it is not reported.
+//! [`ServeProcess`] starts the binary and reads its memory; W5-mem uses it too.
 //!
 //! Checks: the server starts, and answers `GET /healthz` with `200` after the measurement.
 
@@ -64,23 +65,129 @@ pub fn run(binary: &Path) -> anyhow::Result<MemoryRun> {
     let data_dir = tempfile::Builder::new()
         .prefix("hale-bench-serve-")
         .tempdir()?;
-    let mut child = Command::new(binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir.path())
-        .env_remove("HALE_DATABASE_URL")
-        .env_remove("HALE_DEMO")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let result = measure(&mut child);
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    let server = ServeProcess::start(binary, data_dir.path(), &[])?;
+    let mut checks = RunChecks::default();
+    checks.check("hale serve started", true, server.listening_line());
+    std::thread::sleep(SETTLE);
+    let rss = server.rss()?;
+    match server.healthz() {
+        Ok(status_line) => checks.check(
+            "GET /healthz answers 200",
+            status_line.contains(" 200 "),
+            status_line,
+        ),
+        Err(e) => checks.check("GET /healthz answers 200", false, format!("{e:#}")),
+    }
+    Ok(MemoryRun {
+        rss_mb: mb(rss.vm_rss_kb),
+        peak_mb: mb(rss.vm_hwm_kb),
+        checks,
+    })
 }
 
-fn measure(child: &mut std::process::Child) -> anyhow::Result<MemoryRun> {
+/// kB (as `/proc` counts them, 1024 bytes) to MB (10^6 bytes).
+pub fn mb(kb: u64) -> f64 {
+    kb as f64 * 1024.0 / 1e6
+}
+
+/// What `/proc/<pid>/status` says of a process's memory, in kB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rss {
+    /// `VmRSS`: the resident set, anonymous and file-backed.
+    pub vm_rss_kb: u64,
+    /// `VmHWM`: the peak of `VmRSS` since the start, or since [`ServeProcess::reset_peak`].
+    pub vm_hwm_kb: u64,
+    /// `RssAnon`: the resident anonymous memory (heap, stacks), which the process allocated.
+    pub rss_anon_kb: u64,
+    /// `RssFile`: resident pages of mapped files, such as the SQLite database the store maps
+    /// (`mmap_size`); the kernel shares them with its page cache and can drop them.
+    pub rss_file_kb: u64,
+}
+
+/// A `hale serve` process the harness started over a data folder, stopped when dropped.
+pub struct ServeProcess {
+    child: std::process::Child,
+    addr: String,
+    listening_line: String,
+}
+
+impl ServeProcess {
+    /// Starts `hale serve --listen 127.0.0.1:0 --data-dir data_dir`, with `extra_args`, and
+    /// waits until it says it listens.
+    pub fn start(binary: &Path, data_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
+        let mut child = Command::new(binary)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .env_remove("HALE_DATABASE_URL")
+            .env_remove("HALE_DEMO")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        match wait_listening(&mut child) {
+            Ok((listening_line, addr)) => Ok(ServeProcess {
+                child,
+                addr,
+                listening_line,
+            }),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+        }
+    }
+
+    /// The line in which it said it listens.
+    pub fn listening_line(&self) -> String {
+        self.listening_line.clone()
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Its memory now.
+    pub fn rss(&self) -> anyhow::Result<Rss> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .context("reading /proc/<pid>/status")?;
+        Ok(Rss {
+            vm_rss_kb: status_kb(&status, "VmRSS:").context("no VmRSS")?,
+            vm_hwm_kb: status_kb(&status, "VmHWM:").unwrap_or(0),
+            rss_anon_kb: status_kb(&status, "RssAnon:").unwrap_or(0),
+            rss_file_kb: status_kb(&status, "RssFile:").unwrap_or(0),
+        })
+    }
+
+    /// Resets its `VmHWM` to its current `VmRSS` (`echo 5 > /proc/<pid>/clear_refs`), so that a
+    /// later `VmHWM` is the peak since now; returns whether the kernel allowed it.
+    pub fn reset_peak(&self) -> bool {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), b"5").is_ok()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `GET /healthz`, over a connection of its own; the status line of the answer.
+    pub fn healthz(&self) -> anyhow::Result<String> {
+        get_healthz(&self.addr)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `Hale listening on http://…`; returns the line and the address in it.
+fn wait_listening(child: &mut std::process::Child) -> anyhow::Result<(String, String)> {
     let stderr = child.stderr.take().context("no stderr")?;
     let (sender, receiver) = std::sync::mpsc::channel::<String>();
     // The reader keeps draining stderr after the line it looks for, so the server never blocks
@@ -92,7 +199,6 @@ fn measure(child: &mut std::process::Child) -> anyhow::Result<MemoryRun> {
             }
         }
     });
-    let mut checks = RunChecks::default();
     let line = match receiver.recv_timeout(START_TIMEOUT) {
         Ok(line) => line,
         Err(_) => bail!(
@@ -100,31 +206,8 @@ fn measure(child: &mut std::process::Child) -> anyhow::Result<MemoryRun> {
             START_TIMEOUT.as_secs()
         ),
     };
-    checks.check("hale serve started", true, line.clone());
-    std::thread::sleep(SETTLE);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .context("reading /proc/<pid>/status")?;
-    let rss_mb = status_kb(&status, "VmRSS:").context("no VmRSS")? as f64 * 1024.0 / 1e6;
-    let peak_mb = status_kb(&status, "VmHWM:").unwrap_or(0) as f64 * 1024.0 / 1e6;
-    let healthz = listening_addr(&line).map(|addr| get_healthz(&addr));
-    match healthz {
-        Some(Ok(status_line)) => checks.check(
-            "GET /healthz answers 200",
-            status_line.contains(" 200 "),
-            status_line,
-        ),
-        Some(Err(e)) => checks.check("GET /healthz answers 200", false, format!("{e:#}")),
-        None => checks.check(
-            "GET /healthz answers 200",
-            false,
-            format!("no address in {line:?}"),
-        ),
-    }
-    Ok(MemoryRun {
-        rss_mb,
-        peak_mb,
-        checks,
-    })
+    let addr = listening_addr(&line).with_context(|| format!("no address in {line:?}"))?;
+    Ok((line, addr))
 }
 
 /// The value in kB of a `/proc/<pid>/status` field such as `VmRSS:`.

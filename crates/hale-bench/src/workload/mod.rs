@@ -1,6 +1,8 @@
 //! One module per workload of `benchmarks.md`, and one per ceiling. Each measures one run and
 //! checks what it got; [`crate::run`] repeats them and takes medians.
 
+pub mod everything;
+pub mod everything_memory;
 pub mod import;
 pub mod ingest;
 pub mod memory;

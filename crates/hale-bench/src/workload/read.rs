@@ -38,7 +38,8 @@ pub struct LoadRun {
 }
 
 impl LoadRun {
-    fn from_loop(result: &LoopResult) -> Self {
+    /// The figures and checks of a closed loop's result.
+    pub(crate) fn from_loop(result: &LoopResult) -> Self {
         let mut checks = RunChecks::default();
         let samples = if result.failure_samples.is_empty() {
             String::new()
@@ -151,10 +152,12 @@ pub fn read_by_id(
     Ok(LoadRun::from_loop(&result))
 }
 
-/// The fixed 1 KB route of `server`, with the same client and connections as W3.
+/// The fixed 1 KB route of `server`, with the same client as W3 and W5 and the connections of
+/// the workload it is compared with ([`CONNECTIONS`] for W3).
 pub fn http_ceiling(
     server: &BenchServer,
     client: &tokio::runtime::Runtime,
+    connections: usize,
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<LoadRun> {
@@ -171,7 +174,7 @@ pub fn http_ceiling(
     };
     let result = client.block_on(client::closed_loop(
         server.target(),
-        CONNECTIONS,
+        connections,
         warmup,
         duration,
         next,
