@@ -1,7 +1,7 @@
 //! Hale's HTTP layer: axum routing, extractors, authentication ([`auth`]), the 1up developer API
-//! ([`identity`]), content negotiation, the one mapping of errors to
-//! status and OperationOutcome ([`error`]), the CapabilityStatement, and the operational
-//! endpoints (`/healthz`, `/readyz`, `/metrics`).
+//! ([`identity`]), the jobs of asynchronous Bulk Data export ([`export`]), content negotiation,
+//! the one mapping of errors to status and OperationOutcome ([`error`]), the CapabilityStatement,
+//! and the operational endpoints (`/healthz`, `/readyz`, `/metrics`).
 //!
 //! Only this crate knows HTTP status codes. Handlers (one module per interaction under
 //! [`interaction`]) extract, call one `hale-engine` function, and render.
@@ -12,6 +12,7 @@ pub mod body;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod export;
 pub mod identity;
 pub mod interaction;
 pub mod metrics;
@@ -45,6 +46,9 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     /// Request metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Asynchronous Bulk Data export: its jobs and files; none where it is not set up, where
+    /// kick-offs that ask for it are refused and job URLs are not found.
+    pub exports: Option<Arc<export::Exports>>,
 }
 
 impl AppState {
@@ -55,7 +59,14 @@ impl AppState {
             identity,
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
+            exports: None,
         }
+    }
+
+    /// The same state with asynchronous export over `exports`.
+    pub fn with_exports(mut self, exports: Arc<export::Exports>) -> Self {
+        self.exports = Some(exports);
+        self
     }
 }
 

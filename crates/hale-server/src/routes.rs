@@ -9,6 +9,7 @@ use axum::routing::{MethodRouter, on};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::export;
 use crate::interaction::{
     capabilities, create, delete, everything, history, patch, permission, read, search, smart,
     transaction, update, vread,
@@ -227,6 +228,27 @@ pub static INTERACTIONS: &[InteractionDef] = &[
         "GET",
         "/{ver}/metadata",
     ),
+    def(
+        "export-status",
+        None,
+        Level::System,
+        "GET",
+        "/bulk-data/{ver}/$export/job/{id}",
+    ),
+    def(
+        "export-cancel",
+        None,
+        Level::System,
+        "DELETE",
+        "/bulk-data/{ver}/$export/job/{id}",
+    ),
+    def(
+        "export-file",
+        None,
+        Level::System,
+        "GET",
+        "/bulk-data/{ver}/$export/file/{id}/{name}",
+    ),
 ];
 
 fn handler(code: &str, method: Method) -> Option<MethodRouter<AppState>> {
@@ -257,6 +279,9 @@ fn handler(code: &str, method: Method) -> Option<MethodRouter<AppState>> {
         "permission-grant" => on(filter, permission::grant),
         "permission-revoke" => on(filter, permission::revoke),
         "smart-configuration" => on(filter, smart::smart_configuration),
+        "export-status" => on(filter, export::status::status),
+        "export-cancel" => on(filter, export::status::cancel),
+        "export-file" => on(filter, export::status::download),
         _ => return None,
     })
 }
@@ -289,11 +314,14 @@ pub fn fhir_router() -> Router<AppState> {
 }
 
 /// A method the path does not serve is a 405, but only on a real FHIR path: `/{ver}` matches
-/// any single segment (`/favicon.ico`), which is an unknown path, not a wrong method.
+/// any single segment (`/favicon.ico`), which is an unknown path, not a wrong method. Bulk Data
+/// paths (`/bulk-data/{ver}/…`) are FHIR paths too.
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
     let path = uri.path();
     let rest = path.strip_prefix("/fhir").unwrap_or(path);
-    let segment = rest.trim_start_matches('/').split('/').next().unwrap_or("");
+    let rest = rest.trim_start_matches('/');
+    let rest = rest.strip_prefix("bulk-data/").unwrap_or(rest);
+    let segment = rest.split('/').next().unwrap_or("");
     if hale_fhir::FhirVersion::from_path_segment(segment).is_ok() {
         ApiError::MethodNotAllowed(method.to_string())
     } else {

@@ -34,7 +34,8 @@ const WHOLE_RECORD: &str = "";
 impl SqliteStore {
     /// Runs `work` on the writer's connection inside its transaction and returns its value once
     /// the transaction has committed. An error rolls back what `work` wrote and nothing else.
-    async fn write_identity<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// Export jobs (`jobs.rs`) write through it too.
+    pub(crate) async fn write_identity<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,

@@ -9,6 +9,7 @@
 
 mod checkpoint;
 mod identity;
+mod jobs;
 mod params;
 mod plan;
 mod read;

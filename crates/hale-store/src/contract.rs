@@ -2,7 +2,8 @@
 //!
 //! Each check takes a fresh, empty store. A backend runs them all with
 //! [`store_contract_tests!`](crate::store_contract_tests), giving an async expression that opens a
-//! fresh store; the macro writes one `#[tokio::test]` per check.
+//! fresh store; the macro writes one `#[tokio::test]` per check. The export job checks (`job_*`)
+//! run with [`job_contract_tests!`](crate::job_contract_tests) over a `JobStore`.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,12 +12,14 @@
     reason = "test code: a failed expectation should stop the test loudly"
 )]
 
+mod jobs;
 mod oracle;
 mod property;
 mod record;
 mod scope;
 mod search;
 
+pub use jobs::*;
 pub use property::search_matches_oracle;
 pub use record::*;
 pub use scope::*;

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod contract;
+pub mod jobs;
 
 use bytes::Bytes;
 use hale_fhir::{FhirVersion, Instant};

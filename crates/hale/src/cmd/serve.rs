@@ -1,11 +1,16 @@
 //! `hale serve`: the FHIR server.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::Args;
 use hale_engine::Engine;
+use hale_server::export::jobs::WorkerConfig;
 use hale_server::{AppState, HttpConfig};
+use hale_store::jobs::JobStore;
+use hale_store_sqlite::SqliteStore;
 
 use crate::settings::{AuthArgs, StoreArgs, dyn_store};
 
@@ -47,6 +52,51 @@ pub struct ServeArgs {
     /// kept in `secret.key` in the data directory.
     #[arg(long, env = "HALE_SECRET", hide_env_values = true)]
     secret: Option<String>,
+    /// Where Bulk Data export files go: a local folder, or `s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `az://container/prefix`, configured by the usual `AWS_*`,
+    /// `GOOGLE_*` and `AZURE_*` variables. Default: `exports` in the data directory.
+    #[arg(long, env = "HALE_EXPORT_STORE")]
+    export_store: Option<String>,
+    /// Seconds a finished export job and its files are kept.
+    #[arg(long, env = "HALE_EXPORT_EXPIRY_SECS", default_value_t = 3600)]
+    export_expiry_secs: u64,
+    /// Most export jobs one app may have queued or running at once (429 beyond).
+    #[arg(long, env = "HALE_EXPORT_JOBS_PER_APP", default_value_t = 5)]
+    export_jobs_per_app: u32,
+}
+
+impl ServeArgs {
+    /// Asynchronous export over `store`, with files where `--export-store` says.
+    fn exports(
+        &self,
+        store: &Arc<SqliteStore>,
+    ) -> anyhow::Result<Arc<hale_server::export::Exports>> {
+        let location = match &self.export_store {
+            Some(location) => location.clone(),
+            None => self.store.data_dir.join("exports").display().to_string(),
+        };
+        // Object store settings come from the environment, as each cloud's own tools read them;
+        // only these prefixes, so that no other variable is handed to a storage client.
+        let options = std::env::vars().filter(|(name, _)| {
+            ["AWS_", "GOOGLE_", "AZURE_"]
+                .iter()
+                .any(|p| name.starts_with(p))
+        });
+        let files = hale_server::export::ExportFiles::from_location(&location, options)
+            .with_context(|| format!("opening the export store {location}"))?;
+        if self.export_jobs_per_app == 0 {
+            bail!("--export-jobs-per-app must be at least 1");
+        }
+        let config = hale_server::export::ExportConfig {
+            expiry: Duration::from_secs(self.export_expiry_secs),
+            jobs_per_app: self.export_jobs_per_app,
+            ..hale_server::export::ExportConfig::default()
+        };
+        let jobs: Arc<dyn JobStore> = store.clone();
+        Ok(Arc::new(hale_server::export::Exports::new(
+            jobs, files, config,
+        )))
+    }
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains requests and the write queue.
@@ -93,11 +143,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.max_included = args.max_included;
         config.cursor_key =
             hale_server::cursor::CursorKey::new(args.store.secret(args.secret.as_deref())?);
-        let state = AppState::new(engine, identity, config);
+        let exports = args.exports(&store)?;
+        let state = AppState::new(engine, identity, config).with_exports(exports.clone());
+        // Expired export jobs and their files are removed by this process's sweeper. Running
+        // jobs needs the export runner, which starts here with `start_worker` in its place.
+        let worker = hale_server::export::jobs::start_sweeper(exports, WorkerConfig::default());
         // Scripts and tests read this line to learn the port when listening on port 0.
         eprintln!("Hale listening on http://{local} (FHIR R4 at {public_url}/r4)");
         tracing::info!(%local, "listening");
         hale_server::serve(listener, state, shutdown_signal()).await?;
+        // Jobs go back to the queue while the store still takes writes.
+        worker.stop().await;
         tracing::info!("stopped accepting requests; committing queued writes");
         store.shutdown();
         Ok(())

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use hale_engine::Engine;
+use hale_server::export::jobs::{JobRunner, WorkerConfig, WorkerHandle};
+use hale_server::export::{ExportConfig, ExportFiles, Exports};
 use hale_server::{AppState, HttpConfig};
 use hale_store_sqlite::{SqliteConfig, SqliteStore};
 use reqwest::Method;
@@ -402,8 +404,12 @@ pub struct TestApp {
     http: Http,
     /// The server's identity service, for setting up apps as the CLI does.
     pub identity: Arc<hale_auth::Identity>,
+    /// Asynchronous export: its jobs and files (a folder in the temporary directory).
+    pub exports: Arc<Exports>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    /// Stops the export worker when dropped.
+    _worker: Option<WorkerHandle>,
+    dir: tempfile::TempDir,
 }
 
 impl Deref for TestApp {
@@ -423,11 +429,32 @@ impl Drop for TestApp {
 }
 
 /// Settings of a [`TestApp`] that differ from the defaults.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct TestAppBuilder {
     max_body_bytes: Option<usize>,
     max_included: Option<usize>,
     auth: Option<hale_auth::AuthConfig>,
+    export_runner: Option<Arc<dyn JobRunner>>,
+    export_jobs_per_app: Option<u32>,
+    routes: Option<axum::Router<AppState>>,
+}
+
+/// How the export worker of a [`TestApp`] paces itself: quickly, so tests wait little.
+pub fn test_worker_config() -> WorkerConfig {
+    WorkerConfig {
+        poll_interval: Duration::from_millis(50),
+        heartbeat_interval: Duration::from_millis(50),
+        stale_after: Duration::from_secs(5),
+        sweep_interval: Duration::from_millis(100),
+        ..WorkerConfig::default()
+    }
+}
+
+impl TestApp {
+    /// The folder that holds the export files.
+    pub fn export_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("exports")
+    }
 }
 
 impl TestApp {
@@ -462,6 +489,25 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs export jobs with `runner` (a worker paced by [`test_worker_config`]); without one,
+    /// jobs stay queued.
+    pub fn export_runner(mut self, runner: Arc<dyn JobRunner>) -> Self {
+        self.export_runner = Some(runner);
+        self
+    }
+
+    /// Most export jobs one app may have queued or running.
+    pub fn export_jobs_per_app(mut self, jobs_per_app: u32) -> Self {
+        self.export_jobs_per_app = Some(jobs_per_app);
+        self
+    }
+
+    /// Routes served beside Hale's, behind the same middleware (a kick-off for the tests).
+    pub fn routes(mut self, routes: axum::Router<AppState>) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
     /// Opens the store, binds `127.0.0.1:0` and serves on the current runtime.
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
@@ -491,21 +537,36 @@ impl TestAppBuilder {
         if let Some(max_included) = self.max_included {
             config.max_included = max_included;
         }
-        let state = AppState::new(engine, identity.clone(), config);
+        let files = ExportFiles::local(&dir.path().join("exports")).expect("an export folder");
+        let export_config = ExportConfig {
+            jobs_per_app: self.export_jobs_per_app.unwrap_or(5),
+            ..ExportConfig::default()
+        };
+        let exports = Arc::new(Exports::new(store.clone(), files, export_config));
+        let worker = self.export_runner.map(|runner| {
+            hale_server::export::jobs::start_worker(exports.clone(), runner, test_worker_config())
+        });
+        let state = AppState::new(engine, identity.clone(), config).with_exports(exports.clone());
+        let app = hale_server::app_with(state, self.routes.unwrap_or_default());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let signal = async move {
                 let _ = stopped.await;
             };
-            if let Err(e) = hale_server::serve(listener, state, signal).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await
+            {
                 eprintln!("the test server failed: {e}");
             }
         });
         TestApp {
             http: Http::new(base_url),
             identity,
+            exports,
             shutdown: Some(shutdown),
-            _dir: dir,
+            _worker: worker,
+            dir,
         }
     }
 }
