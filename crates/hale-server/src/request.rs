@@ -142,6 +142,9 @@ impl FhirRequest {
             Some(rest) => ("/fhir", rest),
             None => ("", path.trim_start_matches('/')),
         };
+        // 1up's bulk export paths name the FHIR version after their own prefix:
+        // `/bulk-data/r4/$export`, `/v1/{customer}/bulk-export/bulk-data/r4/$export`.
+        let rest = bulk_data_rest(rest).unwrap_or(rest);
         let segment = rest.split('/').next().unwrap_or("");
         let fhir_version = FhirVersion::from_path_segment(segment)
             .map_err(|_| ApiError::UnknownPath(path.to_owned()))?;
@@ -187,6 +190,16 @@ impl FhirRequest {
         };
         Ok((req, access_token))
     }
+}
+
+/// The part of a 1up bulk export path after its prefix, which starts with the FHIR version.
+fn bulk_data_rest(path: &str) -> Option<&str> {
+    if let Some(rest) = path.strip_prefix("bulk-data/") {
+        return Some(rest);
+    }
+    let rest = path.strip_prefix("v1/")?;
+    let (_customer, rest) = rest.split_once('/')?;
+    rest.strip_prefix("bulk-export/bulk-data/")
 }
 
 fn interaction_headers(all: &HeaderMap) -> HeaderMap {
