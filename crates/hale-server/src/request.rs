@@ -41,6 +41,8 @@ pub struct FhirRequest {
     pub params: Vec<(String, String)>,
     /// The raw query string.
     pub raw_query: String,
+    /// The path as the client sent it (`/fhir/r4/Patient/1`), for echoing a request's own URL.
+    pub path: String,
     /// The request headers that interactions read (`Content-Type`, `If-Match`,
     /// `If-None-Exist`); copying only these keeps reads from cloning every header.
     pub headers: HeaderMap,
@@ -186,6 +188,7 @@ impl FhirRequest {
             strict,
             params,
             raw_query,
+            path: path.to_owned(),
             headers: interaction_headers(&parts.headers),
         };
         Ok((req, access_token))
