@@ -255,7 +255,14 @@ pub async fn file(
     req: FhirRequest,
     Path((_, resource_type, file)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::UnknownPath(format!("export file {resource_type}/{file}"));
+    // A file that was never issued, was issued to another principal, or whose token was
+    // changed is not found, and says nothing more.
+    let not_found = || {
+        ApiError::Engine(hale_engine::EngineError::NotFound {
+            resource_type: "export file".into(),
+            id: resource_type.clone(),
+        })
+    };
     let token = file.strip_suffix(".ndjson").unwrap_or(&file);
     let payload = state
         .config

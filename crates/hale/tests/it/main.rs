@@ -7,6 +7,7 @@
 
 mod durability;
 mod everything;
+mod export;
 mod identity;
 mod import;
 mod interaction;
