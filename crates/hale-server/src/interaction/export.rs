@@ -8,6 +8,8 @@
 //! downloading it with the same credentials streams NDJSON from the database a page at a time,
 //! so memory stays flat whatever the file's size and any process sharing the database serves it.
 
+use std::collections::HashMap;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -58,8 +60,9 @@ pub fn principal_key(scope: &Scope) -> String {
     }
 }
 
-/// `GET|POST /bulk-data/{ver}/$export`.
-pub async fn bulk_system(
+/// `GET|POST /bulk-data/{ver}/$export` and the gateway's
+/// `/v1/{customer}/bulk-export/bulk-data/{ver}/$export`.
+pub async fn one_up_system(
     State(state): State<AppState>,
     req: FhirRequest,
     RawBody(body): RawBody,
@@ -67,37 +70,15 @@ pub async fn bulk_system(
     kick_off(&state, &req, &body, ExportLevel::System, false).await
 }
 
-/// `GET|POST /bulk-data/{ver}/Group/{id}/$export`.
-pub async fn bulk_group(
+/// `GET|POST /bulk-data/{ver}/Group/{id}/$export` and the gateway's
+/// `/v1/{customer}/bulk-export/bulk-data/{ver}/Group/{id}/$export`.
+pub async fn one_up_group(
     State(state): State<AppState>,
     req: FhirRequest,
-    Path((_, id)): Path<(String, String)>,
+    Path(path): Path<HashMap<String, String>>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let id = super::resource_id(&id)?;
-    let level = ExportLevel::Group(id.as_str().to_owned());
-    kick_off(&state, &req, &body, level, false).await
-}
-
-/// `GET|POST /v1/{customer}/bulk-export/bulk-data/{ver}/$export`.
-pub async fn gateway_system(
-    State(state): State<AppState>,
-    req: FhirRequest,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    kick_off(&state, &req, &body, ExportLevel::System, false).await
-}
-
-/// `GET|POST /v1/{customer}/bulk-export/bulk-data/{ver}/Group/{id}/$export`.
-pub async fn gateway_group(
-    State(state): State<AppState>,
-    req: FhirRequest,
-    Path((_, _, id)): Path<(String, String, String)>,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    let id = super::resource_id(&id)?;
-    let level = ExportLevel::Group(id.as_str().to_owned());
-    kick_off(&state, &req, &body, level, false).await
+    kick_off(&state, &req, &body, group_level(&path)?, false).await
 }
 
 /// `GET|POST [base]/$export`.
@@ -122,12 +103,18 @@ pub async fn patient(
 pub async fn group(
     State(state): State<AppState>,
     req: FhirRequest,
-    Path((_, id)): Path<(String, String)>,
+    Path(path): Path<HashMap<String, String>>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let id = super::resource_id(&id)?;
-    let level = ExportLevel::Group(id.as_str().to_owned());
-    kick_off(&state, &req, &body, level, true).await
+    kick_off(&state, &req, &body, group_level(&path)?, true).await
+}
+
+/// The Group export of the path's `{id}`.
+fn group_level(path: &HashMap<String, String>) -> Result<ExportLevel, ApiError> {
+    let id = path.get("id").map(String::as_str).unwrap_or_default();
+    Ok(ExportLevel::Group(
+        super::resource_id(id)?.as_str().to_owned(),
+    ))
 }
 
 /// Reads the parameters (query string, or a `Parameters` body on POST), then answers with the
