@@ -10,6 +10,7 @@
 pub mod bundle;
 mod error;
 pub mod everything;
+pub mod export;
 pub mod prepare;
 pub mod search;
 pub mod write;

@@ -459,6 +459,8 @@ pub(crate) fn query_text(query: &SearchQuery) -> String {
             hale_search::query::Criterion::Chain { code, .. } => code,
             hale_search::query::Criterion::Has { .. } => "_has",
             hale_search::query::Criterion::Any(_) => "(chain)",
+            hale_search::query::Criterion::All(_) => "(all)",
+            hale_search::query::Criterion::ReferencedFrom { .. } => "(referenced)",
             hale_search::query::Criterion::Compartment { .. } => "(compartment)",
         })
         .collect();

@@ -14,6 +14,8 @@ pub struct HttpConfig {
     pub max_count: usize,
     /// Largest `_count` honoured by Patient `$everything`, whose clients fetch whole records.
     pub max_everything_count: usize,
+    /// Most resources one bulk export file holds.
+    pub export_max_per_file: usize,
     /// Largest `_skip` accepted; 1up clients page by offset up to 9990.
     pub max_skip: usize,
     /// Most resources `_include` / `_revinclude` may add to one search page.
@@ -34,6 +36,7 @@ impl HttpConfig {
             default_count: 10,
             max_count: 1000,
             max_everything_count: 10_000,
+            export_max_per_file: 100_000,
             max_skip: 9990,
             max_included: 10_000,
             cursor_key: crate::cursor::CursorKey::random(),

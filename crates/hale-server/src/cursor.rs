@@ -59,6 +59,32 @@ impl CursorKey {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// `payload` signed: `base64url(payload) . base64url(HMAC)`, for other opaque tokens this
+    /// server issues (bulk export file URLs); `purpose` keeps a token of one kind from passing
+    /// for another.
+    pub fn sign(&self, payload: &[u8], purpose: &str) -> String {
+        let mac = self.mac(payload, purpose);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(mac)
+        )
+    }
+
+    /// The payload of a token [`CursorKey::sign`] made for `purpose` with this key.
+    pub fn verify(&self, text: &str, purpose: &str) -> Option<Vec<u8>> {
+        let (payload, mac) = text.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        let mut check = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).ok()?;
+        check.update(&payload);
+        check.update(b"\n");
+        check.update(purpose.as_bytes());
+        // verify_slice compares in constant time.
+        check.verify_slice(&mac).ok()?;
+        Some(payload)
+    }
+
     /// The cursor text for `cursor` in the search with parameters `query`.
     pub fn encode(&self, cursor: &Cursor, query: &str) -> String {
         let keys: Vec<Value> = cursor
@@ -79,25 +105,12 @@ impl CursorKey {
             "t": cursor.total,
         })
         .to_string();
-        let mac = self.mac(payload.as_bytes(), query);
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(payload.as_bytes()),
-            URL_SAFE_NO_PAD.encode(mac)
-        )
+        self.sign(payload.as_bytes(), query)
     }
 
     /// The cursor in `text`, if this key signed it for the search with parameters `query`.
     pub fn decode(&self, text: &str, query: &str) -> Option<Cursor> {
-        let (payload, mac) = text.split_once('.')?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-        let mut check = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).ok()?;
-        check.update(&payload);
-        check.update(b"\n");
-        check.update(query.as_bytes());
-        // verify_slice compares in constant time.
-        check.verify_slice(&mac).ok()?;
+        let payload = self.verify(text, query)?;
         let value: Value = serde_json::from_slice(&payload).ok()?;
         let keys = value
             .get("k")?

@@ -41,6 +41,8 @@ pub struct FhirRequest {
     pub params: Vec<(String, String)>,
     /// The raw query string.
     pub raw_query: String,
+    /// The path as the client sent it (`/fhir/r4/Patient/1`), for echoing a request's own URL.
+    pub path: String,
     /// The request headers that interactions read (`Content-Type`, `If-Match`,
     /// `If-None-Exist`); copying only these keeps reads from cloning every header.
     pub headers: HeaderMap,
@@ -142,6 +144,9 @@ impl FhirRequest {
             Some(rest) => ("/fhir", rest),
             None => ("", path.trim_start_matches('/')),
         };
+        // 1up's bulk export paths name the FHIR version after their own prefix:
+        // `/bulk-data/r4/$export`, `/v1/{customer}/bulk-export/bulk-data/r4/$export`.
+        let rest = bulk_data_rest(rest).unwrap_or(rest);
         let segment = rest.split('/').next().unwrap_or("");
         let fhir_version = FhirVersion::from_path_segment(segment)
             .map_err(|_| ApiError::UnknownPath(path.to_owned()))?;
@@ -183,10 +188,21 @@ impl FhirRequest {
             strict,
             params,
             raw_query,
+            path: path.to_owned(),
             headers: interaction_headers(&parts.headers),
         };
         Ok((req, access_token))
     }
+}
+
+/// The part of a 1up bulk export path after its prefix, which starts with the FHIR version.
+fn bulk_data_rest(path: &str) -> Option<&str> {
+    if let Some(rest) = path.strip_prefix("bulk-data/") {
+        return Some(rest);
+    }
+    let rest = path.strip_prefix("v1/")?;
+    let (_customer, rest) = rest.split_once('/')?;
+    rest.strip_prefix("bulk-export/bulk-data/")
 }
 
 fn interaction_headers(all: &HeaderMap) -> HeaderMap {

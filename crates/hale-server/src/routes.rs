@@ -9,10 +9,10 @@ use axum::routing::{MethodRouter, on};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::export;
+use crate::export::status as export_jobs;
 use crate::interaction::{
-    capabilities, create, delete, everything, history, patch, permission, read, search, smart,
-    transaction, update, vread,
+    capabilities, create, delete, everything, export, history, patch, permission, read, search,
+    smart, transaction, update, vread,
 };
 
 /// Where an interaction applies.
@@ -187,6 +187,111 @@ pub static INTERACTIONS: &[InteractionDef] = &[
         "/{ver}/Patient/$everything",
     ),
     def(
+        "export-system",
+        None,
+        Level::System,
+        "GET",
+        "/{ver}/$export",
+    ),
+    def(
+        "export-system",
+        None,
+        Level::System,
+        "POST",
+        "/{ver}/$export",
+    ),
+    def(
+        "export-patient",
+        None,
+        Level::Type,
+        "GET",
+        "/{ver}/Patient/$export",
+    ),
+    def(
+        "export-patient",
+        None,
+        Level::Type,
+        "POST",
+        "/{ver}/Patient/$export",
+    ),
+    def(
+        "export-group",
+        None,
+        Level::Instance,
+        "GET",
+        "/{ver}/Group/{id}/$export",
+    ),
+    def(
+        "export-group",
+        None,
+        Level::Instance,
+        "POST",
+        "/{ver}/Group/{id}/$export",
+    ),
+    def(
+        "bulk-export",
+        None,
+        Level::System,
+        "GET",
+        "/bulk-data/{ver}/$export",
+    ),
+    def(
+        "bulk-export",
+        None,
+        Level::System,
+        "POST",
+        "/bulk-data/{ver}/$export",
+    ),
+    def(
+        "bulk-export-group",
+        None,
+        Level::Instance,
+        "GET",
+        "/bulk-data/{ver}/Group/{id}/$export",
+    ),
+    def(
+        "bulk-export-group",
+        None,
+        Level::Instance,
+        "POST",
+        "/bulk-data/{ver}/Group/{id}/$export",
+    ),
+    def(
+        "bulk-export-file",
+        None,
+        Level::System,
+        "GET",
+        "/bulk-data/{ver}/$export/{type}/{file}",
+    ),
+    def(
+        "gateway-export",
+        None,
+        Level::System,
+        "GET",
+        "/v1/{customer}/bulk-export/bulk-data/{ver}/$export",
+    ),
+    def(
+        "gateway-export",
+        None,
+        Level::System,
+        "POST",
+        "/v1/{customer}/bulk-export/bulk-data/{ver}/$export",
+    ),
+    def(
+        "gateway-export-group",
+        None,
+        Level::Instance,
+        "GET",
+        "/v1/{customer}/bulk-export/bulk-data/{ver}/Group/{id}/$export",
+    ),
+    def(
+        "gateway-export-group",
+        None,
+        Level::Instance,
+        "POST",
+        "/v1/{customer}/bulk-export/bulk-data/{ver}/Group/{id}/$export",
+    ),
+    def(
         "search-system",
         Some("search-system"),
         Level::System,
@@ -274,14 +379,20 @@ fn handler(code: &str, method: Method) -> Option<MethodRouter<AppState>> {
         "everything" => on(filter, everything::everything),
         "everything-erase" => on(filter, everything::erase),
         "everything-type" => on(filter, everything::everything_type),
+        "export-system" => on(filter, export::system),
+        "export-patient" => on(filter, export::patient),
+        "export-group" => on(filter, export::group),
+        "bulk-export" | "gateway-export" => on(filter, export::one_up_system),
+        "bulk-export-group" | "gateway-export-group" => on(filter, export::one_up_group),
+        "bulk-export-file" => on(filter, export::file),
         "search-system-post" => on(filter, search::search_system_post),
         "capabilities" => on(filter, capabilities::capabilities),
         "permission-grant" => on(filter, permission::grant),
         "permission-revoke" => on(filter, permission::revoke),
         "smart-configuration" => on(filter, smart::smart_configuration),
-        "export-status" => on(filter, export::status::status),
-        "export-cancel" => on(filter, export::status::cancel),
-        "export-file" => on(filter, export::status::download),
+        "export-status" => on(filter, export_jobs::status),
+        "export-cancel" => on(filter, export_jobs::cancel),
+        "export-file" => on(filter, export_jobs::download),
         _ => return None,
     })
 }

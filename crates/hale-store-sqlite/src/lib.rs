@@ -279,6 +279,33 @@ impl ResourceStore for SqliteStore {
             .await
     }
 
+    async fn cuts(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        horizon: i64,
+        every: usize,
+    ) -> Result<(u64, Vec<i64>), StoreError> {
+        let (scope, query) = (scope.clone(), query.clone());
+        let ids = self.params.clone();
+        self.with_reader(move |conn| {
+            read::cuts(
+                &reader(conn, &ids),
+                &scope,
+                fhir_version,
+                &query,
+                horizon,
+                every,
+            )
+        })
+        .await
+    }
+
+    async fn horizon(&self) -> Result<i64, StoreError> {
+        self.with_reader(|conn| search::horizon(conn, None)).await
+    }
+
     async fn count(
         &self,
         scope: &Scope,

@@ -534,6 +534,49 @@ impl<'a> Planner<'a> {
                 sql.append_any(conditions);
                 sql.push(")");
             }
+            Criterion::All(every) => {
+                if every.is_empty() {
+                    sql.push("1");
+                    return Ok(sql);
+                }
+                sql.push("(");
+                for (idx, one) in every.iter().enumerate() {
+                    if idx > 0 {
+                        sql.push(" AND ");
+                    }
+                    sql.append(self.criterion(alias, resource_type, one)?);
+                }
+                sql.push(")");
+            }
+            Criterion::ReferencedFrom { patients } => {
+                // From the Patients' compartment rows to their references, as `$everything`
+                // finds a record's Practitioners; the referring resources carry the scope.
+                let (c, s, x, t) = (
+                    self.alias("c"),
+                    self.alias("s"),
+                    self.alias("x"),
+                    self.alias("t"),
+                );
+                sql.push(&format!(
+                    "{alias}.rid IN (SELECT {t}.rid FROM compartment {c} \
+                     CROSS JOIN resource {s} ON {s}.rid = {c}.rid \
+                     CROSS JOIN idx_reference {x} ON {x}.rid = {c}.rid \
+                     CROSS JOIN resource {t} ON {t}.fhir_version = {s}.fhir_version \
+                     AND {t}.type = {x}.target_type AND {t}.id = {x}.target_id \
+                     WHERE {c}.patient_id IN ("
+                ));
+                sql.bind_list(patients.iter().map(String::as_str));
+                sql.push(&format!(") AND {s}.fhir_version = "));
+                sql.bind(self.fhir_version);
+                sql.push(&format!(" AND {s}.deleted = 0"));
+                push_scope(&mut sql, &s, self.scope);
+                sql.push(&format!(" AND {x}.target_type = "));
+                match resource_type {
+                    Some(resource_type) => sql.bind(resource_type),
+                    None => sql.push(&format!("{alias}.type")),
+                }
+                sql.push(")");
+            }
             Criterion::Compartment { patient_id } => {
                 sql.push(&format!(
                     "{alias}.rid IN (SELECT c.rid FROM compartment c WHERE c.patient_id = "
@@ -871,6 +914,8 @@ fn narrows(criterion: &Criterion) -> bool {
         },
         Criterion::Chain { .. } | Criterion::Has { .. } | Criterion::Compartment { .. } => true,
         Criterion::Any(alternatives) => alternatives.iter().all(narrows),
+        Criterion::All(every) => every.iter().any(narrows),
+        Criterion::ReferencedFrom { .. } => true,
     }
 }
 

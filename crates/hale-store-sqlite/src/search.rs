@@ -320,6 +320,57 @@ fn read_page(
     Ok(hits)
 }
 
+/// The number of matches and every `every`-th matching row; see
+/// [`hale_store::ResourceStore::cuts`]. Reads rows only, never JSON.
+pub(crate) fn cuts(
+    lookup: &Lookup<'_>,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    horizon: i64,
+    every: usize,
+) -> Result<(u64, Vec<i64>), StoreError> {
+    let every = every.max(1) as u64;
+    let page = PageRequest {
+        horizon: Some(horizon),
+        ..PageRequest::default()
+    };
+    let source = page_source(lookup, scope, fhir_version, query, &page)?;
+    let row = source.row;
+    let mut sql = Sql::default();
+    match source.rows {
+        Rows::One(from_where) => {
+            sql.push(&format!("SELECT DISTINCT {row} AS rid "));
+            sql.append(from_where);
+            sql.push(&format!(" AND {row} <= "));
+            sql.bind(horizon);
+            sql.push(&format!(" ORDER BY {row}"));
+        }
+        Rows::Groups(arms) => {
+            for (idx, arm) in arms.into_iter().enumerate() {
+                if idx > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                sql.push(&format!("SELECT {row} AS rid "));
+                sql.append(arm);
+                sql.push(&format!(" AND {row} <= "));
+                sql.bind(horizon);
+            }
+            sql.push(" ORDER BY rid");
+        }
+    }
+    let mut stmt = lookup.conn.prepare_cached(&sql.text).map_err(backend)?;
+    let mut rows = stmt.query(params_from_iter(sql.params)).map_err(backend)?;
+    let (mut n, mut cuts) = (0_u64, Vec::new());
+    while let Some(found) = rows.next().map_err(backend)? {
+        n += 1;
+        if n % every == 0 {
+            cuts.push(found.get(0).map_err(backend)?);
+        }
+    }
+    Ok((n, cuts))
+}
+
 /// How many resources match; see [`hale_store::ResourceStore::count`].
 pub(crate) fn count(
     lookup: &Lookup<'_>,

@@ -676,7 +676,8 @@ macro_rules! store_contract_tests {
             search_text, search_chain, search_has, search_any_and_compartment, search_system,
             search_sort, search_paging, search_include, search_matches_oracle,
             reindex_rebuilds_every_current_resource, rolled_back_parameters_leave_no_trace,
-            record_members_in_order, record_keeps_to_the_scope, record_filters, record_erase);
+            record_members_in_order, record_keeps_to_the_scope, record_filters, record_erase,
+            export_criteria_and_cuts);
     };
     (@each $open:expr; $($name:ident),*) => {
         $(

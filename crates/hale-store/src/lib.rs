@@ -505,6 +505,21 @@ pub trait ResourceStore: Send + Sync + 'static {
         reverse: bool,
         sources: &[ResourceKey],
     ) -> Result<Vec<StoredResource>, StoreError>;
+    /// Cuts the current, not deleted resources in `scope` matching `query`, with rows up to
+    /// `horizon`, into runs of `every` in row order, for the files of a bulk export: returns how
+    /// many match and the row of every `every`-th match (the last row of each full run). A file
+    /// is then the matches after one cut up to the next, read page by page with
+    /// [`ResourceStore::search`] in row order with `after` and `horizon`.
+    async fn cuts(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        horizon: i64,
+        every: usize,
+    ) -> Result<(u64, Vec<i64>), StoreError>;
+    /// The highest row in the store now: the horizon of a bulk export.
+    async fn horizon(&self) -> Result<i64, StoreError>;
     /// One page of the records of `query`, in `scope`: the members ordered by type, then id,
     /// and, as asked, their number and the directory resources they reference. Every resource of
     /// it, the references followed included, is in `scope`.

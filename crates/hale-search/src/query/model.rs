@@ -118,6 +118,16 @@ pub enum Criterion {
     /// Alternatives: a chain without a type whose parameter exists on several target types
     /// becomes one [`Criterion::Chain`] per type, any of which may hold.
     Any(Vec<Criterion>),
+    /// Every one of these holds: a conjunction inside an [`Criterion::Any`], such as one of
+    /// several `_typeFilter` queries of a bulk export.
+    All(Vec<Criterion>),
+    /// The resource is referenced by a current resource in the compartment of one of `patients`:
+    /// the Practitioners, Organizations, Medications a Group export takes along with its
+    /// members' records.
+    ReferencedFrom {
+        /// The Patients' ids.
+        patients: Vec<String>,
+    },
     /// Membership of the Patient compartment of `patient_id` ([compartment
     /// search](https://hl7.org/fhir/R4/search.html#compartments) `Patient/{id}/Observation`).
     Compartment {

@@ -106,6 +106,16 @@ fn criterion(all: &[Model], scope: &Scope, m: &Model, c: &Criterion) -> bool {
                 && criterion(all, scope, s, inner)
         }),
         Criterion::Any(alternatives) => alternatives.iter().any(|c| criterion(all, scope, m, c)),
+        Criterion::All(every) => every.iter().all(|c| criterion(all, scope, m, c)),
+        Criterion::ReferencedFrom { patients } => all.iter().any(|s| {
+            !s.deleted
+                && in_scope(scope, s)
+                && s.compartments.iter().any(|p| patients.contains(p))
+                && s.entries.iter().any(|e| {
+                    matches!(e, IndexEntry::Reference { target_type: Some(tt), target_id: Some(tid), .. }
+                        if tt == m.resource_type && tid == &m.id)
+                })
+        }),
         Criterion::Compartment { patient_id } => m.compartments.contains(patient_id),
     }
 }

@@ -314,3 +314,86 @@ pub async fn record_erase(store: Arc<dyn ResourceStore>) {
     assert_eq!(row_of(page.clone(), "oq"), None);
     assert!(row_of(page, "later").unwrap() > newest);
 }
+
+/// What bulk export reads with: `ReferencedFrom` (what the Patients' compartments reference, in
+/// scope), `All` inside `Any`, and the cuts of a query's rows into runs.
+pub async fn export_criteria_and_cuts(store: Arc<dyn ResourceStore>) {
+    use hale_search::query::{Criterion, SearchQuery};
+    let s = store.as_ref();
+    write_fixture(s).await;
+    let ids = |found: Vec<crate::StoredResource>| {
+        let mut ids: Vec<String> = found.into_iter().map(|r| r.id).collect();
+        ids.sort();
+        ids
+    };
+    let referenced = |resource_type: &'static str, patients: &[&str]| {
+        SearchQuery::new(
+            resource_type,
+            vec![Criterion::ReferencedFrom {
+                patients: patients.iter().map(|p| (*p).to_owned()).collect(),
+            }],
+        )
+    };
+    let all = Scope::All;
+    let alice = Scope::user(ALICE);
+    let found = s
+        .find(&all, R4, &referenced("Medication", &["p"]), 10)
+        .await;
+    assert_eq!(ids(found.unwrap()), ["bob-m", "m1"]);
+    let found = s
+        .find(&alice, R4, &referenced("Medication", &["p"]), 10)
+        .await;
+    assert_eq!(
+        ids(found.unwrap()),
+        ["m1"],
+        "Bob's Medication is not Alice's"
+    );
+    let found = s
+        .find(&all, R4, &referenced("Practitioner", &["p", "q"]), 10)
+        .await;
+    assert_eq!(ids(found.unwrap()), ["dr"]);
+    let found = s
+        .find(&all, R4, &referenced("Organization", &["p"]), 10)
+        .await;
+    assert!(
+        found.unwrap().is_empty(),
+        "only q's record names the Organization"
+    );
+    // Any of two conjunctions.
+    let in_p = || Criterion::Compartment {
+        patient_id: "p".into(),
+    };
+    let in_q = || Criterion::Compartment {
+        patient_id: "q".into(),
+    };
+    let either = SearchQuery::new(
+        "Observation",
+        vec![Criterion::Any(vec![
+            Criterion::All(vec![in_p(), in_q()]),
+            Criterion::All(vec![in_q()]),
+        ])],
+    );
+    assert_eq!(ids(s.find(&all, R4, &either, 10).await.unwrap()), ["oq"]);
+    // Cuts: four Observations in runs of three.
+    let observations = SearchQuery::new("Observation", Vec::new());
+    let horizon = s.horizon().await.unwrap();
+    let (count, cuts) = s.cuts(&all, R4, &observations, horizon, 3).await.unwrap();
+    assert_eq!(count, 4);
+    assert_eq!(cuts.len(), 1);
+    let page = s
+        .search(
+            &all,
+            R4,
+            &observations,
+            &crate::PageRequest {
+                limit: 10,
+                horizon: Some(cuts[0]),
+                ..crate::PageRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.hits.len(), 3, "the first run ends at the cut");
+    let (count, _) = s.cuts(&alice, R4, &observations, horizon, 3).await.unwrap();
+    assert_eq!(count, 3, "Bob's Observation is not Alice's");
+}

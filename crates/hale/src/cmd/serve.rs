@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Largest page size honoured for `_count` by Patient `$everything`.
     #[arg(long, env = "HALE_MAX_EVERYTHING_COUNT", default_value_t = 10_000)]
     max_everything_count: usize,
+    /// Most resources one bulk export file holds.
+    #[arg(long, env = "HALE_EXPORT_FILE_MAX", default_value_t = 100_000)]
+    export_file_max: usize,
     /// Largest `_skip` accepted; beyond it a search answers 400.
     #[arg(long, env = "HALE_MAX_SKIP", default_value_t = 9990)]
     max_skip: usize,
@@ -139,6 +142,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs);
         config.max_count = args.max_count;
         config.max_everything_count = args.max_everything_count;
+        config.export_max_per_file = args.export_file_max.max(1);
         config.max_skip = args.max_skip;
         config.max_included = args.max_included;
         config.cursor_key =

@@ -7,6 +7,7 @@
 
 mod durability;
 mod everything;
+mod export;
 mod export_jobs;
 mod identity;
 mod import;

@@ -433,6 +433,7 @@ impl Drop for TestApp {
 pub struct TestAppBuilder {
     max_body_bytes: Option<usize>,
     max_included: Option<usize>,
+    export_max_per_file: Option<usize>,
     auth: Option<hale_auth::AuthConfig>,
     export_runner: Option<Arc<dyn JobRunner>>,
     export_jobs_per_app: Option<u32>,
@@ -479,6 +480,12 @@ impl TestAppBuilder {
     /// The most resources includes may add to one search page.
     pub fn max_included(mut self, max_included: usize) -> Self {
         self.max_included = Some(max_included);
+        self
+    }
+
+    /// The most resources one bulk export file holds.
+    pub fn export_max_per_file(mut self, max: usize) -> Self {
+        self.export_max_per_file = Some(max);
         self
     }
 
@@ -536,6 +543,9 @@ impl TestAppBuilder {
         }
         if let Some(max_included) = self.max_included {
             config.max_included = max_included;
+        }
+        if let Some(max) = self.export_max_per_file {
+            config.export_max_per_file = max;
         }
         let files = ExportFiles::local(&dir.path().join("exports")).expect("an export folder");
         let export_config = ExportConfig {

@@ -152,6 +152,17 @@ fn criterion(criterion: &Criterion) -> String {
             code,
             inner,
         } => format!("_has:{source_type}:{code}:({})", self::criterion(inner)),
+        Criterion::All(every) => format!(
+            "all({})",
+            every
+                .iter()
+                .map(self::criterion)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Criterion::ReferencedFrom { patients } => {
+            format!("referenced-from({})", patients.join(","))
+        }
         Criterion::Any(alternatives) => format!(
             "any({})",
             alternatives

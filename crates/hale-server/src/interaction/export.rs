@@ -1,0 +1,325 @@
+//! [Bulk Data `$export`](https://hl7.org/fhir/uv/bulkdata/export.html) kick-off and file
+//! download.
+//!
+//! 1up's paths (`/bulk-data/{ver}/$export`, `/bulk-data/{ver}/Group/{id}/$export`, and the
+//! gateway's `/v1/{customer}/bulk-export/bulk-data/{ver}/…`) answer at once with `200` and the
+//! completed manifest, as 1up's do. Each `output` file URL is a signed token naming one slice of
+//! the export ([`hale_engine::export::ExportSlice`]) and the principal it was issued to;
+//! downloading it with the same credentials streams NDJSON from the database a page at a time,
+//! so memory stays flat whatever the file's size and any process sharing the database serves it.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use hale_engine::Context;
+use hale_engine::export::{ExportLevel, ExportParams, ExportSlice};
+use hale_fhir::outcome::{Issue, IssueType, Severity};
+use hale_store::Scope;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::AppState;
+use crate::body::RawBody;
+use crate::error::ApiError;
+use crate::request::FhirRequest;
+
+/// Resources read from the database per page while a file streams.
+const PAGE: usize = 1000;
+
+/// What a file token signs, so that it names its export for one principal only.
+const FILE_PURPOSE: &str = "bulk-export-file";
+
+/// The NDJSON media type of export files.
+pub const NDJSON: &str = "application/fhir+ndjson";
+
+/// What a file URL's token holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct FileToken {
+    /// The principal the export was made for ([`principal_key`]).
+    principal: String,
+    /// The file: a slice of resources, or the warnings of the kick-off.
+    file: FileContent,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum FileContent {
+    Resources(ExportSlice),
+    Warnings(Vec<String>),
+}
+
+/// A key naming whom a scope belongs to (not what it may see now, which grants change): a file
+/// issued to one principal is not found for another.
+pub fn principal_key(scope: &Scope) -> String {
+    match scope {
+        Scope::All => "all".to_owned(),
+        Scope::App(app) => format!("app:{app}"),
+        Scope::User { app, user, .. } => format!("user:{app}:{user}"),
+    }
+}
+
+/// `GET|POST /bulk-data/{ver}/$export` and the gateway's
+/// `/v1/{customer}/bulk-export/bulk-data/{ver}/$export`.
+pub async fn one_up_system(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    kick_off(&state, &req, &body, ExportLevel::System, false).await
+}
+
+/// `GET|POST /bulk-data/{ver}/Group/{id}/$export` and the gateway's
+/// `/v1/{customer}/bulk-export/bulk-data/{ver}/Group/{id}/$export`.
+pub async fn one_up_group(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    Path(path): Path<HashMap<String, String>>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    kick_off(&state, &req, &body, group_level(&path)?, false).await
+}
+
+/// `GET|POST [base]/$export`.
+pub async fn system(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    kick_off(&state, &req, &body, ExportLevel::System, true).await
+}
+
+/// `GET|POST [base]/Patient/$export`.
+pub async fn patient(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    kick_off(&state, &req, &body, ExportLevel::Patient, true).await
+}
+
+/// `GET|POST [base]/Group/{id}/$export`.
+pub async fn group(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    Path(path): Path<HashMap<String, String>>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    kick_off(&state, &req, &body, group_level(&path)?, true).await
+}
+
+/// The Group export of the path's `{id}`.
+fn group_level(path: &HashMap<String, String>) -> Result<ExportLevel, ApiError> {
+    let id = path.get("id").map(String::as_str).unwrap_or_default();
+    Ok(ExportLevel::Group(
+        super::resource_id(id)?.as_str().to_owned(),
+    ))
+}
+
+/// Reads the parameters (query string, or a `Parameters` body on POST), then answers with the
+/// manifest (1up's paths) or starts a job (`Prefer: respond-async`, which the standard paths
+/// require).
+async fn kick_off(
+    state: &AppState,
+    req: &FhirRequest,
+    body: &[u8],
+    level: ExportLevel,
+    standard: bool,
+) -> Result<Response, ApiError> {
+    let asynchronous = req
+        .headers
+        .get_all(header::HeaderName::from_static("prefer"))
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .any(|part| part.trim() == "respond-async");
+    if standard && !asynchronous {
+        return Err(ApiError::bad_request(
+            IssueType::Invalid,
+            "$export here is asynchronous: send Prefer: respond-async",
+        ));
+    }
+    let mut pairs = req.params.clone();
+    if !body.is_empty() {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(IssueType::Invalid, format!("the kick-off body: {e}"))
+        })?;
+        pairs.extend(ExportParams::pairs_from_parameters(&value)?);
+    }
+    let params = ExportParams::parse(req.ctx.fhir_version, &pairs)?;
+    if matches!(level, ExportLevel::System) && !params.patients.is_empty() {
+        return Err(ApiError::bad_request(
+            IssueType::Invalid,
+            "patient applies to Patient and Group exports only",
+        ));
+    }
+    let request_url = request_url(state, req);
+    let transaction_time = crate::response::now();
+    let slices = state
+        .engine
+        .export_plan(&req.ctx, &level, &params, state.config.export_max_per_file)
+        .await?;
+    let manifest = manifest(
+        state,
+        req,
+        &request_url,
+        transaction_time,
+        &slices,
+        &params.ignored,
+    );
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(manifest.to_string()))
+        .unwrap_or_default())
+}
+
+/// The kick-off's own URL, absolute, as the manifest's `request`.
+fn request_url(state: &AppState, req: &FhirRequest) -> String {
+    let path = req.path.as_str();
+    if req.raw_query.is_empty() {
+        format!("{}{path}", state.config.public_url)
+    } else {
+        format!("{}{path}?{}", state.config.public_url, req.raw_query)
+    }
+}
+
+/// The completed manifest of an export whose files are `slices`, with the kick-off's warnings
+/// as one OperationOutcome file in `error`.
+pub fn manifest(
+    state: &AppState,
+    req: &FhirRequest,
+    request_url: &str,
+    transaction_time: hale_fhir::Instant,
+    slices: &[ExportSlice],
+    warnings: &[String],
+) -> serde_json::Value {
+    let principal = principal_key(&req.ctx.scope);
+    let url = |resource_type: &str, file: FileContent| {
+        let token = FileToken {
+            principal: principal.clone(),
+            file,
+        };
+        let payload = serde_json::to_vec(&token).unwrap_or_default();
+        let signed = state.config.cursor_key.sign(&payload, FILE_PURPOSE);
+        format!(
+            "{}/bulk-data/{}/$export/{resource_type}/{signed}.ndjson",
+            state.config.public_url,
+            req.ctx.fhir_version.as_str()
+        )
+    };
+    let output: Vec<serde_json::Value> = slices
+        .iter()
+        .map(|slice| {
+            json!({
+                "type": slice.resource_type,
+                "url": url(&slice.resource_type, FileContent::Resources(slice.clone())),
+                "count": slice.count,
+            })
+        })
+        .collect();
+    let error: Vec<serde_json::Value> = if warnings.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({
+            "type": "OperationOutcome",
+            "url": url("OperationOutcome", FileContent::Warnings(warnings.to_vec())),
+        })]
+    };
+    json!({
+        "transactionTime": transaction_time.to_fhir(),
+        "request": request_url,
+        "requiresAccessToken": true,
+        "output": output,
+        "error": error,
+    })
+}
+
+/// `GET /bulk-data/{ver}/$export/{type}/{token}.ndjson`: one file, streamed.
+pub async fn file(
+    State(state): State<AppState>,
+    req: FhirRequest,
+    Path((_, resource_type, file)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    // A file that was never issued, was issued to another principal, or whose token was
+    // changed is not found, and says nothing more.
+    let not_found = || {
+        ApiError::Engine(hale_engine::EngineError::NotFound {
+            resource_type: "export file".into(),
+            id: resource_type.clone(),
+        })
+    };
+    let token = file.strip_suffix(".ndjson").unwrap_or(&file);
+    let payload = state
+        .config
+        .cursor_key
+        .verify(token, FILE_PURPOSE)
+        .ok_or_else(not_found)?;
+    let token: FileToken = serde_json::from_slice(&payload).map_err(|_| not_found())?;
+    // Another principal's file is as unknown as one that never existed.
+    if token.principal != principal_key(&req.ctx.scope) {
+        return Err(not_found());
+    }
+    let body = match token.file {
+        FileContent::Warnings(texts) => {
+            let issues: Vec<Issue> = texts
+                .into_iter()
+                .map(|text| Issue {
+                    severity: Severity::Warning,
+                    code: IssueType::NotSupported,
+                    text,
+                    expression: Vec::new(),
+                })
+                .collect();
+            let outcome =
+                hale_fhir::outcome::operation_outcome(&crate::error::outcome_id(), &issues);
+            Body::from(format!("{outcome}\n"))
+        }
+        FileContent::Resources(slice) => {
+            if slice.resource_type != resource_type {
+                return Err(not_found());
+            }
+            let query = state.engine.export_query(&req.ctx, &slice).await?;
+            Body::from_stream(stream(state, req.ctx.clone(), slice, query))
+        }
+    };
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, NDJSON)
+        .body(body)
+        .unwrap_or_default())
+}
+
+/// The NDJSON of a slice, a page at a time: each resource's stored bytes and a newline.
+fn stream(
+    state: AppState,
+    ctx: Context,
+    slice: ExportSlice,
+    query: hale_search::query::SearchQuery,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::try_unfold(Some(slice.after), move |after| {
+        let (state, ctx, slice, query) = (state.clone(), ctx.clone(), slice.clone(), query.clone());
+        async move {
+            let Some(after) = after else {
+                return Ok(None);
+            };
+            let hits = state
+                .engine
+                .export_page(&ctx, &slice, &query, after, PAGE)
+                .await
+                .map_err(std::io::Error::other)?;
+            let Some(last) = hits.last().map(|hit| hit.position.row) else {
+                return Ok(None);
+            };
+            let size = hits.iter().map(|h| h.resource.json.len() + 1).sum();
+            let mut out = Vec::with_capacity(size);
+            for hit in &hits {
+                out.extend_from_slice(&hit.resource.json);
+                out.push(b'\n');
+            }
+            let next = (hits.len() == PAGE).then_some(last);
+            Ok(Some((Bytes::from(out), next)))
+        }
+    })
+}
