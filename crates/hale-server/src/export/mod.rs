@@ -11,7 +11,7 @@
 //! cancels the job and removes its files. A sweeper removes jobs and files once they expire.
 //!
 //! Everything is confined to the principal that started the job: the job remembers a key of the
-//! principal ([`principal_key`]), and any other principal is told the job (or file) does not
+//! principal ([`job_principal_key`]), and any other principal is told the job (or file) does not
 //! exist, as with resources.
 
 pub mod files;
@@ -89,28 +89,29 @@ impl Exports {
     }
 }
 
-/// The key under which a job is kept for the principal of `scope`: `all` for the operator,
-/// `app:{app}` for an app-wide principal, `user:{app}:{user}` for a user, followed for a user
-/// with grants by a hash of them. The grants belong in the key because a job's files hold what
-/// the grants allowed at kick-off: once a grant is revoked (or another given) the files no longer
-/// match what the principal may read, so they are no longer its own.
-pub fn principal_key(scope: &Scope) -> String {
-    match scope {
-        Scope::All => "all".to_owned(),
-        Scope::App(app) => format!("app:{app}"),
-        Scope::User { app, user, grants } if grants.is_empty() => format!("user:{app}:{user}"),
-        Scope::User { app, user, grants } => {
-            let mut listed: Vec<String> = grants
-                .iter()
-                .map(|g| format!("{}/{}", g.owner, g.patient.as_deref().unwrap_or("*")))
-                .collect();
-            listed.sort();
-            listed.dedup();
-            let digest = Sha256::digest(listed.join("\n").as_bytes());
-            let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-            format!("user:{app}:{user}:{short}")
-        }
+/// The key under which a job is kept for the principal of `scope`: the principal's key
+/// ([`crate::interaction::export::principal_key`]: `all`, `app:{app}`, `user:{app}:{user}`),
+/// followed for a user with grants by a hash of them. Unlike a synchronous export's files, which
+/// are read with the principal's scope of the moment, a job's files hold what the grants allowed
+/// at kick-off: once a grant is revoked (or another given) they no longer match what the
+/// principal may read, so they are no longer its own.
+pub fn job_principal_key(scope: &Scope) -> String {
+    let key = crate::interaction::export::principal_key(scope);
+    let Scope::User { grants, .. } = scope else {
+        return key;
+    };
+    if grants.is_empty() {
+        return key;
     }
+    let mut listed: Vec<String> = grants
+        .iter()
+        .map(|g| format!("{}/{}", g.owner, g.patient.as_deref().unwrap_or("*")))
+        .collect();
+    listed.sort();
+    listed.dedup();
+    let digest = Sha256::digest(listed.join("\n").as_bytes());
+    let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{key}:{short}")
 }
 
 /// The app whose job limit a principal counts against; none for the operator.
@@ -157,17 +158,20 @@ mod tests {
             owner,
             patient: patient.map(Into::into),
         };
-        assert_eq!(principal_key(&Scope::All), "all");
-        assert_eq!(principal_key(&Scope::App(1)), "app:1");
-        assert_eq!(principal_key(&user(Vec::new())), "user:1:10");
-        let granted = principal_key(&user(vec![grant(11, Some("p")), grant(12, None)]));
+        assert_eq!(job_principal_key(&Scope::All), "all");
+        assert_eq!(job_principal_key(&Scope::App(1)), "app:1");
+        assert_eq!(job_principal_key(&user(Vec::new())), "user:1:10");
+        let granted = job_principal_key(&user(vec![grant(11, Some("p")), grant(12, None)]));
         assert!(granted.starts_with("user:1:10:"), "{granted}");
         // The order grants come in does not matter; what they are does.
         assert_eq!(
             granted,
-            principal_key(&user(vec![grant(12, None), grant(11, Some("p"))]))
+            job_principal_key(&user(vec![grant(12, None), grant(11, Some("p"))]))
         );
-        assert_ne!(granted, principal_key(&user(vec![grant(11, Some("p"))])));
+        assert_ne!(
+            granted,
+            job_principal_key(&user(vec![grant(11, Some("p"))]))
+        );
         assert_eq!(principal_app(&Scope::All), None);
         assert_eq!(principal_app(&user(Vec::new())), Some(1));
     }

@@ -28,7 +28,7 @@ use hale_store::jobs::{Created, ExportJob, JobOwner, JobState, NewJob};
 use serde_json::{Value, json};
 
 use super::jobs::{ManifestFile, row};
-use super::{Exports, principal_app, principal_key};
+use super::{Exports, job_principal_key, principal_app};
 use crate::AppState;
 use crate::error::{ApiError, outcome_response};
 use crate::request::FhirRequest;
@@ -57,7 +57,7 @@ pub async fn submit(
     let job = NewJob {
         id: new_job_id(),
         owner: JobOwner {
-            principal: principal_key(scope),
+            principal: job_principal_key(scope),
             app: principal_app(scope),
         },
         fhir_version,
@@ -275,7 +275,7 @@ impl<'a> Caller<'a> {
         };
         Ok(Caller {
             exports: state.exports.as_deref(),
-            principal: principal_key(&ctx.scope),
+            principal: job_principal_key(&ctx.scope),
             export_url: format!(
                 "{}{prefix}/bulk-data/{}/$export",
                 state.config.public_url,
