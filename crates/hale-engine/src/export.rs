@@ -299,15 +299,20 @@ impl Engine {
     }
 
     /// Plans an export: its files, each at most `max_per_file` resources, of the resources in
-    /// the context's scope now. Types without data are left out.
+    /// the context's scope with rows up to `horizon` (the store's highest row now when none).
+    /// Types without data are left out.
     pub async fn export_plan(
         &self,
         ctx: &Context,
         level: &ExportLevel,
         params: &ExportParams,
         max_per_file: usize,
+        horizon: Option<i64>,
     ) -> Result<Vec<ExportSlice>, EngineError> {
-        let horizon = self.store.horizon().await?;
+        let horizon = match horizon {
+            Some(horizon) => horizon,
+            None => self.store.horizon().await?,
+        };
         let mut slices = Vec::new();
         for query in self.export_queries(ctx, level, params).await? {
             let (count, cuts) = self
@@ -334,6 +339,20 @@ impl Engine {
             }
         }
         Ok(slices)
+    }
+
+    /// Checks that an export can run (its Group is there and visible, its filters parse) and
+    /// returns the horizon that pins what it holds: an asynchronous export runs later, but holds
+    /// what was there at its kick-off.
+    pub async fn export_prepare(
+        &self,
+        ctx: &Context,
+        level: &ExportLevel,
+        params: &ExportParams,
+    ) -> Result<i64, EngineError> {
+        let horizon = self.store.horizon().await?;
+        self.export_queries(ctx, level, params).await?;
+        Ok(horizon)
     }
 
     /// The query of one file of an export, to read its pages with [`Engine::export_page`].

@@ -44,7 +44,7 @@ pub struct FhirRequest {
     /// The path as the client sent it (`/fhir/r4/Patient/1`), for echoing a request's own URL.
     pub path: String,
     /// The request headers that interactions read (`Content-Type`, `If-Match`,
-    /// `If-None-Exist`); copying only these keeps reads from cloning every header.
+    /// `If-None-Exist`, `Prefer`); copying only these keeps reads from cloning every header.
     pub headers: HeaderMap,
 }
 
@@ -211,6 +211,8 @@ fn interaction_headers(all: &HeaderMap) -> HeaderMap {
         header::CONTENT_TYPE,
         header::IF_MATCH,
         header::HeaderName::from_static("if-none-exist"),
+        // `respond-async` for bulk export kick-offs.
+        header::HeaderName::from_static("prefer"),
     ] {
         if let Some(value) = all.get(&name) {
             kept.insert(name, value.clone());

@@ -14,16 +14,19 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use hale_engine::Context;
+use futures::{StreamExt, TryStreamExt};
 use hale_engine::export::{ExportLevel, ExportParams, ExportSlice};
+use hale_engine::{Context, Engine, EngineError};
 use hale_fhir::outcome::{Issue, IssueType, Severity};
 use hale_store::Scope;
+use hale_store::jobs::ExportJob;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::AppState;
 use crate::body::RawBody;
 use crate::error::ApiError;
+use crate::export::jobs::{JobError, JobFiles, JobOutput, JobRunner, ManifestFile};
 use crate::request::FhirRequest;
 
 /// Resources read from the database per page while a file streams.
@@ -155,10 +158,30 @@ async fn kick_off(
         ));
     }
     let request_url = request_url(state, req);
+    if asynchronous {
+        let horizon = state
+            .engine
+            .export_prepare(&req.ctx, &level, &params)
+            .await?;
+        let job = JobRequest {
+            level,
+            params,
+            horizon,
+        };
+        let params_json = serde_json::to_string(&job)
+            .map_err(|e| ApiError::Engine(EngineError::NotSupported(e.to_string())))?;
+        return crate::export::status::submit(state, req, request_url, params_json).await;
+    }
     let transaction_time = crate::response::now();
     let slices = state
         .engine
-        .export_plan(&req.ctx, &level, &params, state.config.export_max_per_file)
+        .export_plan(
+            &req.ctx,
+            &level,
+            &params,
+            state.config.export_max_per_file,
+            None,
+        )
         .await?;
     let manifest = manifest(
         state,
@@ -262,26 +285,16 @@ pub async fn file(
         return Err(not_found());
     }
     let body = match token.file {
-        FileContent::Warnings(texts) => {
-            let issues: Vec<Issue> = texts
-                .into_iter()
-                .map(|text| Issue {
-                    severity: Severity::Warning,
-                    code: IssueType::NotSupported,
-                    text,
-                    expression: Vec::new(),
-                })
-                .collect();
-            let outcome =
-                hale_fhir::outcome::operation_outcome(&crate::error::outcome_id(), &issues);
-            Body::from(format!("{outcome}\n"))
-        }
+        FileContent::Warnings(texts) => Body::from(warnings_ndjson(texts)),
         FileContent::Resources(slice) => {
             if slice.resource_type != resource_type {
                 return Err(not_found());
             }
             let query = state.engine.export_query(&req.ctx, &slice).await?;
-            Body::from_stream(stream(state, req.ctx.clone(), slice, query))
+            let ndjson = pages(state.engine.clone(), req.ctx.clone(), slice, query)
+                .map_ok(|(bytes, _)| bytes)
+                .map_err(std::io::Error::other);
+            Body::from_stream(ndjson)
         }
     };
     Ok(Response::builder()
@@ -291,24 +304,24 @@ pub async fn file(
         .unwrap_or_default())
 }
 
-/// The NDJSON of a slice, a page at a time: each resource's stored bytes and a newline.
-fn stream(
-    state: AppState,
+/// The NDJSON of a slice, a page at a time: each resource's stored bytes and a newline, with
+/// the number of resources in the page.
+fn pages(
+    engine: Engine,
     ctx: Context,
     slice: ExportSlice,
     query: hale_search::query::SearchQuery,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+) -> impl futures::Stream<Item = Result<(Bytes, u64), EngineError>> {
     futures::stream::try_unfold(Some(slice.after), move |after| {
-        let (state, ctx, slice, query) = (state.clone(), ctx.clone(), slice.clone(), query.clone());
+        let (engine, ctx, slice, query) =
+            (engine.clone(), ctx.clone(), slice.clone(), query.clone());
         async move {
             let Some(after) = after else {
                 return Ok(None);
             };
-            let hits = state
-                .engine
+            let hits = engine
                 .export_page(&ctx, &slice, &query, after, PAGE)
-                .await
-                .map_err(std::io::Error::other)?;
+                .await?;
             let Some(last) = hits.last().map(|hit| hit.position.row) else {
                 return Ok(None);
             };
@@ -319,7 +332,132 @@ fn stream(
                 out.push(b'\n');
             }
             let next = (hits.len() == PAGE).then_some(last);
-            Ok(Some((Bytes::from(out), next)))
+            Ok(Some(((Bytes::from(out), hits.len() as u64), next)))
         }
     })
+}
+
+/// An OperationOutcome line of warnings, for a kick-off's error file.
+fn warnings_ndjson(texts: Vec<String>) -> String {
+    let issues: Vec<Issue> = texts
+        .into_iter()
+        .map(|text| Issue {
+            severity: Severity::Warning,
+            code: IssueType::NotSupported,
+            text,
+            expression: Vec::new(),
+        })
+        .collect();
+    let outcome = hale_fhir::outcome::operation_outcome(&crate::error::outcome_id(), &issues);
+    format!("{outcome}\n")
+}
+
+/// What an export job's `params` hold: the kick-off's level and parameters, and the horizon that
+/// pins what the export holds to what was there at the kick-off.
+#[derive(Debug, Serialize, Deserialize)]
+struct JobRequest {
+    level: ExportLevel,
+    params: ExportParams,
+    horizon: i64,
+}
+
+/// Runs export jobs (`Prefer: respond-async`): the same plan and pages as the synchronous
+/// export's files, written to the job's files one at a time.
+pub struct ExportRunner {
+    engine: Engine,
+    max_per_file: usize,
+}
+
+impl ExportRunner {
+    /// A runner over `engine` writing files of at most `max_per_file` resources.
+    pub fn new(engine: Engine, max_per_file: usize) -> Self {
+        ExportRunner {
+            engine,
+            max_per_file,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobRunner for ExportRunner {
+    async fn run(&self, job: &ExportJob, files: &JobFiles) -> Result<JobOutput, JobError> {
+        let request: JobRequest = serde_json::from_str(&job.params)
+            .map_err(|e| JobError::Failed(format!("the job's parameters: {e}")))?;
+        let ctx = Context::new(job.fhir_version, job.scope.clone());
+        let slices = self
+            .engine
+            .export_plan(
+                &ctx,
+                &request.level,
+                &request.params,
+                self.max_per_file,
+                Some(request.horizon),
+            )
+            .await
+            .map_err(job_error)?;
+        let mut output = Vec::new();
+        // The files of one type share its query.
+        let mut queries: HashMap<String, hale_search::query::SearchQuery> = HashMap::new();
+        for (idx, slice) in slices.iter().enumerate() {
+            files.check_cancelled()?;
+            files.set_progress(format!("writing file {} of {}", idx + 1, slices.len()));
+            // The same names on every attempt: a restarted job replaces what it wrote.
+            let name = format!("{}-{idx:05}.ndjson", slice.resource_type);
+            let query = match queries.get(&slice.resource_type) {
+                Some(query) => query.clone(),
+                None => {
+                    let query = self
+                        .engine
+                        .export_query(&ctx, slice)
+                        .await
+                        .map_err(job_error)?;
+                    queries.insert(slice.resource_type.clone(), query.clone());
+                    query
+                }
+            };
+            let mut writer = files.create(&name)?;
+            let mut count = 0;
+            let mut stream = std::pin::pin!(pages(
+                self.engine.clone(),
+                ctx.clone(),
+                slice.clone(),
+                query
+            ));
+            while let Some(page) = stream.next().await {
+                let (bytes, n) = page.map_err(job_error)?;
+                writer.write(bytes).await?;
+                count += n;
+            }
+            writer.finish().await?;
+            output.push(ManifestFile {
+                resource_type: slice.resource_type.clone(),
+                name,
+                count,
+            });
+        }
+        let mut error = Vec::new();
+        if !request.params.ignored.is_empty() {
+            let name = "warnings.ndjson".to_owned();
+            let mut writer = files.create(&name)?;
+            writer
+                .write(Bytes::from(warnings_ndjson(request.params.ignored.clone())))
+                .await?;
+            writer.finish().await?;
+            error.push(ManifestFile {
+                resource_type: "OperationOutcome".into(),
+                name,
+                count: 1,
+            });
+        }
+        Ok(JobOutput { output, error })
+    }
+}
+
+/// A failed export: the database's failures are retried, anything else is the request's fault
+/// (its Group is gone, say) and answers with the issues a synchronous export would have.
+fn job_error(e: EngineError) -> JobError {
+    match e {
+        EngineError::Store(e) => JobError::Store(e),
+        e => JobError::Invalid(crate::error::engine_status(&e).1),
+    }
 }

@@ -66,9 +66,25 @@ pub struct ServeArgs {
     /// Most export jobs one app may have queued or running at once (429 beyond).
     #[arg(long, env = "HALE_EXPORT_JOBS_PER_APP", default_value_t = 5)]
     export_jobs_per_app: u32,
+    /// Seconds without a heartbeat after which a running export job is taken to have lost its
+    /// process (killed, say) and is run again by another, or by this one after a restart.
+    #[arg(long, env = "HALE_EXPORT_STALE_SECS", default_value_t = 60)]
+    export_stale_secs: u64,
 }
 
 impl ServeArgs {
+    /// How this process's export worker paces itself.
+    fn worker_config(&self) -> WorkerConfig {
+        let stale_after = std::time::Duration::from_secs(self.export_stale_secs.max(1));
+        let defaults = WorkerConfig::default();
+        WorkerConfig {
+            stale_after,
+            // Heartbeats come several times within the stale limit, however short it is.
+            heartbeat_interval: defaults.heartbeat_interval.min(stale_after / 4),
+            ..defaults
+        }
+    }
+
     /// Asynchronous export over `store`, with files where `--export-store` says.
     fn exports(
         &self,
@@ -149,9 +165,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             hale_server::cursor::CursorKey::new(args.store.secret(args.secret.as_deref())?);
         let exports = args.exports(&store)?;
         let state = AppState::new(engine, identity, config).with_exports(exports.clone());
-        // Expired export jobs and their files are removed by this process's sweeper. Running
-        // jobs needs the export runner, which starts here with `start_worker` in its place.
-        let worker = hale_server::export::jobs::start_sweeper(exports, WorkerConfig::default());
+        // This process runs export jobs (any process sharing the database may claim them) and
+        // removes expired ones with their files.
+        let runner = Arc::new(hale_server::interaction::export::ExportRunner::new(
+            state.engine.clone(),
+            state.config.export_max_per_file,
+        ));
+        let worker = hale_server::export::jobs::start_worker(exports, runner, args.worker_config());
         // Scripts and tests read this line to learn the port when listening on port 0.
         eprintln!("Hale listening on http://{local} (FHIR R4 at {public_url}/r4)");
         tracing::info!(%local, "listening");

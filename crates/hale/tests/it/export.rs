@@ -402,3 +402,171 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Kicks off `path` with `Prefer: respond-async` and returns the status URL.
+async fn kick_off_async(http: &Http, path: &str) -> String {
+    let reply = http
+        .send(
+            http.request(Method::GET, path)
+                .header("prefer", "respond-async"),
+        )
+        .await;
+    reply.expect(202);
+    reply
+        .header("content-location")
+        .expect("the status URL in Content-Location")
+        .to_owned()
+}
+
+/// Polls a status URL until the job is done (200), checking what the IG asks of the answers on
+/// the way; returns the manifest.
+async fn completed(http: &Http, status_url: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let reply = http.get(status_url).await;
+        match reply.status {
+            202 => {
+                assert!(
+                    reply.header("retry-after").is_some(),
+                    "202 says when to ask again"
+                );
+                assert!(
+                    reply.header("x-progress").is_some(),
+                    "202 says how far it got"
+                );
+            }
+            200 => {
+                assert!(
+                    reply.header("expires").is_some(),
+                    "a manifest says when it expires"
+                );
+                return reply.json();
+            }
+            other => panic!("status {other}: {}", reply.text()),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The lines of every output file of a manifest, as (type, id) pairs.
+fn keys(export: &Export) -> BTreeSet<(String, String)> {
+    export
+        .by_type
+        .iter()
+        .flat_map(|(t, lines)| lines.iter().map(move |l| (t.clone(), id_of(l))))
+        .collect()
+}
+
+#[tokio::test]
+async fn asynchronous_exports_hold_what_the_synchronous_ones_do() {
+    let app = TestApp::builder().export_max_per_file(2).start().await;
+    let (p1, _) = patient_with(&app, 3).await;
+    let (p2, _) = patient_with(&app, 1).await;
+    let group = app
+        .create(
+            "/r4",
+            &json!({"resourceType": "Group", "type": "person", "actual": true,
+                    "member": [{"entity": {"reference": format!("Patient/{p1}")}}]}),
+        )
+        .await;
+    let group_id = id_of(&group);
+    for (asynchronous, synchronous) in [
+        ("/r4/$export".to_owned(), "/bulk-data/r4/$export".to_owned()),
+        (
+            format!("/fhir/r4/Group/{group_id}/$export"),
+            format!("/bulk-data/r4/Group/{group_id}/$export"),
+        ),
+        (
+            "/bulk-data/r4/$export?_type=Patient".to_owned(),
+            "/bulk-data/r4/$export?_type=Patient".to_owned(),
+        ),
+    ] {
+        let status = kick_off_async(&app, &asynchronous).await;
+        let manifest = completed(&app, &status).await;
+        let got = download(&app, manifest).await;
+        let expected = export(&app, &synchronous).await;
+        assert_eq!(keys(&got), keys(&expected), "{asynchronous}");
+        assert!(!keys(&got).is_empty());
+        // Cancelling (deleting) a finished job removes it.
+        app.delete(&status).await.expect(202);
+        app.get(&status).await.expect(404);
+    }
+    // The Patient level takes `patient`, here from a Parameters body.
+    let reply = app
+        .send(
+            app.request(Method::POST, "/r4/Patient/$export")
+                .header("prefer", "respond-async")
+                .header("content-type", "application/fhir+json")
+                .body(
+                    json!({"resourceType": "Parameters", "parameter": [
+                        {"name": "patient", "valueReference": {"reference": format!("Patient/{p2}")}}
+                    ]})
+                    .to_string(),
+                ),
+        )
+        .await;
+    reply.expect(202);
+    let status = reply.header("content-location").unwrap().to_owned();
+    let got = download(&app, completed(&app, &status).await).await;
+    assert_eq!(got.ids("Patient"), BTreeSet::from([p2]));
+    assert_eq!(got.ids("Observation").len(), 1);
+    // A Group that is not there is refused at the kick-off.
+    app.send(
+        app.request(Method::GET, "/r4/Group/missing/$export")
+            .header("prefer", "respond-async"),
+    )
+    .await
+    .outcome(404, "not-found");
+}
+
+#[tokio::test]
+async fn a_job_survives_a_killed_server() {
+    // One resource per file makes the job long enough to be killed in the middle of it.
+    let args = ["--export-file-max", "1", "--export-stale-secs", "1"];
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut server = crate::support::ServerProcess::start(dir.path(), &args).await;
+    let (patient_id, _) = patient_with(&server, 0).await;
+    let entries: Vec<Value> = (0..500)
+        .map(|_| {
+            json!({
+                "resource": observation(&format!("Patient/{patient_id}"), &unique("killed")),
+                "request": {"method": "POST", "url": "Observation"}
+            })
+        })
+        .collect();
+    server
+        .post(
+            "/r4",
+            &json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}),
+        )
+        .await
+        .expect(200);
+    let status = kick_off_async(&server, "/r4/$export").await;
+    // Wait until the job is writing its files, then kill the server without warning.
+    loop {
+        let reply = server.get(&status).await;
+        assert_eq!(
+            reply.status, 202,
+            "the job finished before it could be interrupted"
+        );
+        if reply
+            .header("x-progress")
+            .is_some_and(|p| p.starts_with("writing file") && !p.starts_with("writing file 1 "))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    server.kill();
+    let restarted = crate::support::ServerProcess::start(dir.path(), &args).await;
+    let status = status.replacen(&server.url(""), &restarted.url(""), 1);
+    let manifest = completed(&restarted, &status).await;
+    assert_eq!(manifest["output"].as_array().map(Vec::len), Some(501));
+    let got = download(&restarted, manifest).await;
+    assert_eq!(got.ids("Observation").len(), 500);
+    assert_eq!(got.ids("Patient"), BTreeSet::from([patient_id]));
+}

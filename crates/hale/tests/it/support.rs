@@ -553,9 +553,18 @@ impl TestAppBuilder {
             ..ExportConfig::default()
         };
         let exports = Arc::new(Exports::new(store.clone(), files, export_config));
-        let worker = self.export_runner.map(|runner| {
-            hale_server::export::jobs::start_worker(exports.clone(), runner, test_worker_config())
+        // Jobs run with Hale's own export runner unless the test brings one.
+        let runner = self.export_runner.unwrap_or_else(|| {
+            Arc::new(hale_server::interaction::export::ExportRunner::new(
+                engine.clone(),
+                config.export_max_per_file,
+            ))
         });
+        let worker = Some(hale_server::export::jobs::start_worker(
+            exports.clone(),
+            runner,
+            test_worker_config(),
+        ));
         let state = AppState::new(engine, identity.clone(), config).with_exports(exports.clone());
         let app = hale_server::app_with(state, self.routes.unwrap_or_default());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
