@@ -463,7 +463,11 @@ fn keys(export: &Export) -> BTreeSet<(String, String)> {
 
 #[tokio::test]
 async fn asynchronous_exports_hold_what_the_synchronous_ones_do() {
-    let app = TestApp::builder().export_max_per_file(2).start().await;
+    let app = TestApp::builder()
+        .export_max_per_file(2)
+        .run_exports()
+        .start()
+        .await;
     let (p1, _) = patient_with(&app, 3).await;
     let (p2, _) = patient_with(&app, 1).await;
     let group = app

@@ -436,6 +436,7 @@ pub struct TestAppBuilder {
     export_max_per_file: Option<usize>,
     auth: Option<hale_auth::AuthConfig>,
     export_runner: Option<Arc<dyn JobRunner>>,
+    run_exports: bool,
     export_jobs_per_app: Option<u32>,
     routes: Option<axum::Router<AppState>>,
 }
@@ -496,8 +497,14 @@ impl TestAppBuilder {
         self
     }
 
-    /// Runs export jobs with `runner` (a worker paced by [`test_worker_config`]); without one,
-    /// jobs stay queued.
+    /// Runs export jobs with Hale's own runner (a worker paced by [`test_worker_config`]);
+    /// without it or [`TestAppBuilder::export_runner`], jobs stay queued.
+    pub fn run_exports(mut self) -> Self {
+        self.run_exports = true;
+        self
+    }
+
+    /// Runs export jobs with `runner` instead of Hale's own.
     pub fn export_runner(mut self, runner: Arc<dyn JobRunner>) -> Self {
         self.export_runner = Some(runner);
         self
@@ -553,18 +560,19 @@ impl TestAppBuilder {
             ..ExportConfig::default()
         };
         let exports = Arc::new(Exports::new(store.clone(), files, export_config));
-        // Jobs run with Hale's own export runner unless the test brings one.
-        let runner = self.export_runner.unwrap_or_else(|| {
-            Arc::new(hale_server::interaction::export::ExportRunner::new(
-                engine.clone(),
-                config.export_max_per_file,
-            ))
+        // Jobs run with the test's runner, or Hale's own when asked; without either they stay
+        // queued, for tests that start and stop workers themselves.
+        let runner = self.export_runner.or_else(|| {
+            self.run_exports.then(|| {
+                Arc::new(hale_server::interaction::export::ExportRunner::new(
+                    engine.clone(),
+                    config.export_max_per_file,
+                )) as Arc<dyn JobRunner>
+            })
         });
-        let worker = Some(hale_server::export::jobs::start_worker(
-            exports.clone(),
-            runner,
-            test_worker_config(),
-        ));
+        let worker = runner.map(|runner| {
+            hale_server::export::jobs::start_worker(exports.clone(), runner, test_worker_config())
+        });
         let state = AppState::new(engine, identity.clone(), config).with_exports(exports.clone());
         let app = hale_server::app_with(state, self.routes.unwrap_or_default());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
