@@ -83,6 +83,33 @@ impl Connection {
         self.send(request).await
     }
 
+    /// `GET uri`, handing the body to `on_chunk` frame by frame as it arrives instead of
+    /// collecting it, so that a download of any size holds one frame at a time. Returns the
+    /// status and the `Content-Type`.
+    pub async fn get_streamed(
+        &mut self,
+        uri: Uri,
+        mut on_chunk: impl FnMut(&[u8]),
+    ) -> anyhow::Result<(StatusCode, Option<HeaderValue>)> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(HOST, self.host.clone())
+            .header(hyper::header::AUTHORIZATION, self.authorization.clone())
+            .body(Full::new(Bytes::new()))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let content_type = response.headers().get(hyper::header::CONTENT_TYPE).cloned();
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            if let Some(data) = frame?.data_ref() {
+                on_chunk(data);
+            }
+        }
+        Ok((status, content_type))
+    }
+
     /// `POST uri` with a FHIR JSON body, asking for `Prefer: return=minimal`.
     pub async fn post_fhir(&mut self, uri: Uri, body: Bytes) -> anyhow::Result<Answer> {
         let request = Request::builder()

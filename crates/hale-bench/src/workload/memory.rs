@@ -115,12 +115,24 @@ impl ServeProcess {
     /// Starts `hale serve --listen 127.0.0.1:0 --data-dir data_dir`, with `extra_args`, and
     /// waits until it says it listens.
     pub fn start(binary: &Path, data_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, data_dir, extra_args, &[])
+    }
+
+    /// [`ServeProcess::start`], with environment variables set for the server (such as
+    /// `HALE_ADMIN_TOKEN`, which then appears on no command line).
+    pub fn start_with_env(
+        binary: &Path,
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .env_remove("HALE_DATABASE_URL")
             .env_remove("HALE_DEMO")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -160,6 +172,11 @@ impl ServeProcess {
             rss_anon_kb: status_kb(&status, "RssAnon:").unwrap_or(0),
             rss_file_kb: status_kb(&status, "RssFile:").unwrap_or(0),
         })
+    }
+
+    /// The CPU time it has used so far, user and system, in seconds.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
     }
 
     /// Resets its `VmHWM` to its current `VmRSS` (`echo 5 > /proc/<pid>/clear_refs`), so that a
@@ -210,6 +227,25 @@ fn wait_listening(child: &mut std::process::Child) -> anyhow::Result<(String, St
     Ok((line, addr))
 }
 
+/// The CPU time (user and system) of the process whose `stat` file is `stat_path`
+/// (`/proc/self/stat` for this one), in seconds.
+pub fn cpu_seconds(stat_path: &str) -> anyhow::Result<f64> {
+    let stat =
+        std::fs::read_to_string(stat_path).with_context(|| format!("reading {stat_path}"))?;
+    stat_cpu_seconds(&stat).with_context(|| format!("no CPU times in {stat_path}"))
+}
+
+/// `utime` + `stime` of a `/proc/<pid>/stat` line, in seconds. They are fields 14 and 15, counted
+/// after the command name, which is in parentheses and may hold spaces; their unit is the clock
+/// tick, which is 100 per second on every Linux this runs on (`getconf CLK_TCK`).
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    const TICKS_PER_SEC: f64 = 100.0;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |idx: usize| fields.get(idx)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / TICKS_PER_SEC)
+}
+
 /// The value in kB of a `/proc/<pid>/status` field such as `VmRSS:`.
 fn status_kb(status: &str, field: &str) -> Option<u64> {
     status
@@ -254,5 +290,7 @@ mod tests {
             super::listening_addr(line).as_deref(),
             Some("127.0.0.1:4321")
         );
+        let stat = "4321 (hale serve) S 1 4321 4321 0 -1 4194560 900 0 0 0 250 75 0 0 20 0 6 0";
+        assert_eq!(super::stat_cpu_seconds(stat), Some(3.25));
     }
 }
