@@ -737,6 +737,10 @@ impl ExportSeries {
                 }),
             ),
             (
+                "first_byte_seconds_sum",
+                of(&|r| r.files.iter().map(|f| f.first_byte_seconds).sum()),
+            ),
+            (
                 "first_byte_ms_max",
                 of(&|r| {
                     r.files
