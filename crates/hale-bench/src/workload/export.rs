@@ -30,8 +30,8 @@
 //! answers `/healthz` afterwards. The Bytes scan reads every row, each a JSON object.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -43,17 +43,13 @@ use serde_json::{Map, Value, json};
 use crate::client::{self, Connection};
 use crate::report::{self, RunChecks, median};
 use crate::server::BenchServer;
-use crate::workload::memory::{self, Rss, ServeProcess, mb};
+use crate::workload::memory::{self, RssSpan, ServeProcess, mb};
 use crate::workload::search;
 
 /// The concurrent downloads of each export of a run, in the order they run.
 pub const DOWNLOADS: &[usize] = &[1, 2];
 
-/// How often the sampling thread reads the server's RSS during an export.
-pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
-
-/// How long after the export the RSS reported as "after" is read.
-pub const AFTER_SETTLE: Duration = Duration::from_secs(1);
+pub use crate::workload::memory::{AFTER_SETTLE, SAMPLE_EVERY};
 
 /// The target: resources per second.
 pub const TARGET_RESOURCES_PER_SEC: f64 = 250_000.0;
@@ -291,17 +287,9 @@ pub struct ExportRun {
     pub kick_off_seconds: f64,
     /// The files, in the manifest's order.
     pub files: Vec<FileRun>,
-    /// [`memory::SETTLE`] after the server said it listens, before any request.
-    pub started: Rss,
-    /// Before the export, after one kick-off whose `_since` lies in the future.
-    pub before: Rss,
-    /// [`AFTER_SETTLE`] after the export.
-    pub after: Rss,
-    /// The peak `VmRSS` over the export, kB: `VmHWM` after it (reset before it), or the largest
-    /// sample where the kernel did not allow the reset.
-    pub peak_vm_rss_kb: u64,
-    /// The largest `RssAnon` sampled during the export, kB.
-    pub peak_anon_kb: u64,
+    /// The server's memory: at start, before the export (after one kick-off whose `_since`
+    /// lies in the future), at the export's peak and after it.
+    pub rss: RssSpan,
     /// RSS samples taken.
     pub samples: u64,
     /// CPU seconds the server used during the export.
@@ -313,16 +301,6 @@ pub struct ExportRun {
 }
 
 impl ExportRun {
-    /// Peak `VmRSS` minus `VmRSS` before, MB.
-    pub fn vm_growth_mb(&self) -> f64 {
-        mb(self.peak_vm_rss_kb) - mb(self.before.vm_rss_kb)
-    }
-
-    /// Peak `RssAnon` minus `RssAnon` before, MB.
-    pub fn anon_growth_mb(&self) -> f64 {
-        mb(self.peak_anon_kb) - mb(self.before.rss_anon_kb)
-    }
-
     /// Received NDJSON, MB per second of the whole export.
     pub fn mb_per_sec(&self) -> f64 {
         self.bytes as f64 / 1e6 / self.seconds.max(1e-9)
@@ -387,61 +365,22 @@ pub fn export(
     );
     std::thread::sleep(Duration::from_millis(200));
     let before = server.rss()?;
-    let peak_from_vm_hwm = server.reset_peak();
     let server_cpu_before = server.cpu_seconds()?;
     let client_cpu_before = memory::cpu_seconds("/proc/self/stat")?;
-
-    let stop = AtomicBool::new(false);
-    let samples: Mutex<Vec<Rss>> = Mutex::new(Vec::new());
-    let (exported, seconds, hwm_after) = std::thread::scope(|scope| {
-        let sampler = scope.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok(rss) = server.rss() {
-                    lock(&samples).push(rss);
-                }
-                std::thread::sleep(SAMPLE_EVERY);
-            }
-        });
+    let sampled = server.sample_during(started, before, |_| {
         let export_started = Instant::now();
         let exported = client.block_on(kick_off_and_download(&target, downloads));
         let seconds = export_started.elapsed().as_secs_f64();
-        let hwm_after = server.rss().map(|r| r.vm_hwm_kb).unwrap_or(0);
-        stop.store(true, Ordering::Relaxed);
-        let _ = sampler.join();
-        (exported, seconds, hwm_after)
-    });
-    let server_cpu_seconds = server.cpu_seconds()? - server_cpu_before;
-    let client_cpu_seconds = memory::cpu_seconds("/proc/self/stat")? - client_cpu_before;
+        let cpu = (server.cpu_seconds(), memory::cpu_seconds("/proc/self/stat"));
+        (exported, seconds, cpu)
+    })?;
+    let (exported, seconds, (server_cpu, client_cpu)) = sampled.output;
+    let server_cpu_seconds = server_cpu? - server_cpu_before;
+    let client_cpu_seconds = client_cpu? - client_cpu_before;
     let (manifest, kick_off_seconds, files) = exported?;
-    std::thread::sleep(AFTER_SETTLE);
-    let after = server.rss()?;
-    let samples = samples.into_inner().unwrap_or_else(|p| p.into_inner());
-    let sampled_peak_vm = samples.iter().map(|r| r.vm_rss_kb).max().unwrap_or(0);
-    let peak_vm_rss_kb = if peak_from_vm_hwm {
-        hwm_after.max(sampled_peak_vm)
-    } else {
-        sampled_peak_vm
-    };
-    let peak_anon_kb = samples.iter().map(|r| r.rss_anon_kb).max().unwrap_or(0);
 
     record_checks(&manifest, &files, store, &mut checks);
-    checks.check(
-        "W6: hale serve still runs after the export",
-        server.running(),
-        "checked after the export",
-    );
-    match server.healthz() {
-        Ok(status_line) => checks.check(
-            "W6: GET /healthz answers 200 after the export",
-            status_line.contains(" 200 "),
-            status_line,
-        ),
-        Err(e) => checks.check(
-            "W6: GET /healthz answers 200 after the export",
-            false,
-            format!("{e:#}"),
-        ),
-    }
+    server.check_still_serving("W6", "export", &mut checks);
     let resources: u64 = files.iter().map(|f| f.tally.lines).sum();
     Ok(ExportRun {
         downloads,
@@ -451,12 +390,8 @@ pub fn export(
         seconds,
         kick_off_seconds,
         files,
-        started,
-        before,
-        after,
-        peak_vm_rss_kb: peak_vm_rss_kb.max(before.vm_rss_kb),
-        peak_anon_kb: peak_anon_kb.max(before.rss_anon_kb),
-        samples: samples.len() as u64,
+        rss: sampled.span,
+        samples: sampled.samples.len() as u64,
         server_cpu_seconds,
         client_cpu_seconds,
         checks,
@@ -474,12 +409,7 @@ async fn kick_off_and_download(
     let mut first = Connection::open(target).await?;
     let answer = first.get(Uri::from_static("/bulk-data/r4/$export")).await?;
     let kick_off_seconds = started.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        answer.status == StatusCode::OK,
-        "the kick-off answered {}: {}",
-        answer.status,
-        String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
-    );
+    answer.ensure_ok("the kick-off")?;
     let manifest: Manifest =
         serde_json::from_slice(&answer.body).context("the kick-off's manifest")?;
     let outputs = Arc::new(manifest.output.clone());
@@ -643,10 +573,6 @@ fn record_checks(
     );
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The exports of one number of concurrent downloads over the runs.
 #[derive(Default)]
 pub struct ExportSeries {
@@ -672,12 +598,12 @@ impl ExportSeries {
                     export.mb_per_sec(),
                     export.server_cpu_seconds,
                     export.client_cpu_seconds,
-                    mb(export.before.vm_rss_kb),
-                    mb(export.peak_vm_rss_kb),
-                    mb(export.after.vm_rss_kb),
-                    mb(export.before.rss_anon_kb),
-                    mb(export.peak_anon_kb),
-                    mb(export.after.rss_anon_kb),
+                    mb(export.rss.before.vm_rss_kb),
+                    mb(export.rss.peak_vm_rss_kb),
+                    mb(export.rss.after.vm_rss_kb),
+                    mb(export.rss.before.rss_anon_kb),
+                    mb(export.rss.peak_anon_kb),
+                    mb(export.rss.after.rss_anon_kb),
                 ));
                 self.checks.push(export.checks.clone());
                 self.runs.push(export);
@@ -693,7 +619,7 @@ impl ExportSeries {
 
     /// Median `RssAnon` growth, MB.
     pub fn anon_growth_mb(&self) -> f64 {
-        self.median(&|r| r.anon_growth_mb())
+        self.median(&|r| r.rss.anon_growth_mb())
     }
 
     fn median(&self, f: &dyn Fn(&ExportRun) -> f64) -> f64 {
@@ -749,16 +675,19 @@ impl ExportSeries {
                         .fold(0.0, f64::max)
                 }),
             ),
-            ("vm_rss_started_mb", of(&|r| mb(r.started.vm_rss_kb))),
-            ("vm_rss_before_mb", of(&|r| mb(r.before.vm_rss_kb))),
-            ("vm_rss_peak_mb", of(&|r| mb(r.peak_vm_rss_kb))),
-            ("vm_rss_after_mb", of(&|r| mb(r.after.vm_rss_kb))),
-            ("vm_rss_growth_mb", of(&|r| r.vm_growth_mb())),
-            ("rss_anon_started_mb", of(&|r| mb(r.started.rss_anon_kb))),
-            ("rss_anon_before_mb", of(&|r| mb(r.before.rss_anon_kb))),
-            ("rss_anon_peak_mb", of(&|r| mb(r.peak_anon_kb))),
-            ("rss_anon_after_mb", of(&|r| mb(r.after.rss_anon_kb))),
-            ("rss_anon_growth_mb", of(&|r| r.anon_growth_mb())),
+            ("vm_rss_started_mb", of(&|r| mb(r.rss.started.vm_rss_kb))),
+            ("vm_rss_before_mb", of(&|r| mb(r.rss.before.vm_rss_kb))),
+            ("vm_rss_peak_mb", of(&|r| mb(r.rss.peak_vm_rss_kb))),
+            ("vm_rss_after_mb", of(&|r| mb(r.rss.after.vm_rss_kb))),
+            ("vm_rss_growth_mb", of(&|r| r.rss.vm_growth_mb())),
+            (
+                "rss_anon_started_mb",
+                of(&|r| mb(r.rss.started.rss_anon_kb)),
+            ),
+            ("rss_anon_before_mb", of(&|r| mb(r.rss.before.rss_anon_kb))),
+            ("rss_anon_peak_mb", of(&|r| mb(r.rss.peak_anon_kb))),
+            ("rss_anon_after_mb", of(&|r| mb(r.rss.after.rss_anon_kb))),
+            ("rss_anon_growth_mb", of(&|r| r.rss.anon_growth_mb())),
             ("samples", of(&|r| r.samples as f64)),
         ] {
             details.insert(format!("{key}_median"), json!(value));

@@ -8,7 +8,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
@@ -16,6 +18,12 @@ use crate::report::RunChecks;
 
 /// How long the server idles before its RSS is read.
 pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// How often a sampling thread reads a server's RSS while work is measured (W5-mem, W6).
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+
+/// How long after measured work the RSS reported as "after" is read (W5-mem, W6).
+pub const AFTER_SETTLE: Duration = Duration::from_secs(1);
 
 /// How long the server may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -104,6 +112,46 @@ pub struct Rss {
     pub rss_file_kb: u64,
 }
 
+/// A server's memory around one measured stretch of work (W5-mem's walk, W6's export).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RssSpan {
+    /// [`SETTLE`] after the server said it listens, before any request.
+    pub started: Rss,
+    /// Before the work, after one small warm-up request.
+    pub before: Rss,
+    /// [`AFTER_SETTLE`] after the work.
+    pub after: Rss,
+    /// The peak `VmRSS` over the work, kB: `VmHWM` after it (reset before it), or the largest
+    /// sample where the kernel did not allow the reset; at least `before`'s.
+    pub peak_vm_rss_kb: u64,
+    /// Whether `peak_vm_rss_kb` is the kernel's `VmHWM`.
+    pub peak_from_vm_hwm: bool,
+    /// The largest `RssAnon` sampled during the work, kB; at least `before`'s.
+    pub peak_anon_kb: u64,
+}
+
+impl RssSpan {
+    /// Peak `VmRSS` minus `VmRSS` before, MB.
+    pub fn vm_growth_mb(&self) -> f64 {
+        mb(self.peak_vm_rss_kb) - mb(self.before.vm_rss_kb)
+    }
+
+    /// Peak `RssAnon` minus `RssAnon` before, MB.
+    pub fn anon_growth_mb(&self) -> f64 {
+        mb(self.peak_anon_kb) - mb(self.before.rss_anon_kb)
+    }
+}
+
+/// What [`ServeProcess::sample_during`] saw.
+pub struct Sampled<T> {
+    /// What the work returned.
+    pub output: T,
+    /// Every RSS reading taken during the work, the sampling thread's and the work's own.
+    pub samples: Vec<(Instant, Rss)>,
+    /// The memory around the work.
+    pub span: RssSpan,
+}
+
 /// A `hale serve` process the harness started over a data folder, stopped when dropped.
 pub struct ServeProcess {
     child: std::process::Child,
@@ -190,6 +238,76 @@ impl ServeProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Runs `work` while a thread reads the server's RSS every [`SAMPLE_EVERY`] into the samples
+    /// `work` is handed too (to add readings of its own, such as one per page), with `VmHWM`
+    /// reset just before; then reads the RSS once more [`AFTER_SETTLE`] later. `started` and
+    /// `before` are the caller's readings before the work.
+    pub fn sample_during<T>(
+        &self,
+        started: Rss,
+        before: Rss,
+        work: impl FnOnce(&Mutex<Vec<(Instant, Rss)>>) -> T,
+    ) -> anyhow::Result<Sampled<T>> {
+        let peak_from_vm_hwm = self.reset_peak();
+        let stop = AtomicBool::new(false);
+        let samples: Mutex<Vec<(Instant, Rss)>> = Mutex::new(Vec::new());
+        let (output, hwm_after) = std::thread::scope(|scope| {
+            let sampler = scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(rss) = self.rss() {
+                        lock(&samples).push((Instant::now(), rss));
+                    }
+                    std::thread::sleep(SAMPLE_EVERY);
+                }
+            });
+            let output = work(&samples);
+            let hwm_after = self.rss().map(|r| r.vm_hwm_kb).unwrap_or(0);
+            stop.store(true, Ordering::Relaxed);
+            let _ = sampler.join();
+            (output, hwm_after)
+        });
+        std::thread::sleep(AFTER_SETTLE);
+        let after = self.rss()?;
+        let samples = samples.into_inner().unwrap_or_else(|p| p.into_inner());
+        let sampled_peak = |field: fn(&Rss) -> u64| samples.iter().map(|(_, r)| field(r)).max();
+        let sampled_peak_vm = sampled_peak(|r| r.vm_rss_kb).unwrap_or(0);
+        let peak_vm_rss_kb = if peak_from_vm_hwm {
+            hwm_after.max(sampled_peak_vm)
+        } else {
+            sampled_peak_vm
+        };
+        let span = RssSpan {
+            started,
+            before,
+            after,
+            peak_vm_rss_kb: peak_vm_rss_kb.max(before.vm_rss_kb),
+            peak_from_vm_hwm,
+            peak_anon_kb: sampled_peak(|r| r.rss_anon_kb)
+                .unwrap_or(0)
+                .max(before.rss_anon_kb),
+        };
+        Ok(Sampled {
+            output,
+            samples,
+            span,
+        })
+    }
+
+    /// Records that it still runs and answers `GET /healthz` with 200 after `work`, as checks
+    /// named for `workload`.
+    pub fn check_still_serving(&mut self, workload: &str, work: &str, checks: &mut RunChecks) {
+        checks.check(
+            &format!("{workload}: hale serve still runs after the {work}"),
+            self.running(),
+            format!("checked after the {work}"),
+        );
+        let name = format!("{workload}: GET /healthz answers 200 after the {work}");
+        match self.healthz() {
+            Ok(status_line) => checks.check(&name, status_line.contains(" 200 "), status_line),
+            Err(e) => checks.check(&name, false, format!("{e:#}")),
+        }
+    }
+
     /// `GET /healthz`, over a connection of its own; the status line of the answer.
     pub fn healthz(&self) -> anyhow::Result<String> {
         get_healthz(&self.addr)
@@ -225,6 +343,12 @@ fn wait_listening(child: &mut std::process::Child) -> anyhow::Result<(String, St
     };
     let addr = listening_addr(&line).with_context(|| format!("no address in {line:?}"))?;
     Ok((line, addr))
+}
+
+/// Locks samples that a sampling thread and the measuring one share; a poisoned lock still holds
+/// good samples.
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The CPU time (user and system) of the process whose `stat` file is `stat_path`
