@@ -51,6 +51,27 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+impl Answer {
+    /// The status and the start of the body, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}",
+            self.status,
+            String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
+        )
+    }
+
+    /// An error saying what answered what, unless the status is `200 OK`.
+    pub fn ensure_ok(&self, what: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.status == StatusCode::OK,
+            "{what} answered {}",
+            self.describe()
+        );
+        Ok(())
+    }
+}
+
 impl Connection {
     /// Opens a connection; call on the load generator's runtime.
     pub async fn open(target: &Target) -> anyhow::Result<Self> {
@@ -74,13 +95,39 @@ impl Connection {
 
     /// `GET uri`.
     pub async fn get(&mut self, uri: Uri) -> anyhow::Result<Answer> {
-        let request = Request::builder()
+        let request = self.get_request(uri)?;
+        self.send(request).await
+    }
+
+    fn get_request(&self, uri: Uri) -> anyhow::Result<Request<Full<Bytes>>> {
+        Ok(Request::builder()
             .method(Method::GET)
             .uri(uri)
             .header(HOST, self.host.clone())
             .header(hyper::header::AUTHORIZATION, self.authorization.clone())
-            .body(Full::new(Bytes::new()))?;
-        self.send(request).await
+            .body(Full::new(Bytes::new()))?)
+    }
+
+    /// `GET uri`, handing the body to `on_chunk` frame by frame as it arrives instead of
+    /// collecting it, so that a download of any size holds one frame at a time. Returns the
+    /// status and the `Content-Type`.
+    pub async fn get_streamed(
+        &mut self,
+        uri: Uri,
+        mut on_chunk: impl FnMut(&[u8]),
+    ) -> anyhow::Result<(StatusCode, Option<HeaderValue>)> {
+        let request = self.get_request(uri)?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let content_type = response.headers().get(hyper::header::CONTENT_TYPE).cloned();
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            if let Some(data) = frame?.data_ref() {
+                on_chunk(data);
+            }
+        }
+        Ok((status, content_type))
     }
 
     /// `POST uri` with a FHIR JSON body, asking for `Prefer: return=minimal`.

@@ -1,10 +1,11 @@
 //! Hale's benchmark harness, as `../shared/docs/benchmarks.md` specifies it: the workloads W1
 //! (transaction ingest), W2 (import), W3 (read by id), W4 (the search mix at a million resources),
 //! W5 (`Patient/{id}/$everything`), W5-mem (memory while `$everything` streams a patient of
-//! 100,000 resources) and M (idle memory), each checked for correctness and reported as the
-//! median of several runs next to its ratio to a ceiling measured in the same run on the same
-//! machine (the HTTP ceiling for W3 and W5, each at its own number of connections, the storage
-//! ceiling for W1 and W2, the plain page for W4's include pages).
+//! 100,000 resources), W6 (a system bulk export of W4's store) and M (idle memory), each checked
+//! for correctness and reported as the median of several runs next to its ratio to a ceiling
+//! measured in the same run on the same machine (the HTTP ceiling for W3 and W5, each at its own
+//! number of connections, the storage ceiling for W1 and W2, the plain page for W4's include
+//! pages, the Bytes ceiling for W6).
 //!
 //! The server runs in this process, on a Tokio runtime of its own ([`server`]); the load generator
 //! runs on another runtime in the same process ([`client`]), so on the same machine. M measures
@@ -28,7 +29,9 @@ use report::{
 };
 use serde_json::{Map, Value, json};
 use workload::ingest::{IngestRun, Owner, ReadTarget};
-use workload::{everything, everything_memory, import, ingest, memory, read, search, storage};
+use workload::{
+    everything, everything_memory, export, import, ingest, memory, read, search, storage,
+};
 
 /// The workloads `--workloads` can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +49,8 @@ pub enum Workload {
     /// Memory of `hale serve` while `$everything` streams one patient of 100,000 resources.
     #[value(name = "w5mem")]
     W5Mem,
+    /// A system bulk export of W4's store, and the Bytes ceiling.
+    W6,
     /// Idle memory of `hale serve`.
     M,
     /// The HTTP and storage ceilings.
@@ -71,7 +76,7 @@ pub struct Options {
     pub hale_bin: Option<PathBuf>,
     /// Resources W4 loads, at least.
     pub w4_resources: u64,
-    /// A database file W4 builds and keeps, or reuses if it exists.
+    /// A database file W4 (and W6) builds and keeps, or reuses if it exists.
     pub w4_db: Option<PathBuf>,
     /// Resources in the compartment of W5-mem's one patient.
     pub w5_mem_resources: u64,
@@ -91,11 +96,13 @@ const ORDER: &[&str] = &[
     "W4",
     "W5",
     "W5-mem",
+    "W6",
     "M",
     "ceiling-http",
     "ceiling-http-w5",
     "ceiling-storage-w1",
     "ceiling-storage-w2",
+    "ceiling-bytes",
 ];
 
 /// Runs the chosen workloads and returns the report. Correctness failures are in the report
@@ -359,23 +366,25 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     }
 
     let mut w4_data = None;
-    if options.wants(Workload::W4) {
-        let w4_options = search::W4Options {
-            data: options.data.clone(),
-            resources: options.w4_resources,
-            db: options.w4_db.clone(),
-            seed: options.seed,
+    let w4_options = search::W4Options {
+        data: options.data.clone(),
+        resources: options.w4_resources,
+        db: options.w4_db.clone(),
+        seed: options.seed,
+    };
+    if (options.wants(Workload::W4) || options.wants(Workload::W6)) && data_label == "none" {
+        data_label = match (&options.data, &options.w4_db) {
+            (Some(dir), _) => dir.display().to_string(),
+            (None, Some(db)) => db.display().to_string(),
+            (None, None) => data_label,
         };
+    }
+    // W4's store, kept for W6 when both run, so that it is built once.
+    let mut w4_store: Option<search::Store> = None;
+    if options.wants(Workload::W4) {
         match search::prepare(&w4_options) {
             Ok(prepared) => {
                 w4_data = Some(prepared.description.clone());
-                if data_label == "none" {
-                    data_label = match (&options.data, &options.w4_db) {
-                        (Some(dir), _) => dir.display().to_string(),
-                        (None, Some(db)) => db.display().to_string(),
-                        (None, None) => data_label,
-                    };
-                }
                 let mut series: Vec<search::ShapeSeries> = prepared
                     .shapes
                     .iter()
@@ -413,7 +422,16 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
                     .collect();
                 search::include_ratios(&prepared.shapes, &mut w4_results);
                 results.extend(w4_results);
-                prepared.server.stop()?;
+                if options.wants(Workload::W6) {
+                    w4_store = Some(search::Store {
+                        server: prepared.server,
+                        description: prepared.description,
+                        checks: prepared.checks,
+                        recorded: None,
+                    });
+                } else {
+                    prepared.server.stop()?;
+                }
             }
             Err(e) => {
                 let mut result = workload_result(
@@ -439,6 +457,12 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
 
     if options.wants(Workload::W5Mem) {
         results.extend(run_w5_mem(options, &client));
+    }
+
+    if options.wants(Workload::W6) {
+        let (w6_results, description) = run_w6(options, &w4_options, &client, w4_store.take());
+        results.extend(w6_results);
+        w4_data = w4_data.or(description);
     }
 
     if options.wants(Workload::M) {
@@ -490,6 +514,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         ("W2", "ceiling-storage-w2"),
         ("W3", "ceiling-http"),
         ("W5", "ceiling-http-w5"),
+        ("W6", "ceiling-bytes"),
     ] {
         let ceiling_median = results
             .iter()
@@ -558,6 +583,15 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             everything_memory::SAMPLE_EVERY.as_millis(),
             everything_memory::AFTER_SETTLE.as_secs(),
             everything_memory::FLAT_FLOOR_MB,
+        ));
+    }
+    if options.wants(Workload::W6) {
+        notes.push(format!(
+            "W6 exports W4's store (built once, or reused with --w4-db; its database file is read once, untimed, so that every run finds it in the OS cache). Each run first measures the Bytes ceiling (`ceiling-bytes`: `SELECT json FROM history` in one SQL scan in this process, rows per second), then for each of {:?} concurrent downloads starts a fresh `hale serve` over the database and, as the operator, sends `GET /bulk-data/r4/$export` (1up's synchronous kick-off) and downloads every file of the manifest, each connection taking the next file as it finishes one. The figure is resources per second from the kick-off to the last byte, of the number of downloads with the higher median; the W6 table shows both. The client counts lines as they stream and keeps no body. RSS is read from /proc/<pid>/status before the export (after one kick-off with `_since` in the future), every {} ms and {} s after, with VmHWM reset before it; VmRSS includes the database pages SQLite maps (mmap_size 256 MiB), which belong to the OS cache, so the target's growth (≤ {} MB) is judged on RssAnon, what the process allocated, in the worse of the two numbers of downloads.",
+            export::DOWNLOADS,
+            export::SAMPLE_EVERY.as_millis(),
+            export::AFTER_SETTLE.as_secs(),
+            export::TARGET_RSS_GROWTH_MB,
         ));
     }
     if options.wants(Workload::Ceilings) {
@@ -800,6 +834,150 @@ fn run_w5_mem(options: &Options, client: &tokio::runtime::Runtime) -> Vec<Worklo
         .zip(&series)
         .map(|(count, series)| series.result(*count, Some(&store), &store.checks))
         .collect()
+}
+
+/// W6 and the Bytes ceiling, interleaved run by run, over W4's store (`store`, when W4 built or
+/// reopened it in this run). Returns the results and, when W6 opened the store itself, how it
+/// was made.
+fn run_w6(
+    options: &Options,
+    w4_options: &search::W4Options,
+    client: &tokio::runtime::Runtime,
+    store: Option<search::Store>,
+) -> (Vec<WorkloadResult>, Option<String>) {
+    let failed = |e: &anyhow::Error| {
+        let checks = [failed_run(e)];
+        let mut result = workload_result(
+            "W6",
+            "system bulk export, NDJSON",
+            "resources/s",
+            Vec::new(),
+            &checks,
+            Map::new(),
+        );
+        result.target = Some(Target {
+            text: "≥ 250,000 resources/s; RSS grows ≤ 64 MB".into(),
+            met: false,
+        });
+        (vec![result], None)
+    };
+    let binary = match memory::find_hale_binary(options.hale_bin.as_deref()) {
+        Ok(binary) => binary,
+        Err(e) => return failed(&e),
+    };
+    let (store, opened_here) = match store {
+        Some(store) => (store, false),
+        None => match search::open_store(w4_options) {
+            Ok(store) => (store, true),
+            Err(e) => return failed(&e),
+        },
+    };
+    let store = match export::prepare(store) {
+        Ok(store) => store,
+        Err(e) => return failed(&e),
+    };
+    let db = store.db_path();
+    let mut scans: Vec<export::BytesScan> = Vec::new();
+    let mut scan_checks = Vec::new();
+    let mut series: Vec<export::ExportSeries> = export::DOWNLOADS
+        .iter()
+        .map(|_| export::ExportSeries::default())
+        .collect();
+    for run_idx in 0..options.runs {
+        match export::bytes_ceiling(&db) {
+            Ok(scan) => {
+                progress(format!(
+                    "ceiling-bytes run {}/{}: {} rows/s ({} rows, {:.0} MB in {:.2} s, {:.0} MB/s)",
+                    run_idx + 1,
+                    options.runs,
+                    report::thousands(scan.rate),
+                    scan.rows,
+                    scan.bytes as f64 / 1e6,
+                    scan.seconds,
+                    scan.bytes as f64 / 1e6 / scan.seconds.max(1e-9),
+                ));
+                scan_checks.push(scan.checks.clone());
+                scans.push(scan);
+            }
+            Err(e) => scan_checks.push(failed_run(&e)),
+        }
+        for (downloads, series) in export::DOWNLOADS.iter().zip(series.iter_mut()) {
+            series.push(
+                run_idx,
+                options.runs,
+                export::export(&binary, &store, client, *downloads),
+            );
+        }
+    }
+
+    // The figure is the number of downloads with the higher median; every run's checks count.
+    let best = series
+        .iter()
+        .max_by(|a, b| a.rate().total_cmp(&b.rate()))
+        .filter(|s| !s.runs.is_empty());
+    let mut checks = vec![store.checks.clone()];
+    checks.extend(series.iter().flat_map(|s| s.checks.iter().cloned()));
+    let mut details = Map::new();
+    details.insert("resources".into(), json!(store.resources));
+    details.insert("db_mb".into(), json!(store.db_bytes as f64 / 1e6));
+    details.insert("store".into(), json!(store.description));
+    details.insert("warm_read_seconds".into(), json!(store.warm_seconds));
+    details.insert(
+        "figure_downloads".into(),
+        json!(best.and_then(|s| s.runs.first()).map(|r| r.downloads)),
+    );
+    details.insert(
+        "by_downloads".into(),
+        Value::Array(series.iter().map(export::ExportSeries::details).collect()),
+    );
+    let worst_growth = series
+        .iter()
+        .filter(|s| !s.runs.is_empty())
+        .map(export::ExportSeries::anon_growth_mb)
+        .fold(f64::NAN, f64::max);
+    details.insert("rss_anon_growth_mb_worst".into(), json!(worst_growth));
+    let mut result = workload_result(
+        "W6",
+        &format!(
+            "system bulk export of {} resources, NDJSON, kick-off and downloads",
+            report::thousands(store.resources as f64)
+        ),
+        "resources/s",
+        best.map_or_else(Vec::new, |s| s.runs.iter().map(|r| r.rate).collect()),
+        &checks,
+        details,
+    );
+    result.target = Some(Target {
+        text: format!(
+            "≥ 250,000 resources/s; RSS grows ≤ 64 MB (RssAnon growth {:.1} MB)",
+            worst_growth
+        ),
+        met: result.correct
+            && result.median >= export::TARGET_RESOURCES_PER_SEC
+            && worst_growth <= export::TARGET_RSS_GROWTH_MB,
+    });
+
+    let mut ceiling_details = Map::new();
+    let of =
+        |f: &dyn Fn(&export::BytesScan) -> f64| median(&scans.iter().map(f).collect::<Vec<_>>());
+    ceiling_details.insert("rows".into(), json!(scans.last().map(|s| s.rows)));
+    ceiling_details.insert("json_bytes".into(), json!(scans.last().map(|s| s.bytes)));
+    ceiling_details.insert("seconds_median".into(), json!(of(&|s| s.seconds)));
+    ceiling_details.insert(
+        "mb_per_sec_median".into(),
+        json!(of(&|s| s.bytes as f64 / 1e6 / s.seconds.max(1e-9))),
+    );
+    ceiling_details.insert("sql".into(), json!("SELECT json FROM history"));
+    let ceiling = workload_result(
+        "ceiling-bytes",
+        "Bytes ceiling, the stored JSON column in one SQL scan",
+        "resources/s",
+        scans.iter().map(|s| s.rate).collect(),
+        &scan_checks,
+        ceiling_details,
+    );
+    let description = opened_here.then(|| store.description.clone());
+    (vec![result, ceiling], description)
 }
 
 pub(crate) fn progress(message: String) {

@@ -13,7 +13,8 @@ use hale_bench::{Options, Workload};
 
 /// Hale's benchmark harness (`benchmarks.md`): W1 transaction ingest, W2 import, W3 read by id,
 /// W4 search mix, W5 `$everything`, W5-mem memory while `$everything` streams a large patient,
-/// M idle memory, and the HTTP and storage ceilings, as medians over several runs.
+/// W6 system bulk export, M idle memory, and the HTTP, storage and Bytes ceilings, as medians
+/// over several runs.
 #[derive(Parser, Debug)]
 #[command(name = "hale-bench", version, about)]
 struct Cli {
@@ -27,7 +28,7 @@ struct Cli {
     /// The seed of hale-synth.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// The workloads to run, comma-separated (`w4`, `w5` and `w5mem` run only when named).
+    /// The workloads to run, comma-separated (`w4`, `w5`, `w5mem` and `w6` run only when named).
     #[arg(
         long,
         value_enum,
@@ -45,13 +46,14 @@ struct Cli {
     /// Where the JSON goes: `<date>-<git short sha>.json` and `latest.json`.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
-    /// The `hale` binary M starts; by default the one next to this executable.
+    /// The `hale` binary M, W5-mem and W6 start; by default the one next to this executable.
     #[arg(long)]
     hale_bin: Option<PathBuf>,
-    /// Resources W4 loads (at least; whole patient Bundles), from the Synthea folder of --data.
+    /// Resources W4 loads (at least; whole patient Bundles), from the Synthea folder of --data;
+    /// W6 exports the same store.
     #[arg(long, default_value_t = hale_bench::workload::search::DEFAULT_RESOURCES)]
     w4_resources: u64,
-    /// A database file for W4: built there and kept (with a `.w4.json` marker) if absent,
+    /// A database file for W4 and W6: built there and kept (with a `.w4.json` marker) if absent,
     /// reused as it is if present, so that later runs skip the minutes a million resources take.
     #[arg(long)]
     w4_db: Option<PathBuf>,

@@ -72,8 +72,8 @@ pub struct Setup {
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkloadResult {
     /// `W1`, `W2`, `W3`, `W4-<shape>` (one per search shape), `W5`, `W5-mem-<_count>` (one per
-    /// page size), `M`, `ceiling-http`, `ceiling-http-w5`, `ceiling-storage-w1`,
-    /// `ceiling-storage-w2`.
+    /// page size), `W6`, `M`, `ceiling-http`, `ceiling-http-w5`, `ceiling-storage-w1`,
+    /// `ceiling-storage-w2`, `ceiling-bytes`.
     pub id: String,
     /// What was measured, in words.
     pub workload: String,
@@ -256,6 +256,7 @@ impl Report {
         }
         self.w4_table(&mut out);
         self.w5_mem_table(&mut out);
+        self.w6_table(&mut out);
         let failed: Vec<(&str, &Check)> = self
             .results
             .iter()
@@ -394,6 +395,54 @@ impl Report {
                 number("rss_anon_growth_mb_median"),
                 number("rss_anon_flat_ratio_median"),
                 if r.correct { "yes" } else { "**NO**" },
+            );
+        }
+    }
+
+    /// W6's own table: one row per number of concurrent downloads, with the export's pace,
+    /// where its time went and the server's memory, read from the details of `W6`.
+    fn w6_table(&self, out: &mut String) {
+        let Some(w6) = self.result("W6") else {
+            return;
+        };
+        let Some(series) = w6
+            .details
+            .get("by_downloads")
+            .and_then(serde_json::Value::as_array)
+        else {
+            return;
+        };
+        out.push_str("\n### W6: system bulk export\n\n");
+        out.push_str("Medians over runs. Export s runs from the kick-off's request to the last byte of the last file; first bytes s is the time from each file's request to its first byte, summed over the files; CPU is what the server and the client (this process) used meanwhile. MB are 10^6 bytes; VmRSS includes the database pages SQLite maps, RssAnon is what the server allocated; growth is the peak over the export minus before.\n\n");
+        out.push_str("| downloads | resources/s | export s | kick-off s | files, first bytes s | NDJSON MB/s | server CPU s (µs/resource) | client CPU s | VmRSS before / peak / after, growth | RssAnon before / peak / after, growth |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+        for mode in series {
+            let number = |key: &str| {
+                mode.get(key)
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN)
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.2} | {:.2} | {}, {:.2} | {:.0} | {:.2} ({:.2}) | {:.2} | {:.1} / {:.1} / {:.1}, {:.1} | {:.1} / {:.1} / {:.1}, {:.1} |",
+                number("downloads"),
+                thousands(number("resources_per_sec_median")),
+                number("seconds_median"),
+                number("kick_off_seconds_median"),
+                number("files"),
+                number("first_byte_seconds_sum_median"),
+                number("mb_per_sec_median"),
+                number("server_cpu_seconds_median"),
+                number("server_cpu_us_per_resource_median"),
+                number("client_cpu_seconds_median"),
+                number("vm_rss_before_mb_median"),
+                number("vm_rss_peak_mb_median"),
+                number("vm_rss_after_mb_median"),
+                number("vm_rss_growth_mb_median"),
+                number("rss_anon_before_mb_median"),
+                number("rss_anon_peak_mb_median"),
+                number("rss_anon_after_mb_median"),
+                number("rss_anon_growth_mb_median"),
             );
         }
     }

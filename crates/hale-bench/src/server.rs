@@ -206,6 +206,21 @@ impl BenchServer {
         self.stop_inner()
     }
 
+    /// Stops accepting requests, finishes those in flight, closes the store and checkpoints the
+    /// whole WAL into the database file, keeping the file (and the temporary folder it may live
+    /// in) until the server is dropped: another process can then open the database alone, as a
+    /// `hale serve` that has run a while would find it.
+    pub fn halt(&mut self) -> anyhow::Result<()> {
+        self.stop_inner()?;
+        let path = self.db_path();
+        let conn = rusqlite::Connection::open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .context("checkpointing the WAL")?;
+        Ok(())
+    }
+
     /// Stops the server, checkpoints the whole WAL into the database file, and starts a new
     /// server over the same database. After a bulk load, this leaves the database as a server
     /// that has run for a while would have it, whether the next run built it or reuses it.

@@ -187,16 +187,97 @@ fn the_search_mix_runs_small_and_checks_its_answers() {
     let described = built.setup.w4_data.clone().unwrap_or_default();
     assert!(described.contains("5,"), "{described}");
 
-    // A second run reuses the database the first one built and kept.
+    // A second run reuses the database the first one built and kept, and W6, when the `hale`
+    // binary is there to serve it, exports the store W4 opened.
     assert!(db.with_extension("db.w4.json").is_file());
-    let reused = run(1);
+    let with_export = hale_bench::workload::memory::find_hale_binary(None).is_ok();
+    let mut reuse = options(1);
+    if with_export {
+        reuse.workloads.push(Workload::W6);
+    }
+    let reused = match hale_bench::run(&reuse) {
+        Ok(report) => report,
+        Err(e) => panic!("the harness failed: {e:#}"),
+    };
     assert!(
         reused.all_correct,
         "a check failed:\n{}",
         reused.to_markdown()
     );
-    let described = reused.setup.w4_data.unwrap_or_default();
+    let described = reused.setup.w4_data.clone().unwrap_or_default();
     assert!(described.contains("reused from"), "{described}");
+    if with_export {
+        assert_export_reported(&reused, 5_000);
+    }
+}
+
+/// The W6 rows of a report whose store held `at_least` resources.
+fn assert_export_reported(report: &hale_bench::report::Report, at_least: u64) {
+    let markdown = report.to_markdown();
+    let w6 = report.result("W6");
+    assert!(w6.is_some_and(|r| r.median > 0.0), "W6 measured nothing");
+    assert_eq!(
+        w6.and_then(|r| r.ceiling.as_ref())
+            .map(|c| c.ceiling_id.as_str()),
+        Some("ceiling-bytes")
+    );
+    let details = w6.map(|r| r.details.clone()).unwrap_or_default();
+    assert!(
+        details["resources"].as_u64().is_some_and(|n| n >= at_least),
+        "{details:?}"
+    );
+    let modes = details["by_downloads"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(modes.len(), 2, "{details:?}");
+    for mode in &modes {
+        assert_eq!(mode["resources"], details["resources"], "{mode}");
+    }
+    assert!(
+        report
+            .result("ceiling-bytes")
+            .is_some_and(|r| r.median > 0.0)
+    );
+    assert!(markdown.contains("### W6"), "{markdown}");
+    assert!(markdown.contains("| W6 "), "{markdown}");
+}
+
+#[test]
+fn the_export_runs_small_and_checks_its_files() {
+    // W6 exports W4's store, built from the shared test data, through the `hale` binary; it
+    // skips with a note without either, as W4 and M do.
+    let dir = synthea_dir();
+    if !dir.is_dir() || hale_bench::workload::memory::find_hale_binary(None).is_err() {
+        eprintln!("skipped: {} or the hale binary is absent", dir.display());
+        return;
+    }
+    let db_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary folder: {e}"));
+    let options = Options {
+        data: Some(dir),
+        patients: 2,
+        seed: 7,
+        workloads: vec![Workload::W6],
+        runs: 1,
+        duration: Duration::from_millis(300),
+        hale_bin: None,
+        w4_resources: 3_000,
+        w4_db: Some(db_dir.path().join("w6.db")),
+        w5_mem_resources: 0,
+    };
+    let report = match hale_bench::run(&options) {
+        Ok(report) => report,
+        Err(e) => panic!("the harness failed: {e:#}"),
+    };
+    assert!(
+        report.all_correct,
+        "a check failed:\n{}",
+        report.to_markdown()
+    );
+    let ids: Vec<&str> = report.results.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["W6", "ceiling-bytes"]);
+    assert!(report.setup.w4_data.is_some());
+    assert_export_reported(&report, 3_000);
 }
 
 #[test]

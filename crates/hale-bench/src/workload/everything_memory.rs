@@ -27,8 +27,8 @@
 //! patient's resources; and the server still running and answering `/healthz` afterwards.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -42,7 +42,7 @@ use crate::client::{self, Connection};
 use crate::report::{self, RunChecks, Target, WorkloadResult, median};
 use crate::server::BenchServer;
 use crate::workload::everything;
-use crate::workload::memory::{self, Rss, ServeProcess, mb};
+use crate::workload::memory::{self, Rss, RssSpan, ServeProcess, lock, mb};
 
 /// Resources in the patient's compartment by default: the Patient and 99,999 Observations.
 pub const DEFAULT_RESOURCES: u64 = 100_000;
@@ -56,11 +56,7 @@ pub const LOAD_CONNECTIONS: usize = 4;
 /// The `_count` of each walk, in the order they run.
 pub const PAGE_SIZES: &[usize] = &[1000, 10_000];
 
-/// How often the sampling thread reads the server's RSS during a walk.
-pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
-
-/// How long after the walk the RSS reported as "after" is read.
-pub const AFTER_SETTLE: Duration = Duration::from_secs(1);
+pub use crate::workload::memory::{AFTER_SETTLE, SAMPLE_EVERY};
 
 /// Growth below this counts as this much in the flatness ratio, so that noise in a growth of
 /// nearly nothing does not make a ratio.
@@ -177,11 +173,7 @@ impl LoadTally {
             Ok(answer) if answer.status == StatusCode::OK => answer,
             Ok(answer) => {
                 self.failed_bundles += 1;
-                self.sample(format!(
-                    "{name}: {} {}",
-                    answer.status,
-                    String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
-                ));
+                self.sample(format!("{name}: {}", answer.describe()));
                 return;
             }
             Err(e) => {
@@ -236,12 +228,7 @@ pub fn build(client: &tokio::runtime::Runtime, resources: u64) -> anyhow::Result
         let mut connection = Connection::open(&target).await?;
         connection.post_fhir(Uri::from_static("/r4"), patient).await
     })?;
-    anyhow::ensure!(
-        answer.status == StatusCode::OK,
-        "the Patient's transaction answered {}: {}",
-        answer.status,
-        String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
-    );
+    answer.ensure_ok("the Patient's transaction")?;
     let response: ResponseBundle =
         serde_json::from_slice(&answer.body).context("the Patient's transaction response")?;
     let patient_id = response
@@ -380,19 +367,9 @@ pub struct MemoryWalk {
     pub pages: u64,
     /// The most match entries on one page: the page size the server used.
     pub largest_page: u64,
-    /// [`memory::SETTLE`] after the server said it listens, before any request.
-    pub started: Rss,
-    /// Before the walk, after one small first page.
-    pub before: Rss,
-    /// [`AFTER_SETTLE`] after the walk.
-    pub after: Rss,
-    /// The peak `VmRSS` over the walk, kB: `VmHWM` after the walk (reset before it), or the
-    /// largest sample where the kernel did not allow the reset.
-    pub peak_vm_rss_kb: u64,
-    /// Whether `peak_vm_rss_kb` is the kernel's `VmHWM`.
-    pub peak_from_vm_hwm: bool,
-    /// The largest `RssAnon` sampled during the walk, kB.
-    pub peak_anon_kb: u64,
+    /// The server's memory: at start, before the walk (after one small first page), at the
+    /// walk's peak and after it.
+    pub rss: RssSpan,
     /// The largest `VmRSS` sampled up to the end of the first 10% of pages, kB.
     pub first_tenth_vm_rss_kb: u64,
     /// The largest `RssAnon` sampled up to the end of the first 10% of pages, kB.
@@ -414,30 +391,20 @@ pub struct MemoryWalk {
 }
 
 impl MemoryWalk {
-    /// Peak `VmRSS` minus `VmRSS` before, MB.
-    pub fn vm_growth_mb(&self) -> f64 {
-        mb(self.peak_vm_rss_kb) - mb(self.before.vm_rss_kb)
-    }
-
-    /// Peak `RssAnon` minus `RssAnon` before, MB.
-    pub fn anon_growth_mb(&self) -> f64 {
-        mb(self.peak_anon_kb) - mb(self.before.rss_anon_kb)
-    }
-
     /// `VmRSS` growth over the whole walk over its growth in the first 10% of pages, each
     /// floored at [`FLAT_FLOOR_MB`].
     pub fn vm_flat_ratio(&self) -> f64 {
         flat_ratio(
-            self.vm_growth_mb(),
-            mb(self.first_tenth_vm_rss_kb) - mb(self.before.vm_rss_kb),
+            self.rss.vm_growth_mb(),
+            mb(self.first_tenth_vm_rss_kb) - mb(self.rss.before.vm_rss_kb),
         )
     }
 
     /// The same ratio for `RssAnon`.
     pub fn anon_flat_ratio(&self) -> f64 {
         flat_ratio(
-            self.anon_growth_mb(),
-            mb(self.first_tenth_anon_kb) - mb(self.before.rss_anon_kb),
+            self.rss.anon_growth_mb(),
+            mb(self.first_tenth_anon_kb) - mb(self.rss.before.rss_anon_kb),
         )
     }
 }
@@ -479,22 +446,10 @@ pub fn walk(
     );
     std::thread::sleep(Duration::from_millis(200));
     let before = server.rss()?;
-    let peak_from_vm_hwm = server.reset_peak();
-
-    let stop = AtomicBool::new(false);
-    let samples: Mutex<Vec<(Instant, Rss)>> = Mutex::new(Vec::new());
     let mut page_ends: Vec<Instant> = Vec::new();
     let mut by_page: Vec<Rss> = Vec::new();
     let mut walk_started = Instant::now();
-    let (walked, seconds, hwm_after) = std::thread::scope(|scope| {
-        let sampler = scope.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok(rss) = server.rss() {
-                    lock(&samples).push((Instant::now(), rss));
-                }
-                std::thread::sleep(SAMPLE_EVERY);
-            }
-        });
+    let sampled = server.sample_during(started, before, |samples| {
         walk_started = Instant::now();
         let walked = client.block_on(everything::walk(
             &mut connection,
@@ -504,25 +459,19 @@ pub fn walk(
             |_| {
                 let now = Instant::now();
                 if let Ok(rss) = server.rss() {
-                    lock(&samples).push((now, rss));
+                    lock(samples).push((now, rss));
                     by_page.push(rss);
                 }
                 page_ends.push(now);
             },
         ));
-        let seconds = walk_started.elapsed().as_secs_f64();
-        let hwm_after = server.rss().map(|r| r.vm_hwm_kb).unwrap_or(0);
-        stop.store(true, Ordering::Relaxed);
-        let _ = sampler.join();
-        (walked, seconds, hwm_after)
-    });
-    std::thread::sleep(AFTER_SETTLE);
-    let after = server.rss()?;
-
-    let samples = samples.into_inner().unwrap_or_else(|p| p.into_inner());
+        (walked, walk_started.elapsed().as_secs_f64())
+    })?;
+    let ((walked, seconds), samples, rss) = (sampled.output, sampled.samples, sampled.span);
     let first_tenth_end = page_ends
         .get((page_ends.len().div_ceil(10)).max(1) - 1)
-        .copied();
+        .copied()
+        .or(Some(Instant::now()));
     let max_of = |until: Option<Instant>, field: fn(&Rss) -> u64| {
         samples
             .iter()
@@ -531,23 +480,11 @@ pub fn walk(
             .max()
             .unwrap_or(0)
     };
-    let sampled_peak_vm = max_of(None, |r| r.vm_rss_kb);
-    let peak_vm_rss_kb = if peak_from_vm_hwm {
-        hwm_after.max(sampled_peak_vm)
-    } else {
-        sampled_peak_vm
-    };
-    let first_tenth_end = first_tenth_end.or(Some(Instant::now()));
     let measured = MemoryWalk {
         count,
         pages: walked.pages,
         largest_page: walked.largest_page_matches,
-        started,
-        before,
-        after,
-        peak_vm_rss_kb: peak_vm_rss_kb.max(before.vm_rss_kb),
-        peak_from_vm_hwm,
-        peak_anon_kb: max_of(None, |r| r.rss_anon_kb).max(before.rss_anon_kb),
+        rss,
         first_tenth_vm_rss_kb: max_of(first_tenth_end, |r| r.vm_rss_kb).max(before.vm_rss_kb),
         first_tenth_anon_kb: max_of(first_tenth_end, |r| r.rss_anon_kb).max(before.rss_anon_kb),
         samples: samples.len() as u64,
@@ -561,28 +498,8 @@ pub fn walk(
         checks: RunChecks::default(),
     };
     everything::record_walk_checks(&walked, &format!("W5-mem _count={count}"), &mut checks);
-    checks.check(
-        "W5-mem: hale serve still runs after the walk",
-        server.running(),
-        "checked after the walk",
-    );
-    match server.healthz() {
-        Ok(status_line) => checks.check(
-            "W5-mem: GET /healthz answers 200 after the walk",
-            status_line.contains(" 200 "),
-            status_line,
-        ),
-        Err(e) => checks.check(
-            "W5-mem: GET /healthz answers 200 after the walk",
-            false,
-            format!("{e:#}"),
-        ),
-    }
+    server.check_still_serving("W5-mem", "walk", &mut checks);
     Ok(MemoryWalk { checks, ..measured })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The walks of one page size over the runs, and the result they make.
@@ -608,14 +525,14 @@ impl WalkSeries {
                     run_idx + 1,
                     walk.pages,
                     walk.seconds,
-                    mb(walk.started.vm_rss_kb),
-                    mb(walk.before.vm_rss_kb),
-                    mb(walk.peak_vm_rss_kb),
-                    mb(walk.after.vm_rss_kb),
-                    mb(walk.started.rss_anon_kb),
-                    mb(walk.before.rss_anon_kb),
-                    mb(walk.peak_anon_kb),
-                    mb(walk.after.rss_anon_kb),
+                    mb(walk.rss.started.vm_rss_kb),
+                    mb(walk.rss.before.vm_rss_kb),
+                    mb(walk.rss.peak_vm_rss_kb),
+                    mb(walk.rss.after.vm_rss_kb),
+                    mb(walk.rss.started.rss_anon_kb),
+                    mb(walk.rss.before.rss_anon_kb),
+                    mb(walk.rss.peak_anon_kb),
+                    mb(walk.rss.after.rss_anon_kb),
                     walk.vm_flat_ratio(),
                     walk.anon_flat_ratio(),
                 ));
@@ -656,34 +573,37 @@ impl WalkSeries {
             json!(of(&|w| w.matches as f64 / w.seconds.max(1e-9))),
         );
         for (key, value) in [
-            ("vm_rss_started_mb", of(&|w| mb(w.started.vm_rss_kb))),
-            ("vm_rss_before_mb", of(&|w| mb(w.before.vm_rss_kb))),
-            ("vm_rss_peak_mb", of(&|w| mb(w.peak_vm_rss_kb))),
-            ("vm_rss_after_mb", of(&|w| mb(w.after.vm_rss_kb))),
-            ("vm_rss_growth_mb", of(&|w| w.vm_growth_mb())),
+            ("vm_rss_started_mb", of(&|w| mb(w.rss.started.vm_rss_kb))),
+            ("vm_rss_before_mb", of(&|w| mb(w.rss.before.vm_rss_kb))),
+            ("vm_rss_peak_mb", of(&|w| mb(w.rss.peak_vm_rss_kb))),
+            ("vm_rss_after_mb", of(&|w| mb(w.rss.after.vm_rss_kb))),
+            ("vm_rss_growth_mb", of(&|w| w.rss.vm_growth_mb())),
             (
                 "vm_rss_growth_first_tenth_mb",
-                of(&|w| mb(w.first_tenth_vm_rss_kb) - mb(w.before.vm_rss_kb)),
+                of(&|w| mb(w.first_tenth_vm_rss_kb) - mb(w.rss.before.vm_rss_kb)),
             ),
             ("vm_rss_flat_ratio", of(&|w| w.vm_flat_ratio())),
-            ("rss_anon_started_mb", of(&|w| mb(w.started.rss_anon_kb))),
-            ("rss_anon_before_mb", of(&|w| mb(w.before.rss_anon_kb))),
-            ("rss_anon_peak_mb", of(&|w| mb(w.peak_anon_kb))),
-            ("rss_anon_after_mb", of(&|w| mb(w.after.rss_anon_kb))),
-            ("rss_anon_growth_mb", of(&|w| w.anon_growth_mb())),
+            (
+                "rss_anon_started_mb",
+                of(&|w| mb(w.rss.started.rss_anon_kb)),
+            ),
+            ("rss_anon_before_mb", of(&|w| mb(w.rss.before.rss_anon_kb))),
+            ("rss_anon_peak_mb", of(&|w| mb(w.rss.peak_anon_kb))),
+            ("rss_anon_after_mb", of(&|w| mb(w.rss.after.rss_anon_kb))),
+            ("rss_anon_growth_mb", of(&|w| w.rss.anon_growth_mb())),
             (
                 "rss_anon_growth_first_tenth_mb",
-                of(&|w| mb(w.first_tenth_anon_kb) - mb(w.before.rss_anon_kb)),
+                of(&|w| mb(w.first_tenth_anon_kb) - mb(w.rss.before.rss_anon_kb)),
             ),
             ("rss_anon_flat_ratio", of(&|w| w.anon_flat_ratio())),
-            ("rss_file_before_mb", of(&|w| mb(w.before.rss_file_kb))),
-            ("rss_file_after_mb", of(&|w| mb(w.after.rss_file_kb))),
+            ("rss_file_before_mb", of(&|w| mb(w.rss.before.rss_file_kb))),
+            ("rss_file_after_mb", of(&|w| mb(w.rss.after.rss_file_kb))),
         ] {
             details.insert(format!("{key}_median"), json!(value));
         }
         details.insert(
             "peak_from_vm_hwm".into(),
-            json!(self.walks.iter().all(|w| w.peak_from_vm_hwm)),
+            json!(self.walks.iter().all(|w| w.rss.peak_from_vm_hwm)),
         );
         details.insert(
             "warm_up_page_ms_median".into(),
@@ -724,7 +644,7 @@ impl WalkSeries {
                 store.map_or("?".into(), |s| report::thousands(s.resources as f64))
             ),
             "MB",
-            self.walks.iter().map(MemoryWalk::vm_growth_mb).collect(),
+            self.walks.iter().map(|w| w.rss.vm_growth_mb()).collect(),
             &checks,
             details,
         );

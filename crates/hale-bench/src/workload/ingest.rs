@@ -156,11 +156,7 @@ pub fn run(
             Ok(answer) => {
                 not_ok += 1;
                 if samples.len() < 3 {
-                    samples.push(format!(
-                        "{name}: {} {}",
-                        answer.status,
-                        String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
-                    ));
+                    samples.push(format!("{name}: {}", answer.describe()));
                 }
                 continue;
             }

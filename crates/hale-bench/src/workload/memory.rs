@@ -8,7 +8,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
@@ -16,6 +18,12 @@ use crate::report::RunChecks;
 
 /// How long the server idles before its RSS is read.
 pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// How often a sampling thread reads a server's RSS while work is measured (W5-mem, W6).
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+
+/// How long after measured work the RSS reported as "after" is read (W5-mem, W6).
+pub const AFTER_SETTLE: Duration = Duration::from_secs(1);
 
 /// How long the server may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -104,6 +112,46 @@ pub struct Rss {
     pub rss_file_kb: u64,
 }
 
+/// A server's memory around one measured stretch of work (W5-mem's walk, W6's export).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RssSpan {
+    /// [`SETTLE`] after the server said it listens, before any request.
+    pub started: Rss,
+    /// Before the work, after one small warm-up request.
+    pub before: Rss,
+    /// [`AFTER_SETTLE`] after the work.
+    pub after: Rss,
+    /// The peak `VmRSS` over the work, kB: `VmHWM` after it (reset before it), or the largest
+    /// sample where the kernel did not allow the reset; at least `before`'s.
+    pub peak_vm_rss_kb: u64,
+    /// Whether `peak_vm_rss_kb` is the kernel's `VmHWM`.
+    pub peak_from_vm_hwm: bool,
+    /// The largest `RssAnon` sampled during the work, kB; at least `before`'s.
+    pub peak_anon_kb: u64,
+}
+
+impl RssSpan {
+    /// Peak `VmRSS` minus `VmRSS` before, MB.
+    pub fn vm_growth_mb(&self) -> f64 {
+        mb(self.peak_vm_rss_kb) - mb(self.before.vm_rss_kb)
+    }
+
+    /// Peak `RssAnon` minus `RssAnon` before, MB.
+    pub fn anon_growth_mb(&self) -> f64 {
+        mb(self.peak_anon_kb) - mb(self.before.rss_anon_kb)
+    }
+}
+
+/// What [`ServeProcess::sample_during`] saw.
+pub struct Sampled<T> {
+    /// What the work returned.
+    pub output: T,
+    /// Every RSS reading taken during the work, the sampling thread's and the work's own.
+    pub samples: Vec<(Instant, Rss)>,
+    /// The memory around the work.
+    pub span: RssSpan,
+}
+
 /// A `hale serve` process the harness started over a data folder, stopped when dropped.
 pub struct ServeProcess {
     child: std::process::Child,
@@ -115,12 +163,24 @@ impl ServeProcess {
     /// Starts `hale serve --listen 127.0.0.1:0 --data-dir data_dir`, with `extra_args`, and
     /// waits until it says it listens.
     pub fn start(binary: &Path, data_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, data_dir, extra_args, &[])
+    }
+
+    /// [`ServeProcess::start`], with environment variables set for the server (such as
+    /// `HALE_ADMIN_TOKEN`, which then appears on no command line).
+    pub fn start_with_env(
+        binary: &Path,
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .env_remove("HALE_DATABASE_URL")
             .env_remove("HALE_DEMO")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -162,6 +222,11 @@ impl ServeProcess {
         })
     }
 
+    /// The CPU time it has used so far, user and system, in seconds.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     /// Resets its `VmHWM` to its current `VmRSS` (`echo 5 > /proc/<pid>/clear_refs`), so that a
     /// later `VmHWM` is the peak since now; returns whether the kernel allowed it.
     pub fn reset_peak(&self) -> bool {
@@ -171,6 +236,76 @@ impl ServeProcess {
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Runs `work` while a thread reads the server's RSS every [`SAMPLE_EVERY`] into the samples
+    /// `work` is handed too (to add readings of its own, such as one per page), with `VmHWM`
+    /// reset just before; then reads the RSS once more [`AFTER_SETTLE`] later. `started` and
+    /// `before` are the caller's readings before the work.
+    pub fn sample_during<T>(
+        &self,
+        started: Rss,
+        before: Rss,
+        work: impl FnOnce(&Mutex<Vec<(Instant, Rss)>>) -> T,
+    ) -> anyhow::Result<Sampled<T>> {
+        let peak_from_vm_hwm = self.reset_peak();
+        let stop = AtomicBool::new(false);
+        let samples: Mutex<Vec<(Instant, Rss)>> = Mutex::new(Vec::new());
+        let (output, hwm_after) = std::thread::scope(|scope| {
+            let sampler = scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(rss) = self.rss() {
+                        lock(&samples).push((Instant::now(), rss));
+                    }
+                    std::thread::sleep(SAMPLE_EVERY);
+                }
+            });
+            let output = work(&samples);
+            let hwm_after = self.rss().map(|r| r.vm_hwm_kb).unwrap_or(0);
+            stop.store(true, Ordering::Relaxed);
+            let _ = sampler.join();
+            (output, hwm_after)
+        });
+        std::thread::sleep(AFTER_SETTLE);
+        let after = self.rss()?;
+        let samples = samples.into_inner().unwrap_or_else(|p| p.into_inner());
+        let sampled_peak = |field: fn(&Rss) -> u64| samples.iter().map(|(_, r)| field(r)).max();
+        let sampled_peak_vm = sampled_peak(|r| r.vm_rss_kb).unwrap_or(0);
+        let peak_vm_rss_kb = if peak_from_vm_hwm {
+            hwm_after.max(sampled_peak_vm)
+        } else {
+            sampled_peak_vm
+        };
+        let span = RssSpan {
+            started,
+            before,
+            after,
+            peak_vm_rss_kb: peak_vm_rss_kb.max(before.vm_rss_kb),
+            peak_from_vm_hwm,
+            peak_anon_kb: sampled_peak(|r| r.rss_anon_kb)
+                .unwrap_or(0)
+                .max(before.rss_anon_kb),
+        };
+        Ok(Sampled {
+            output,
+            samples,
+            span,
+        })
+    }
+
+    /// Records that it still runs and answers `GET /healthz` with 200 after `work`, as checks
+    /// named for `workload`.
+    pub fn check_still_serving(&mut self, workload: &str, work: &str, checks: &mut RunChecks) {
+        checks.check(
+            &format!("{workload}: hale serve still runs after the {work}"),
+            self.running(),
+            format!("checked after the {work}"),
+        );
+        let name = format!("{workload}: GET /healthz answers 200 after the {work}");
+        match self.healthz() {
+            Ok(status_line) => checks.check(&name, status_line.contains(" 200 "), status_line),
+            Err(e) => checks.check(&name, false, format!("{e:#}")),
+        }
     }
 
     /// `GET /healthz`, over a connection of its own; the status line of the answer.
@@ -208,6 +343,31 @@ fn wait_listening(child: &mut std::process::Child) -> anyhow::Result<(String, St
     };
     let addr = listening_addr(&line).with_context(|| format!("no address in {line:?}"))?;
     Ok((line, addr))
+}
+
+/// Locks samples that a sampling thread and the measuring one share; a poisoned lock still holds
+/// good samples.
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The CPU time (user and system) of the process whose `stat` file is `stat_path`
+/// (`/proc/self/stat` for this one), in seconds.
+pub fn cpu_seconds(stat_path: &str) -> anyhow::Result<f64> {
+    let stat =
+        std::fs::read_to_string(stat_path).with_context(|| format!("reading {stat_path}"))?;
+    stat_cpu_seconds(&stat).with_context(|| format!("no CPU times in {stat_path}"))
+}
+
+/// `utime` + `stime` of a `/proc/<pid>/stat` line, in seconds. They are fields 14 and 15, counted
+/// after the command name, which is in parentheses and may hold spaces; their unit is the clock
+/// tick, which is 100 per second on every Linux this runs on (`getconf CLK_TCK`).
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    const TICKS_PER_SEC: f64 = 100.0;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |idx: usize| fields.get(idx)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / TICKS_PER_SEC)
 }
 
 /// The value in kB of a `/proc/<pid>/status` field such as `VmRSS:`.
@@ -254,5 +414,7 @@ mod tests {
             super::listening_addr(line).as_deref(),
             Some("127.0.0.1:4321")
         );
+        let stat = "4321 (hale serve) S 1 4321 4321 0 -1 4194560 900 0 0 0 250 75 0 0 20 0 6 0";
+        assert_eq!(super::stat_cpu_seconds(stat), Some(3.25));
     }
 }

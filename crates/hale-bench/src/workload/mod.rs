@@ -3,6 +3,7 @@
 
 pub mod everything;
 pub mod everything_memory;
+pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod memory;

@@ -83,8 +83,47 @@ pub struct Prepared {
     pub checks: RunChecks,
 }
 
+/// W4's million-resource store, open in an in-process server: built from the Synthea folder,
+/// or reused from a database an earlier run built and kept. W6 exports it too.
+pub struct Store {
+    /// The server over the store.
+    pub server: BenchServer,
+    /// How the store was made, for the report.
+    pub description: String,
+    /// The checks of the load (or of the reused database).
+    pub checks: RunChecks,
+    /// The resources a reused database's build recorded in its marker.
+    pub recorded: Option<u64>,
+}
+
 /// Builds (or reopens) W4's store and reads its facts.
 pub fn prepare(options: &W4Options) -> anyhow::Result<Prepared> {
+    let Store {
+        server,
+        description,
+        mut checks,
+        recorded,
+    } = open_store(options)?;
+    let facts = facts::read(&server.db_path(), options.seed)?;
+    if let Some(recorded) = recorded {
+        checks.equal(
+            "W4 reused database: resources = those its build recorded",
+            facts.resources(),
+            recorded,
+        );
+    }
+    let shapes = shapes::shapes(&facts);
+    Ok(Prepared {
+        server,
+        facts: Arc::new(facts),
+        shapes: Arc::new(shapes),
+        description,
+        checks,
+    })
+}
+
+/// Builds W4's store, or reopens the one `options.db` names, and starts a server over it.
+pub fn open_store(options: &W4Options) -> anyhow::Result<Store> {
     let mut checks = RunChecks::default();
     let reused = options.db.as_deref().filter(|db| db.exists());
     // The W4 store runs with `synchronous=NORMAL`: it only matters to the load, which is setup
@@ -118,7 +157,7 @@ pub fn prepare(options: &W4Options) -> anyhow::Result<Prepared> {
         }
         None => {
             let dir = options.data.as_deref().context(
-                "W4 needs --data with a Synthea folder (its MedicationRequests reference Medication resources, which hale-synth does not write), or --w4-db with a database an earlier run built",
+                "W4 and W6 need --data with a Synthea folder (its MedicationRequests reference Medication resources, which hale-synth does not write), or --w4-db with a database an earlier run built",
             )?;
             let data = data::synthea(dir)?;
             let server = match &options.db {
@@ -157,21 +196,11 @@ pub fn prepare(options: &W4Options) -> anyhow::Result<Prepared> {
             (server, description, None)
         }
     };
-    let facts = facts::read(&server.db_path(), options.seed)?;
-    if let Some(recorded) = recorded {
-        checks.equal(
-            "W4 reused database: resources = those its build recorded",
-            facts.resources(),
-            recorded,
-        );
-    }
-    let shapes = shapes::shapes(&facts);
-    Ok(Prepared {
+    Ok(Store {
         server,
-        facts: Arc::new(facts),
-        shapes: Arc::new(shapes),
         description,
         checks,
+        recorded,
     })
 }
 
