@@ -225,10 +225,18 @@ impl Engine {
         level: &ExportLevel,
         params: &ExportParams,
     ) -> Result<Vec<SearchQuery>, EngineError> {
-        let present = self
-            .store
-            .count_by_type(&ctx.scope, ctx.fhir_version)
-            .await?;
+        // One type asked for is planned as it is (a file names its type); otherwise the types
+        // with data in scope, which costs a count of every type.
+        let present: Vec<String> = match params.types.as_slice() {
+            [one] => vec![one.clone()],
+            _ => self
+                .store
+                .count_by_type(&ctx.scope, ctx.fhir_version)
+                .await?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect(),
+        };
         let members = member_types();
         let patients = match level {
             ExportLevel::System => None,
@@ -237,7 +245,7 @@ impl Engine {
             ExportLevel::Group(id) => Some(self.group_members(ctx, id).await?),
         };
         let mut queries = Vec::new();
-        for (name, _) in present {
+        for name in present {
             if !params.types.is_empty() && !params.types.contains(&name) {
                 continue;
             }

@@ -29,8 +29,13 @@ use crate::error::ApiError;
 use crate::export::jobs::{JobError, JobFiles, JobOutput, JobRunner, ManifestFile};
 use crate::request::FhirRequest;
 
-/// Resources read from the database per page while a file streams.
+/// Most resources read from the database per page while a file streams.
 const PAGE: usize = 1000;
+
+/// About how many bytes of JSON one page holds: resources run from under a kilobyte (an
+/// Observation) to tens (a Provenance of a whole record), so the next page's size follows the
+/// last one's, and a file of large resources streams in the memory of a file of small ones.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What a file token signs, so that it names its export for one principal only.
 const FILE_PURPOSE: &str = "bulk-export-file";
@@ -312,26 +317,28 @@ fn pages(
     slice: ExportSlice,
     query: hale_search::query::SearchQuery,
 ) -> impl futures::Stream<Item = Result<(Bytes, u64), EngineError>> {
-    futures::stream::try_unfold(Some(slice.after), move |after| {
+    futures::stream::try_unfold(Some((slice.after, PAGE)), move |state| {
         let (engine, ctx, slice, query) =
             (engine.clone(), ctx.clone(), slice.clone(), query.clone());
         async move {
-            let Some(after) = after else {
+            let Some((after, limit)) = state else {
                 return Ok(None);
             };
             let hits = engine
-                .export_page(&ctx, &slice, &query, after, PAGE)
+                .export_page(&ctx, &slice, &query, after, limit)
                 .await?;
             let Some(last) = hits.last().map(|hit| hit.position.row) else {
                 return Ok(None);
             };
-            let size = hits.iter().map(|h| h.resource.json.len() + 1).sum();
+            let size: usize = hits.iter().map(|h| h.resource.json.len() + 1).sum();
             let mut out = Vec::with_capacity(size);
             for hit in &hits {
                 out.extend_from_slice(&hit.resource.json);
                 out.push(b'\n');
             }
-            let next = (hits.len() == PAGE).then_some(last);
+            let average = size / hits.len();
+            let next_limit = (PAGE_BYTES / average.max(1)).clamp(1, PAGE);
+            let next = (hits.len() == limit).then_some((last, next_limit));
             Ok(Some(((Bytes::from(out), hits.len() as u64), next)))
         }
     })
