@@ -12,7 +12,6 @@ use hale_fhir::outcome::IssueType;
 use hale_fhir::record::{REFERENCED_DIRECTORY, REFERENCED_MEMBERS, member_types};
 use hale_fhir::{Instant, ResourceId, ResourceType};
 use hale_search::query::{Criterion, ParseOptions, SearchQuery, form_pairs, parse_search};
-use hale_store::{Hit, PageRequest, Position};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -380,7 +379,8 @@ impl Engine {
             .ok_or_else(|| crate::write::not_found(&slice.resource_type, "(export file)"))
     }
 
-    /// Up to `limit` resources of a file, in row order, after row `after`.
+    /// Up to `limit` resources of a file, in row order, after row `after`: each one's row and
+    /// stored JSON.
     pub async fn export_page(
         &self,
         ctx: &Context,
@@ -388,23 +388,18 @@ impl Engine {
         query: &SearchQuery,
         after: i64,
         limit: usize,
-    ) -> Result<Vec<Hit>, EngineError> {
-        let page = PageRequest {
-            sort: Vec::new(),
-            limit,
-            offset: 0,
-            after: Some(Position {
-                keys: Vec::new(),
-                row: after,
-            }),
-            before: None,
-            horizon: Some(slice.upto),
-        };
-        let page = self
+    ) -> Result<Vec<(i64, bytes::Bytes)>, EngineError> {
+        Ok(self
             .store
-            .search(&ctx.scope, ctx.fhir_version, query, &page)
-            .await?;
-        Ok(page.hits)
+            .export_rows(
+                &ctx.scope,
+                ctx.fhir_version,
+                query,
+                after,
+                slice.upto,
+                limit,
+            )
+            .await?)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::backend;
 use crate::plan::Sql;
 use crate::sql::{COLUMNS, map_row, owner_groups, present_types, push_group, push_scope};
 
-pub(crate) use crate::search::{count, cuts, find, include, search};
+pub(crate) use crate::search::{count, cuts, export_rows, find, include, search};
 pub(crate) use crate::sql::current;
 
 /// One version of a resource, if the resource is in `scope`.

@@ -371,6 +371,46 @@ pub(crate) fn cuts(
     Ok((n, cuts))
 }
 
+/// A page of a bulk export file; see [`hale_store::ResourceStore::export_rows`]. The rows are
+/// picked as a search's page in row order would pick them, and only their JSON is read.
+pub(crate) fn export_rows(
+    lookup: &Lookup<'_>,
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    after: i64,
+    upto: i64,
+    limit: usize,
+) -> Result<Vec<(i64, bytes::Bytes)>, StoreError> {
+    let page = PageRequest {
+        limit,
+        after: Some(Position {
+            keys: Vec::new(),
+            row: after,
+        }),
+        horizon: Some(upto),
+        ..PageRequest::default()
+    };
+    let source = page_source(lookup, scope, fhir_version, query, &page)?;
+    let (mut sql, _) = page_sql(source, &page, upto)?;
+    // The page statement reads every column of `map_row`; a file needs the JSON and the row.
+    let columns = format!("SELECT {COLUMNS}, p.rid");
+    let Some(rest) = sql.text.strip_prefix(&columns) else {
+        return Err(StoreError::Unsupported(
+            "an export page of another shape".into(),
+        ));
+    };
+    sql.text = format!("SELECT h.json, p.rid{rest}");
+    let mut stmt = lookup.conn.prepare_cached(&sql.text).map_err(backend)?;
+    let rows = stmt
+        .query_map(params_from_iter(sql.params), |row| {
+            let json: Vec<u8> = row.get(0)?;
+            Ok((row.get::<_, i64>(1)?, bytes::Bytes::from(json)))
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+}
+
 /// How many resources match; see [`hale_store::ResourceStore::count`].
 pub(crate) fn count(
     lookup: &Lookup<'_>,

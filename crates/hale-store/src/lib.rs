@@ -518,6 +518,18 @@ pub trait ResourceStore: Send + Sync + 'static {
         horizon: i64,
         every: usize,
     ) -> Result<(u64, Vec<i64>), StoreError>;
+    /// The stored JSON of up to `limit` current, not deleted resources in `scope` matching
+    /// `query` with rows after `after` up to `upto`, in row order, each with its row: a page of
+    /// a bulk export file, without the rest of a [`StoredResource`].
+    async fn export_rows(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Bytes)>, StoreError>;
     /// The highest row in the store now: the horizon of a bulk export.
     async fn horizon(&self) -> Result<i64, StoreError>;
     /// One page of the records of `query`, in `scope`: the members ordered by type, then id,

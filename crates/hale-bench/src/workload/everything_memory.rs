@@ -15,7 +15,7 @@
 //! first page), after every page, every [`SAMPLE_EVERY`] by a sampling thread, and once more
 //! [`AFTER_SETTLE`] after the walk. `VmHWM` is reset before the walk (`clear_refs`), so the peak
 //! `VmRSS` is the kernel's own peak over the walk, not only what the samples saw. `VmRSS` counts
-//! the pages of the database file the store maps (`mmap_size`, 256 MiB) and has touched, which
+//! the pages of the database file the store maps (`mmap_size`, 2 GiB) and has touched, which
 //! grow with the data read; `RssAnon` is the memory the process allocated. Both are reported.
 //!
 //! Flatness compares the growth over the whole walk with the growth over its first 10% of pages:

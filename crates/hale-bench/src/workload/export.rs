@@ -18,7 +18,7 @@
 //! The server's memory is read from `/proc/<pid>/status` before the export (after one kick-off
 //! whose `_since` lies in the future, which sets up what a first request does), every
 //! [`SAMPLE_EVERY`] during it, and [`AFTER_SETTLE`] after; `VmHWM` is reset before it, as in
-//! W5-mem. `VmRSS` counts the database pages the store maps (`mmap_size`, 256 MiB), which grow
+//! W5-mem. `VmRSS` counts the database pages the store maps (`mmap_size`, 2 GiB), which grow
 //! with what is read and belong to the OS cache; `RssAnon` is what the process allocated, and the
 //! target's growth is judged on it. The CPU time the server and this process used during the
 //! export is read from `/proc/<pid>/stat`, to show where the time goes.
@@ -58,7 +58,7 @@ pub const TARGET_RESOURCES_PER_SEC: f64 = 250_000.0;
 pub const TARGET_RSS_GROWTH_MB: f64 = 64.0;
 
 /// The pages of SQLite's memory map of the database, as the store sets it (`mmap_size`).
-const MMAP_SIZE: i64 = 268_435_456;
+const MMAP_SIZE: i64 = 2_147_418_112;
 
 /// The NDJSON media type of export files.
 const NDJSON: &str = "application/fhir+ndjson";

@@ -35,7 +35,11 @@ const PAGE: usize = 1000;
 /// About how many bytes of JSON one page holds: resources run from under a kilobyte (an
 /// Observation) to tens (a Provenance of a whole record), so the next page's size follows the
 /// last one's, and a file of large resources streams in the memory of a file of small ones.
-const PAGE_BYTES: usize = 4 * 1024 * 1024;
+const PAGE_BYTES: usize = 2 * 1024 * 1024;
+
+/// The first page's size, before the file's resources have a known size: small enough that 64
+/// of the largest fit in a few megabytes.
+const FIRST_PAGE: usize = 64;
 
 /// What a file token signs, so that it names its export for one principal only.
 const FILE_PURPOSE: &str = "bulk-export-file";
@@ -317,7 +321,7 @@ fn pages(
     slice: ExportSlice,
     query: hale_search::query::SearchQuery,
 ) -> impl futures::Stream<Item = Result<(Bytes, u64), EngineError>> {
-    futures::stream::try_unfold(Some((slice.after, PAGE)), move |state| {
+    futures::stream::try_unfold(Some((slice.after, FIRST_PAGE)), move |state| {
         let (engine, ctx, slice, query) =
             (engine.clone(), ctx.clone(), slice.clone(), query.clone());
         async move {
@@ -327,13 +331,13 @@ fn pages(
             let hits = engine
                 .export_page(&ctx, &slice, &query, after, limit)
                 .await?;
-            let Some(last) = hits.last().map(|hit| hit.position.row) else {
+            let Some(last) = hits.last().map(|(row, _)| *row) else {
                 return Ok(None);
             };
-            let size: usize = hits.iter().map(|h| h.resource.json.len() + 1).sum();
+            let size: usize = hits.iter().map(|(_, json)| json.len() + 1).sum();
             let mut out = Vec::with_capacity(size);
-            for hit in &hits {
-                out.extend_from_slice(&hit.resource.json);
+            for (_, json) in &hits {
+                out.extend_from_slice(json);
                 out.push(b'\n');
             }
             let average = size / hits.len();
