@@ -37,6 +37,8 @@ pub struct FhirRequest {
     pub prefer: PreferReturn,
     /// `Prefer: handling=strict`: unknown search parameters are errors rather than ignored.
     pub strict: bool,
+    /// `Prefer: respond-async`: a bulk export kick-off that starts a job.
+    pub respond_async: bool,
     /// The decoded query parameters, in order.
     pub params: Vec<(String, String)>,
     /// The raw query string.
@@ -44,7 +46,7 @@ pub struct FhirRequest {
     /// The path as the client sent it (`/fhir/r4/Patient/1`), for echoing a request's own URL.
     pub path: String,
     /// The request headers that interactions read (`Content-Type`, `If-Match`,
-    /// `If-None-Exist`, `Prefer`); copying only these keeps reads from cloning every header.
+    /// `If-None-Exist`); copying only these keeps reads from cloning every header.
     pub headers: HeaderMap,
 }
 
@@ -177,6 +179,7 @@ impl FhirRequest {
         crate::negotiate::response_format(&parts.headers, format)?;
         let prefer = parse_prefer(&parts.headers);
         let strict = prefer_parts(&parts.headers).any(|part| part == "handling=strict");
+        let respond_async = prefer_parts(&parts.headers).any(|part| part == "respond-async");
         let req = FhirRequest {
             ctx: Context::open(fhir_version),
             base: format!(
@@ -186,6 +189,7 @@ impl FhirRequest {
             ),
             prefer,
             strict,
+            respond_async,
             params,
             raw_query,
             path: path.to_owned(),
@@ -211,8 +215,6 @@ fn interaction_headers(all: &HeaderMap) -> HeaderMap {
         header::CONTENT_TYPE,
         header::IF_MATCH,
         header::HeaderName::from_static("if-none-exist"),
-        // `respond-async` for bulk export kick-offs.
-        header::HeaderName::from_static("prefer"),
     ] {
         if let Some(value) = all.get(&name) {
             kept.insert(name, value.clone());
@@ -221,7 +223,7 @@ fn interaction_headers(all: &HeaderMap) -> HeaderMap {
     kept
 }
 
-/// The `Prefer` preferences, trimmed (`return=minimal`, `handling=strict`).
+/// The `Prefer` preferences, trimmed (`return=minimal`, `handling=strict`, `respond-async`).
 fn prefer_parts(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all("prefer")

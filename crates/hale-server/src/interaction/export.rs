@@ -139,14 +139,7 @@ async fn kick_off(
     level: ExportLevel,
     standard: bool,
 ) -> Result<Response, ApiError> {
-    let asynchronous = req
-        .headers
-        .get_all(header::HeaderName::from_static("prefer"))
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split([',', ';']))
-        .any(|part| part.trim() == "respond-async");
-    if standard && !asynchronous {
+    if standard && !req.respond_async {
         return Err(ApiError::bad_request(
             IssueType::Invalid,
             "$export here is asynchronous: send Prefer: respond-async",
@@ -167,7 +160,7 @@ async fn kick_off(
         ));
     }
     let request_url = request_url(state, req);
-    if asynchronous {
+    if req.respond_async {
         let horizon = state
             .engine
             .export_prepare(&req.ctx, &level, &params)
