@@ -37,6 +37,7 @@ use crate::report::RunChecks;
 use crate::server::BenchServer;
 use crate::workload::ingest::{CreatedByBundle, Owner};
 use crate::workload::read::{LoadRun, splitmix64};
+use crate::workload::search::shapes::{check_head, prefix_text};
 
 /// Concurrent connections of the timed loop.
 pub const CONNECTIONS: usize = 8;
@@ -232,7 +233,7 @@ impl Walk {
                 format!(
                     "GET {uri}: expected 200, got {} {}",
                     answer.status,
-                    body_prefix(&answer.body)
+                    prefix_text(&answer.body)
                 ),
             );
             return None;
@@ -244,7 +245,7 @@ impl Walk {
                     ProblemKind::Page,
                     format!(
                         "GET {uri}: the body is not a Bundle ({e}): {}",
-                        body_prefix(&answer.body)
+                        prefix_text(&answer.body)
                     ),
                 );
                 return None;
@@ -501,11 +502,6 @@ pub fn record_walk_checks(walk: &Walk, name_prefix: &str, checks: &mut RunChecks
             detail,
         );
     }
-}
-
-/// The first 200 bytes of a body, as text.
-fn body_prefix(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
 }
 
 /// An absolute `next` link as the origin-form request a connection sends (`/r4/…?…`).
@@ -839,43 +835,12 @@ pub fn measure(
 /// The loop's check: status, `searchset` and the total, from the head of the body, so that the
 /// load generator leaves the CPUs to the server.
 fn quick_check(plan: &PatientPlan, answer: &Answer) -> Option<String> {
-    if answer.status != StatusCode::OK {
-        return Some(format!(
-            "GET {}: expected 200, got {} {}",
-            plan.uri,
-            answer.status,
-            body_prefix(&answer.body)
-        ));
-    }
-    let head = &answer.body[..answer.body.len().min(512)];
-    let searchset = b"\"type\":\"searchset\"";
-    if !head.windows(searchset.len()).any(|w| w == searchset) {
-        return Some(format!(
-            "GET {}: not a searchset Bundle: {}",
-            plan.uri,
-            body_prefix(head)
-        ));
-    }
-    match head_total(head) {
-        Some(total) if total == plan.total => None,
-        Some(total) => Some(format!(
-            "GET {}: total {total}, expected {} (as the sweep walked it)",
-            plan.uri, plan.total
-        )),
-        None => Some(format!("GET {}: no total in the Bundle's head", plan.uri)),
-    }
-}
-
-/// The number after `"total":` in the head of a Bundle, where Hale writes it.
-fn head_total(head: &[u8]) -> Option<u64> {
-    let key = b"\"total\":";
-    let at = head.windows(key.len()).position(|w| w == key)? + key.len();
-    let digits: Vec<u8> = head[at..]
-        .iter()
-        .copied()
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    std::str::from_utf8(&digits).ok()?.parse().ok()
+    check_head(
+        &format!("GET {}", plan.uri),
+        answer,
+        |total| total == plan.total,
+        || format!("{} (as the sweep walked it)", plan.total),
+    )
 }
 
 /// Summary figures of the plans, for the report: the mean first page's match entries.
@@ -895,6 +860,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::workload::search::shapes::head_total;
 
     fn answer(body: &str) -> Answer {
         Answer {

@@ -509,12 +509,12 @@ impl Rule {
     }
 }
 
-fn prefix_text(body: &[u8]) -> String {
+pub(crate) fn prefix_text(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
 }
 
 /// Parses the number after `"total":` in the head of a Bundle, where Hale writes it.
-fn head_total(head: &[u8]) -> Option<u64> {
+pub(crate) fn head_total(head: &[u8]) -> Option<u64> {
     let key = b"\"total\":";
     let at = head.windows(key.len()).position(|w| w == key)? + key.len();
     let digits: Vec<u8> = head[at..]
@@ -528,10 +528,26 @@ fn head_total(head: &[u8]) -> Option<u64> {
 /// The quick check: status, `searchset`, and the total, from the head of the body alone, so that
 /// the load generator leaves the CPU to the server.
 pub fn quick_check(query: &Query, answer: &Answer) -> Option<String> {
+    check_head(
+        &query.uri,
+        answer,
+        |total| query.total.holds(total),
+        || query.total.describe(),
+    )
+}
+
+/// The check of a searchset Bundle's head behind every quick check (W4's searches, W5's
+/// `$everything`): status 200, `"type":"searchset"` and a `total` that `holds`, which `expected`
+/// describes for the failure's text.
+pub(crate) fn check_head(
+    uri: &impl std::fmt::Display,
+    answer: &Answer,
+    holds: impl Fn(u64) -> bool,
+    expected: impl Fn() -> String,
+) -> Option<String> {
     if answer.status != StatusCode::OK {
         return Some(format!(
-            "{}: {} {}",
-            query.uri,
+            "{uri}: {} {}",
             answer.status,
             prefix_text(&answer.body)
         ));
@@ -540,19 +556,14 @@ pub fn quick_check(query: &Query, answer: &Answer) -> Option<String> {
     let searchset = b"\"type\":\"searchset\"";
     if !head.windows(searchset.len()).any(|w| w == searchset) {
         return Some(format!(
-            "{}: not a searchset Bundle: {}",
-            query.uri,
+            "{uri}: not a searchset Bundle: {}",
             prefix_text(head)
         ));
     }
     match head_total(head) {
-        Some(total) if query.total.holds(total) => None,
-        Some(total) => Some(format!(
-            "{}: total {total}, expected {}",
-            query.uri,
-            query.total.describe()
-        )),
-        None => Some(format!("{}: no total in the Bundle's head", query.uri)),
+        Some(total) if holds(total) => None,
+        Some(total) => Some(format!("{uri}: total {total}, expected {}", expected())),
+        None => Some(format!("{uri}: no total in the Bundle's head")),
     }
 }
 
