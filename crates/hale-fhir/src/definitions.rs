@@ -61,7 +61,7 @@ fn type_and_ancestors(name: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The rows of the search parameter table whose base is exactly `base`.
-pub(crate) fn search_params_with_base(base: &str) -> &'static [SearchParamDef] {
+fn search_params_with_base(base: &str) -> &'static [SearchParamDef] {
     let start = R4_SEARCH_PARAMS.partition_point(|param| param.base < base);
     let len = R4_SEARCH_PARAMS[start..].partition_point(|param| param.base == base);
     &R4_SEARCH_PARAMS[start..start + len]

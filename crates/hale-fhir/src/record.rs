@@ -13,7 +13,7 @@
 //! once, as included resources that do not count toward `total` (like `_include`), and erasing a
 //! record removes one of them only when nothing outside the record still references it.
 
-use crate::definitions::{search_params_for, search_params_with_base};
+use crate::definitions::search_params_for;
 use crate::generated::R4_PATIENT_COMPARTMENT;
 use crate::table::SearchParamType;
 
@@ -69,17 +69,6 @@ pub fn care_date_param(resource_type: &str) -> Option<&'static str> {
     })
 }
 
-/// The reference parameters, as `(base type, code)`, that may point at a resource of `target`:
-/// how a record's resources reach one of its [`REFERENCED_MEMBERS`].
-pub fn referring_params(target: &str) -> Vec<(&'static str, &'static str)> {
-    member_types()
-        .into_iter()
-        .flat_map(search_params_with_base)
-        .filter(|param| param.kind == SearchParamType::Reference && param.targets.contains(&target))
-        .map(|param| (param.base, param.code))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,13 +97,5 @@ mod tests {
             assert!(types.contains(&wanted), "{wanted}");
         }
         assert!(!types.contains(&"Practitioner"));
-    }
-
-    #[test]
-    fn medications_are_reached_through_the_medication_parameters() {
-        let params = referring_params("Medication");
-        assert!(params.contains(&("MedicationRequest", "medication")));
-        assert!(params.contains(&("MedicationAdministration", "medication")));
-        assert!(referring_params("Device").contains(&("Observation", "device")));
     }
 }
