@@ -173,11 +173,13 @@ fn page_source(
     })
 }
 
-/// The statement of one page, and whether it reads backwards (for `before`).
+/// The statement of one page, selecting `columns` of `resource r` and `history h` and then the
+/// row `p.rid` and the sort keys, and whether it reads backwards (for `before`).
 fn page_sql(
     source: PageSource,
     page: &PageRequest,
     horizon: i64,
+    columns: &str,
 ) -> Result<(Sql, bool), StoreError> {
     let row = source.row;
     // A previous page is read backwards from its position and turned around afterwards.
@@ -242,7 +244,7 @@ fn page_sql(
         sql.push(&format!("{rid} {}", if backwards { "DESC" } else { "ASC" }));
     };
     let mut sql = Sql::default();
-    sql.push(&format!("SELECT {COLUMNS}, p.rid"));
+    sql.push(&format!("SELECT {columns}, p.rid"));
     for idx in 0..n_keys {
         sql.push(&format!(", p.sort_key_{idx}"));
     }
@@ -296,7 +298,7 @@ fn read_page(
     horizon: i64,
 ) -> Result<Vec<Hit>, StoreError> {
     let n_keys = page.sort.len();
-    let (sql, backwards) = page_sql(source, page, horizon)?;
+    let (sql, backwards) = page_sql(source, page, horizon, COLUMNS)?;
     let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
     let rows = stmt
         .query_map(params_from_iter(sql.params), |row| {
@@ -392,15 +394,8 @@ pub(crate) fn export_rows(
         ..PageRequest::default()
     };
     let source = page_source(lookup, scope, fhir_version, query, &page)?;
-    let (mut sql, _) = page_sql(source, &page, upto)?;
-    // The page statement reads every column of `map_row`; a file needs the JSON and the row.
-    let columns = format!("SELECT {COLUMNS}, p.rid");
-    let Some(rest) = sql.text.strip_prefix(&columns) else {
-        return Err(StoreError::Unsupported(
-            "an export page of another shape".into(),
-        ));
-    };
-    sql.text = format!("SELECT h.json, p.rid{rest}");
+    // A file needs each resource's JSON and row, not the rest of `map_row`'s columns.
+    let (sql, _) = page_sql(source, &page, upto, "h.json")?;
     let mut stmt = lookup.conn.prepare_cached(&sql.text).map_err(backend)?;
     let rows = stmt
         .query_map(params_from_iter(sql.params), |row| {
@@ -703,7 +698,7 @@ pub(crate) mod tests {
         let conn = conn();
         let sql = with_lookup(&conn, |lookup| {
             let source = page_source(lookup, &Scope::All, FhirVersion::R4, &q, &page).unwrap();
-            page_sql(source, &page, 1_000_000).unwrap().0
+            page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0
         });
         let plan = plan(&conn, &sql);
         println!("PAGE {q:?} sort {:?}\n{}\n{plan}", page.sort, sql.text);
@@ -766,7 +761,7 @@ pub(crate) mod tests {
             let conn = conn();
             let sql = with_lookup(&conn, |lookup| {
                 let source = page_source(lookup, &Scope::All, FhirVersion::R4, &q, &page).unwrap();
-                page_sql(source, &page, 1_000_000).unwrap().0
+                page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0
             });
             let page_plan = plan(&conn, &sql);
             assert!(
@@ -815,7 +810,7 @@ pub(crate) mod tests {
         let conn = conn();
         let sql = with_lookup(&conn, |lookup| {
             let source = page_source(lookup, &Scope::All, FhirVersion::R4, &q, &page).unwrap();
-            page_sql(source, &page, 1_000_000).unwrap().0
+            page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0
         });
         let plan = plan(&conn, &sql);
         println!("PAGE {q:?}\n{}\n{plan}", sql.text);
@@ -918,7 +913,7 @@ pub(crate) mod tests {
         let (page_sql, count_sql) = with_lookup(&conn, |lookup| {
             let source = page_source(lookup, &scope, FhirVersion::R4, &q, &page).unwrap();
             (
-                page_sql(source, &page, 1_000_000).unwrap().0,
+                page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0,
                 count_sql(lookup, &scope, FhirVersion::R4, &q, None).unwrap(),
             )
         });
@@ -1022,7 +1017,7 @@ pub(crate) mod tests {
             let (page_sql, count_sql) = with_lookup(&conn, |lookup| {
                 let source = page_source(lookup, &scope, FhirVersion::R4, &q, &page).unwrap();
                 (
-                    page_sql(source, &page, 1_000_000).unwrap().0,
+                    page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0,
                     count_sql(lookup, &scope, FhirVersion::R4, &q, Some(1_000_000)).unwrap(),
                 )
             });
