@@ -385,6 +385,18 @@ impl Identity {
         Ok(credentials.app)
     }
 
+    /// The enabled app whose public client id is `client_id`, without a secret: for requests that
+    /// name their app beside a user's access token (the connect flow), where the token proves
+    /// who is asking and the client id only has to agree with it.
+    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>, AuthError> {
+        Ok(self
+            .store
+            .app_credentials(client_id)
+            .await?
+            .map(|c| c.app)
+            .filter(|app| !app.disabled))
+    }
+
     /// Counts one user-management call of `app`; beyond the rate, [`AuthError::RateLimited`].
     pub async fn count_call(&self, app: &App) -> Result<(), AuthError> {
         let now = self.clock.now();

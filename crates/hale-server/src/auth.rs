@@ -63,7 +63,7 @@ pub async fn context(
 
 /// The token of an `Authorization: Bearer` header; another scheme is an error rather than no
 /// credentials, so that a client sending Basic learns why it is refused.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -25,6 +25,8 @@ pub struct HttpConfig {
     pub cursor_key: crate::cursor::CursorKey,
     /// Longest time one request may take before it is answered with 503.
     pub request_timeout: std::time::Duration,
+    /// How often, at most, a process asks the store whether the provider directory changed.
+    pub directory_refresh: std::time::Duration,
 }
 
 impl HttpConfig {
@@ -41,6 +43,7 @@ impl HttpConfig {
             max_included: 10_000,
             cursor_key: crate::cursor::CursorKey::random(),
             request_timeout: std::time::Duration::from_secs(60),
+            directory_refresh: std::time::Duration::from_secs(1),
         }
     }
 }

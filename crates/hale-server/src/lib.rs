@@ -1,5 +1,5 @@
 //! Hale's HTTP layer: axum routing, extractors, authentication ([`auth`]), the 1up developer API
-//! ([`identity`]), the jobs of asynchronous Bulk Data export ([`export`]), content negotiation,
+//! ([`identity`]), the provider directory ([`directory`]), the jobs of asynchronous Bulk Data export ([`export`]), content negotiation,
 //! the one mapping of errors to status and OperationOutcome ([`error`]), the CapabilityStatement,
 //! and the operational endpoints (`/healthz`, `/readyz`, `/metrics`).
 //!
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod cursor;
+pub mod directory;
 pub mod error;
 pub mod export;
 pub mod identity;
@@ -49,14 +50,21 @@ pub struct AppState {
     /// Asynchronous Bulk Data export: its jobs and files; none where it is not set up, where
     /// kick-offs that ask for it are refused and job URLs are not found.
     pub exports: Option<Arc<export::Exports>>,
+    /// The provider directory in memory.
+    pub directory: Arc<directory::DirectoryCache>,
 }
 
 impl AppState {
     /// State over an engine and an identity service with the given settings.
     pub fn new(engine: Engine, identity: Arc<hale_auth::Identity>, config: HttpConfig) -> Self {
+        let directory = Arc::new(directory::DirectoryCache::new(
+            engine.store().clone(),
+            config.directory_refresh,
+        ));
         AppState {
             engine,
             identity,
+            directory,
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
             exports: None,
@@ -85,6 +93,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
         .merge(identity::router())
+        .merge(directory::router())
         .merge(fhir.clone())
         .nest("/fhir", fhir)
         .fallback(unknown_path)

@@ -10,6 +10,7 @@
 mod checkpoint;
 mod identity;
 mod jobs;
+mod operator;
 mod params;
 mod plan;
 mod read;
@@ -380,6 +381,30 @@ impl ResourceStore for SqliteStore {
         let scope = scope.clone();
         self.with_reader(move |conn| read::count_by_type(conn, &scope, fhir_version))
             .await
+    }
+
+    async fn operator_seq(
+        &self,
+        fhir_version: FhirVersion,
+        types: &[&str],
+    ) -> Result<i64, StoreError> {
+        let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
+        self.with_reader(move |conn| operator::operator_seq(conn, fhir_version, &types))
+            .await
+    }
+
+    async fn operator_resources(
+        &self,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, bytes::Bytes)>, StoreError> {
+        let resource_type = resource_type.to_owned();
+        self.with_reader(move |conn| {
+            operator::operator_resources(conn, fhir_version, &resource_type, after, limit)
+        })
+        .await
     }
 
     async fn index_fingerprint(&self) -> Result<Option<String>, StoreError> {

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_owner_index.sql"),
     include_str!("../migrations/0008_compartment_order.sql"),
     include_str!("../migrations/0009_export_jobs.sql"),
+    include_str!("../migrations/0010_operator_index.sql"),
 ];
 
 /// Applies the migrations the database does not have yet, each in its own transaction.

@@ -518,6 +518,67 @@ pub async fn delete_removes_index_entries(store: Arc<dyn ResourceStore>) {
     assert!(s.count_by_type(&Scope::All, R4).await.unwrap().is_empty());
 }
 
+/// The operator's data of some types: its latest write sequence number moves with every
+/// create, update and delete of it and with nothing else, and its pages list the current,
+/// not deleted versions in write order.
+pub async fn operator_data_by_type(store: Arc<dyn ResourceStore>) {
+    let s = store.as_ref();
+    let types = ["Organization", "Endpoint"];
+    assert_eq!(s.operator_seq(R4, &types).await.unwrap(), 0);
+    let a = put(s, version("Organization", "a", 1, Instant(0), vec![])).await;
+    let e = put(s, version("Endpoint", "e", 1, Instant(0), vec![])).await;
+    assert_eq!(s.operator_seq(R4, &types).await.unwrap(), e);
+    assert_eq!(s.operator_seq(R4, &["Organization"]).await.unwrap(), a);
+    // A user's Organization and the operator's other types do not count.
+    let mut owned = version("Organization", "u", 1, Instant(0), vec![]);
+    owned.owner = Some(Owner {
+        app: 1,
+        user: Some(2),
+    });
+    put(s, owned).await;
+    put(s, version("Patient", "p", 1, Instant(0), vec![])).await;
+    assert_eq!(s.operator_seq(R4, &types).await.unwrap(), e);
+    // An update moves it and the page shows the new version.
+    let a2 = put(s, version("Organization", "a", 2, Instant(0), vec![])).await;
+    let b = put(s, version("Organization", "b", 1, Instant(0), vec![])).await;
+    assert_eq!(s.operator_seq(R4, &types).await.unwrap(), b);
+    let page = s
+        .operator_resources(R4, "Organization", 0, 10)
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = page.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [a2, b]);
+    assert!(
+        std::str::from_utf8(&page[0].1)
+            .unwrap()
+            .contains(r#""versionId":"2""#)
+    );
+    let after = s
+        .operator_resources(R4, "Organization", a2, 10)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        s.operator_resources(R4, "Organization", 0, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A deletion moves it and leaves the page.
+    let mut deletion = version("Organization", "b", 2, Instant(0), vec![]);
+    deletion.method = Method::Delete;
+    deletion.json = Bytes::new();
+    let deleted = put(s, deletion).await;
+    assert_eq!(s.operator_seq(R4, &types).await.unwrap(), deleted);
+    let page = s
+        .operator_resources(R4, "Organization", 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0, a2);
+}
+
 /// Another owner's resources are invisible; operator data is visible to all.
 pub async fn scope_hides_other_owners(store: Arc<dyn ResourceStore>) {
     let s = store.as_ref();
@@ -669,7 +730,8 @@ macro_rules! store_contract_tests {
     ($open:expr) => {
         $crate::store_contract_tests!(@each $open;
             write_read_vread_history, rollback_leaves_nothing, concurrent_writes_all_commit,
-            find_by_index, delete_removes_index_entries, scope_hides_other_owners,
+            find_by_index, delete_removes_index_entries, operator_data_by_type,
+            scope_hides_other_owners,
             scope_app_sees_its_users, scope_grants_per_patient, scope_grants_whole_record,
             search_string, search_token, search_reference, search_date,
             search_id_and_last_updated, search_number_and_quantity, search_uri, search_composite,

@@ -547,6 +547,25 @@ pub trait ResourceStore: Send + Sync + 'static {
         scope: &Scope,
         fhir_version: FhirVersion,
     ) -> Result<Vec<(String, u64)>, StoreError>;
+    /// The highest write sequence number among the operator's resources (those without an
+    /// owner) of `types`, deleted ones included, or 0 when there are none. It changes whenever
+    /// the operator's data of those types changes, so a process that keeps something built from
+    /// that data (the provider directory) can tell cheaply whether to rebuild it.
+    async fn operator_seq(
+        &self,
+        fhir_version: FhirVersion,
+        types: &[&str],
+    ) -> Result<i64, StoreError>;
+    /// Up to `limit` of the operator's current, not deleted resources of `resource_type` written
+    /// after the sequence number `after`, in write order, each with its sequence number: pages of
+    /// the operator's data, which everyone may read.
+    async fn operator_resources(
+        &self,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Bytes)>, StoreError>;
     /// The fingerprint of the index extraction that built the stored index
     /// ([`hale_search::index::fingerprint`]), or `None` when the store does not know (a database
     /// from before fingerprints were recorded).

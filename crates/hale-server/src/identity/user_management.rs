@@ -70,7 +70,17 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn bad_request(error: impl Into<String>) -> Self {
+    /// A failure with `status` and `error`.
+    pub(crate) fn with_status(status: StatusCode, error: impl Into<String>) -> Self {
+        Failure {
+            status,
+            error: error.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A 400 with `error`.
+    pub(crate) fn bad_request(error: impl Into<String>) -> Self {
         Failure {
             status: StatusCode::BAD_REQUEST,
             error: error.into(),
@@ -133,7 +143,8 @@ impl IntoResponse for Failure {
     }
 }
 
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+/// `body` as a JSON answer with `status`.
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = (status, bytes).into_response();
     response.headers_mut().insert(

@@ -192,7 +192,8 @@ fn open(path: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
     })
 }
 
-async fn load_file(
+/// Loads one NDJSON or JSON file (a Bundle or a resource), reporting what was refused.
+pub(crate) async fn load_file(
     engine: &Engine,
     ctx: &Context,
     path: &Path,

@@ -1,6 +1,7 @@
 //! The subcommands, one module each.
 
 pub mod apps;
+pub mod directory;
 pub mod import;
 pub mod reindex;
 pub mod serve;
@@ -33,6 +34,8 @@ pub enum Command {
     Reindex(reindex::ReindexArgs),
     /// Register developer apps (OAuth clients) and manage their credentials.
     Apps(apps::AppsArgs),
+    /// Load the provider directory: health systems and payers apps connect patients to.
+    Directory(directory::DirectoryArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(args) => synth::run(args),
         Command::Reindex(args) => reindex::run(args),
         Command::Apps(args) => apps::run(args),
+        Command::Directory(args) => directory::run(args),
     }
 }
 

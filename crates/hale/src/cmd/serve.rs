@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// Most export jobs one app may have queued or running at once (429 beyond).
     #[arg(long, env = "HALE_EXPORT_JOBS_PER_APP", default_value_t = 5)]
     export_jobs_per_app: u32,
+    /// How often, in milliseconds, a request may ask the database whether the provider directory
+    /// changed (an import, another process); a change shows within this time.
+    #[arg(long, env = "HALE_DIRECTORY_REFRESH_MS", default_value_t = 1000)]
+    directory_refresh_ms: u64,
     /// Seconds without a heartbeat after which a running export job is taken to have lost its
     /// process (killed, say) and is run again by another, or by this one after a restart.
     #[arg(long, env = "HALE_EXPORT_STALE_SECS", default_value_t = 60)]
@@ -161,10 +165,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.export_max_per_file = args.export_file_max.max(1);
         config.max_skip = args.max_skip;
         config.max_included = args.max_included;
+        config.directory_refresh = Duration::from_millis(args.directory_refresh_ms);
         config.cursor_key =
             hale_server::cursor::CursorKey::new(args.store.secret(args.secret.as_deref())?);
         let exports = args.exports(&store)?;
         let state = AppState::new(engine, identity, config).with_exports(exports.clone());
+        // The directory is built before the first system search needs it.
+        let directory = state.directory.clone();
+        tokio::spawn(async move {
+            if let Err(e) = directory.get().await {
+                tracing::warn!(error = %e, "loading the provider directory failed; the first search retries");
+            }
+        });
         // This process runs export jobs (any process sharing the database may claim them) and
         // removes expired ones with their files.
         let runner = Arc::new(hale_server::interaction::export::ExportRunner::new(

@@ -143,8 +143,15 @@ pub async fn load_demo(
                 }
             }
         }
+        let listed = hale_directory::list::parse_json(DEMO_DIRECTORY)?;
+        let directory =
+            hale::directory::import_list(engine, "the demo directory", listed, 1000).await?;
+        if let Some(rejection) = directory.rejections.first() {
+            anyhow::bail!("loading the demo directory: {}", rejection.reason);
+        }
         eprintln!(
-            "Loaded demo data: {n_resources} resources for {DEMO_PATIENTS} synthetic patients."
+            "Loaded demo data: {n_resources} resources for {DEMO_PATIENTS} synthetic patients, and a directory of {} health systems and payers.",
+            directory.created
         );
     }
     let patient = hale_synth::patient_records(&config, 0)
@@ -159,11 +166,15 @@ pub async fn load_demo(
         demo.app.client_id, demo.client_secret, DEMO_USER, demo.user.oneup_user_id
     );
     eprintln!(
-        "Try:\n  curl {public_url}/r4/metadata\n  curl {auth} {public_url}/r4/Patient/{patient}\n  curl {auth} '{public_url}/r4/Observation?patient={patient}&_count=5'\n  curl {auth} {public_url}/r4/Patient/{patient}/_history\n  curl -X POST {auth} -H 'Content-Type: application/fhir+json' -d '{{\"resourceType\":\"Patient\",\"name\":[{{\"family\":\"Doe\"}}]}}' {public_url}/r4/Patient\n  curl -X POST -d client_id={} -d client_secret={} -d app_user_id=someone-else {public_url}/user-management/v1/user",
-        demo.app.client_id, demo.client_secret
+        "Try:\n  curl {public_url}/r4/metadata\n  curl {auth} {public_url}/r4/Patient/{patient}\n  curl {auth} '{public_url}/r4/Observation?patient={patient}&_count=5'\n  curl {auth} {public_url}/r4/Patient/{patient}/_history\n  curl -X POST {auth} -H 'Content-Type: application/fhir+json' -d '{{\"resourceType\":\"Patient\",\"name\":[{{\"family\":\"Doe\"}}]}}' {public_url}/r4/Patient\n  curl -X POST -d client_id={} -d client_secret={} -d app_user_id=someone-else {public_url}/user-management/v1/user\n  curl {auth} '{public_url}/api/search?query=harbor'\n  curl '{public_url}/connect/system/clinical?client_id={}&client_secret={}&systemType=PayerPatientAccess'",
+        demo.app.client_id, demo.client_secret, demo.app.client_id, demo.client_secret
     );
     Ok(())
 }
+
+/// The demo's directory: fictional health systems and payers (`hale directory import` list
+/// format).
+const DEMO_DIRECTORY: &str = include_str!("../demo/directory.json");
 
 /// The name of the demo app.
 const DEMO_APP: &str = "Hale demo";

@@ -5,6 +5,7 @@
 //! `hale` binary for the tests that kill, restart or signal it; [`support::run_hale`] runs the
 //! other subcommands.
 
+mod directory;
 mod durability;
 mod everything;
 mod export;

@@ -95,6 +95,21 @@ async fn demo_loads_once_and_the_patient_it_names_is_there() {
     let first_token = token(&lines);
     let as_user = server.as_bearer(&first_token);
     as_user.get(&path).await.resource(200);
+    // The demo has a provider directory the printed system search reaches.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("a directory of 24 health systems and payers")),
+        "{lines:?}"
+    );
+    let systems = as_user.get("/api/all-systems").await.expect(200).json();
+    assert_eq!(systems.as_array().map(Vec::len), Some(24));
+    let harbor = as_user
+        .get("/api/search?query=harbor")
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(harbor[0]["name"], "Cape Harbor Hospital");
     as_user.anonymous().get(&path).await.expect(401);
     let history = server.get("/r4/_history?_count=1").await.resource(200);
     let total = history["total"].as_u64().expect("a history total");

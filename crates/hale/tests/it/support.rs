@@ -406,6 +406,8 @@ pub struct TestApp {
     pub identity: Arc<hale_auth::Identity>,
     /// Asynchronous export: its jobs and files (a folder in the temporary directory).
     pub exports: Arc<Exports>,
+    /// The key that signs the server's cursors, file URLs and connect states.
+    pub cursor_key: hale_server::cursor::CursorKey,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Stops the export worker when dropped.
     _worker: Option<WorkerHandle>,
@@ -439,6 +441,7 @@ pub struct TestAppBuilder {
     run_exports: bool,
     export_jobs_per_app: Option<u32>,
     routes: Option<axum::Router<AppState>>,
+    directory: Vec<String>,
 }
 
 /// How the export worker of a [`TestApp`] paces itself: quickly, so tests wait little.
@@ -516,6 +519,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Loads a list of systems (JSON, the `hale directory import` format) into the directory
+    /// before serving, as `hale directory import` does.
+    pub fn directory(mut self, list: &str) -> Self {
+        self.directory.push(list.to_owned());
+        self
+    }
+
     /// Routes served beside Hale's, behind the same middleware (a kick-off for the tests).
     pub fn routes(mut self, routes: axum::Router<AppState>) -> Self {
         self.routes = Some(routes);
@@ -530,6 +540,13 @@ impl TestAppBuilder {
                 .expect("opening a fresh SQLite store"),
         );
         let engine = Engine::new(store.clone());
+        for list in &self.directory {
+            let listed = hale_directory::list::parse_json(list).expect("a valid list of systems");
+            let done = hale::directory::import_list(&engine, "the test directory", listed, 1000)
+                .await
+                .expect("importing the test directory");
+            assert!(done.rejections.is_empty(), "{:?}", done.rejections);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");
@@ -554,6 +571,9 @@ impl TestAppBuilder {
         if let Some(max) = self.export_max_per_file {
             config.export_max_per_file = max;
         }
+        // Tests change the directory and search it at once.
+        config.directory_refresh = Duration::ZERO;
+        let cursor_key = config.cursor_key.clone();
         let files = ExportFiles::local(&dir.path().join("exports")).expect("an export folder");
         let export_config = ExportConfig {
             jobs_per_app: self.export_jobs_per_app.unwrap_or(5),
@@ -591,6 +611,7 @@ impl TestAppBuilder {
             http: Http::new(base_url),
             identity,
             exports,
+            cursor_key,
             shutdown: Some(shutdown),
             _worker: worker,
             dir,
