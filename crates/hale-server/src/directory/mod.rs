@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hale_directory::DirectoryError;
 use hale_store::StoreError;
-use serde::Serialize;
 
 use crate::AppState;
 
@@ -98,15 +97,7 @@ impl From<StoreError> for SearchFailure {
 
 impl IntoResponse for SearchFailure {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            success: bool,
-            message: &'a str,
-        }
-        let body = Body {
-            success: false,
-            message: &self.message,
-        };
+        let body = serde_json::json!({"success": false, "message": self.message});
         crate::identity::user_management::json_response(self.status, &body)
     }
 }

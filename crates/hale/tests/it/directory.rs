@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::identity::{Client, create_user, exchange, post_form};
-use crate::support::{ADMIN_TOKEN, Http, ServerProcess, TestApp, run_hale};
+use crate::support::{ADMIN_TOKEN, Http, ServerProcess, TestApp, key_order, run_hale};
 
 /// The 194 hospitals as a `hale directory import` list.
 const HOSPITALS: &str = include_str!("../fixtures/directory/synthea-hospitals.json");
@@ -530,14 +530,8 @@ async fn connect_lists_systems_to_a_client_in_any_transport() {
     let item = &items[0];
     assert_eq!(item["id"], expected_first["id"]);
     assert_eq!(item["name"], expected_first["name"]);
-    let keys: Vec<&str> = item
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
+        key_order(item),
         [
             "id",
             "name",

@@ -101,6 +101,16 @@ pub fn without(mut value: Value, key: &str) -> Value {
     value
 }
 
+/// The keys of a JSON object in the order the server wrote them.
+pub fn key_order(object: &Value) -> Vec<&str> {
+    object
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
 /// The `meta.versionId` of a resource as a number.
 #[track_caller]
 pub fn version_of(resource: &Value) -> u64 {

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::{Client, create_user, exchange, post_form, user};
-use crate::support::{ADMIN_TOKEN, Http, TestApp, patient};
+use crate::support::{ADMIN_TOKEN, Http, TestApp, key_order, patient};
 
 fn grant(client: &Client, fields: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     let mut form = client.form();
@@ -46,14 +46,8 @@ async fn a_code_becomes_1ups_token_answer_once_on_both_token_paths() {
         reply.expect(200);
         assert_eq!(reply.header("cache-control"), Some("no-store"));
         let body = reply.json();
-        let keys: Vec<&str> = body
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
         assert_eq!(
-            keys,
+            key_order(&body),
             [
                 "access_token",
                 "refresh_token",
