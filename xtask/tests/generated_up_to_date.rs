@@ -1,5 +1,5 @@
 //! Checks that the committed tables in `crates/hale-fhir/src/generated/` are exactly what the
-//! generator makes from the R4 core package, so that nobody edits them by hand and a change to the
+//! generator makes from the R4 core package and the Plan-Net package, so that nobody edits them by hand and a change to the
 //! generator cannot land without its output.
 
 use std::path::Path;
@@ -10,8 +10,9 @@ use xtask::fhir_tables;
 fn generated_fhir_tables_are_up_to_date() {
     let workspace_root = fhir_tables::workspace_root();
     let package = fhir_tables::package_path(&workspace_root);
+    let plan_net = fhir_tables::plan_net_package_path(&workspace_root);
+    // The packages are test data outside the repository; without them there is nothing to compare.
     let Ok(tgz) = std::fs::read(&package) else {
-        // The package is test data outside the repository; without it there is nothing to compare.
         eprintln!(
             "note: skipping the generated-tables check: no R4 core package at {} (set {})",
             package.display(),
@@ -19,7 +20,16 @@ fn generated_fhir_tables_are_up_to_date() {
         );
         return;
     };
-    let files = fhir_tables::generate(&tgz).expect("the generator fails on the R4 core package");
+    let Ok(plan_net_tgz) = std::fs::read(&plan_net) else {
+        eprintln!(
+            "note: skipping the generated-tables check: no Plan-Net package at {} (set {})",
+            plan_net.display(),
+            fhir_tables::PLAN_NET_PACKAGE_ENV
+        );
+        return;
+    };
+    let files = fhir_tables::generate(&tgz, &plan_net_tgz)
+        .expect("the generator fails on the R4 core or Plan-Net package");
     let generated_dir = workspace_root.join(fhir_tables::GENERATED_DIR);
 
     let mut stale = Vec::new();
