@@ -2,12 +2,13 @@
 //!
 //! The input is the official NPM package `hl7.fhir.r4.core` 4.0.1 (a `.tgz` whose files sit under
 //! `package/`), and for the search parameters of the implementation guides Hale supports, their
-//! packages (today the Da Vinci PDex Plan-Net 1.2.0 provider directory guide). The output is plain Rust source made of static slices of the types in
-//! `hale_fhir::table`, committed to the repository so that building Hale never needs the package.
-//! The test `generated_up_to_date` regenerates the tables in memory and fails if the committed files
-//! differ, so the tables cannot drift from the generator.
+//! packages (today the Da Vinci PDex Plan-Net 1.2.0 provider directory guide). The output is plain
+//! Rust source made of static slices of the types in `hale_fhir::table`, committed to the
+//! repository so that building Hale never needs the packages. The test `generated_up_to_date`
+//! regenerates the tables in memory and fails if the committed files differ, so the tables cannot
+//! drift from the generator.
 //!
-//! What is taken from the package:
+//! What is taken from the packages:
 //!
 //! - **Structures**: every StructureDefinition of kind `primitive-type`, `complex-type` or
 //!   `resource` that is a base definition, i.e. `derivation = specialization`, or has no derivation

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::support::TestApp;
+use crate::support::{Key, TestApp, entries, link};
 
 /// The guide's examples, one per line.
 const EXAMPLES: &str = include_str!("../fixtures/plan-net/examples.ndjson");
@@ -446,20 +446,14 @@ async fn search(app: &TestApp, query: &str) -> (BTreeSet<String>, BTreeSet<Strin
         .get(&format!("/r4/{query}&_count=100"))
         .await
         .resource(200);
-    assert!(
-        crate::support::link(&bundle, "next").is_none(),
-        "{query} fits on one page"
-    );
-    let (mut matches, mut included) = (BTreeSet::new(), BTreeSet::new());
-    for entry in bundle["entry"].as_array().into_iter().flatten() {
-        let key = reference(&entry["resource"]);
-        match entry["search"]["mode"].as_str() {
-            Some("match") => matches.insert(key),
-            Some("include") => included.insert(key),
-            other => panic!("{query}: unexpected search mode {other:?} in {entry}"),
-        };
-    }
-    (matches, included)
+    assert!(link(&bundle, "next").is_none(), "{query} fits on one page");
+    let (matches, included) = entries(&bundle);
+    let references = |keys: Vec<Key>| -> BTreeSet<String> {
+        keys.into_iter()
+            .map(|(resource_type, id)| format!("{resource_type}/{id}"))
+            .collect()
+    };
+    (references(matches), references(included))
 }
 
 async fn check_cases(app: &TestApp, parameter: &str, cases: &[Case]) {
