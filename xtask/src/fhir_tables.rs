@@ -1,12 +1,14 @@
 //! Generates the FHIR R4 definition tables in `crates/hale-fhir/src/generated/`.
 //!
 //! The input is the official NPM package `hl7.fhir.r4.core` 4.0.1 (a `.tgz` whose files sit under
-//! `package/`). The output is plain Rust source made of static slices of the types in
-//! `hale_fhir::table`, committed to the repository so that building Hale never needs the package.
-//! The test `generated_up_to_date` regenerates the tables in memory and fails if the committed files
-//! differ, so the tables cannot drift from the generator.
+//! `package/`), and for the search parameters of the implementation guides Hale supports, their
+//! packages (today the Da Vinci PDex Plan-Net 1.2.0 provider directory guide). The output is plain
+//! Rust source made of static slices of the types in `hale_fhir::table`, committed to the
+//! repository so that building Hale never needs the packages. The test `generated_up_to_date`
+//! regenerates the tables in memory and fails if the committed files differ, so the tables cannot
+//! drift from the generator.
 //!
-//! What is taken from the package:
+//! What is taken from the packages:
 //!
 //! - **Structures**: every StructureDefinition of kind `primitive-type`, `complex-type` or
 //!   `resource` that is a base definition, i.e. `derivation = specialization`, or has no derivation
@@ -20,6 +22,10 @@
 //!   CodeSystem/ValueSet/Patient extension parameters, ten of which have no `base` at all), none of
 //!   which the resource pages list.
 //! - **Patient compartment**: `CompartmentDefinition-patient.json`.
+//! - **Implementation guide search parameters**: the SearchParameter resources of the guide's
+//!   package, read as the core ones are, less every `(base, code)` that R4 itself defines (the
+//!   guide's `Organization-name` restates R4's, so R4's row stays the one Hale uses). They go to a
+//!   table of their own, a supplement to the R4 table that `hale_fhir::definitions` merges.
 //!
 //! The output is deterministic (inputs are read into sorted maps and every table is sorted) and
 //! rustfmt-clean: the big statics carry `#[rustfmt::skip]` so that each row stays on one line, which
@@ -43,6 +49,13 @@ pub const DEFAULT_PACKAGE: &str = "../shared/testdata/fhir/fhir/hl7.fhir.r4.core
 /// The environment variable that overrides [`DEFAULT_PACKAGE`].
 pub const PACKAGE_ENV: &str = "HALE_FHIR_R4_PACKAGE";
 
+/// The default location of the Plan-Net package, relative to the workspace root.
+pub const DEFAULT_PLAN_NET_PACKAGE: &str =
+    "../shared/testdata/fhir/fhir/hl7.fhir.us.davinci-pdex-plan-net-1.2.0.tgz";
+
+/// The environment variable that overrides [`DEFAULT_PLAN_NET_PACKAGE`].
+pub const PLAN_NET_PACKAGE_ENV: &str = "HALE_FHIR_PLAN_NET_PACKAGE";
+
 /// The extension that R4 puts on `http://hl7.org/fhirpath/System.*` type codes to name the FHIR type.
 const FHIR_TYPE_EXTENSION: &str =
     "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type";
@@ -60,26 +73,48 @@ pub fn workspace_root() -> PathBuf {
 
 /// The R4 core package to read: `$HALE_FHIR_R4_PACKAGE` if set, else [`DEFAULT_PACKAGE`].
 pub fn package_path(workspace_root: &Path) -> PathBuf {
-    match std::env::var_os(PACKAGE_ENV) {
+    path_from_env(workspace_root, PACKAGE_ENV, DEFAULT_PACKAGE)
+}
+
+/// The Plan-Net package to read: `$HALE_FHIR_PLAN_NET_PACKAGE` if set, else
+/// [`DEFAULT_PLAN_NET_PACKAGE`].
+pub fn plan_net_package_path(workspace_root: &Path) -> PathBuf {
+    path_from_env(
+        workspace_root,
+        PLAN_NET_PACKAGE_ENV,
+        DEFAULT_PLAN_NET_PACKAGE,
+    )
+}
+
+fn path_from_env(workspace_root: &Path, variable: &str, default: &str) -> PathBuf {
+    match std::env::var_os(variable) {
         Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => workspace_root.join(DEFAULT_PACKAGE),
+        _ => workspace_root.join(default),
     }
 }
 
-/// Generates the table sources from the bytes of the R4 core package.
+/// Generates the table sources from the bytes of the R4 core package and of the Plan-Net package.
 ///
 /// Returns `(file name relative to the generated directory, contents)` pairs, sorted by name.
-pub fn generate(tgz: &[u8]) -> anyhow::Result<Vec<(PathBuf, String)>> {
+pub fn generate(tgz: &[u8], plan_net_tgz: &[u8]) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let package = Package::read(tgz)?;
     let structures = collect_structures(&package)?;
     let search_params = collect_search_params(&package)?;
     let compartment = collect_patient_compartment(&package)?;
+    let plan_net = Package::read(plan_net_tgz).context("reading the Plan-Net package")?;
+    let plan_net_search_params = collect_ig_search_params(&plan_net, &search_params, &structures)?;
 
-    let source_sha256 = hex::encode(Sha256::digest(tgz));
     let mut files = vec![
         (
             PathBuf::from("mod.rs"),
-            render_mod(&package, &source_sha256),
+            render_mod(
+                (&package, &hex::encode(Sha256::digest(tgz))),
+                (&plan_net, &hex::encode(Sha256::digest(plan_net_tgz))),
+            ),
+        ),
+        (
+            PathBuf::from("plan_net_search_params.rs"),
+            render_search_params(&plan_net_search_params, &PLAN_NET_TABLE),
         ),
         (
             PathBuf::from("r4_compartment.rs"),
@@ -91,7 +126,7 @@ pub fn generate(tgz: &[u8]) -> anyhow::Result<Vec<(PathBuf, String)>> {
         ),
         (
             PathBuf::from("r4_search_params.rs"),
-            render_search_params(&search_params),
+            render_search_params(&search_params, &R4_TABLE),
         ),
         (
             PathBuf::from("r4_structures.rs"),
@@ -413,6 +448,35 @@ fn collect_search_params(package: &Package) -> anyhow::Result<Vec<SearchParam>> 
     Ok(rows)
 }
 
+/// The search parameters of an implementation guide's package that R4 does not define: every row
+/// whose `(base, code)` is not in `core` (R4's rows, sorted). Each base must be an R4 resource
+/// type, since the guide's parameters search R4 resources.
+fn collect_ig_search_params(
+    package: &Package,
+    core: &[SearchParam],
+    structures: &[Structure],
+) -> anyhow::Result<Vec<SearchParam>> {
+    let mut rows = collect_search_params(package)?;
+    rows.retain(|row| {
+        core.binary_search_by(|core_row| {
+            (core_row.base.as_str(), core_row.code.as_str())
+                .cmp(&(row.base.as_str(), row.code.as_str()))
+        })
+        .is_err()
+    });
+    for row in &rows {
+        ensure!(
+            structures
+                .iter()
+                .any(|structure| structure.name == row.base && structure.kind == "Resource"),
+            "{}: the base `{}` is not an R4 resource type",
+            row.url,
+            row.base
+        );
+    }
+    Ok(rows)
+}
+
 fn collect_patient_compartment(package: &Package) -> anyhow::Result<Vec<(String, Vec<String>)>> {
     let json = package
         .files
@@ -457,21 +521,37 @@ fn lit_slice(items: &[String]) -> String {
 const GENERATED_NOTE: &str =
     "//!\n//! Generated by `cargo run -p xtask -- gen-fhir`; do not edit.\n";
 
-fn render_mod(package: &Package, source_sha256: &str) -> String {
-    let name = package.manifest["name"]
+/// `name#version` of a package, from its manifest.
+fn package_id(package: &Package) -> anyhow::Result<String> {
+    Ok(format!(
+        "{}#{}",
+        str_field(&package.manifest, "name")?,
+        str_field(&package.manifest, "version")?
+    ))
+}
+
+fn render_mod(core: (&Package, &str), plan_net: (&Package, &str)) -> String {
+    let name = core.0.manifest["name"]
         .as_str()
         .unwrap_or("hl7.fhir.r4.core");
-    let version = package.manifest["version"].as_str().unwrap_or("4.0.1");
+    let version = core.0.manifest["version"].as_str().unwrap_or("4.0.1");
+    let core_sha256 = core.1;
+    let plan_net_id =
+        package_id(plan_net.0).unwrap_or_else(|_| "hl7.fhir.us.davinci-pdex-plan-net".to_owned());
+    let plan_net_sha256 = plan_net.1;
     format!(
-        "//! The FHIR R4 definition tables, generated from the `{name}` {version} package.
+        "//! The FHIR R4 definition tables, generated from the `{name}` {version} package, and the
+//! search parameters that the implementation guides Hale supports add to R4's.
 {GENERATED_NOTE}//!
 //! The tables are static slices sorted for binary search; `crate::definitions` has the lookups.
 
+pub mod plan_net_search_params;
 pub mod r4_compartment;
 pub mod r4_resources;
 pub mod r4_search_params;
 pub mod r4_structures;
 
+pub use plan_net_search_params::PLAN_NET_SEARCH_PARAMS;
 pub use r4_compartment::R4_PATIENT_COMPARTMENT;
 pub use r4_resources::R4_RESOURCE_TYPES;
 pub use r4_search_params::R4_SEARCH_PARAMS;
@@ -482,7 +562,14 @@ pub const R4_SOURCE_PACKAGE: &str = \"{name}#{version}\";
 
 /// The SHA-256 (hex) of the package `.tgz` the tables were generated from.
 pub const R4_SOURCE_SHA256: &str =
-    \"{source_sha256}\";
+    \"{core_sha256}\";
+
+/// The NPM package [`PLAN_NET_SEARCH_PARAMS`] was generated from, as `name#version`.
+pub const PLAN_NET_SOURCE_PACKAGE: &str = \"{plan_net_id}\";
+
+/// The SHA-256 (hex) of the package `.tgz` [`PLAN_NET_SEARCH_PARAMS`] was generated from.
+pub const PLAN_NET_SOURCE_SHA256: &str =
+    \"{plan_net_sha256}\";
 "
     )
 }
@@ -557,15 +644,54 @@ pub static R4_STRUCTURES: &[StructureDef] = &[
     out
 }
 
-fn render_search_params(search_params: &[SearchParam]) -> String {
-    let mut out = format!(
-        "//! The R4 search parameters, one row per base resource type and code.
-{GENERATED_NOTE}
-use crate::table::{{ComponentDef, SearchParamDef, SearchParamType}};
+/// What a generated search parameter table is called and says about itself.
+struct SearchParamTable {
+    /// The module docs' first line.
+    title: &'static str,
+    /// The static's name.
+    static_name: &'static str,
+    /// The static's doc comment, one entry per line.
+    doc: &'static [&'static str],
+}
 
-/// Every non-experimental R4 search parameter, once per base, sorted by `(base, code)`.
-#[rustfmt::skip]
-pub static R4_SEARCH_PARAMS: &[SearchParamDef] = &[
+const R4_TABLE: SearchParamTable = SearchParamTable {
+    title: "The R4 search parameters, one row per base resource type and code.",
+    static_name: "R4_SEARCH_PARAMS",
+    doc: &["Every non-experimental R4 search parameter, once per base, sorted by `(base, code)`."],
+};
+
+const PLAN_NET_TABLE: SearchParamTable = SearchParamTable {
+    title: "The Da Vinci PDex Plan-Net search parameters that R4 lacks, one row per base type and code.",
+    static_name: "PLAN_NET_SEARCH_PARAMS",
+    doc: &[
+        "Every Plan-Net search parameter whose `(base, code)` R4 does not define, sorted by",
+        "`(base, code)`; `crate::definitions` serves them beside R4's.",
+    ],
+};
+
+fn render_search_params(search_params: &[SearchParam], table: &SearchParamTable) -> String {
+    let SearchParamTable {
+        title,
+        static_name,
+        doc,
+    } = table;
+    let doc: String = doc.iter().map(|line| format!("/// {line}\n")).collect();
+    // A table without composites must not import `ComponentDef`, which it would not use.
+    let imports = if search_params
+        .iter()
+        .any(|param| !param.components.is_empty())
+    {
+        "ComponentDef, SearchParamDef, SearchParamType"
+    } else {
+        "SearchParamDef, SearchParamType"
+    };
+    let mut out = format!(
+        "//! {title}
+{GENERATED_NOTE}
+use crate::table::{{{imports}}};
+
+{doc}#[rustfmt::skip]
+pub static {static_name}: &[SearchParamDef] = &[
 "
     );
     for param in search_params {
@@ -687,6 +813,6 @@ mod tests {
 
     #[test]
     fn a_corrupt_package_is_an_error() {
-        assert!(generate(b"not a tarball").is_err());
+        assert!(generate(b"not a tarball", b"not a tarball").is_err());
     }
 }

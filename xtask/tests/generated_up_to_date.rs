@@ -1,6 +1,6 @@
 //! Checks that the committed tables in `crates/hale-fhir/src/generated/` are exactly what the
-//! generator makes from the R4 core package, so that nobody edits them by hand and a change to the
-//! generator cannot land without its output.
+//! generator makes from the R4 core package and the Plan-Net package, so that nobody edits them by
+//! hand and a change to the generator cannot land without its output.
 
 use std::path::Path;
 
@@ -9,17 +9,23 @@ use xtask::fhir_tables;
 #[test]
 fn generated_fhir_tables_are_up_to_date() {
     let workspace_root = fhir_tables::workspace_root();
-    let package = fhir_tables::package_path(&workspace_root);
-    let Ok(tgz) = std::fs::read(&package) else {
-        // The package is test data outside the repository; without it there is nothing to compare.
-        eprintln!(
-            "note: skipping the generated-tables check: no R4 core package at {} (set {})",
-            package.display(),
-            fhir_tables::PACKAGE_ENV
-        );
+    // The packages are test data outside the repository; without them there is nothing to compare.
+    let (Some(tgz), Some(plan_net_tgz)) = (
+        read_package(
+            "R4 core",
+            &fhir_tables::package_path(&workspace_root),
+            fhir_tables::PACKAGE_ENV,
+        ),
+        read_package(
+            "Plan-Net",
+            &fhir_tables::plan_net_package_path(&workspace_root),
+            fhir_tables::PLAN_NET_PACKAGE_ENV,
+        ),
+    ) else {
         return;
     };
-    let files = fhir_tables::generate(&tgz).expect("the generator fails on the R4 core package");
+    let files = fhir_tables::generate(&tgz, &plan_net_tgz)
+        .expect("the generator fails on the R4 core or Plan-Net package");
     let generated_dir = workspace_root.join(fhir_tables::GENERATED_DIR);
 
     let mut stale = Vec::new();
@@ -50,6 +56,18 @@ fn generated_fhir_tables_are_up_to_date() {
         "the generated FHIR tables are out of date; run `cargo run -p xtask -- gen-fhir`\n\
          differing: {stale:?}\nnot generated: {extra:?}"
     );
+}
+
+/// The bytes of the package at `path`, or `None`, said on stderr, when there is none.
+fn read_package(name: &str, path: &Path, variable: &str) -> Option<Vec<u8>> {
+    let tgz = std::fs::read(path).ok();
+    if tgz.is_none() {
+        eprintln!(
+            "note: skipping the generated-tables check: no {name} package at {} (set {variable})",
+            path.display()
+        );
+    }
+    tgz
 }
 
 fn first_difference(committed: &str, expected: &str) -> String {

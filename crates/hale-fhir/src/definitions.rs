@@ -1,10 +1,15 @@
 //! Lookups in the generated R4 definition tables.
 //!
 //! Every table in [`crate::generated`] is sorted, so each lookup here is a binary search over a
-//! static slice: no allocation, no initialization, and nothing to keep in sync at run time.
+//! static slice. The search parameters are R4's and those the Plan-Net guide adds
+//! ([`PLAN_NET_SEARCH_PARAMS`], which holds no `(base, code)` of R4's); [`search_params`] merges
+//! the two once, on first use, so that every caller sees one table.
+
+use std::sync::LazyLock;
 
 use crate::generated::{
-    R4_PATIENT_COMPARTMENT, R4_RESOURCE_TYPES, R4_SEARCH_PARAMS, R4_STRUCTURES,
+    PLAN_NET_SEARCH_PARAMS, R4_PATIENT_COMPARTMENT, R4_RESOURCE_TYPES, R4_SEARCH_PARAMS,
+    R4_STRUCTURES,
 };
 use crate::table::{SearchParamDef, StructureDef};
 
@@ -23,6 +28,19 @@ pub fn structure(name: &str) -> Option<&'static StructureDef> {
         .map(|idx| &R4_STRUCTURES[idx])
 }
 
+/// Every search parameter Hale serves, R4's and the Plan-Net guide's, sorted by `(base, code)`.
+pub fn search_params() -> &'static [&'static SearchParamDef] {
+    static MERGED: LazyLock<Vec<&'static SearchParamDef>> = LazyLock::new(|| {
+        let mut merged: Vec<&'static SearchParamDef> = R4_SEARCH_PARAMS
+            .iter()
+            .chain(PLAN_NET_SEARCH_PARAMS)
+            .collect();
+        merged.sort_by(|a, b| (a.base, a.code).cmp(&(b.base, b.code)));
+        merged
+    });
+    &MERGED
+}
+
 /// The search parameters that apply to `resource_type`: its own, then those of its ancestors.
 ///
 /// The ancestors contribute the parameters every resource has: `DomainResource` gives `_text`, and
@@ -30,7 +48,7 @@ pub fn structure(name: &str) -> Option<&'static StructureDef> {
 /// `_query` and `_filter`. Within each type, parameters come sorted by code. An unknown type has
 /// no parameters.
 pub fn search_params_for(resource_type: &str) -> impl Iterator<Item = &'static SearchParamDef> {
-    type_and_ancestors(resource_type).flat_map(search_params_with_base)
+    type_and_ancestors(resource_type).flat_map(|base| search_params_with_base(base).iter().copied())
 }
 
 /// The search parameter `code` of `resource_type`, including those inherited from `Resource` and
@@ -40,7 +58,7 @@ pub fn search_param(resource_type: &str, code: &str) -> Option<&'static SearchPa
         let rows = search_params_with_base(base);
         rows.binary_search_by(|param| param.code.cmp(code))
             .ok()
-            .map(|idx| &rows[idx])
+            .map(|idx| rows[idx])
     })
 }
 
@@ -60,11 +78,12 @@ fn type_and_ancestors(name: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// The rows of the search parameter table whose base is exactly `base`.
-fn search_params_with_base(base: &str) -> &'static [SearchParamDef] {
-    let start = R4_SEARCH_PARAMS.partition_point(|param| param.base < base);
-    let len = R4_SEARCH_PARAMS[start..].partition_point(|param| param.base == base);
-    &R4_SEARCH_PARAMS[start..start + len]
+/// The rows of [`search_params`] whose base is exactly `base`.
+fn search_params_with_base(base: &str) -> &'static [&'static SearchParamDef] {
+    let params = search_params();
+    let start = params.partition_point(|param| param.base < base);
+    let len = params[start..].partition_point(|param| param.base == base);
+    &params[start..start + len]
 }
 
 #[cfg(test)]
@@ -88,6 +107,9 @@ mod tests {
     fn tables_are_sorted_for_binary_search() {
         assert!(R4_STRUCTURES.is_sorted_by(|a, b| a.name < b.name));
         assert!(R4_SEARCH_PARAMS.is_sorted_by(|a, b| (a.base, a.code) < (b.base, b.code)));
+        assert!(PLAN_NET_SEARCH_PARAMS.is_sorted_by(|a, b| (a.base, a.code) < (b.base, b.code)));
+        // Strictly increasing: the guide's table restates none of R4's parameters.
+        assert!(search_params().is_sorted_by(|a, b| (a.base, a.code) < (b.base, b.code)));
         assert!(R4_PATIENT_COMPARTMENT.is_sorted_by(|a, b| a.resource_type < b.resource_type));
     }
 
@@ -238,5 +260,36 @@ mod tests {
         assert_eq!(patient_compartment_params("Patient"), ["link"]);
         assert!(patient_compartment_params("Organization").is_empty());
         assert!(patient_compartment_params("Nonexistent").is_empty());
+    }
+
+    #[test]
+    fn plan_net_parameters_join_r4_ones() {
+        let coverage_area = search_param("InsurancePlan", "coverage-area").unwrap();
+        assert_eq!(coverage_area.kind, SearchParamType::Reference);
+        assert_eq!(coverage_area.expression, "InsurancePlan.coverageArea");
+        assert_eq!(coverage_area.targets, ["Location"]);
+        let network = search_param("PractitionerRole", "network").unwrap();
+        assert!(
+            network.expression.contains("network-reference"),
+            "{}",
+            network.expression
+        );
+        assert!(
+            search_params_for("Organization").any(|param| param.code == "coverage-area"),
+            "Organization lists its Plan-Net parameter"
+        );
+        // Where Plan-Net restates an R4 parameter, R4's definition is the one served.
+        assert_eq!(
+            search_param("Organization", "name").unwrap().url,
+            "http://hl7.org/fhir/SearchParameter/Organization-name"
+        );
+        let codes: Vec<_> = search_params_for("PractitionerRole")
+            .map(|p| p.code)
+            .collect();
+        let own = &codes[..codes.iter().position(|code| code.starts_with('_')).unwrap()];
+        assert!(
+            own.is_sorted(),
+            "a type's own parameters stay sorted: {own:?}"
+        );
     }
 }

@@ -1795,6 +1795,46 @@ mod tests {
         );
     }
 
+    /// The shapes of the Plan-Net guide's expressions: extensions picked with `where(url=…)`,
+    /// nested ones, their `value`, and a union of paths without a type prefix.
+    #[test]
+    fn plan_net_expression_shapes() {
+        let role = json!({
+            "resourceType": "PractitionerRole",
+            "extension": [
+                {"url": "http://x/network-reference", "valueReference": {"reference": "Organization/n"}},
+                {"url": "http://x/other", "valueString": "o"},
+                {"url": "http://x/delivery-method", "extension": [
+                    {"url": "type", "valueCodeableConcept": {"text": "virtual"}},
+                    {"url": "virtualModalities", "valueCodeableConcept": {"text": "phone"}}
+                ]}
+            ]
+        });
+        check(
+            &role,
+            "PractitionerRole.extension.where(url='http://x/network-reference')",
+            &[
+                json!({"url": "http://x/network-reference", "valueReference": {"reference": "Organization/n"}}),
+            ],
+        );
+        check(
+            &role,
+            "PractitionerRole.extension.where(url='http://x/network-reference').value",
+            &[json!({"Reference": {"reference": "Organization/n"}})],
+        );
+        check(
+            &role,
+            "PractitionerRole.extension.where(url='http://x/delivery-method').extension.where(url='type')",
+            &[json!({"url": "type", "valueCodeableConcept": {"text": "virtual"}})],
+        );
+        let plan = json!({"resourceType": "InsurancePlan", "name": "Gold", "alias": ["G", "Au"]});
+        check(
+            &plan,
+            "name | alias",
+            &[json!("Gold"), json!("G"), json!("Au")],
+        );
+    }
+
     #[test]
     fn indexing_and_first() {
         let bundle = json!({

@@ -3,8 +3,9 @@
 //! Every entry names the search parameter `code` it belongs to. The store writes each variant to its
 //! own table in the same transaction as the resource, so the shapes here are the storage schema's.
 //!
-//! [`extract`] evaluates the FHIRPath expression of every R4 search parameter that applies to the
-//! resource type (its own and those of `Resource` and `DomainResource`) and turns each value into
+//! [`extract`] evaluates the FHIRPath expression of every search parameter that applies to the
+//! resource type (its own and those of `Resource` and `DomainResource`; R4's and the Plan-Net
+//! guide's, as [`hale_fhir::definitions::search_params`] serves them) and turns each value into
 //! entries according to the parameter's type and the value's FHIR data type, following the
 //! [search page](https://hl7.org/fhir/R4/search.html) of the specification:
 //!
@@ -30,7 +31,7 @@
 //! both) for `:of-type`.
 //!
 //! Expressions are parsed and specialized per resource type once, on first use, into a plan held
-//! in a [`LazyLock`]; extraction then only walks JSON. Every expression of the R4 table is within
+//! in a [`LazyLock`]; extraction then only walks JSON. Every expression of the tables is within
 //! the FHIRPath subset of [`crate::fhirpath`] (a test enumerates them); an expression outside it
 //! would yield no entries rather than fail the write.
 //!
@@ -42,7 +43,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use hale_fhir::generated::R4_SEARCH_PARAMS;
+use hale_fhir::definitions::search_params;
 use hale_fhir::table::SearchParamType;
 use serde_json::{Map, Number, Value};
 
@@ -54,12 +55,14 @@ use crate::normalize::normalize_string;
 /// stores built by the old rules are known to need `hale reindex`.
 pub const EXTRACTION_VERSION: u32 = 3;
 
-/// What a store records with its index: the extraction rules and the search-parameter table that
-/// built it. A store whose recorded fingerprint differs needs its index rebuilt.
+/// What a store records with its index: the extraction rules and the search-parameter tables that
+/// built it (R4's and the Plan-Net guide's, each by its package's hash). A store whose recorded
+/// fingerprint differs needs its index rebuilt.
 pub fn fingerprint() -> String {
     format!(
-        "r4-{}-{EXTRACTION_VERSION}",
-        &hale_fhir::generated::R4_SOURCE_SHA256[..16]
+        "r4-{}-plan-net-{}-{EXTRACTION_VERSION}",
+        &hale_fhir::generated::R4_SOURCE_SHA256[..16],
+        &hale_fhir::generated::PLAN_NET_SOURCE_SHA256[..16]
     )
 }
 
@@ -408,12 +411,12 @@ pub fn compartment_patients(resource_type: &str, resource: &Value) -> Vec<String
     patient_ids
 }
 
-/// Every distinct expression of the R4 search parameter table (composite components included)
+/// Every distinct expression of the search parameter tables (composite components included)
 /// that is outside the supported FHIRPath subset, with the reason. Such parameters yield no
-/// entries; the list is empty for R4, and a test keeps it so.
+/// entries; the list is empty for R4 and Plan-Net, and a test keeps it so.
 pub fn unsupported_expressions() -> Vec<(&'static str, FhirPathError)> {
     let mut unsupported: Vec<(&'static str, FhirPathError)> = Vec::new();
-    let expressions = R4_SEARCH_PARAMS.iter().flat_map(|def| {
+    let expressions = search_params().iter().flat_map(|def| {
         std::iter::once(def.expression)
             .chain(def.components.iter().map(|component| component.expression))
     });
@@ -492,7 +495,7 @@ fn build_plans() -> Plans {
             .or_insert_with(|| Expression::parse(source).ok())
             .clone()
     };
-    let kind_by_url: HashMap<&'static str, SearchParamType> = R4_SEARCH_PARAMS
+    let kind_by_url: HashMap<&'static str, SearchParamType> = search_params()
         .iter()
         .map(|def| (def.url, def.kind))
         .collect();
@@ -501,7 +504,7 @@ fn build_plans() -> Plans {
         &'static str,
         Vec<(&'static hale_fhir::table::SearchParamDef, Expression)>,
     > = HashMap::new();
-    for def in R4_SEARCH_PARAMS {
+    for def in search_params().iter().copied() {
         if def.kind == SearchParamType::Special || def.expression.is_empty() {
             continue;
         }
@@ -1671,6 +1674,54 @@ mod tests {
     fn extracted(resource: Value, code: &str) -> Vec<String> {
         let resource_type = resource["resourceType"].as_str().unwrap().to_owned();
         render(&extract(&resource_type, &resource), code)
+    }
+
+    /// The Plan-Net parameters R4 lacks, on the shapes of the guide's examples: references and
+    /// codes inside extensions, and a Period inside one.
+    #[test]
+    fn plan_net_parameters_on_extensions() {
+        let plan_net = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition";
+        let organization = json!({
+            "resourceType": "Organization",
+            "extension": [
+                {"url": format!("{plan_net}/location-reference"), "valueReference": {"reference": "Location/StateOfCTLocation"}},
+                {"url": "http://hl7.org/fhir/StructureDefinition/organization-period", "valuePeriod": {"start": "2020-01-01"}}
+            ]
+        });
+        assert_eq!(
+            extracted(organization.clone(), "coverage-area"),
+            ["reference Location/StateOfCTLocation url=- version=-"]
+        );
+        assert_eq!(
+            extracted(organization, "period"),
+            ["date 2020-01-01T00:00:00.000000Z .. open"]
+        );
+        let role = json!({
+            "resourceType": "PractitionerRole",
+            "extension": [{"url": format!("{plan_net}/network-reference"), "valueReference": {"reference": "Organization/AcmeofCTStdNet"}}]
+        });
+        assert_eq!(
+            extracted(role, "network"),
+            ["reference Organization/AcmeofCTStdNet url=- version=-"]
+        );
+        let service = json!({
+            "resourceType": "HealthcareService",
+            "extension": [{"url": format!("{plan_net}/delivery-method"), "extension": [
+                {"url": "type", "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/DeliveryMethodCS", "code": "virtual"}]}}
+            ]}]
+        });
+        assert_eq!(
+            extracted(service, "delivery-method"),
+            [
+                "token http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/DeliveryMethodCS|virtual text=-"
+            ]
+        );
+        let plan = json!({"resourceType": "InsurancePlan", "coverageArea": [{"reference": "Location/l"}], "plan": [{"type": {"text": "Gold"}}]});
+        assert_eq!(
+            extracted(plan.clone(), "coverage-area"),
+            ["reference Location/l url=- version=-"]
+        );
+        assert_eq!(extracted(plan, "plan-type"), ["token -|- text=gold"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hale_fhir::generated::R4_SEARCH_PARAMS;
+use hale_fhir::definitions::search_params;
 use hale_fhir::table::SearchParamType;
 use hale_search::fhirpath::Expression;
 use hale_search::index::{IndexEntry, compartment_patients, extract, unsupported_expressions};
@@ -498,11 +498,11 @@ fn every_r4_expression_is_supported_or_known() {
 }
 
 #[test]
-fn every_r4_expression_applies_to_its_own_base() {
+fn every_expression_applies_to_its_own_base() {
     // A parameter whose expression yields nothing for its own base type (a misspelt type prefix,
-    // a branch lost in specialization) would silently never match.
+    // a branch lost in specialization) would silently never match. Plan-Net's are checked too.
     let mut n_checked = 0;
-    for def in R4_SEARCH_PARAMS {
+    for def in search_params() {
         if def.expression.is_empty() || def.kind == SearchParamType::Special {
             continue;
         }

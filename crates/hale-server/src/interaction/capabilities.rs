@@ -32,7 +32,8 @@ pub async fn capabilities(
 }
 
 /// The search parameters of `resource_type` and the `_include` / `_revinclude` values that reach
-/// it, from the generated search-parameter table that the parser resolves against.
+/// it, from the generated search-parameter tables (R4's and the Plan-Net guide's, as
+/// `hale_fhir::definitions` merges them) that the parser resolves against.
 fn search_capabilities(entry: &mut Value, resource_type: &str) {
     if let Some(Value::Object(search)) = SEARCH_CAPABILITIES.get(resource_type) {
         for (key, value) in search {
@@ -41,7 +42,7 @@ fn search_capabilities(entry: &mut Value, resource_type: &str) {
     }
 }
 
-/// [`search_capabilities`] of every R4 type, computed once: they depend on the generated table
+/// [`search_capabilities`] of every R4 type, computed once: they depend on the generated tables
 /// alone, and the reverse includes need a pass over every type's parameters.
 static SEARCH_CAPABILITIES: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
     use hale_fhir::definitions::search_params_for;

@@ -7,35 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::identity::{Client, user};
-use crate::support::{Http, PREFIXES, TestApp, id_of, link, patient, unique};
-
-/// `(type, id)` of a resource.
-type Key = (String, String);
-
-fn key(resource: &Value) -> Key {
-    (
-        resource["resourceType"].as_str().unwrap_or("").to_owned(),
-        id_of(resource),
-    )
-}
-
-/// The match and include entries of one page, as keys.
-fn entries(bundle: &Value) -> (Vec<Key>, Vec<Key>) {
-    let mut matches = Vec::new();
-    let mut included = Vec::new();
-    for entry in bundle["entry"].as_array().expect("entry is always present") {
-        let k = key(&entry["resource"]);
-        match entry["search"]["mode"].as_str() {
-            Some("match") => matches.push(k),
-            Some("include") => included.push(k),
-            other => panic!("unexpected search mode {other:?} in {entry}"),
-        }
-    }
-    (matches, included)
-}
+use crate::support::{Http, Key, PREFIXES, TestApp, entries, id_of, key, link, patient, unique};
 
 /// Every page from `first` on by `next` links: the match keys in order, the included keys, the
 /// total of the first page and the number of pages.

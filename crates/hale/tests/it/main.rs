@@ -13,5 +13,6 @@ mod export_jobs;
 mod identity;
 mod import;
 mod interaction;
+mod plannet;
 mod serve;
 mod support;

@@ -55,6 +55,32 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
 /// How often bounded waits look again.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
+/// `(type, id)` of a resource.
+pub type Key = (String, String);
+
+/// The [`Key`] of a resource.
+pub fn key(resource: &Value) -> Key {
+    (
+        resource["resourceType"].as_str().unwrap_or("").to_owned(),
+        id_of(resource),
+    )
+}
+
+/// The match and include entries of one searchset page, as keys.
+pub fn entries(bundle: &Value) -> (Vec<Key>, Vec<Key>) {
+    let mut matches = Vec::new();
+    let mut included = Vec::new();
+    for entry in bundle["entry"].as_array().expect("entry is always present") {
+        let k = key(&entry["resource"]);
+        match entry["search"]["mode"].as_str() {
+            Some("match") => matches.push(k),
+            Some("include") => included.push(k),
+            other => panic!("unexpected search mode {other:?} in {entry}"),
+        }
+    }
+    (matches, included)
+}
+
 /// A fresh value for identifiers, unique within the test binary.
 pub fn unique(label: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
