@@ -919,3 +919,73 @@ async fn hale_directory_import_loads_lists_and_fhir_and_updates_in_place() {
     assert_eq!(ids[..2], ["2", "1"]);
     operator.get("/r4/Location/1-2").await.expect(410);
 }
+
+/// The Da Vinci Plan-Net examples load through `hale directory import` as FHIR NDJSON; the one
+/// Organization among them (Hale's additions) with a FHIR REST Endpoint becomes a system, the
+/// payer whose only Endpoint is a portal (`rest-non-fhir`) does not, and all of them are readable
+/// FHIR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_net_examples_load_through_hale_directory_import() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plan-net");
+    let data = dir.path().join("data");
+    let loaded = run_hale([
+        "directory".as_ref(),
+        "import".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        fixtures.join("examples.ndjson").as_os_str(),
+        fixtures.join("hale-additions.ndjson").as_os_str(),
+    ]);
+    assert!(loaded.status.success(), "{}", loaded.stderr);
+    assert!(
+        loaded.stderr.contains("55 resources written"),
+        "{}",
+        loaded.stderr
+    );
+    let server = ServerProcess::start(&data, &[]).await;
+    let operator = server.as_bearer(ADMIN_TOKEN);
+    let systems = operator.get("/api/all-systems").await.expect(200).json();
+    assert_eq!(
+        systems,
+        json!([{"id": "hale-clinic", "name": "Hospital outpatient clinic", "address": "",
+                "fhirVersion": "", "ehr": "",
+                "resourceUrl": "https://fhir.hospital.example/r4",
+                "logo": format!("{}/api/logo/health-system-default.svg", server.base_url)}])
+    );
+    // The guide's payer and its portal Endpoint (not FHIR) are there, but no system.
+    let acme = operator.get("/r4/Organization/Acme").await.resource(200);
+    assert_eq!(acme["name"], "Acme of CT");
+    let portal = operator
+        .get("/r4/Endpoint/AcmeOfCTPortalEndpoint")
+        .await
+        .resource(200);
+    assert_eq!(portal["connectionType"]["code"], "rest-non-fhir");
+    let bundle = operator
+        .get("/r4/Organization?_id=Hospital&_revinclude=Endpoint:organization&_revinclude=Location:organization")
+        .await
+        .resource(200);
+    let found: BTreeSet<String> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["resource"]["resourceType"].as_str().unwrap(),
+                e["resource"]["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let expected: BTreeSet<String> = [
+        "Organization/Hospital",
+        "Endpoint/hale-endpoint",
+        "Location/HospLoc1",
+        "Location/HospLoc2",
+        "Location/hale-wing",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(found, expected);
+}
