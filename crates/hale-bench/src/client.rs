@@ -132,15 +132,38 @@ impl Connection {
 
     /// `POST uri` with a FHIR JSON body, asking for `Prefer: return=minimal`.
     pub async fn post_fhir(&mut self, uri: Uri, body: Bytes) -> anyhow::Result<Answer> {
-        let request = Request::builder()
+        self.post(uri, "application/fhir+json", Some("return=minimal"), body)
+            .await
+    }
+
+    /// `POST uri` with a form body (`application/x-www-form-urlencoded`).
+    pub async fn post_form(&mut self, uri: Uri, body: String) -> anyhow::Result<Answer> {
+        self.post(
+            uri,
+            "application/x-www-form-urlencoded",
+            None,
+            Bytes::from(body),
+        )
+        .await
+    }
+
+    async fn post(
+        &mut self,
+        uri: Uri,
+        content_type: &'static str,
+        prefer: Option<&'static str>,
+        body: Bytes,
+    ) -> anyhow::Result<Answer> {
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(uri)
             .header(HOST, self.host.clone())
             .header(hyper::header::AUTHORIZATION, self.authorization.clone())
-            .header(hyper::header::CONTENT_TYPE, "application/fhir+json")
-            .header("prefer", "return=minimal")
-            .body(Full::new(body))?;
-        self.send(request).await
+            .header(hyper::header::CONTENT_TYPE, content_type);
+        if let Some(prefer) = prefer {
+            request = request.header("prefer", prefer);
+        }
+        self.send(request.body(Full::new(body))?).await
     }
 
     async fn send(&mut self, request: Request<Full<Bytes>>) -> anyhow::Result<Answer> {
@@ -177,13 +200,17 @@ impl LoopResult {
 
     /// The `q`-quantile of the latencies, in milliseconds (`latencies_us` must be sorted).
     pub fn quantile_ms(&self, q: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((self.latencies_us.len() as f64 * q).ceil() as usize)
-            .clamp(1, self.latencies_us.len());
-        f64::from(self.latencies_us[rank - 1]) / 1000.0
+        quantile_ms(&self.latencies_us, q)
     }
+}
+
+/// The `q`-quantile of latencies in microseconds, sorted, in milliseconds; NaN for none.
+pub fn quantile_ms(sorted_us: &[u32], q: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((sorted_us.len() as f64 * q).ceil() as usize).clamp(1, sorted_us.len());
+    f64::from(sorted_us[rank - 1]) / 1000.0
 }
 
 /// Runs `connections` tasks, each on its own connection, sending `next(task, request_idx)`'s

@@ -1,7 +1,8 @@
 //! Hale's benchmark harness, as `../shared/docs/benchmarks.md` specifies it: the workloads W1
 //! (transaction ingest), W2 (import), W3 (read by id), W4 (the search mix at a million resources),
 //! W5 (`Patient/{id}/$everything`), W5-mem (memory while `$everything` streams a patient of
-//! 100,000 resources), W6 (a system bulk export of W4's store) and M (idle memory), each checked
+//! 100,000 resources), W6 (a system bulk export of W4's store), W8 (system search over a provider
+//! directory of 50,000 systems) and M (idle memory), each checked
 //! for correctness and reported as the median of several runs next to its ratio to a ceiling
 //! measured in the same run on the same machine (the HTTP ceiling for W3 and W5, each at its own
 //! number of connections, the storage ceiling for W1 and W2, the plain page for W4's include
@@ -30,7 +31,7 @@ use report::{
 use serde_json::{Map, Value, json};
 use workload::ingest::{IngestRun, Owner, ReadTarget};
 use workload::{
-    everything, everything_memory, export, import, ingest, memory, read, search, storage,
+    directory, everything, everything_memory, export, import, ingest, memory, read, search, storage,
 };
 
 /// The workloads `--workloads` can name.
@@ -51,6 +52,9 @@ pub enum Workload {
     W5Mem,
     /// A system bulk export of W4's store, and the Bytes ceiling.
     W6,
+    /// System search over a provider directory (`/api/search`). W7 is `benchmarks.md`'s CRUD
+    /// mix.
+    W8,
     /// Idle memory of `hale serve`.
     M,
     /// The HTTP and storage ceilings.
@@ -80,6 +84,8 @@ pub struct Options {
     pub w4_db: Option<PathBuf>,
     /// Resources in the compartment of W5-mem's one patient.
     pub w5_mem_resources: u64,
+    /// Systems in W8's directory.
+    pub w8_systems: usize,
 }
 
 impl Options {
@@ -97,6 +103,7 @@ const ORDER: &[&str] = &[
     "W5",
     "W5-mem",
     "W6",
+    "W8",
     "M",
     "ceiling-http",
     "ceiling-http-w5",
@@ -465,6 +472,10 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         w4_data = w4_data.or(description);
     }
 
+    if options.wants(Workload::W8) {
+        results.push(run_w8(options, &client, warmup));
+    }
+
     if options.wants(Workload::M) {
         let mut figures = Vec::new();
         let mut peaks = Vec::new();
@@ -592,6 +603,14 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             export::SAMPLE_EVERY.as_millis(),
             export::AFTER_SETTLE.as_secs(),
             export::TARGET_RSS_GROWTH_MB,
+        ));
+    }
+    if options.wants(Workload::W8) {
+        notes.push(format!(
+            "W8 generates {} provider-directory systems from the seed, loads them once with `hale directory import` into a fresh data folder (its wall time is `details.import_seconds`, informational), and provisions a bench user there. Each run starts a fresh `hale serve` over the folder (the real binary: the search index belongs to the server process, and the first search may wait for it, `details.first_answer_seconds_median`), sends every query of the mix once over 1 connection, checked page by page (offsets 0, 20, 40, and every page of the answer while the query's own system is not found yet when at most {} systems may match, always for typo queries; latency per kind in the W8 table), then times the mix over {} connections with the user's token, every answer checked: 200, at most 20 systems, each a generated system with its own name and resourceUrl that the query allows, and a full page wherever the data says more match.",
+            report::thousands(options.w8_systems as f64),
+            report::thousands(directory::queries::SCAN_LIMIT as f64),
+            directory::CONNECTIONS,
         ));
     }
     if options.wants(Workload::Ceilings) {
@@ -781,6 +800,108 @@ fn run_w5(
         .details
         .insert("path".into(), json!(server::CEILING_PATH));
     vec![result, ceiling]
+}
+
+/// W8: one directory, imported once, then per run a fresh `hale serve`, the checked pass and
+/// the timed mix.
+fn run_w8(options: &Options, client: &tokio::runtime::Runtime, warmup: Duration) -> WorkloadResult {
+    let workload = format!(
+        "system search over {} systems, `/api/search` mix",
+        report::thousands(options.w8_systems as f64)
+    );
+    let target_text = format!("p99 ≤ {} ms", directory::TARGET_P99_MS);
+    let prepared = memory::find_hale_binary(options.hale_bin.as_deref()).and_then(|binary| {
+        let imported = directory::prepare(&binary, options.w8_systems, options.seed)?;
+        Ok((binary, imported))
+    });
+    let (binary, imported) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            let mut result = workload_result(
+                "W8",
+                &workload,
+                "req/s",
+                Vec::new(),
+                &[failed_run(&e)],
+                Map::new(),
+            );
+            result.target = Some(Target {
+                text: target_text,
+                met: false,
+            });
+            return result;
+        }
+    };
+    let mut series = LoadSeries::default();
+    let mut first_answers = Vec::new();
+    let mut by_kind: Vec<Vec<directory::KindStats>> = Vec::new();
+    let mut checked_requests = Vec::new();
+    for run_idx in 0..options.runs {
+        let run = directory::run(
+            &binary,
+            &imported,
+            client,
+            warmup,
+            options.duration,
+            options.seed.wrapping_add(run_idx as u64),
+        )
+        .map(|run| {
+            first_answers.push(run.first_answer_seconds);
+            by_kind.push(run.by_kind);
+            checked_requests.push(run.checked_requests);
+            run.load
+        });
+        series.push("W8", run_idx, options.runs, run);
+    }
+    let mut result = series.result("W8", &workload, directory::CONNECTIONS);
+    let examples = directory::examples(&imported.queries);
+    let kinds: Vec<Value> = directory::queries::Kind::ALL
+        .iter()
+        .enumerate()
+        .map(|(kind_idx, kind)| {
+            // Each figure is the median over runs of that run's figure.
+            let runs: Vec<Value> = by_kind
+                .iter()
+                .map(|run| run[kind_idx].details(*kind, &examples[kind_idx]))
+                .collect();
+            let of = |key: &str| {
+                median(
+                    &runs
+                        .iter()
+                        .filter_map(|r| r[key].as_f64())
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let mut details = runs.last().cloned().unwrap_or_else(|| json!({}));
+            for key in [
+                "p50_ms_1_connection",
+                "p99_ms_1_connection",
+                "mean_systems_per_page",
+            ] {
+                details[key] = json!(of(key));
+            }
+            details
+        })
+        .collect();
+    let details = &mut result.details;
+    details.insert("systems".into(), json!(imported.systems.len()));
+    details.insert("locations".into(), json!(imported.locations));
+    details.insert("json_bytes".into(), json!(imported.json_bytes));
+    details.insert("import_seconds".into(), json!(imported.import_seconds));
+    details.insert("import_summary".into(), imported.import_summary.clone());
+    details.insert(
+        "first_answer_seconds_median".into(),
+        json!(median(&first_answers)),
+    );
+    details.insert("queries".into(), json!(imported.queries.len()));
+    details.insert("checked_requests_per_run".into(), json!(checked_requests));
+    details.insert("by_kind".into(), Value::Array(kinds));
+    let p99 = result.latency_ms.map_or(f64::NAN, |l| l.p99);
+    result.target = Some(Target {
+        text: target_text,
+        met: result.correct && p99 <= directory::TARGET_P99_MS,
+    });
+    result
 }
 
 /// W5-mem: one store, then one walk per page size per run, each against a fresh `hale serve`.

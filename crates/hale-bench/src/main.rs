@@ -13,8 +13,8 @@ use hale_bench::{Options, Workload};
 
 /// Hale's benchmark harness (`benchmarks.md`): W1 transaction ingest, W2 import, W3 read by id,
 /// W4 search mix, W5 `$everything`, W5-mem memory while `$everything` streams a large patient,
-/// W6 system bulk export, M idle memory, and the HTTP, storage and Bytes ceilings, as medians
-/// over several runs.
+/// W6 system bulk export, W8 system search over a provider directory, M idle memory, and the
+/// HTTP, storage and Bytes ceilings, as medians over several runs.
 #[derive(Parser, Debug)]
 #[command(name = "hale-bench", version, about)]
 struct Cli {
@@ -28,7 +28,8 @@ struct Cli {
     /// The seed of hale-synth.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// The workloads to run, comma-separated (`w4`, `w5`, `w5mem` and `w6` run only when named).
+    /// The workloads to run, comma-separated (`w4`, `w5`, `w5mem`, `w6` and `w8` run only when
+    /// named).
     #[arg(
         long,
         value_enum,
@@ -46,7 +47,7 @@ struct Cli {
     /// Where the JSON goes: `<date>-<git short sha>.json` and `latest.json`.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
-    /// The `hale` binary M, W5-mem and W6 start; by default the one next to this executable.
+    /// The `hale` binary M, W5-mem, W6 and W8 start; by default the one next to this executable.
     #[arg(long)]
     hale_bin: Option<PathBuf>,
     /// Resources W4 loads (at least; whole patient Bundles), from the Synthea folder of --data;
@@ -60,6 +61,10 @@ struct Cli {
     /// Resources in the compartment of W5-mem's one patient (the Patient and its Observations).
     #[arg(long, default_value_t = hale_bench::workload::everything_memory::DEFAULT_RESOURCES)]
     w5_mem_resources: u64,
+    /// Systems in W8's provider directory, generated from --seed and loaded with
+    /// `hale directory import`.
+    #[arg(long, default_value_t = hale_bench::workload::directory::DEFAULT_SYSTEMS)]
+    w8_systems: usize,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -79,6 +84,7 @@ fn main() -> anyhow::Result<ExitCode> {
         w4_resources: cli.w4_resources,
         w4_db: cli.w4_db,
         w5_mem_resources: cli.w5_mem_resources,
+        w8_systems: cli.w8_systems,
     };
     let report = hale_bench::run(&options)?;
     print!("{}", report.to_markdown());

@@ -72,7 +72,7 @@ pub struct Setup {
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkloadResult {
     /// `W1`, `W2`, `W3`, `W4-<shape>` (one per search shape), `W5`, `W5-mem-<_count>` (one per
-    /// page size), `W6`, `M`, `ceiling-http`, `ceiling-http-w5`, `ceiling-storage-w1`,
+    /// page size), `W6`, `W8`, `M`, `ceiling-http`, `ceiling-http-w5`, `ceiling-storage-w1`,
     /// `ceiling-storage-w2`, `ceiling-bytes`.
     pub id: String,
     /// What was measured, in words.
@@ -257,6 +257,7 @@ impl Report {
         self.w4_table(&mut out);
         self.w5_mem_table(&mut out);
         self.w6_table(&mut out);
+        self.w8_table(&mut out);
         let failed: Vec<(&str, &Check)> = self
             .results
             .iter()
@@ -402,26 +403,28 @@ impl Report {
     /// W6's own table: one row per number of concurrent downloads, with the export's pace,
     /// where its time went and the server's memory, read from the details of `W6`.
     fn w6_table(&self, out: &mut String) {
-        let Some(w6) = self.result("W6") else {
+        let Some(series) = self.details_array("W6", "by_downloads") else {
             return;
         };
-        let Some(series) = w6
-            .details
-            .get("by_downloads")
-            .and_then(serde_json::Value::as_array)
-        else {
-            return;
-        };
-        out.push_str("\n### W6: system bulk export\n\n");
-        out.push_str("Medians over runs. Export s runs from the kick-off's request to the last byte of the last file; first bytes s is the time from each file's request to its first byte, summed over the files; CPU is what the server and the client (this process) used meanwhile. MB are 10^6 bytes; VmRSS includes the database pages SQLite maps, RssAnon is what the server allocated; growth is the peak over the export minus before.\n\n");
-        out.push_str("| downloads | resources/s | export s | kick-off s | files, first bytes s | NDJSON MB/s | server CPU s (µs/resource) | client CPU s | VmRSS before / peak / after, growth | RssAnon before / peak / after, growth |\n");
-        out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+        start_table(
+            out,
+            "W6: system bulk export",
+            "Medians over runs. Export s runs from the kick-off's request to the last byte of the last file; first bytes s is the time from each file's request to its first byte, summed over the files; CPU is what the server and the client (this process) used meanwhile. MB are 10^6 bytes; VmRSS includes the database pages SQLite maps, RssAnon is what the server allocated; growth is the peak over the export minus before.",
+            &[
+                "downloads",
+                "resources/s",
+                "export s",
+                "kick-off s",
+                "files, first bytes s",
+                "NDJSON MB/s",
+                "server CPU s (µs/resource)",
+                "client CPU s",
+                "VmRSS before / peak / after, growth",
+                "RssAnon before / peak / after, growth",
+            ],
+        );
         for mode in series {
-            let number = |key: &str| {
-                mode.get(key)
-                    .and_then(serde_json::Value::as_f64)
-                    .unwrap_or(f64::NAN)
-            };
+            let number = |key: &str| number_in(mode, key);
             let _ = writeln!(
                 out,
                 "| {} | {} | {:.2} | {:.2} | {}, {:.2} | {:.0} | {:.2} ({:.2}) | {:.2} | {:.1} / {:.1} / {:.1}, {:.1} | {:.1} / {:.1} / {:.1}, {:.1} |",
@@ -445,6 +448,50 @@ impl Report {
                 number("rss_anon_growth_mb_median"),
             );
         }
+    }
+
+    /// W8's own table: one row per kind of query, from the checked pass, read from the details
+    /// of `W8`.
+    fn w8_table(&self, out: &mut String) {
+        let Some(kinds) = self.details_array("W8", "by_kind") else {
+            return;
+        };
+        start_table(
+            out,
+            "W8: system search by kind of query",
+            "From the checked pass, medians over runs: one connection, every query of the kind once at the offset the mix sends it, each answer fully checked. The W8 row's p50 and p99 are over the timed mix's connections.",
+            &[
+                "kind",
+                "example",
+                "queries",
+                "scanned for their system",
+                "systems per page",
+                "p50 / p99 ms (1 conn)",
+            ],
+        );
+        for kind in kinds {
+            let text = |key: &str| kind.get(key).and_then(serde_json::Value::as_str);
+            let number = |key: &str| number_in(kind, key);
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {:.1} | {:.2} / {:.2} |",
+                text("kind").unwrap_or(""),
+                text("example").unwrap_or(""),
+                number("queries"),
+                number("scanned_for_their_system"),
+                number("mean_systems_per_page"),
+                number("p50_ms_1_connection"),
+                number("p99_ms_1_connection"),
+            );
+        }
+    }
+
+    /// The array at `key` in the details of the result `id`, which a workload's own table lists.
+    fn details_array(&self, id: &str, key: &str) -> Option<&Vec<serde_json::Value>> {
+        self.result(id)?
+            .details
+            .get(key)
+            .and_then(serde_json::Value::as_array)
     }
 
     fn git_label(&self) -> String {
@@ -472,6 +519,21 @@ impl Report {
         }
         Ok(path)
     }
+}
+
+/// Starts a workload's own table: its title, what its figures are, and the header row.
+fn start_table(out: &mut String, title: &str, explanation: &str, columns: &[&str]) {
+    let _ = writeln!(out, "\n### {title}\n\n{explanation}\n");
+    let _ = writeln!(out, "| {} |", columns.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(columns.len()));
+}
+
+/// The number at `key` of a JSON object, or NaN (which the tables print as `NaN`).
+fn number_in(object: &serde_json::Value, key: &str) -> f64 {
+    object
+        .get(key)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(f64::NAN)
 }
 
 /// The figure cell: the median with its unit, the spread over runs, and latencies.

@@ -7,16 +7,10 @@ use std::time::Duration;
 
 use hale_bench::{Options, Workload};
 
-#[test]
-fn every_workload_runs_small_and_reports() {
-    // M needs the `hale` binary, which `cargo test -p hale-bench` does not build; it runs when a
-    // build left one next to the test binary's folder.
-    let with_memory = hale_bench::workload::memory::find_hale_binary(None).is_ok();
-    let mut workloads = vec![Workload::W1, Workload::W2, Workload::W3, Workload::Ceilings];
-    if with_memory {
-        workloads.push(Workload::M);
-    }
-    let options = Options {
+/// One run of `workloads` at the smallest sizes (two hale-synth patients, 300 ms windows), which
+/// each test enlarges where its workload needs more.
+fn small(workloads: Vec<Workload>) -> Options {
+    Options {
         data: None,
         patients: 2,
         seed: 7,
@@ -27,7 +21,20 @@ fn every_workload_runs_small_and_reports() {
         w4_resources: 0,
         w4_db: None,
         w5_mem_resources: 0,
-    };
+        w8_systems: 0,
+    }
+}
+
+#[test]
+fn every_workload_runs_small_and_reports() {
+    // M needs the `hale` binary, which `cargo test -p hale-bench` does not build; it runs when a
+    // build left one next to the test binary's folder.
+    let with_memory = hale_bench::workload::memory::find_hale_binary(None).is_ok();
+    let mut workloads = vec![Workload::W1, Workload::W2, Workload::W3, Workload::Ceilings];
+    if with_memory {
+        workloads.push(Workload::M);
+    }
+    let options = small(workloads);
     let report = match hale_bench::run(&options) {
         Ok(report) => report,
         Err(e) => panic!("the harness failed: {e:#}"),
@@ -134,15 +141,10 @@ fn the_search_mix_runs_small_and_checks_its_answers() {
     // and the medication chain (the first Bundles hold Medications) all have matches.
     let options = |runs| Options {
         data: Some(dir.clone()),
-        patients: 2,
-        seed: 7,
-        workloads: vec![Workload::W4],
         runs,
-        duration: Duration::from_millis(300),
-        hale_bin: None,
         w4_resources: 5_000,
         w4_db: Some(db.clone()),
-        w5_mem_resources: 0,
+        ..small(vec![Workload::W4])
     };
     let run = |runs| match hale_bench::run(&options(runs)) {
         Ok(report) => report,
@@ -255,15 +257,9 @@ fn the_export_runs_small_and_checks_its_files() {
     let db_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary folder: {e}"));
     let options = Options {
         data: Some(dir),
-        patients: 2,
-        seed: 7,
-        workloads: vec![Workload::W6],
-        runs: 1,
-        duration: Duration::from_millis(300),
-        hale_bin: None,
         w4_resources: 3_000,
         w4_db: Some(db_dir.path().join("w6.db")),
-        w5_mem_resources: 0,
+        ..small(vec![Workload::W6])
     };
     let report = match hale_bench::run(&options) {
         Ok(report) => report,
@@ -289,17 +285,10 @@ fn everything_runs_small_and_checks_its_pages() {
         workloads.push(Workload::W5Mem);
     }
     let options = Options {
-        data: None,
         patients: 3,
-        seed: 7,
-        workloads,
-        runs: 1,
-        duration: Duration::from_millis(300),
-        hale_bin: None,
-        w4_resources: 0,
-        w4_db: None,
         // Two pages of `_count=1000`, one of `_count=10000`.
         w5_mem_resources: 1_500,
+        ..small(workloads)
     };
     let report = match hale_bench::run(&options) {
         Ok(report) => report,
@@ -336,4 +325,42 @@ fn everything_runs_small_and_checks_its_pages() {
         }
         assert!(markdown.contains("### W5-mem"));
     }
+}
+
+#[test]
+fn system_search_runs_small_and_checks_its_answers() {
+    // W8 imports with `hale directory import` and searches a `hale serve`, so it needs the
+    // `hale` binary, as M does, and one that has the directory; it skips with a note otherwise.
+    let Ok(binary) = hale_bench::workload::memory::find_hale_binary(None) else {
+        eprintln!("skipped: no hale binary beside the tests");
+        return;
+    };
+    let has_directory = std::process::Command::new(&binary)
+        .args(["directory", "import", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_directory {
+        eprintln!("skipped: {} has no `directory import`", binary.display());
+        return;
+    }
+    // A second of timed mix, so that a debug build's searches are measured at all.
+    let options = Options {
+        w8_systems: 2_000,
+        duration: Duration::from_secs(1),
+        ..small(vec![Workload::W8])
+    };
+    let report = match hale_bench::run(&options) {
+        Ok(report) => report,
+        Err(e) => panic!("the harness failed: {e:#}"),
+    };
+    let markdown = report.to_markdown();
+    assert!(report.all_correct, "a check failed:\n{markdown}");
+    let w8 = report.result("W8");
+    assert!(w8.is_some_and(|r| r.median > 0.0 && r.latency_ms.is_some()));
+    let kinds = w8
+        .and_then(|r| r.details.get("by_kind"))
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, Vec::len);
+    assert_eq!(kinds, 6);
+    assert!(markdown.contains("### W8: system search by kind of query"));
 }
