@@ -147,7 +147,7 @@ impl Directory {
         let scores = self.scores(query);
         let order = match &query.near {
             Some(zip) => self.nearest(zip, &scores),
-            None => by_score(&scores),
+            None => by_score(&scores, offset.saturating_add(limit)),
         };
         order
             .into_iter()
@@ -310,17 +310,42 @@ impl Directory {
     }
 }
 
-/// The positions of the systems with a score, highest first, then in name order (the order of
-/// the systems): a counting sort, since scores are small.
-fn by_score(scores: &[u16]) -> Vec<usize> {
+/// The first `wanted` positions of the systems with a score, highest first, then in name order
+/// (the order of the systems). Scores are small, so one pass counts the systems per score, which
+/// says the lowest score the first `wanted` reach; a second pass collects only those, in order,
+/// stopping at the lowest score once enough are in. A short page of a query that matches half
+/// the directory costs two passes over the scores and no sort.
+fn by_score(scores: &[u16], wanted: usize) -> Vec<usize> {
     let top = scores.iter().copied().max().unwrap_or(0) as usize;
+    if top == 0 {
+        return Vec::new();
+    }
+    let mut counts = vec![0usize; top + 1];
+    for &score in scores {
+        counts[score as usize] += 1;
+    }
+    // The lowest score needed, and how many of it: everything above it is taken.
+    let (mut lowest, mut above) = (top, 0usize);
+    while lowest > 1 && above + counts[lowest] < wanted {
+        above += counts[lowest];
+        lowest -= 1;
+    }
+    let mut at_lowest = wanted.saturating_sub(above).min(counts[lowest]);
     let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); top + 1];
     for (n, &score) in scores.iter().enumerate() {
-        if score > 0 {
-            buckets[score as usize].push(n);
+        let score = score as usize;
+        if score == 0 || score < lowest {
+            continue;
         }
+        if score == lowest {
+            if at_lowest == 0 {
+                continue;
+            }
+            at_lowest -= 1;
+        }
+        buckets[score].push(n);
     }
-    buckets.into_iter().rev().flatten().collect()
+    buckets.into_iter().rev().flatten().take(wanted).collect()
 }
 
 fn common_prefix(a: &str, b: &str) -> usize {
@@ -462,6 +487,17 @@ mod tests {
         assert_eq!(dir.search(&payers, 0, 20)[0].id, "1");
         assert_eq!(dir.search(&payers, 0, 20).len(), 1);
         assert_eq!(dir.search(&all, 4, 20).len(), 2);
+    }
+
+    #[test]
+    fn by_score_takes_the_highest_then_the_first_in_order() {
+        let scores = [0, 3, 1, 3, 2, 1, 0, 2, 3];
+        assert_eq!(by_score(&scores, 100), [1, 3, 8, 4, 7, 2, 5]);
+        assert_eq!(by_score(&scores, 4), [1, 3, 8, 4]);
+        assert_eq!(by_score(&scores, 2), [1, 3]);
+        assert_eq!(by_score(&scores, 0), Vec::<usize>::new());
+        assert_eq!(by_score(&[0, 0], 5), Vec::<usize>::new());
+        assert_eq!(by_score(&[], 5), Vec::<usize>::new());
     }
 
     #[test]

@@ -1,0 +1,110 @@
+//! Hale's scale-out store: PostgreSQL, shared by any number of stateless Hale processes.
+//!
+//! Every process keeps a pool of connections (`deadpool-postgres`). The schema is this crate's
+//! own `migrations/`, applied in order on connect under an advisory lock, so that processes
+//! starting together migrate once. It implements the same traits as the SQLite store, with the
+//! same semantics, and passes the same contract test-suites.
+#![warn(missing_docs)]
+
+mod schema;
+pub mod testing;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use hale_store::StoreError;
+use tokio_postgres::NoTls;
+
+/// Settings of the PostgreSQL store.
+#[derive(Clone, Debug)]
+pub struct PgConfig {
+    /// The connection URL (`postgres://user@host:port/database`).
+    pub url: String,
+    /// Most connections this process opens.
+    pub pool_size: usize,
+}
+
+impl PgConfig {
+    /// The defaults for the database at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        PgConfig {
+            url: url.into(),
+            pool_size: 32,
+        }
+    }
+}
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connects, and migrates the database to this build's schema.
+    pub async fn connect(config: PgConfig) -> Result<Self, StoreError> {
+        let pg: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("the database URL is not valid: {e}")))?;
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
+        let store = PgStore { pool };
+        let mut client = store.client().await?;
+        schema::migrate(&mut client).await?;
+        Ok(store)
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Timeout(_) => StoreError::Overloaded,
+            other => StoreError::Backend(format!("connecting to PostgreSQL: {other}")),
+        })
+    }
+}
+
+/// A PostgreSQL error as a store error.
+pub(crate) fn backend(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(format!("PostgreSQL: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two processes connecting to a new database at once migrate it once, and a third finds
+    /// it migrated.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_connects_migrate_once() {
+        let Some(url) = testing::fresh_database().await else {
+            return;
+        };
+        let (a, b) = tokio::join!(
+            PgStore::connect(PgConfig::new(&url)),
+            PgStore::connect(PgConfig::new(&url))
+        );
+        let (a, _b) = (a.unwrap(), b.unwrap());
+        let c = PgStore::connect(PgConfig::new(&url)).await.unwrap();
+        let client = c.client().await.unwrap();
+        let versions: Vec<i32> = client
+            .query("SELECT version FROM schema_version ORDER BY version", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(
+            versions,
+            (1..=schema::MIGRATION_COUNT as i32).collect::<Vec<_>>()
+        );
+        drop(a);
+    }
+}

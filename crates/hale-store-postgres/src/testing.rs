@@ -1,0 +1,45 @@
+//! Fresh databases for tests, on the PostgreSQL server named by `HALE_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/test`).
+//!
+//! Each call creates a new database with a random name, so tests never see each other's data.
+//! Where no server answers, a test is skipped with a note, except under CI (`CI` set), where a
+//! missing server is a failure: CI must never pass by skipping the PostgreSQL suites.
+
+use tokio_postgres::NoTls;
+
+/// The variable naming the server tests use.
+pub const TEST_SERVER_VAR: &str = "HALE_TEST_POSTGRES";
+
+/// The server tests use when the variable is not set.
+pub const DEFAULT_TEST_SERVER: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The URL of a new, empty database, or `None` (outside CI) when no server answers.
+///
+/// # Panics
+/// Under CI when the server does not answer, and when creating the database fails.
+pub async fn fresh_database() -> Option<String> {
+    let admin = std::env::var(TEST_SERVER_VAR).unwrap_or_else(|_| DEFAULT_TEST_SERVER.into());
+    let client = match tokio_postgres::connect(&admin, NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            client
+        }
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL at {admin} is required under CI: {e}"
+            );
+            eprintln!("skipped: no PostgreSQL at {admin} ({e}); set {TEST_SERVER_VAR}");
+            return None;
+        }
+    };
+    let name = format!("hale_test_{:016x}", rand::random::<u64>());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    Some(format!("{base}/{name}"))
+}
