@@ -15,8 +15,8 @@ pub struct StoreArgs {
     /// The data directory; the SQLite database is `hale.db` inside it.
     #[arg(long, env = "HALE_DATA_DIR", default_value = "./hale-data")]
     pub data_dir: PathBuf,
-    /// The database URL: `sqlite:PATH` (the default is `hale.db` in the data directory).
-    /// PostgreSQL arrives with the scale-out backend.
+    /// The database URL: `sqlite:PATH` (the default is `hale.db` in the data directory) or
+    /// `postgres://user@host:port/database` (`hale migrate` only, so far).
     #[arg(long, env = "HALE_DATABASE_URL")]
     pub database: Option<String>,
     /// `PRAGMA synchronous=NORMAL` instead of FULL: survives a killed process, but may lose the
@@ -71,6 +71,13 @@ impl StoreArgs {
         Ok(key.to_vec())
     }
 
+    /// The PostgreSQL URL, when `--database` names one.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.database
+            .as_deref()
+            .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    }
+
     /// Opens the configured store.
     pub fn open(&self) -> anyhow::Result<Arc<SqliteStore>> {
         let path = match self.database.as_deref() {
@@ -81,7 +88,7 @@ impl StoreArgs {
             ),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 bail!(
-                    "the PostgreSQL backend is not built yet; use the default SQLite store (no --database)"
+                    "serving from PostgreSQL is not built yet (`hale migrate` prepares its schema); use the default SQLite store (no --database)"
                 )
             }
             Some(url) => bail!("unsupported database URL {url:?}: expected sqlite:PATH"),

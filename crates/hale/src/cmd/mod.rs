@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod directory;
 pub mod import;
+pub mod migrate;
 pub mod reindex;
 pub mod serve;
 pub mod synth;
@@ -36,6 +37,9 @@ pub enum Command {
     Apps(apps::AppsArgs),
     /// Load the provider directory: health systems and payers apps connect patients to.
     Directory(directory::DirectoryArgs),
+    /// Bring the database (SQLite, or PostgreSQL with `--database postgres://…`) to this
+    /// build's schema.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -47,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reindex(args) => reindex::run(args),
         Command::Apps(args) => apps::run(args),
         Command::Directory(args) => directory::run(args),
+        Command::Migrate(args) => migrate::run(args),
     }
 }
 

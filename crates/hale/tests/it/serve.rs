@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{PREFIXES, ServerProcess, id_of, patient, unique};
+use crate::support::{PREFIXES, ServerProcess, id_of, patient, run_hale, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_writes_absolute_urls_from_the_public_url_and_the_prefix_used() {
@@ -140,7 +140,6 @@ async fn demo_loads_once_and_the_patient_it_names_is_there() {
 /// secrets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_cli_registers_rotates_and_disables_clients() {
-    use crate::support::run_hale;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let data_dir = dir.path().to_str().expect("a UTF-8 path").to_owned();
     let json = |args: &[&str]| -> serde_json::Value {
@@ -214,4 +213,42 @@ async fn apps_cli_registers_rotates_and_disables_clients() {
     assert_eq!(create_user(&server, &second_secret, "u3").await, 401);
     let unknown = run_hale(["apps", "--data-dir", &data_dir, "disable", "0123"]);
     assert!(!unknown.status.success());
+}
+
+/// `hale migrate` brings an empty SQLite data directory and an empty PostgreSQL database to this
+/// build's schema, and a second run finds nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hale_migrate_prepares_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    for _ in 0..2 {
+        let done = run_hale(["migrate".as_ref(), "--data-dir".as_ref(), data.as_os_str()]);
+        assert!(done.status.success(), "{}", done.stderr);
+        assert!(
+            done.stderr.contains("has this build's schema"),
+            "{}",
+            done.stderr
+        );
+    }
+    assert!(data.join("hale.db").is_file());
+    let Some(url) = hale_store_postgres::testing::fresh_database().await else {
+        return;
+    };
+    for _ in 0..2 {
+        let done = run_hale(["migrate", "--database", &url]);
+        assert!(done.status.success(), "{}", done.stderr);
+        assert!(
+            done.stderr
+                .contains("PostgreSQL database has this build's schema"),
+            "{}",
+            done.stderr
+        );
+    }
+    let refused = run_hale(["serve", "--database", &url]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("not built yet"),
+        "{}",
+        refused.stderr
+    );
 }
