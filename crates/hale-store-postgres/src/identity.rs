@@ -6,7 +6,7 @@
 //! the database, and it holds across processes because it is the database's:
 //!
 //! - Redeeming a code or a refresh token is one transaction that starts by locking the code's or
-//!   the token's row (`SELECT … FOR UPDATE`). Racing redemptions of one code wait for that lock
+//!   the token's row (`SELECT … FOR UPDATE`); both follow one function, [`redeem`]. Racing redemptions of one code wait for that lock
 //!   in turn; under `READ COMMITTED` the locking read then returns the row as the winner committed
 //!   it, so exactly one finds it unused and issues a pair, and every later one sees a replay and
 //!   revokes the family the winner recorded on the row.
@@ -112,37 +112,70 @@ async fn revoke_family(client: &impl GenericClient, family: i64) -> Result<(), S
     Ok(())
 }
 
-/// The code with hash `code_hash`, redeemed for `app` at `now` (see
-/// [`IdentityStore::redeem_code`]), inside a transaction that this locks the code's row in.
-async fn redeem_code(
+/// What can be redeemed for a token pair. Both follow one rule: the first valid redemption
+/// marks the credential and stores the pair in its family, and presenting a marked one again is
+/// a replay that revokes the family.
+#[derive(Clone, Copy)]
+enum Credential {
+    /// An authorization code ([`IdentityStore::redeem_code`]); it starts a family.
+    Code,
+    /// A refresh token ([`IdentityStore::redeem_refresh`]); the pair joins its family.
+    Refresh,
+}
+
+impl Credential {
+    /// Locks the credential with hash `$1` and reads its app, user, scope, expiry, whether it
+    /// was redeemed, its family (none for an unused code) and whether that family is revoked.
+    fn lock_sql(self) -> &'static str {
+        match self {
+            Credential::Code => {
+                "SELECT app, \"user\", scope, expires_at, used, family, FALSE \
+                 FROM auth_code WHERE hash = $1 FOR UPDATE"
+            }
+            Credential::Refresh => {
+                "SELECT t.app, t.\"user\", f.scope, t.expires_at, t.rotated, t.family, f.revoked \
+                 FROM token t JOIN token_family f ON f.id = t.family \
+                 WHERE t.hash = $1 AND t.kind = 'refresh' FOR UPDATE OF t"
+            }
+        }
+    }
+
+    /// Marks the credential with hash `$1` redeemed, into family `$2`.
+    fn mark_sql(self) -> &'static str {
+        match self {
+            Credential::Code => "UPDATE auth_code SET used = TRUE, family = $2 WHERE hash = $1",
+            Credential::Refresh => {
+                "UPDATE token SET rotated = TRUE WHERE hash = $1 AND family = $2"
+            }
+        }
+    }
+}
+
+/// The credential `kind` with hash `hash`, redeemed for `app` at `now`, inside a transaction
+/// that this locks the credential's row in first.
+async fn redeem(
     tx: &impl GenericClient,
-    code_hash: &str,
+    kind: Credential,
+    hash: &str,
     app: i64,
     now: i64,
     tokens: &NewTokens,
 ) -> Result<Redeemed, StoreError> {
-    let code = query_opt(
-        tx,
-        "SELECT app, \"user\", scope, expires_at, used, family FROM auth_code \
-         WHERE hash = $1 FOR UPDATE",
-        &[&code_hash],
-    )
-    .await?;
-    let Some(code) = code else {
+    let Some(row) = query_opt(tx, kind.lock_sql(), &[&hash]).await? else {
         return Ok(Redeemed::Invalid);
     };
-    let (code_app, user, scope): (i64, i64, String) =
-        (get(&code, 0)?, get(&code, 1)?, get(&code, 2)?);
-    let (expires_at, used, family): (i64, bool, Option<i64>) =
-        (get(&code, 3)?, get(&code, 4)?, get(&code, 5)?);
-    // Another app presenting a code, even a used one, learns nothing from the answer and changes
-    // nothing: only the app the code was minted for can tell a replay.
-    if code_app != app || app_disabled(tx, app).await? {
+    let (of_app, user, scope, expires_at): (i64, i64, String, i64) =
+        (get(&row, 0)?, get(&row, 1)?, get(&row, 2)?, get(&row, 3)?);
+    let (redeemed, family, revoked): (bool, Option<i64>, bool) =
+        (get(&row, 4)?, get(&row, 5)?, get(&row, 6)?);
+    // Another app presenting a credential, even a used one, learns nothing from the answer and
+    // changes nothing: only the app it was issued to can tell a replay.
+    if of_app != app || revoked || app_disabled(tx, app).await? {
         return Ok(Redeemed::Invalid);
     }
-    // A used code is a replay even after it expired: the tokens issued for it may still live,
-    // and RFC 6749 §4.1.2 asks to revoke them.
-    if used {
+    // A redeemed credential is a replay even after it expired: the tokens issued for it may
+    // still live, and RFC 6749 §4.1.2 (codes) and §10.4 (refresh tokens) ask to revoke them.
+    if redeemed {
         if let Some(family) = family {
             revoke_family(tx, family).await?;
         }
@@ -151,71 +184,41 @@ async fn redeem_code(
     if now >= expires_at {
         return Ok(Redeemed::Invalid);
     }
-    let family = query_opt(
-        tx,
-        "INSERT INTO token_family (app, \"user\", scope) VALUES ($1, $2, $3) RETURNING id",
-        &[&app, &user, &scope],
-    )
-    .await?;
-    let family: i64 = family.map_or_else(|| Err(no_row("token_family")), |row| get(&row, 0))?;
-    execute(
-        tx,
-        "UPDATE auth_code SET used = TRUE, family = $2 WHERE hash = $1",
-        &[&code_hash, &family],
-    )
-    .await?;
+    let family = match family {
+        Some(family) => family,
+        None => {
+            let row = query_opt(
+                tx,
+                "INSERT INTO token_family (app, \"user\", scope) VALUES ($1, $2, $3) RETURNING id",
+                &[&app, &user, &scope],
+            )
+            .await?;
+            row.map_or_else(|| Err(no_row("token_family")), |row| get(&row, 0))?
+        }
+    };
+    execute(tx, kind.mark_sql(), &[&hash, &family]).await?;
     insert_tokens(tx, app, user, family, tokens).await?;
     Ok(Redeemed::Issued { user, scope })
 }
 
-/// The refresh token with hash `refresh_hash`, redeemed for `app` at `now` (see
-/// [`IdentityStore::redeem_refresh`]), inside a transaction that this locks the token's row in.
-async fn redeem_refresh(
-    tx: &impl GenericClient,
-    refresh_hash: &str,
-    app: i64,
-    now: i64,
-    tokens: &NewTokens,
-) -> Result<Redeemed, StoreError> {
-    let token = query_opt(
-        tx,
-        "SELECT t.app, t.\"user\", t.family, t.expires_at, t.rotated, f.revoked, f.scope \
-         FROM token t JOIN token_family f ON f.id = t.family \
-         WHERE t.hash = $1 AND t.kind = 'refresh' FOR UPDATE OF t",
-        &[&refresh_hash],
-    )
-    .await?;
-    let Some(token) = token else {
-        return Ok(Redeemed::Invalid);
-    };
-    let (token_app, user, family, expires_at): (i64, i64, i64, i64) = (
-        get(&token, 0)?,
-        get(&token, 1)?,
-        get(&token, 2)?,
-        get(&token, 3)?,
-    );
-    let (rotated, revoked, scope): (bool, bool, String) =
-        (get(&token, 4)?, get(&token, 5)?, get(&token, 6)?);
-    if token_app != app || revoked || app_disabled(tx, app).await? {
-        return Ok(Redeemed::Invalid);
+impl PgStore {
+    /// Redeems a credential in a transaction of its own (see [`redeem`]).
+    async fn redeem(
+        &self,
+        kind: Credential,
+        hash: &str,
+        app: i64,
+        now: i64,
+        tokens: NewTokens,
+    ) -> Result<Redeemed, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let redeemed = redeem(&tx, kind, hash, app, now, &tokens).await?;
+        // A replay commits too, so that the revocation it wrote holds; an invalid redemption
+        // wrote nothing, and committing it only releases the lock.
+        tx.commit().await.map_err(backend)?;
+        Ok(redeemed)
     }
-    // As with codes, a rotated token presented again is a replay even after it expired: its
-    // family's newer tokens may still live.
-    if rotated {
-        revoke_family(tx, family).await?;
-        return Ok(Redeemed::Replayed);
-    }
-    if now >= expires_at {
-        return Ok(Redeemed::Invalid);
-    }
-    execute(
-        tx,
-        "UPDATE token SET rotated = TRUE WHERE hash = $1",
-        &[&refresh_hash],
-    )
-    .await?;
-    insert_tokens(tx, app, user, family, tokens).await?;
-    Ok(Redeemed::Issued { user, scope })
 }
 
 /// A statement with `RETURNING` that returned nothing, which cannot happen.
@@ -395,13 +398,8 @@ impl IdentityStore for PgStore {
         now: i64,
         tokens: NewTokens,
     ) -> Result<Redeemed, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        let redeemed = redeem_code(&tx, code_hash, app, now, &tokens).await?;
-        // A replay commits too, so that the revocation it wrote holds; an invalid redemption
-        // wrote nothing, and committing it only releases the lock.
-        tx.commit().await.map_err(backend)?;
-        Ok(redeemed)
+        self.redeem(Credential::Code, code_hash, app, now, tokens)
+            .await
     }
 
     async fn redeem_refresh(
@@ -411,12 +409,8 @@ impl IdentityStore for PgStore {
         now: i64,
         tokens: NewTokens,
     ) -> Result<Redeemed, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        let redeemed = redeem_refresh(&tx, refresh_hash, app, now, &tokens).await?;
-        // As for codes, a replay commits its revocation.
-        tx.commit().await.map_err(backend)?;
-        Ok(redeemed)
+        self.redeem(Credential::Refresh, refresh_hash, app, now, tokens)
+            .await
     }
 
     async fn access_token(
