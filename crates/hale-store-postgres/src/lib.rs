@@ -6,7 +6,10 @@
 //! same semantics, and passes the same contract test-suites.
 #![warn(missing_docs)]
 
+mod identity;
+mod jobs;
 mod schema;
+mod sql;
 pub mod testing;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

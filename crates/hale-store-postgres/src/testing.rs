@@ -43,3 +43,30 @@ pub async fn fresh_database() -> Option<String> {
         .map_or(admin.as_str(), |(base, _)| base);
     Some(format!("{base}/{name}"))
 }
+
+/// Most connections a test's store opens. Tests run side by side against one server, whose
+/// default limit is 100 connections, so each keeps to a few.
+pub const TEST_POOL_SIZE: usize = 8;
+
+/// A store on a new, empty database, or `None` (outside CI) when no server answers.
+///
+/// # Panics
+/// As [`fresh_database`], and when connecting or migrating fails.
+pub async fn fresh_store() -> Option<crate::PgStore> {
+    let url = fresh_database().await?;
+    Some(store_at(&url).await)
+}
+
+/// A store on the test database at `url`; a second call on one URL stands for a second process.
+///
+/// # Panics
+/// When connecting or migrating fails.
+pub async fn store_at(url: &str) -> crate::PgStore {
+    let config = crate::PgConfig {
+        pool_size: TEST_POOL_SIZE,
+        ..crate::PgConfig::new(url)
+    };
+    crate::PgStore::connect(config)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test database {url}: {e}"))
+}
