@@ -620,3 +620,117 @@ async fn serve_keeps_export_files_where_it_is_told() {
         refused.stderr
     );
 }
+
+/// The S3-compatible server of `HALE_TEST_S3` (`.ci/run` starts moto's on loopback), or `None`
+/// outside CI when it is not set.
+fn s3_endpoint() -> Option<String> {
+    match std::env::var("HALE_TEST_S3") {
+        Ok(endpoint) => Some(endpoint.trim_end_matches('/').to_owned()),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "HALE_TEST_S3 must name an S3-compatible server under CI"
+            );
+            eprintln!("skipped: set HALE_TEST_S3 to an S3-compatible server (moto_server) to run");
+            None
+        }
+    }
+}
+
+/// The keys under `prefix` in `bucket`, from S3's ListObjectsV2.
+async fn s3_keys(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
+    let listing = reqwest::get(format!("{endpoint}/{bucket}?list-type=2&prefix={prefix}"))
+        .await
+        .expect("listing the bucket")
+        .text()
+        .await
+        .expect("the listing");
+    listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</Key>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// With `--export-store s3://bucket/prefix` an asynchronous export writes its files through S3
+/// and serves them from there; cancelling the finished job removes them from the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_export_files_go_through_s3() {
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let bucket = unique("hale-test").to_ascii_lowercase().replace('_', "-");
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("creating the bucket");
+    assert!(created.status().is_success(), "{created:?}");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = format!("s3://{bucket}/exports");
+    let server = ServerProcess::start_with_env(
+        dir.path(),
+        &["--export-store", &store],
+        &[
+            ("AWS_ENDPOINT", &endpoint),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    )
+    .await;
+    for n in 0..3 {
+        server
+            .post(
+                "/r4/Patient",
+                &crate::support::patient(&unique(&format!("s3-{n}"))),
+            )
+            .await
+            .expect(201);
+    }
+    let kickoff = server
+        .send(
+            server
+                .request(reqwest::Method::GET, "/r4/Patient/$export")
+                .header("prefer", "respond-async"),
+        )
+        .await;
+    kickoff.expect(202);
+    let status_url = kickoff
+        .header("content-location")
+        .expect("a Content-Location")
+        .to_owned();
+    let manifest = finished(&server, &status_url).await.manifest();
+    let output = manifest["output"].as_array().expect("output files");
+    assert_eq!(output.len(), 1, "{manifest}");
+    assert_eq!(output[0]["type"], "Patient");
+    let file = server
+        .get(output[0]["url"].as_str().expect("a file URL"))
+        .await;
+    file.expect(200);
+    let lines: Vec<Value> = file
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an NDJSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|p| p["resourceType"] == "Patient"));
+    // The file is an object in the bucket, under the configured prefix.
+    let keys = s3_keys(&endpoint, &bucket, "exports/").await;
+    assert!(
+        keys.iter().any(|k| k.ends_with(".ndjson")),
+        "the bucket holds the export's file: {keys:?}"
+    );
+    // Deleting the job removes its files from the bucket.
+    server.delete(&status_url).await;
+    let deadline = Instant::now() + WAIT;
+    while !s3_keys(&endpoint, &bucket, "exports/").await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the export's files stay in the bucket"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

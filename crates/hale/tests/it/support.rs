@@ -686,9 +686,19 @@ impl ServerProcess {
     /// Runs `hale serve --listen 127.0.0.1:0 --data-dir <data_dir> <extra_args>`, learns the port
     /// from the `Hale listening on …` line on stderr, and waits until `/readyz` answers 200.
     pub async fn start(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with_env(data_dir, extra_args, &[]).await
+    }
+
+    /// [`ServerProcess::start`] with these environment variables set for the server.
+    pub async fn start_with_env(
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = hale_command()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .env("HALE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .envs(env.iter().copied())
             .arg(data_dir)
             .args(extra_args)
             .stdin(Stdio::null())
