@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use hale_store::ResourceStore;
+use hale_store::jobs::JobStore;
 use hale_store_sqlite::{SqliteConfig, SqliteStore};
 
 /// Where the data lives.
@@ -78,7 +79,23 @@ impl StoreArgs {
             .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
     }
 
-    /// Opens the configured store.
+    /// Opens the configured database's stores.
+    pub async fn stores(&self) -> anyhow::Result<Stores> {
+        if self.postgres_url().is_some() {
+            bail!(
+                "serving from PostgreSQL is not built yet (`hale migrate` prepares its schema); use the default SQLite store (no --database)"
+            );
+        }
+        let sqlite = self.open()?;
+        Ok(Stores {
+            resources: sqlite.clone(),
+            identity: sqlite.clone(),
+            jobs: sqlite.clone(),
+            sqlite: Some(sqlite),
+        })
+    }
+
+    /// Opens the configured SQLite store.
     pub fn open(&self) -> anyhow::Result<Arc<SqliteStore>> {
         let path = match self.database.as_deref() {
             None => self.data_dir.join("hale.db"),
@@ -86,12 +103,9 @@ impl StoreArgs {
                 url.trim_start_matches("sqlite://")
                     .trim_start_matches("sqlite:"),
             ),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                bail!(
-                    "serving from PostgreSQL is not built yet (`hale migrate` prepares its schema); use the default SQLite store (no --database)"
-                )
-            }
-            Some(url) => bail!("unsupported database URL {url:?}: expected sqlite:PATH"),
+            Some(url) => bail!(
+                "unsupported database URL {url:?}: expected sqlite:PATH or postgres://user@host/db"
+            ),
         };
         let mut config = SqliteConfig::new(&path);
         config.synchronous_full = !self.sqlite_sync_normal;
@@ -155,18 +169,31 @@ impl AuthArgs {
     }
 }
 
-/// The identity service over the store.
-pub fn identity(
-    store: &Arc<SqliteStore>,
-    config: hale_auth::AuthConfig,
-) -> Arc<hale_auth::Identity> {
-    let store: Arc<dyn hale_auth::IdentityStore> = store.clone();
-    Arc::new(hale_auth::Identity::new(store, config))
+/// The stores of one database, whichever backend holds it: resources, identity and export
+/// jobs.
+pub struct Stores {
+    /// Resources, their history and search.
+    pub resources: Arc<dyn ResourceStore>,
+    /// Apps, users, tokens and grants.
+    pub identity: Arc<dyn hale_auth::IdentityStore>,
+    /// Asynchronous export jobs.
+    pub jobs: Arc<dyn JobStore>,
+    /// The SQLite store, whose writer must be stopped before the process exits.
+    sqlite: Option<Arc<SqliteStore>>,
 }
 
-/// Erases the concrete store type for the engine.
-pub fn dyn_store(store: &Arc<SqliteStore>) -> Arc<dyn ResourceStore> {
-    store.clone()
+impl Stores {
+    /// The identity service over these stores.
+    pub fn identity(&self, config: hale_auth::AuthConfig) -> Arc<hale_auth::Identity> {
+        Arc::new(hale_auth::Identity::new(self.identity.clone(), config))
+    }
+
+    /// Commits what is queued and stops the backend's own threads.
+    pub fn shutdown(&self) {
+        if let Some(sqlite) = &self.sqlite {
+            sqlite.shutdown();
+        }
+    }
 }
 
 /// Logs to stderr; `RUST_LOG` (or `HALE_LOG`) overrides the level.

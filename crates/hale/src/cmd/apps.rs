@@ -58,11 +58,11 @@ pub enum AppsAction {
 pub fn run(args: AppsArgs) -> anyhow::Result<()> {
     let runtime = super::runtime()?;
     runtime.block_on(async move {
-        let store = args.store.open()?;
+        let stores = args.store.stores().await?;
         // Token settings do not matter to app management; the defaults stand.
-        let identity = crate::settings::identity(&store, hale_auth::AuthConfig::default());
+        let identity = stores.identity(hale_auth::AuthConfig::default());
         let result = act(&identity, args.action).await;
-        store.shutdown();
+        stores.shutdown();
         result
     })
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 use hale::directory::{ListImport, import_list};
 use hale::load::{Rejection, Tally};
 
-use crate::settings::{StoreArgs, dyn_store};
+use crate::settings::StoreArgs;
 
 /// `hale directory`.
 #[derive(Args, Debug)]
@@ -80,8 +80,8 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         }
     }
     let runtime = super::runtime()?;
-    let store = args.store.open()?;
-    let engine = Engine::new(dyn_store(&store));
+    let stores = runtime.block_on(args.store.stores())?;
+    let engine = Engine::new(stores.resources.clone());
     let started = std::time::Instant::now();
     let result = runtime.block_on(async {
         let mut total = ListImport::default();
@@ -123,7 +123,7 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         total.resources += tally.resources.load(Ordering::Relaxed);
         anyhow::Ok(total)
     });
-    store.shutdown();
+    stores.shutdown();
     let total = result?;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {

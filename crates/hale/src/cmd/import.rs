@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use hale::load::{Rejection, Tally, import_chunk, load_ndjson};
 
-use crate::settings::{StoreArgs, dyn_store};
+use crate::settings::StoreArgs;
 
 /// Settings of `hale import`.
 #[derive(Args, Debug)]
@@ -49,8 +49,8 @@ pub struct ImportArgs {
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let files = collect_files(&args.paths)?;
     let runtime = super::runtime()?;
-    let store = args.store.open()?;
-    let engine = Engine::new(dyn_store(&store));
+    let stores = runtime.block_on(args.store.stores())?;
+    let engine = Engine::new(stores.resources.clone());
     let ctx = Context::open(FhirVersion::R4);
     let started = Instant::now();
     let tally = Arc::new(Tally::default());
@@ -102,7 +102,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
             .store()
             .count_by_type(&hale_store::Scope::All, FhirVersion::R4),
     )?;
-    store.shutdown();
+    stores.shutdown();
     let elapsed = started.elapsed().as_secs_f64();
     let n_resources = tally.resources.load(Ordering::Relaxed);
     let n_rejected = tally.rejected.load(Ordering::Relaxed);

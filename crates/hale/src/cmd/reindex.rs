@@ -4,7 +4,7 @@
 use clap::Args;
 use hale_engine::Engine;
 
-use crate::settings::{StoreArgs, dyn_store};
+use crate::settings::StoreArgs;
 
 /// Settings of `hale reindex`.
 #[derive(Args, Debug)]
@@ -20,12 +20,12 @@ pub struct ReindexArgs {
 pub fn run(args: ReindexArgs) -> anyhow::Result<()> {
     let runtime = super::runtime()?;
     runtime.block_on(async move {
-        let store = args.store.open()?;
-        let engine = Engine::new(dyn_store(&store));
+        let stores = args.store.stores().await?;
+        let engine = Engine::new(stores.resources.clone());
         let started = std::time::Instant::now();
         let resources = engine.reindex().await?;
         let seconds = started.elapsed().as_secs_f64();
-        store.shutdown();
+        stores.shutdown();
         if args.json {
             println!(
                 "{}",

@@ -10,9 +10,8 @@ use hale_engine::Engine;
 use hale_server::export::jobs::WorkerConfig;
 use hale_server::{AppState, HttpConfig};
 use hale_store::jobs::JobStore;
-use hale_store_sqlite::SqliteStore;
 
-use crate::settings::{AuthArgs, StoreArgs, dyn_store};
+use crate::settings::{AuthArgs, StoreArgs, Stores};
 
 /// Settings of `hale serve`.
 #[derive(Args, Debug)]
@@ -89,11 +88,8 @@ impl ServeArgs {
         }
     }
 
-    /// Asynchronous export over `store`, with files where `--export-store` says.
-    fn exports(
-        &self,
-        store: &Arc<SqliteStore>,
-    ) -> anyhow::Result<Arc<hale_server::export::Exports>> {
+    /// Asynchronous export over the job store of `stores`, with files where `--export-store` says.
+    fn exports(&self, stores: &Stores) -> anyhow::Result<Arc<hale_server::export::Exports>> {
         let location = match &self.export_store {
             Some(location) => location.clone(),
             None => self.store.data_dir.join("exports").display().to_string(),
@@ -115,7 +111,7 @@ impl ServeArgs {
             jobs_per_app: self.export_jobs_per_app,
             ..hale_server::export::ExportConfig::default()
         };
-        let jobs: Arc<dyn JobStore> = store.clone();
+        let jobs: Arc<dyn JobStore> = stores.jobs.clone();
         Ok(Arc::new(hale_server::export::Exports::new(
             jobs, files, config,
         )))
@@ -126,8 +122,8 @@ impl ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = super::runtime()?;
     runtime.block_on(async move {
-        let store = args.store.open()?;
-        let engine = Engine::new(dyn_store(&store));
+        let stores = args.store.stores().await?;
+        let engine = Engine::new(stores.resources.clone());
         let mut auth = args.auth.config()?;
         // An index built by other rules (an upgrade) would make searches miss resources, so it
         // is rebuilt before the server answers any.
@@ -153,7 +149,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| format!("http://{local}"));
         auth.issuer = public_url.clone();
-        let identity = crate::settings::identity(&store, auth);
+        let identity = stores.identity(auth);
         if args.demo {
             crate::cmd::synth::load_demo(&engine, &identity, &public_url).await?;
         }
@@ -168,7 +164,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.directory_refresh = Duration::from_millis(args.directory_refresh_ms);
         config.cursor_key =
             hale_server::cursor::CursorKey::new(args.store.secret(args.secret.as_deref())?);
-        let exports = args.exports(&store)?;
+        let exports = args.exports(&stores)?;
         let state = AppState::new(engine, identity, config).with_exports(exports.clone());
         // The directory is built before the first system search needs it.
         let directory = state.directory.clone();
@@ -191,7 +187,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         // Jobs go back to the queue while the store still takes writes.
         worker.stop().await;
         tracing::info!("stopped accepting requests; committing queued writes");
-        store.shutdown();
+        stores.shutdown();
         Ok(())
     })
 }
