@@ -12,7 +12,6 @@ mod identity;
 mod jobs;
 mod operator;
 mod params;
-mod plan;
 mod read;
 mod record;
 mod reindex;

@@ -16,10 +16,7 @@ pub(crate) fn operator_seq(
     types: &[String],
 ) -> Result<i64, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT max(seq) FROM resource \
-             WHERE owner_app IS NULL AND fhir_version = ?1 AND type = ?2",
-        )
+        .prepare_cached(hale_store_sql::history::OPERATOR_SEQ)
         .map_err(backend)?;
     let mut highest = 0;
     for resource_type in types {
@@ -43,12 +40,9 @@ pub(crate) fn operator_resources(
     limit: usize,
 ) -> Result<Vec<(i64, Bytes)>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT r.seq, h.json FROM resource r INDEXED BY resource_operator \
-             CROSS JOIN history h ON h.seq = r.seq \
-             WHERE r.owner_app IS NULL AND r.fhir_version = ?1 AND r.type = ?2 \
-             AND r.seq > ?3 AND r.deleted = 0 ORDER BY r.seq LIMIT ?4",
-        )
+        .prepare_cached(&hale_store_sql::history::operator_resources(
+            hale_store_sql::Dialect::Sqlite,
+        ))
         .map_err(backend)?;
     stmt.query_map(
         params![fhir_version.as_str(), resource_type, after, limit as i64],

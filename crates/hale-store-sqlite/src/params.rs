@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use hale_store::StoreError;
+use hale_store_sql::ParamLookup;
 use parking_lot::RwLock;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -68,9 +69,9 @@ pub(crate) struct Lookup<'a> {
     pub(crate) committed: bool,
 }
 
-impl Lookup<'_> {
+impl ParamLookup for Lookup<'_> {
     /// The id of `code` on `resource_type`, `None` for a parameter no row was ever written with.
-    pub(crate) fn one(
+    fn one(
         &self,
         fhir_version: &str,
         resource_type: &str,
@@ -91,11 +92,7 @@ impl Lookup<'_> {
 
     /// The ids of `code` on every type that has it (a system search without `_type`), read from
     /// the table each time: another type may have gained the code since any cached read.
-    pub(crate) fn every_type(
-        &self,
-        fhir_version: &str,
-        code: &str,
-    ) -> Result<Vec<i64>, StoreError> {
+    fn every_type(&self, fhir_version: &str, code: &str) -> Result<Vec<i64>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -110,11 +107,7 @@ impl Lookup<'_> {
 
     /// The ids of every code of `resource_type` (the references of a type the definitions do not
     /// know, for `_include=X:*`).
-    pub(crate) fn every_code(
-        &self,
-        fhir_version: &str,
-        resource_type: &str,
-    ) -> Result<Vec<i64>, StoreError> {
+    fn every_code(&self, fhir_version: &str, resource_type: &str) -> Result<Vec<i64>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id FROM search_param WHERE fhir_version = ?1 AND type = ?2")

@@ -1,22 +1,21 @@
-//! Search, count, include and conditional lookups, all on statements the planner builds.
-//!
-//! A page is read in two steps inside one statement: an inner query picks the page's rows (and
-//! their sort values) from `resource` and the index tables alone, and only those rows are joined
-//! to `history` for their JSON. Sorting and skipping therefore never carry JSON along, and a
-//! count never touches `history` at all.
+//! Search, count, include and conditional lookups on SQLite, all on statements of
+//! `hale_store_sql` (its `search` module says how a page is read).
 
 use hale_fhir::FhirVersion;
 use hale_search::query::{Include, SearchQuery};
 use hale_store::{
     Hit, PageRequest, Position, ResourceKey, Scope, SearchPage, StoreError, StoredResource,
 };
+use hale_store_sql::Dialect::Sqlite;
+use hale_store_sql::plan::sort_value;
+use hale_store_sql::scope::COLUMNS;
+use hale_store_sql::search::{self as statements, PageSource};
+use rusqlite::Connection;
 use rusqlite::types::Value;
-use rusqlite::{Connection, params_from_iter};
 
 use crate::backend;
 use crate::params::Lookup;
-use crate::plan::{Planner, Sql, reference_codes, sort_param, sort_value};
-use crate::sql::{COLUMNS, map_row, push_scope};
+use crate::sql::{map_row, params, query_count, query_resources, value};
 
 /// The current, not deleted resources matching `query` in `scope`, at most `limit`, in row order.
 pub(crate) fn find(
@@ -26,25 +25,8 @@ pub(crate) fn find(
     query: &SearchQuery,
     limit: usize,
 ) -> Result<Vec<StoredResource>, StoreError> {
-    let conn = lookup.conn;
-    let condition = Planner::new(scope, fhir_version.as_str(), lookup).query(query)?;
-    let mut sql = Sql::default();
-    sql.push(&format!(
-        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE "
-    ));
-    sql.push(&condition.text);
-    sql.params.extend(condition.params);
-    sql.push(" ORDER BY r.rid LIMIT ");
-    sql.bind(limit as i64);
-    query_resources(conn, sql)
-}
-
-fn query_resources(conn: &Connection, sql: Sql) -> Result<Vec<StoredResource>, StoreError> {
-    let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
-    let rows = stmt
-        .query_map(params_from_iter(sql.params), map_row)
-        .map_err(backend)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    let sql = statements::find(lookup, Sqlite, scope, fhir_version, query, limit)?;
+    query_resources(lookup.conn, &sql)
 }
 
 /// Runs `work` in one read transaction, so that everything it reads is one snapshot.
@@ -70,9 +52,7 @@ pub(crate) fn horizon(conn: &Connection, first: Option<i64>) -> Result<i64, Stor
     match first {
         Some(horizon) => Ok(horizon),
         None => conn
-            .query_row("SELECT coalesce(max(rid), 0) FROM resource", [], |row| {
-                row.get(0)
-            })
+            .query_row(statements::HORIZON, [], |row| row.get(0))
             .map_err(backend),
     }
 }
@@ -87,208 +67,11 @@ pub(crate) fn search(
 ) -> Result<SearchPage, StoreError> {
     let conn = lookup.conn;
     in_read_transaction(conn, || {
-        let source = page_source(lookup, scope, fhir_version, query, page)?;
+        let source = statements::page_source(lookup, Sqlite, scope, fhir_version, query, page)?;
         let horizon = horizon(conn, page.horizon)?;
         let hits = read_page(conn, source, page, horizon)?;
         Ok(SearchPage { hits, horizon })
     })
-}
-
-/// Where a page's rows come from, the column that holds each row's `rid`, and the SQL value of
-/// each sort key.
-struct PageSource {
-    rows: Rows,
-    row: &'static str,
-    sort: Vec<Sql>,
-}
-
-/// The `FROM … WHERE …` a page's rows come from.
-enum Rows {
-    /// One statement.
-    One(Sql),
-    /// One statement over `resource r` per owner group ([`Planner::owner_arms`]), each in row
-    /// order: a page in row order merges them.
-    Groups(Vec<Sql>),
-}
-
-fn page_source(
-    lookup: &Lookup<'_>,
-    scope: &Scope,
-    fhir_version: FhirVersion,
-    query: &SearchQuery,
-    page: &PageRequest,
-) -> Result<PageSource, StoreError> {
-    let mut planner = Planner::new(scope, fhir_version.as_str(), lookup);
-    // In row order a page driven by one value index reads only as far as the page goes when
-    // the test fixes every column before `rid` in the index.
-    if page.sort.is_empty()
-        && let Some(driven) = planner.driven(query, true)?
-    {
-        return Ok(PageSource {
-            rows: Rows::One(driven),
-            row: "e.rid",
-            sort: Vec::new(),
-        });
-    }
-    let from_where = match planner.owner_arms(query)? {
-        Some(arms) if page.sort.is_empty() => {
-            return Ok(PageSource {
-                rows: Rows::Groups(arms),
-                row: "r.rid",
-                sort: Vec::new(),
-            });
-        }
-        // Sorted by other keys, the groups' rows are the candidates, each resource once, and
-        // are sorted as any other search's.
-        Some(arms) => {
-            let mut from_where = Sql::default();
-            from_where.push("FROM (");
-            for (idx, arm) in arms.into_iter().enumerate() {
-                if idx > 0 {
-                    from_where.push(" UNION ALL ");
-                }
-                from_where.push("SELECT r.rid AS rid ");
-                from_where.append(arm);
-            }
-            from_where.push(") o CROSS JOIN resource r ON r.rid = o.rid WHERE ");
-            from_where.append(planner.scoped_base(query));
-            from_where
-        }
-        None => {
-            let mut from_where = Sql::default();
-            from_where.push("FROM resource r WHERE ");
-            from_where.append(planner.query(query)?);
-            from_where
-        }
-    };
-    let sort = page
-        .sort
-        .iter()
-        .map(|key| planner.sort_key(query, key))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(PageSource {
-        rows: Rows::One(from_where),
-        row: "r.rid",
-        sort,
-    })
-}
-
-/// The statement of one page, selecting `columns` of `resource r` and `history h` and then the
-/// row `p.rid` and the sort keys, and whether it reads backwards (for `before`).
-fn page_sql(
-    source: PageSource,
-    page: &PageRequest,
-    horizon: i64,
-    columns: &str,
-) -> Result<(Sql, bool), StoreError> {
-    let row = source.row;
-    // A previous page is read backwards from its position and turned around afterwards.
-    let (cursor, backwards) = match (&page.before, &page.after) {
-        (Some(before), _) => (Some(before), true),
-        (None, Some(after)) => (Some(after), false),
-        (None, None) => (None, false),
-    };
-    let n_keys = page.sort.len();
-    if let Some(cursor) = cursor
-        && cursor.keys.len() != n_keys
-    {
-        return Err(StoreError::Unsupported(
-            "a position whose keys do not fit the sort".into(),
-        ));
-    }
-    // Rows at most the horizon and strictly beyond the cursor in the direction read:
-    // `(k0 > a) OR (k0 = a AND k1 < b) OR … OR (all equal AND rid > row)`, each comparison
-    // following its key's direction.
-    let window = |sql: &mut Sql| {
-        sql.push(&format!(" AND {row} <= "));
-        sql.bind(horizon);
-        let Some(cursor) = cursor else {
-            return;
-        };
-        sql.push(" AND (");
-        for level in 0..=n_keys {
-            if level > 0 {
-                sql.push(" OR ");
-            }
-            sql.push("(");
-            for idx in 0..level {
-                sql.push(&format!("sort_key_{idx} = "));
-                sql.bind(sort_param(&cursor.keys[idx]));
-                sql.push(" AND ");
-            }
-            if level < n_keys {
-                let forward = page.sort[level].descending == backwards;
-                sql.push(&format!(
-                    "sort_key_{level} {} ",
-                    if forward { ">" } else { "<" }
-                ));
-                sql.bind(sort_param(&cursor.keys[level]));
-            } else {
-                sql.push(&format!("{row} {} ", if backwards { "<" } else { ">" }));
-                sql.bind(cursor.row);
-            }
-            sql.push(")");
-        }
-        sql.push(")");
-    };
-    // `prefix` names the sort keys' relation, `rid` the row column.
-    let order = |sql: &mut Sql, prefix: &str, rid: &str| {
-        sql.push(" ORDER BY ");
-        for (idx, key) in page.sort.iter().enumerate() {
-            let ascending = key.descending == backwards;
-            sql.push(&format!(
-                "{prefix}sort_key_{idx} {}, ",
-                if ascending { "ASC" } else { "DESC" }
-            ));
-        }
-        sql.push(&format!("{rid} {}", if backwards { "DESC" } else { "ASC" }));
-    };
-    let mut sql = Sql::default();
-    sql.push(&format!("SELECT {columns}, p.rid"));
-    for idx in 0..n_keys {
-        sql.push(&format!(", p.sort_key_{idx}"));
-    }
-    match source.rows {
-        Rows::One(from_where) => {
-            sql.push(&format!(" FROM (SELECT DISTINCT {row} AS rid"));
-            for (idx, expression) in source.sort.into_iter().enumerate() {
-                sql.push(", ");
-                sql.append(expression);
-                sql.push(&format!(" AS sort_key_{idx}"));
-            }
-            sql.push(" ");
-            sql.append(from_where);
-            window(&mut sql);
-            order(&mut sql, "", row);
-        }
-        Rows::Groups(arms) => {
-            if n_keys > 0 {
-                return Err(StoreError::Unsupported(
-                    "owner groups merged in an order other than row order".into(),
-                ));
-            }
-            // The groups are disjoint and each comes in row order, so the compound `ORDER BY`
-            // merges them and the `LIMIT` stops it.
-            sql.push(" FROM (");
-            for (idx, arm) in arms.into_iter().enumerate() {
-                if idx > 0 {
-                    sql.push(" UNION ALL ");
-                }
-                sql.push(&format!("SELECT {row} AS rid "));
-                sql.append(arm);
-                window(&mut sql);
-            }
-            order(&mut sql, "", "rid");
-        }
-    }
-    sql.push(" LIMIT ");
-    sql.bind(page.limit as i64);
-    sql.push(" OFFSET ");
-    sql.bind(page.offset as i64);
-    sql.push(") p JOIN resource r ON r.rid = p.rid JOIN history h ON h.seq = r.seq");
-    order(&mut sql, "p.", "p.rid");
-
-    Ok((sql, backwards))
 }
 
 fn read_page(
@@ -298,16 +81,16 @@ fn read_page(
     horizon: i64,
 ) -> Result<Vec<Hit>, StoreError> {
     let n_keys = page.sort.len();
-    let (sql, backwards) = page_sql(source, page, horizon, COLUMNS)?;
+    let (sql, backwards) = statements::page_sql(Sqlite, source, page, horizon, COLUMNS)?;
     let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
     let rows = stmt
-        .query_map(params_from_iter(sql.params), |row| {
+        .query_map(params(&sql), |row| {
             let resource = map_row(row)?;
             let rid: i64 = row.get(10)?;
             let mut keys = Vec::with_capacity(n_keys);
             for (idx, key) in page.sort.iter().enumerate() {
-                let value: Value = row.get(11 + idx)?;
-                keys.push(sort_value(key.kind, value));
+                let found: Value = row.get(11 + idx)?;
+                keys.push(sort_value(key.kind, value(found)));
             }
             Ok(Hit {
                 resource,
@@ -333,36 +116,9 @@ pub(crate) fn cuts(
     every: usize,
 ) -> Result<(u64, Vec<i64>), StoreError> {
     let every = every.max(1) as u64;
-    let page = PageRequest {
-        horizon: Some(horizon),
-        ..PageRequest::default()
-    };
-    let source = page_source(lookup, scope, fhir_version, query, &page)?;
-    let row = source.row;
-    let mut sql = Sql::default();
-    match source.rows {
-        Rows::One(from_where) => {
-            sql.push(&format!("SELECT DISTINCT {row} AS rid "));
-            sql.append(from_where);
-            sql.push(&format!(" AND {row} <= "));
-            sql.bind(horizon);
-            sql.push(&format!(" ORDER BY {row}"));
-        }
-        Rows::Groups(arms) => {
-            for (idx, arm) in arms.into_iter().enumerate() {
-                if idx > 0 {
-                    sql.push(" UNION ALL ");
-                }
-                sql.push(&format!("SELECT {row} AS rid "));
-                sql.append(arm);
-                sql.push(&format!(" AND {row} <= "));
-                sql.bind(horizon);
-            }
-            sql.push(" ORDER BY rid");
-        }
-    }
+    let sql = statements::cuts(lookup, Sqlite, scope, fhir_version, query, horizon)?;
     let mut stmt = lookup.conn.prepare_cached(&sql.text).map_err(backend)?;
-    let mut rows = stmt.query(params_from_iter(sql.params)).map_err(backend)?;
+    let mut rows = stmt.query(params(&sql)).map_err(backend)?;
     let (mut n, mut cuts) = (0_u64, Vec::new());
     while let Some(found) = rows.next().map_err(backend)? {
         n += 1;
@@ -373,8 +129,7 @@ pub(crate) fn cuts(
     Ok((n, cuts))
 }
 
-/// A page of a bulk export file; see [`hale_store::ResourceStore::export_rows`]. The rows are
-/// picked as a search's page in row order would pick them, and only their JSON is read.
+/// A page of a bulk export file; see [`hale_store::ResourceStore::export_rows`].
 pub(crate) fn export_rows(
     lookup: &Lookup<'_>,
     scope: &Scope,
@@ -384,21 +139,19 @@ pub(crate) fn export_rows(
     upto: i64,
     limit: usize,
 ) -> Result<Vec<(i64, bytes::Bytes)>, StoreError> {
-    let page = PageRequest {
+    let sql = statements::export_rows(
+        lookup,
+        Sqlite,
+        scope,
+        fhir_version,
+        query,
+        after,
+        upto,
         limit,
-        after: Some(Position {
-            keys: Vec::new(),
-            row: after,
-        }),
-        horizon: Some(upto),
-        ..PageRequest::default()
-    };
-    let source = page_source(lookup, scope, fhir_version, query, &page)?;
-    // A file needs each resource's JSON and row, not the rest of `map_row`'s columns.
-    let (sql, _) = page_sql(source, &page, upto, "h.json")?;
+    )?;
     let mut stmt = lookup.conn.prepare_cached(&sql.text).map_err(backend)?;
     let rows = stmt
-        .query_map(params_from_iter(sql.params), |row| {
+        .query_map(params(&sql), |row| {
             let json: Vec<u8> = row.get(0)?;
             Ok((row.get::<_, i64>(1)?, bytes::Bytes::from(json)))
         })
@@ -414,75 +167,8 @@ pub(crate) fn count(
     query: &SearchQuery,
     horizon: Option<i64>,
 ) -> Result<u64, StoreError> {
-    let conn = lookup.conn;
-    let sql = count_sql(lookup, scope, fhir_version, query, horizon)?;
-    let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
-    let n: i64 = stmt
-        .query_row(params_from_iter(sql.params), |row| row.get(0))
-        .map_err(backend)?;
-    Ok(n as u64)
-}
-
-fn count_sql(
-    lookup: &Lookup<'_>,
-    scope: &Scope,
-    fhir_version: FhirVersion,
-    query: &SearchQuery,
-    horizon: Option<i64>,
-) -> Result<Sql, StoreError> {
-    let mut planner = Planner::new(scope, fhir_version.as_str(), lookup);
-    let mut sql = Sql::default();
-    // A query that no criterion narrows, under a scope other than `Scope::All`, is the sum of
-    // its owner groups' counts; with no criteria each reads the `resource_owner` index alone.
-    if let Some(arms) = planner.owner_arms(query)? {
-        sql.push("SELECT ");
-        for (idx, arm) in arms.into_iter().enumerate() {
-            if idx > 0 {
-                sql.push(" + ");
-            }
-            sql.push("(SELECT count(*) ");
-            sql.append(arm);
-            if let Some(horizon) = horizon {
-                sql.push(" AND r.rid <= ");
-                sql.bind(horizon);
-            }
-            sql.push(")");
-        }
-        return Ok(sql);
-    }
-    // Under `Scope::All` the index rows alone answer parameter tests or one chain; another scope
-    // needs each resource's owner. Several tests are counted like a page is read: along the
-    // driver's value index, probing the others per row, which beats intersecting `IN` lists.
-    let all = matches!(scope, Scope::All);
-    let source = match planner.driven(query, !all)? {
-        Some(driven) => Some((driven, "e.rid", false)),
-        None => planner
-            .chain_count(query)?
-            .map(|(chain, single)| (chain, "x.rid", single)),
-    };
-    if let Some((from_where, row, single)) = source {
-        if single {
-            sql.push("SELECT count(*) ");
-        } else {
-            sql.push(&format!("SELECT count(*) FROM (SELECT DISTINCT {row} "));
-        }
-        sql.append(from_where);
-        if let Some(horizon) = horizon {
-            sql.push(&format!(" AND {row} <= "));
-            sql.bind(horizon);
-        }
-        if !single {
-            sql.push(")");
-        }
-        return Ok(sql);
-    }
-    sql.push("SELECT count(*) FROM resource r WHERE ");
-    sql.append(planner.query(query)?);
-    if let Some(horizon) = horizon {
-        sql.push(" AND r.rid <= ");
-        sql.bind(horizon);
-    }
-    Ok(sql)
+    let sql = statements::count(lookup, Sqlite, scope, fhir_version, query, horizon)?;
+    query_count(lookup.conn, &sql)
 }
 
 /// The resources an include adds; see [`hale_store::ResourceStore::include`].
@@ -494,97 +180,16 @@ pub(crate) fn include(
     reverse: bool,
     sources: &[ResourceKey],
 ) -> Result<Vec<StoredResource>, StoreError> {
-    query_resources(
-        lookup.conn,
-        include_sql(lookup, scope, fhir_version, include, reverse, sources)?,
-    )
-}
-
-fn include_sql(
-    lookup: &Lookup<'_>,
-    scope: &Scope,
-    fhir_version: FhirVersion,
-    include: &Include,
-    reverse: bool,
-    sources: &[ResourceKey],
-) -> Result<Sql, StoreError> {
-    let version = fhir_version.as_str();
-    let mut sql = Sql::default();
-    // `CROSS JOIN`s below fix the join order, starting from the few sources.
-    // The unary `+`s keep SQLite from scanning an index of `resource` by version: the rows come
-    // from the subquery below, by `rid`.
-    sql.push(&format!(
-        "SELECT {COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE +r.fhir_version = "
-    ));
-    sql.bind(version);
-    sql.push(" AND +r.deleted = 0");
-    push_scope(&mut sql, "r", scope);
-    // The sources travel as one JSON array so that the statement's text is the same for any
-    // number of them and stays in the prepared-statement cache.
-    let codes: Vec<&str> = match include.code {
-        Some(code) => vec![code],
-        None => reference_codes(include.source_type),
-    };
-    let params: Vec<i64> = if codes.is_empty() {
-        // A type the definitions do not know: every reference of the sources.
-        lookup.every_code(version, include.source_type)?
-    } else {
-        let mut params = Vec::new();
-        for code in &codes {
-            params.extend(lookup.one(version, include.source_type, code)?);
-        }
-        params
-    };
-    let params_json = serde_json::to_string(&params).unwrap_or_else(|_| "[]".into());
-    if reverse {
-        let targets: Vec<[&str; 2]> = sources
-            .iter()
-            .filter(|key| include.target_type.is_none_or(|t| t == key.resource_type))
-            .map(|key| [key.resource_type.as_str(), key.id.as_str()])
-            .collect();
-        sql.push(" AND +r.type = ");
-        sql.bind(include.source_type);
-        // `CROSS JOIN` fixes the order: for each target and each parameter id, one seek in the
-        // (param, target_id, rid, target_type) index.
-        sql.push(" AND r.rid IN (SELECT e.rid FROM json_each(");
-        sql.bind(serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into()));
-        sql.push(") j");
-        sql.push(" CROSS JOIN json_each(");
-        sql.bind(params_json.as_str());
-        sql.push(") c CROSS JOIN idx_reference e WHERE e.param = c.value");
-        sql.push(" AND e.target_id = j.value ->> 1 AND e.target_type = j.value ->> 0)");
-    } else {
-        let ids: Vec<&str> = sources
-            .iter()
-            .filter(|key| key.resource_type == include.source_type)
-            .map(|key| key.id.as_str())
-            .collect();
-        // The sources `s` are only those in scope, and `t` is the row of `r`, which carries the
-        // scope above.
-        sql.push(
-            " AND r.rid IN (SELECT t.rid FROM json_each(?) j \
-             CROSS JOIN resource s ON s.fhir_version = ? AND s.type = ? AND s.id = j.value \
-             CROSS JOIN idx_reference e ON e.rid = s.rid \
-             CROSS JOIN resource t ON t.fhir_version = s.fhir_version AND t.type = e.target_type AND t.id = e.target_id \
-             WHERE +s.deleted = 0",
-        );
-        sql.params.push(Value::Text(
-            serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
-        ));
-        sql.params.push(Value::Text(version.to_owned()));
-        sql.params.push(Value::Text(include.source_type.to_owned()));
-        push_scope(&mut sql, "s", scope);
-        sql.push(" AND e.param IN (SELECT c.value FROM json_each(");
-        sql.bind(params_json.as_str());
-        sql.push(") c)");
-        if let Some(target_type) = include.target_type {
-            sql.push(" AND e.target_type = ");
-            sql.bind(target_type);
-        }
-        sql.push(")");
-    }
-    sql.push(" ORDER BY r.rid");
-    Ok(sql)
+    let sql = statements::include(
+        lookup,
+        Sqlite,
+        scope,
+        fhir_version,
+        include,
+        reverse,
+        sources,
+    )?;
+    query_resources(lookup.conn, &sql)
 }
 
 #[cfg(test)]
@@ -599,6 +204,9 @@ pub(crate) mod tests {
     };
     use hale_store::{PageRequest, Position, ResourceKey, Scope, SortValue};
     use rusqlite::Connection;
+
+    use hale_store_sql::Sql;
+    use hale_store_sql::search::{count as count_sql, include as include_sql};
 
     use super::*;
 
@@ -640,7 +248,7 @@ pub(crate) mod tests {
             .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
             .unwrap();
         let rows = stmt
-            .query_map(params_from_iter(sql.params.iter()), |row| {
+            .query_map(params(sql), |row| {
                 Ok((
                     row.get::<_, i64>(0)?,
                     row.get::<_, i64>(1)?,
@@ -680,7 +288,7 @@ pub(crate) mod tests {
     fn check_count(q: SearchQuery, must_use: &[&str]) {
         let conn = conn();
         let sql = with_lookup(&conn, |lookup| {
-            count_sql(lookup, &Scope::All, FhirVersion::R4, &q, None).unwrap()
+            count_sql(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, None).unwrap()
         });
         let plan = plan(&conn, &sql);
         println!("COUNT {q:?}\n{}\n{plan}", sql.text);
@@ -697,8 +305,12 @@ pub(crate) mod tests {
     fn check_page(q: SearchQuery, page: PageRequest, must_use: &[&str]) {
         let conn = conn();
         let sql = with_lookup(&conn, |lookup| {
-            let source = page_source(lookup, &Scope::All, FhirVersion::R4, &q, &page).unwrap();
-            page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0
+            let source =
+                statements::page_source(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, &page)
+                    .unwrap();
+            statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
+                .unwrap()
+                .0
         });
         let plan = plan(&conn, &sql);
         println!("PAGE {q:?} sort {:?}\n{}\n{plan}", page.sort, sql.text);
@@ -760,8 +372,18 @@ pub(crate) mod tests {
             let q = SearchQuery::new("Observation", vec![criterion]);
             let conn = conn();
             let sql = with_lookup(&conn, |lookup| {
-                let source = page_source(lookup, &Scope::All, FhirVersion::R4, &q, &page).unwrap();
-                page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0
+                let source = statements::page_source(
+                    lookup,
+                    Sqlite,
+                    &Scope::All,
+                    FhirVersion::R4,
+                    &q,
+                    &page,
+                )
+                .unwrap();
+                statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
+                    .unwrap()
+                    .0
             });
             let page_plan = plan(&conn, &sql);
             assert!(
@@ -769,7 +391,7 @@ pub(crate) mod tests {
                 "nothing is sorted:\n{page_plan}"
             );
             let sql = with_lookup(&conn, |lookup| {
-                count_sql(lookup, &Scope::All, FhirVersion::R4, &q, None).unwrap()
+                count_sql(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, None).unwrap()
             });
             let count_plan = plan(&conn, &sql);
             assert!(
@@ -809,8 +431,12 @@ pub(crate) mod tests {
         );
         let conn = conn();
         let sql = with_lookup(&conn, |lookup| {
-            let source = page_source(lookup, &Scope::All, FhirVersion::R4, &q, &page).unwrap();
-            page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0
+            let source =
+                statements::page_source(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, &page)
+                    .unwrap();
+            statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
+                .unwrap()
+                .0
         });
         let plan = plan(&conn, &sql);
         println!("PAGE {q:?}\n{}\n{plan}", sql.text);
@@ -877,7 +503,7 @@ pub(crate) mod tests {
         ] {
             let conn = conn();
             let sql = with_lookup(&conn, |lookup| {
-                count_sql(lookup, &Scope::All, FhirVersion::R4, &q, Some(10)).unwrap()
+                count_sql(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, Some(10)).unwrap()
             });
             let plan = plan(&conn, &sql);
             println!("COUNT {q:?}\n{}\n{plan}", sql.text);
@@ -911,10 +537,14 @@ pub(crate) mod tests {
         };
         let conn = conn();
         let (page_sql, count_sql) = with_lookup(&conn, |lookup| {
-            let source = page_source(lookup, &scope, FhirVersion::R4, &q, &page).unwrap();
+            let source =
+                statements::page_source(lookup, Sqlite, &scope, FhirVersion::R4, &q, &page)
+                    .unwrap();
             (
-                page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0,
-                count_sql(lookup, &scope, FhirVersion::R4, &q, None).unwrap(),
+                statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
+                    .unwrap()
+                    .0,
+                count_sql(lookup, Sqlite, &scope, FhirVersion::R4, &q, None).unwrap(),
             )
         });
         for (what, sql) in [("PAGE", page_sql), ("COUNT", count_sql)] {
@@ -974,7 +604,7 @@ pub(crate) mod tests {
         );
         let conn = conn();
         let sql = with_lookup(&conn, |lookup| {
-            count_sql(lookup, &scope, FhirVersion::R4, &q, None).unwrap()
+            count_sql(lookup, Sqlite, &scope, FhirVersion::R4, &q, None).unwrap()
         });
         let plan = plan(&conn, &sql);
         let outer = plan.lines().next().unwrap_or("");
@@ -1015,10 +645,15 @@ pub(crate) mod tests {
             SearchQuery::new("Observation", vec![not_laboratory]),
         ] {
             let (page_sql, count_sql) = with_lookup(&conn, |lookup| {
-                let source = page_source(lookup, &scope, FhirVersion::R4, &q, &page).unwrap();
+                let source =
+                    statements::page_source(lookup, Sqlite, &scope, FhirVersion::R4, &q, &page)
+                        .unwrap();
                 (
-                    page_sql(source, &page, 1_000_000, COLUMNS).unwrap().0,
-                    count_sql(lookup, &scope, FhirVersion::R4, &q, Some(1_000_000)).unwrap(),
+                    statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
+                        .unwrap()
+                        .0,
+                    count_sql(lookup, Sqlite, &scope, FhirVersion::R4, &q, Some(1_000_000))
+                        .unwrap(),
                 )
             });
             for (what, sql) in [("PAGE", page_sql), ("COUNT", count_sql)] {
@@ -1149,6 +784,7 @@ pub(crate) mod tests {
             let sql = with_lookup(&conn, |lookup| {
                 include_sql(
                     lookup,
+                    Sqlite,
                     &Scope::All,
                     FhirVersion::R4,
                     &include,

@@ -449,47 +449,15 @@ pub(crate) fn delete_index(conn: &Connection, rid: i64) -> Result<(), StoreError
     conn.prepare_cached("DELETE FROM full_text WHERE rowid = ?1")
         .and_then(|mut stmt| stmt.execute([rid]))
         .map_err(backend)?;
-    for table in crate::plan::ENTRY_TABLES.iter().chain(&["compartment"]) {
+    for table in hale_store_sql::plan::ENTRY_TABLES
+        .iter()
+        .chain(&["compartment"])
+    {
         conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?1"))
             .and_then(|mut stmt| stmt.execute([rid]))
             .map_err(backend)?;
     }
     Ok(())
-}
-
-/// The components of a composite entry as a JSON array, one object per component. The planner
-/// reads these keys with `json_extract` (`plan::Columns`): the index tables' column names, except
-/// `type` and `id` for a reference's target.
-fn composite_json(components: &[IndexEntry]) -> String {
-    let items: Vec<serde_json::Value> = components
-        .iter()
-        .map(|c| match c {
-            IndexEntry::String { code, normalized, exact } => serde_json::json!({"code": code, "normalized": normalized, "exact": exact}),
-            IndexEntry::Token {
-                code, system, value, ..
-            } => serde_json::json!({"code": code, "system": system, "value": value}),
-            IndexEntry::Reference {
-                code,
-                target_type,
-                target_id,
-                url,
-                version,
-            } => serde_json::json!({"code": code, "type": target_type, "id": target_id, "url": url, "version": version}),
-            IndexEntry::Date { code, low, high } => serde_json::json!({"code": code, "low": low, "high": high}),
-            IndexEntry::Number { code, value, low, high } => serde_json::json!({"code": code, "value": value, "low": low, "high": high}),
-            IndexEntry::Quantity {
-                code,
-                value,
-                low,
-                high,
-                system,
-                unit,
-            } => serde_json::json!({"code": code, "value": value, "low": low, "high": high, "system": system, "unit": unit}),
-            IndexEntry::Uri { code, value } => serde_json::json!({"code": code, "value": value}),
-            IndexEntry::Composite { code, .. } | IndexEntry::Text { code, .. } => serde_json::json!({"code": code}),
-        })
-        .collect();
-    serde_json::Value::Array(items).to_string()
 }
 
 /// The resource whose index rows [`insert_index`] writes.
@@ -558,7 +526,7 @@ pub(crate) fn insert_index(
             IndexEntry::Text { .. } => Ok(0),
             IndexEntry::Composite { components, .. } => conn
                 .prepare_cached("INSERT INTO idx_composite (rid, ord, param, components) VALUES (?1, ?2, ?3, ?4)")
-                .and_then(|mut s| s.execute(params![rid, ord, param, composite_json(components)])),
+                .and_then(|mut s| s.execute(params![rid, ord, param, hale_store_sql::plan::composite_json(components)])),
         };
         result.map_err(backend)?;
     }

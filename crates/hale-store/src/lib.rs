@@ -1,14 +1,16 @@
 //! The storage interface of Hale.
 //!
 //! [`ResourceStore`] is what the server and the engine see of a database; backends
-//! (`hale-store-sqlite`, later `hale-store-postgres`) implement it, and [`contract`] is the test
-//! suite each of them must pass. Only backend crates hold SQL.
+//! (`hale-store-sqlite`, `hale-store-postgres`) implement it, and `contract` (feature `contract`)
+//! is the test suite each of them must pass. Only the backend crates and the SQL they share
+//! (`hale-store-sql`) hold SQL.
 //!
 //! Writes are closures run by the backend inside one database transaction ([`WriteTx`]), so the
 //! FHIR rules of conditional and transactional writes stay in `hale-engine` while the backend
 //! decides how to batch them (SQLite: one writer thread with group commit).
 #![warn(missing_docs)]
 
+#[cfg(feature = "contract")]
 pub mod contract;
 pub mod jobs;
 

@@ -1,8 +1,10 @@
 //! The search planner: compiles a [`SearchQuery`] into the `WHERE` clause of one SQL statement
-//! over `resource r`, by the matching rules of [`hale_search::query::model`].
+//! over `resource r`, by the matching rules of [`hale_search::query::model`], in the dialect of
+//! either store. The comments on plans are SQLite's (whose plans the SQLite store's tests pin);
+//! PostgreSQL reads the same statements without the hints and plans them by its statistics.
 //!
 //! Index rows name their parameter by the id of (FHIR version, type, code) (`search_param`, see
-//! [`crate::params`]); the planner looks the ids up and binds them, and a parameter no row was
+//! [`crate::ParamLookup`]); the planner looks the ids up and binds them, and a parameter no row was
 //! ever written with gets `-1`, which matches nothing.
 //!
 //! Every criterion becomes a condition on the resource's row, mostly `r.rid IN (SELECT e.rid FROM
@@ -26,105 +28,20 @@
 //! grants), so prepared statements are reused from the connection's cache.
 
 use hale_fhir::table::SearchParamType;
+use hale_search::index::IndexEntry;
 use hale_search::normalize::normalize_string;
 use hale_search::query::{
     Criterion, DateBound, NumberBound, ParamTest, Prefix, QuantityBound, ReferenceValue,
     SearchQuery, SortKey, SortKind, StringMatch, Test, TokenValue, UriMatch,
 };
 use hale_store::{Scope, SortValue, StoreError};
-use rusqlite::types::Value;
 
-use crate::params::Lookup;
-use crate::sql::{owner_groups, present_types, push_group, push_scope};
-
-/// Text and parameters, appended in the order their placeholders appear.
-#[derive(Default, Debug, Clone)]
-pub(crate) struct Sql {
-    pub(crate) text: String,
-    pub(crate) params: Vec<Value>,
-}
-
-impl Sql {
-    pub(crate) fn push(&mut self, text: &str) {
-        self.text.push_str(text);
-    }
-
-    /// Appends a placeholder and its value.
-    pub(crate) fn bind(&mut self, value: impl IntoValue) {
-        self.text.push('?');
-        self.params.push(value.into_value());
-    }
-
-    /// Appends another fragment, text and parameters.
-    pub(crate) fn append(&mut self, other: Sql) {
-        self.text.push_str(&other.text);
-        self.params.extend(other.params);
-    }
-
-    /// Appends one placeholder per value, separated by commas (the inside of an `IN (…)`).
-    pub(crate) fn bind_list<V: IntoValue>(&mut self, values: impl IntoIterator<Item = V>) {
-        for (idx, value) in values.into_iter().enumerate() {
-            if idx > 0 {
-                self.push(", ");
-            }
-            self.bind(value);
-        }
-    }
-
-    /// Appends `parts` joined by ` OR `, or `0` (false, what a disjunction of nothing is) when
-    /// there are none.
-    pub(crate) fn append_any(&mut self, parts: impl IntoIterator<Item = Sql>) {
-        let mut parts = parts.into_iter().peekable();
-        if parts.peek().is_none() {
-            self.push("0");
-        }
-        for (idx, part) in parts.enumerate() {
-            if idx > 0 {
-                self.push(" OR ");
-            }
-            self.append(part);
-        }
-    }
-}
-
-/// A value that can be bound to a placeholder.
-pub(crate) trait IntoValue {
-    fn into_value(self) -> Value;
-}
-
-impl IntoValue for &str {
-    fn into_value(self) -> Value {
-        Value::Text(self.to_owned())
-    }
-}
-
-impl IntoValue for String {
-    fn into_value(self) -> Value {
-        Value::Text(self)
-    }
-}
-
-impl IntoValue for i64 {
-    fn into_value(self) -> Value {
-        Value::Integer(self)
-    }
-}
-
-impl IntoValue for f64 {
-    fn into_value(self) -> Value {
-        Value::Real(self)
-    }
-}
-
-impl IntoValue for Value {
-    fn into_value(self) -> Value {
-        self
-    }
-}
+use crate::scope::{owner_groups, present_types, push_group, push_scope};
+use crate::{Dialect, ParamLookup, Sql, Value};
 
 /// The index tables that hold entries: `:missing` asks all of them about a code, and a new
 /// version clears a resource's rows from all of them.
-pub(crate) const ENTRY_TABLES: &[&str] = &[
+pub const ENTRY_TABLES: &[&str] = &[
     "idx_string",
     "idx_token",
     "idx_reference",
@@ -137,13 +54,14 @@ pub(crate) const ENTRY_TABLES: &[&str] = &[
 
 /// A string that sorts after every string a resource can hold, as the end of a prefix range and
 /// as the ascending sort value of a resource without a value.
-pub(crate) const TEXT_AFTER_ALL: &str = "\u{10FFFF}";
+pub const TEXT_AFTER_ALL: &str = "\u{10FFFF}";
 
 /// Compiles queries for one principal and FHIR version.
-pub(crate) struct Planner<'a> {
+pub struct Planner<'a> {
     scope: &'a Scope,
     fhir_version: &'static str,
-    lookup: &'a Lookup<'a>,
+    lookup: &'a dyn ParamLookup,
+    dialect: Dialect,
     /// The `_type`s of a system search: a parameter of a resource of unknown type is the
     /// parameter of one of these, or of any type when there are none.
     system_types: Vec<&'static str>,
@@ -151,15 +69,19 @@ pub(crate) struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    pub(crate) fn new(
+    /// A planner for `scope` and `fhir_version`, finding parameter ids with `lookup`, writing
+    /// `dialect`.
+    pub fn new(
         scope: &'a Scope,
         fhir_version: &'static str,
-        lookup: &'a Lookup<'a>,
+        lookup: &'a dyn ParamLookup,
+        dialect: Dialect,
     ) -> Self {
         Planner {
             scope,
             fhir_version,
             lookup,
+            dialect,
             system_types: Vec::new(),
             next_alias: 0,
         }
@@ -168,7 +90,7 @@ impl<'a> Planner<'a> {
     /// `{column} = ?` with the id of `code` on `resource_type`, or `{column} IN (…)` with its ids
     /// on the system search's types when the type is not known. A parameter no row was ever
     /// written with has no id, and `-1` matches nothing.
-    pub(crate) fn param_sql(
+    pub fn param_sql(
         &self,
         column: &str,
         resource_type: Option<&str>,
@@ -217,7 +139,7 @@ impl<'a> Planner<'a> {
 
     /// The conditions `r` must meet to match `query`: FHIR version, type, not deleted, in scope,
     /// and every criterion.
-    pub(crate) fn query(&mut self, query: &SearchQuery) -> Result<Sql, StoreError> {
+    pub fn query(&mut self, query: &SearchQuery) -> Result<Sql, StoreError> {
         let (mut sql, known_type) = self.base(query);
         for criterion in &query.criteria {
             sql.push(" AND ");
@@ -241,7 +163,7 @@ impl<'a> Planner<'a> {
     /// Without `join_resource` (a count under `Scope::All`) and when every other criterion is a
     /// probe, the statement reads the index tables alone: a parameter's id already fixes the
     /// type and FHIR version, and only current, not deleted versions have index rows.
-    pub(crate) fn driven(
+    pub fn driven(
         &mut self,
         query: &SearchQuery,
         join_resource: bool,
@@ -252,7 +174,8 @@ impl<'a> Planner<'a> {
         let Criterion::Param(param) = &query.criteria[driver_idx] else {
             return Ok(None);
         };
-        let shape = entry_shape(&param.test, &Columns::Row)?;
+        let d = self.dialect;
+        let shape = entry_shape(&param.test, &Columns::new(Place::Row, d))?;
         let (base, known_type) = self.base(query);
         let probe = |criterion: &Criterion| matches!(criterion, Criterion::Param(param) if probes_entries(&param.test));
         let join_resource = join_resource
@@ -264,15 +187,16 @@ impl<'a> Planner<'a> {
         let mut sql = Sql::default();
         if join_resource {
             sql.push(&format!(
-                "FROM {} e CROSS JOIN resource r ON r.rid = e.rid WHERE ",
-                shape.table
+                "FROM {} e {} resource r ON r.rid = e.rid WHERE ",
+                shape.table,
+                d.cross_join()
             ));
         } else {
             sql.push(&format!("FROM {} e WHERE ", shape.table));
         }
         sql.append(self.param_sql("e.param", known_type, param.code)?);
         sql.push(" AND (");
-        sql.append_any(shape.positive);
+        sql.append_any(d, shape.positive);
         sql.push(")");
         if join_resource {
             sql.push(" AND ");
@@ -285,8 +209,10 @@ impl<'a> Planner<'a> {
             sql.push(" AND ");
             let condition = match criterion {
                 Criterion::Param(param) if probes_entries(&param.test) => {
-                    let param_sql = self.param_sql("+p.param", known_type, param.code)?;
-                    entry_shape(&param.test, &Columns::Probe)?.into_probe("e", &param_sql)
+                    let param_sql =
+                        self.param_sql(&d.unindexed("p.param"), known_type, param.code)?;
+                    entry_shape(&param.test, &Columns::new(Place::Probe, d))?
+                        .into_probe("e", &param_sql)
                 }
                 criterion => self.criterion("r", known_type, criterion)?,
             };
@@ -312,10 +238,7 @@ impl<'a> Planner<'a> {
     /// error instead of a slow statement. The criteria are correlated probes of each row's own
     /// entries ([`Planner::probe`]): a `NOT IN` list would read the matching entries of every
     /// owner first.
-    pub(crate) fn owner_arms(
-        &mut self,
-        query: &SearchQuery,
-    ) -> Result<Option<Vec<Sql>>, StoreError> {
+    pub fn owner_arms(&mut self, query: &SearchQuery) -> Result<Option<Vec<Sql>>, StoreError> {
         let Some(groups) = owner_groups(self.scope) else {
             return Ok(None);
         };
@@ -326,7 +249,10 @@ impl<'a> Planner<'a> {
         for group in &groups {
             let (base, known_type) = self.unscoped_base(query);
             let mut sql = Sql::default();
-            sql.push("FROM resource r INDEXED BY resource_owner WHERE ");
+            sql.push(&format!(
+                "FROM resource r{} WHERE ",
+                self.dialect.indexed_by("resource_owner")
+            ));
             sql.append(base);
             // A system search without `_type` seeks every type that has rows, one after another.
             if query.resource_type == "Resource" && query.types.is_empty() {
@@ -346,7 +272,7 @@ impl<'a> Planner<'a> {
 
     /// The conditions on `r` that do not depend on criteria, the principal's scope included: for
     /// the rows a statement has already found some other way.
-    pub(crate) fn scoped_base(&mut self, query: &SearchQuery) -> Sql {
+    pub fn scoped_base(&mut self, query: &SearchQuery) -> Sql {
         self.base(query).0
     }
 
@@ -368,7 +294,7 @@ impl<'a> Planner<'a> {
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut sql = Sql::default();
                 sql.push("(");
-                sql.append_any(probes);
+                sql.append_any(self.dialect, probes);
                 sql.push(")");
                 Ok(sql)
             }
@@ -385,29 +311,29 @@ impl<'a> Planner<'a> {
                     sql.push(&format!(
                         "EXISTS (SELECT 1 FROM {table} p WHERE p.rid = {alias}.rid AND "
                     ));
-                    sql.append(self.param_sql("+p.param", resource_type, code)?);
+                    let param = self.dialect.unindexed("p.param");
+                    sql.append(self.param_sql(&param, resource_type, code)?);
                     sql.push(")");
                 }
                 sql.push(")");
                 Ok(sql)
             }
             Criterion::Param(param) if probes_entries(&param.test) => {
-                let param_sql = self.param_sql("+p.param", resource_type, param.code)?;
-                Ok(entry_shape(&param.test, &Columns::Probe)?.into_probe(alias, &param_sql))
+                let d = self.dialect;
+                let param_sql =
+                    self.param_sql(&d.unindexed("p.param"), resource_type, param.code)?;
+                Ok(entry_shape(&param.test, &Columns::new(Place::Probe, d))?
+                    .into_probe(alias, &param_sql))
             }
             criterion => self.criterion(alias, resource_type, criterion),
         }
     }
 
     /// The SQL value of a sort key for the resource `r` of `query` ([`sort_expression`]).
-    pub(crate) fn sort_key(
-        &mut self,
-        query: &SearchQuery,
-        key: &SortKey,
-    ) -> Result<Sql, StoreError> {
+    pub fn sort_key(&mut self, query: &SearchQuery, key: &SortKey) -> Result<Sql, StoreError> {
         let (_, known_type) = self.base(query);
-        let param = self.param_sql("+e.param", known_type, key.code)?;
-        Ok(sort_expression(key, &param))
+        let param = self.param_sql(&self.dialect.unindexed("e.param"), known_type, key.code)?;
+        Ok(sort_expression(self.dialect, key, &param))
     }
 
     /// The conditions on `r` that do not depend on criteria, the principal's scope included, and
@@ -507,7 +433,8 @@ impl<'a> Planner<'a> {
                 sql.push(&format!(
                     " AND {y}.id IN (SELECT {x}.target_id FROM idx_reference {x} WHERE "
                 ));
-                sql.append(self.param_sql(&format!("+{x}.param"), Some(source_type), code)?);
+                let param = self.dialect.unindexed(&format!("{x}.param"));
+                sql.append(self.param_sql(&param, Some(source_type), code)?);
                 sql.push(&format!(" AND {x}.target_type = "));
                 match resource_type {
                     Some(resource_type) => sql.bind(resource_type),
@@ -523,7 +450,7 @@ impl<'a> Planner<'a> {
             }
             Criterion::Any(alternatives) => {
                 if alternatives.is_empty() {
-                    sql.push("0");
+                    sql.push(self.dialect.false_());
                     return Ok(sql);
                 }
                 let conditions = alternatives
@@ -531,12 +458,12 @@ impl<'a> Planner<'a> {
                     .map(|alternative| self.criterion(alias, resource_type, alternative))
                     .collect::<Result<Vec<_>, _>>()?;
                 sql.push("(");
-                sql.append_any(conditions);
+                sql.append_any(self.dialect, conditions);
                 sql.push(")");
             }
             Criterion::All(every) => {
                 if every.is_empty() {
-                    sql.push("1");
+                    sql.push(self.dialect.true_());
                     return Ok(sql);
                 }
                 sql.push("(");
@@ -557,11 +484,12 @@ impl<'a> Planner<'a> {
                     self.alias("x"),
                     self.alias("t"),
                 );
+                let cj = self.dialect.cross_join();
                 sql.push(&format!(
                     "{alias}.rid IN (SELECT {t}.rid FROM compartment {c} \
-                     CROSS JOIN resource {s} ON {s}.rid = {c}.rid \
-                     CROSS JOIN idx_reference {x} ON {x}.rid = {c}.rid \
-                     CROSS JOIN resource {t} ON {t}.fhir_version = {s}.fhir_version \
+                     {cj} resource {s} ON {s}.rid = {c}.rid \
+                     {cj} idx_reference {x} ON {x}.rid = {c}.rid \
+                     {cj} resource {t} ON {t}.fhir_version = {s}.fhir_version \
                      AND {t}.type = {x}.target_type AND {t}.id = {x}.target_id \
                      WHERE {c}.patient_id IN ("
                 ));
@@ -620,10 +548,7 @@ impl<'a> Planner<'a> {
     /// chained parameter ([`hale_search::index::at_most_one_reference`]), so that counting the
     /// entries counts the resources and the caller may skip `DISTINCT`, which at a few hundred
     /// thousand entries costs more than the scan itself.
-    pub(crate) fn chain_count(
-        &mut self,
-        query: &SearchQuery,
-    ) -> Result<Option<(Sql, bool)>, StoreError> {
+    pub fn chain_count(&mut self, query: &SearchQuery) -> Result<Option<(Sql, bool)>, StoreError> {
         let [
             Criterion::Chain {
                 code,
@@ -672,7 +597,7 @@ impl<'a> Planner<'a> {
             }
             Test::Id(ids) => {
                 if ids.is_empty() {
-                    sql.push("0");
+                    sql.push(self.dialect.false_());
                     return Ok(sql);
                 }
                 sql.push(&format!("{alias}.id IN ("));
@@ -685,7 +610,7 @@ impl<'a> Planner<'a> {
                 let column = format!("{alias}.last_updated");
                 sql.push("(");
                 if bounds.is_empty() {
-                    sql.push("0");
+                    sql.push(self.dialect.false_());
                 }
                 for (idx, bound) in bounds.iter().enumerate() {
                     if idx > 0 {
@@ -703,13 +628,13 @@ impl<'a> Planner<'a> {
                 return Ok(sql);
             }
             Test::Text(values) => {
-                sql.append(text_condition(alias, code, values));
+                sql.append(text_condition(self.dialect, alias, code, values));
                 return Ok(sql);
             }
             Test::Composite(alternatives) => {
                 return self.composite_condition(alias, resource_type, code, alternatives);
             }
-            test => entry_shape(test, &Columns::Row)?,
+            test => entry_shape(test, &Columns::new(Place::Row, self.dialect))?,
         };
         let param_sql = self.param_sql("e.param", resource_type, code)?;
         sql.append(shape.into_condition(alias, &param_sql));
@@ -727,23 +652,25 @@ struct Shape {
     none_of_with_entry: Vec<Sql>,
     /// The resource matches when none of its entries meets any of `positive` (`:not`).
     negate: bool,
+    dialect: Dialect,
 }
 
 impl Shape {
     /// The test as `r.rid [NOT] IN (SELECT e.rid FROM idx_… e WHERE …)`; `param` is the
     /// condition on `e.param`.
     fn into_condition(self, alias: &str, param: &Sql) -> Sql {
+        let d = self.dialect;
         let mut sql = Sql::default();
         let entries_meeting = |sql: &mut Sql, conditions: Vec<Sql>| {
             sql.push(&format!("(SELECT e.rid FROM {} e WHERE ", self.table));
             sql.append(param.clone());
             sql.push(" AND (");
-            sql.append_any(conditions);
+            sql.append_any(d, conditions);
             sql.push("))");
         };
         if self.negate {
             if self.positive.is_empty() {
-                sql.push("1");
+                sql.push(d.true_());
             } else {
                 sql.push(&format!("{alias}.rid NOT IN "));
                 entries_meeting(&mut sql, self.positive);
@@ -752,7 +679,7 @@ impl Shape {
         }
         let n_parts = usize::from(!self.positive.is_empty()) + self.none_of_with_entry.len();
         if n_parts == 0 {
-            sql.push("0");
+            sql.push(d.false_());
             return sql;
         }
         sql.push("(");
@@ -782,13 +709,13 @@ impl Shape {
 }
 
 impl Shape {
-    /// The same test, built on [`Columns::Probe`], as correlated probes of the entries of the
+    /// The same test, built on [`Place::Probe`], as correlated probes of the entries of the
     /// resource whose row is `{alias}.rid`: `EXISTS (SELECT 1 FROM idx_… p WHERE p.rid = e.rid
     /// AND …)`. `param` is the condition on `+p.param`, whose unary `+` keeps SQLite on the
     /// `(rid, ord)` key, a resource's few rows, rather than a value index that a range test could
     /// not seek by `rid`.
     fn into_probe(self, alias: &str, param: &Sql) -> Sql {
-        let table = self.table;
+        let (table, d) = (self.table, self.dialect);
         let entries = |sql: &mut Sql, conditions: Option<Vec<Sql>>| {
             sql.push(&format!(
                 "EXISTS (SELECT 1 FROM {table} p WHERE p.rid = {alias}.rid AND "
@@ -796,7 +723,7 @@ impl Shape {
             sql.append(param.clone());
             if let Some(conditions) = conditions {
                 sql.push(" AND (");
-                sql.append_any(conditions);
+                sql.append_any(d, conditions);
                 sql.push(")");
             }
             sql.push(")");
@@ -804,7 +731,7 @@ impl Shape {
         let mut sql = Sql::default();
         if self.negate {
             if self.positive.is_empty() {
-                sql.push("1");
+                sql.push(d.true_());
             } else {
                 sql.push("NOT ");
                 entries(&mut sql, Some(self.positive));
@@ -812,7 +739,7 @@ impl Shape {
             return sql;
         }
         if self.positive.is_empty() && self.none_of_with_entry.is_empty() {
-            sql.push("0");
+            sql.push(d.false_());
             return sql;
         }
         sql.push("(");
@@ -851,7 +778,7 @@ fn probes_entries(test: &Test) -> bool {
 /// (a prefix reads a range of values), then a date, number or quantity range; among equals, the
 /// test with fewer alternatives, since each alternative is its own run of rows and several must
 /// be merged by sorting, then the one written first.
-pub(crate) fn driver(criteria: &[Criterion]) -> Option<usize> {
+pub fn driver(criteria: &[Criterion]) -> Option<usize> {
     criteria
         .iter()
         .enumerate()
@@ -921,26 +848,55 @@ fn narrows(criterion: &Criterion) -> bool {
 
 /// Where an entry's fields are: the columns of an index table row (`e.value`), or one component
 /// of a composite row's JSON (`json_extract(e.components, '$[1].value')`).
-enum Columns {
+enum Place {
     Row,
     /// The columns of a probe's row, `p.value`, inside a statement whose driver is `e`.
     Probe,
     Component(usize),
 }
 
+/// An entry's fields ([`Place`]) in a dialect.
+struct Columns {
+    place: Place,
+    dialect: Dialect,
+}
+
 impl Columns {
+    fn new(place: Place, dialect: Dialect) -> Self {
+        Columns { place, dialect }
+    }
+
+    /// A text field.
     fn get(&self, column: &str) -> String {
-        match self {
-            Columns::Row => format!("e.{column}"),
-            Columns::Probe => format!("p.{column}"),
-            Columns::Component(idx) => {
+        self.field(column, false)
+    }
+
+    /// A number field (a date's `low` and `high`, a number's or quantity's `value`, `low` and
+    /// `high`): PostgreSQL reads a JSON field as text, which must become a number to compare.
+    fn number(&self, column: &str) -> String {
+        self.field(column, true)
+    }
+
+    fn field(&self, column: &str, number: bool) -> String {
+        match self.place {
+            Place::Row => format!("e.{column}"),
+            Place::Probe => format!("p.{column}"),
+            Place::Component(idx) => {
                 // `composite_json` in the writer names these two differently from the columns.
                 let key = match column {
                     "target_type" => "type",
                     "target_id" => "id",
                     other => other,
                 };
-                format!("json_extract(e.components, '$[{idx}].{key}')")
+                match (self.dialect, number) {
+                    (Dialect::Sqlite, _) => {
+                        format!("json_extract(e.components, '$[{idx}].{key}')")
+                    }
+                    (Dialect::Postgres, false) => format!("(e.components -> {idx} ->> '{key}')"),
+                    (Dialect::Postgres, true) => {
+                        format!("((e.components -> {idx} ->> '{key}')::double precision)")
+                    }
+                }
             }
         }
     }
@@ -948,11 +904,13 @@ impl Columns {
 
 /// The entry-level conditions of a test on one index table.
 fn entry_shape(test: &Test, columns: &Columns) -> Result<Shape, StoreError> {
+    let dialect = columns.dialect;
     let shape = |table, positive| Shape {
         table,
         positive,
         none_of_with_entry: Vec::new(),
         negate: false,
+        dialect,
     };
     Ok(match test {
         Test::String { mode, values } => shape(
@@ -1020,8 +978,9 @@ fn entry_shape(test: &Test, columns: &Columns) -> Result<Shape, StoreError> {
                 .collect(),
         ),
         Test::Date(bounds) => {
-            let (low, high) = (columns.get("low"), columns.get("high"));
+            let (low, high) = (columns.number("low"), columns.number("high"));
             split_ne(
+                dialect,
                 "idx_date",
                 bounds
                     .iter()
@@ -1029,13 +988,15 @@ fn entry_shape(test: &Test, columns: &Columns) -> Result<Shape, StoreError> {
             )
         }
         Test::Number(bounds) => {
-            let value = columns.get("value");
+            let value = columns.number("value");
             split_ne(
+                dialect,
                 "idx_number",
                 bounds.iter().map(|bound| number_condition(bound, &value)),
             )
         }
         Test::Quantity(bounds) => split_ne(
+            dialect,
             "idx_quantity",
             bounds
                 .iter()
@@ -1053,12 +1014,17 @@ fn entry_shape(test: &Test, columns: &Columns) -> Result<Shape, StoreError> {
     })
 }
 
-fn split_ne(table: &'static str, conditions: impl Iterator<Item = (bool, Sql)>) -> Shape {
+fn split_ne(
+    dialect: Dialect,
+    table: &'static str,
+    conditions: impl Iterator<Item = (bool, Sql)>,
+) -> Shape {
     let mut shape = Shape {
         table,
         positive: Vec::new(),
         none_of_with_entry: Vec::new(),
         negate: false,
+        dialect,
     };
     for (ne, condition) in conditions {
         if ne {
@@ -1086,7 +1052,11 @@ fn string_condition(mode: StringMatch, value: &str, columns: &Columns) -> Sql {
     match mode {
         StringMatch::Prefix => push_prefix_range(&mut sql, &normalized, value),
         StringMatch::Contains => {
-            sql.push(&format!("instr({normalized}, "));
+            let find = match columns.dialect {
+                Dialect::Sqlite => "instr",
+                Dialect::Postgres => "strpos",
+            };
+            sql.push(&format!("{find}({normalized}, "));
             sql.bind(value);
             sql.push(") > 0");
         }
@@ -1176,9 +1146,15 @@ fn uri_condition(mode: UriMatch, value: &str, columns: &Columns) -> Sql {
                 .char_indices()
                 .map(|(idx, c)| &value[..idx + c.len_utf8()])
                 .collect();
-            sql.push(&format!("{column} IN (SELECT j.value FROM json_each("));
-            sql.bind(serde_json::to_string(&prefixes).unwrap_or_else(|_| "[]".into()));
-            sql.push(") j)");
+            let d = columns.dialect;
+            sql.push(&format!(
+                "{column} IN (SELECT {} FROM {})",
+                d.json_text("j.value"),
+                d.json_rows("j")
+            ));
+            sql.params.push(Value::Text(
+                serde_json::to_string(&prefixes).unwrap_or_else(|_| "[]".into()),
+            ));
         }
     }
     sql
@@ -1271,7 +1247,7 @@ fn number_condition(bound: &NumberBound, value: &str) -> (bool, Sql) {
 }
 
 fn quantity_condition(bound: &QuantityBound, columns: &Columns) -> (bool, Sql) {
-    let (ne, mut sql) = number_condition(&bound.number, &columns.get("value"));
+    let (ne, mut sql) = number_condition(&bound.number, &columns.number("value"));
     match &bound.system {
         Some(system) => {
             sql.push(&format!(" AND {} = ", columns.get("system")));
@@ -1279,7 +1255,11 @@ fn quantity_condition(bound: &QuantityBound, columns: &Columns) -> (bool, Sql) {
         }
         // Canonical twins of UCUM entries match only searches in a UCUM unit.
         None => {
-            sql.push(&format!(" AND {} IS NOT ", columns.get("system")));
+            sql.push(&format!(
+                " AND {} {} ",
+                columns.get("system"),
+                columns.dialect.is_distinct_from()
+            ));
             sql.bind(hale_search::ucum::CANONICAL_SYSTEM);
         }
     }
@@ -1303,9 +1283,10 @@ impl Planner<'_> {
         code: &str,
         alternatives: &[Vec<ParamTest>],
     ) -> Result<Sql, StoreError> {
+        let d = self.dialect;
         let mut sql = Sql::default();
         if alternatives.is_empty() {
-            sql.push("0");
+            sql.push(d.false_());
             return Ok(sql);
         }
         sql.push("(");
@@ -1326,7 +1307,8 @@ impl Planner<'_> {
                     ));
                     sql.append(self.param_sql("e.param", resource_type, component.code)?);
                     sql.push(" AND (");
-                    sql.append_any(values.iter().map(|v| token_condition(v, &Columns::Row)));
+                    let row = Columns::new(Place::Row, d);
+                    sql.append_any(d, values.iter().map(|v| token_condition(v, &row)));
                     sql.push(")) AND ");
                     narrowed = true;
                 }
@@ -1337,7 +1319,7 @@ impl Planner<'_> {
                 sql.push(&format!(
                     "EXISTS (SELECT 1 FROM idx_composite e WHERE e.rid = {alias}.rid AND "
                 ));
-                sql.append(self.param_sql("+e.param", resource_type, code)?);
+                sql.append(self.param_sql(&d.unindexed("e.param"), resource_type, code)?);
             } else {
                 sql.push(&format!(
                     "{alias}.rid IN (SELECT e.rid FROM idx_composite e WHERE "
@@ -1346,7 +1328,7 @@ impl Planner<'_> {
             }
             for (position, component) in components.iter().enumerate() {
                 sql.push(" AND ");
-                sql.append(component_condition(position, component)?);
+                sql.append(component_condition(d, position, component)?);
             }
             sql.push("))");
         }
@@ -1358,14 +1340,22 @@ impl Planner<'_> {
 /// One component test on component `position` of a composite row. Within one row a negation
 /// (`ne`, `:not`) is the negation of the row's condition; `IS NOT 1` makes a missing JSON field
 /// count as not matching rather than as unknown.
-fn component_condition(position: usize, component: &ParamTest) -> Result<Sql, StoreError> {
-    let columns = Columns::Component(position);
+fn component_condition(
+    d: Dialect,
+    position: usize,
+    component: &ParamTest,
+) -> Result<Sql, StoreError> {
+    let columns = Columns::new(Place::Component(position), d);
     let shape = entry_shape(&component.test, &columns)?;
     let mut sql = Sql::default();
     let any_of = |sql: &mut Sql, conditions: Vec<Sql>| {
         sql.push("(");
-        sql.append_any(conditions);
+        sql.append_any(d, conditions);
         sql.push(")");
+    };
+    let is_not_true = match d {
+        Dialect::Sqlite => " IS NOT 1",
+        Dialect::Postgres => " IS NOT TRUE",
     };
     sql.push("(");
     sql.push(&format!("{} = ", columns.get("code")));
@@ -1373,7 +1363,7 @@ fn component_condition(position: usize, component: &ParamTest) -> Result<Sql, St
     sql.push(" AND (");
     if shape.negate {
         any_of(&mut sql, shape.positive);
-        sql.push(" IS NOT 1");
+        sql.push(is_not_true);
     } else {
         let mut parts = Vec::new();
         if !shape.positive.is_empty() {
@@ -1384,7 +1374,7 @@ fn component_condition(position: usize, component: &ParamTest) -> Result<Sql, St
         for condition in shape.none_of_with_entry {
             let mut part = Sql::default();
             any_of(&mut part, vec![condition]);
-            part.push(" IS NOT 1");
+            part.push(is_not_true);
             parts.push(part);
         }
         any_of(&mut sql, parts);
@@ -1394,20 +1384,19 @@ fn component_condition(position: usize, component: &ParamTest) -> Result<Sql, St
 }
 
 /// Full text: every word of a value must be in the column, the last one as a prefix; the values
-/// are alternatives. All of it is one FTS5 query so that the index is read once.
-fn text_condition(alias: &str, code: &str, values: &[String]) -> Sql {
+/// are alternatives. All of it is one query of the full-text index, so that the index is read
+/// once: an FTS5 query in SQLite, a `tsquery` over the GIN-indexed `tsvector` column in
+/// PostgreSQL (`to_tsquery`, the form that has prefixes; `plainto_tsquery` and
+/// `websearch_to_tsquery` have none), each word quoted so that it is a word and not an operator.
+fn text_condition(d: Dialect, alias: &str, code: &str, values: &[String]) -> Sql {
     let mut sql = Sql::default();
-    let column = if code == "_text" {
-        "narrative_text"
-    } else {
-        "content_text"
-    };
+    let narrative = code == "_text";
     let mut alternatives = Vec::new();
     for value in values {
         let words: Vec<&str> = value.split_whitespace().collect();
         if words.is_empty() {
             // A value without words asks for nothing, so every resource meets it.
-            sql.push("1");
+            sql.push(d.true_());
             return sql;
         }
         let n_words = words.len();
@@ -1415,36 +1404,71 @@ fn text_condition(alias: &str, code: &str, values: &[String]) -> Sql {
             .iter()
             .enumerate()
             .map(|(idx, word)| {
-                let quoted = format!("\"{}\"", word.replace('"', "\"\""));
-                if idx + 1 == n_words {
-                    format!("{quoted}*")
-                } else {
-                    quoted
+                let last = idx + 1 == n_words;
+                match d {
+                    Dialect::Sqlite => {
+                        let quoted = format!("\"{}\"", word.replace('"', "\"\""));
+                        if last { format!("{quoted}*") } else { quoted }
+                    }
+                    Dialect::Postgres => {
+                        let quoted =
+                            format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''"));
+                        if last { format!("{quoted}:*") } else { quoted }
+                    }
                 }
             })
             .collect();
-        alternatives.push(format!("({})", phrases.join(" AND ")));
+        let and = match d {
+            Dialect::Sqlite => " AND ",
+            Dialect::Postgres => " & ",
+        };
+        alternatives.push(format!("({})", phrases.join(and)));
     }
     if alternatives.is_empty() {
-        sql.push("0");
+        sql.push(d.false_());
         return sql;
     }
-    sql.push(&format!(
-        "{alias}.rid IN (SELECT rowid FROM full_text WHERE full_text MATCH "
-    ));
-    sql.bind(format!("{column} : ({})", alternatives.join(" OR ")));
-    sql.push(")");
+    match d {
+        Dialect::Sqlite => {
+            let column = if narrative {
+                "narrative_text"
+            } else {
+                "content_text"
+            };
+            sql.push(&format!(
+                "{alias}.rid IN (SELECT rowid FROM full_text WHERE full_text MATCH "
+            ));
+            sql.bind(format!("{column} : ({})", alternatives.join(" OR ")));
+            sql.push(")");
+        }
+        Dialect::Postgres => {
+            let column = if narrative { "narrative" } else { "content" };
+            sql.push(&format!(
+                "{alias}.rid IN (SELECT f.rid FROM full_text f WHERE f.{column} @@ to_tsquery('simple', "
+            ));
+            sql.bind(alternatives.join(" | "));
+            sql.push("))");
+        }
+    }
     sql
 }
 
 /// The SQL value of one sort key for the resource `r`, never NULL: a resource without a value
 /// gets a sentinel that sorts after every real value in the key's direction.
-pub(crate) fn sort_expression(key: &SortKey, param: &Sql) -> Sql {
+pub fn sort_expression(d: Dialect, key: &SortKey, param: &Sql) -> Sql {
     let mut sql = Sql::default();
     let (aggregate, text_missing, integer_missing, real_missing) = if key.descending {
         ("MAX", "''".to_owned(), i64::MIN, "-1e308")
     } else {
-        ("MIN", "char(1114111)".to_owned(), i64::MAX, "1e308")
+        ("MIN", d.last_character().to_owned(), i64::MAX, "1e308")
+    };
+    // PostgreSQL reads these literals as `numeric`, which would make the whole key one.
+    let (integer_missing, real_missing) = match d {
+        Dialect::Sqlite => (integer_missing.to_string(), real_missing.to_owned()),
+        Dialect::Postgres => (
+            format!("CAST({integer_missing} AS bigint)"),
+            format!("CAST({real_missing} AS double precision)"),
+        ),
     };
     // `param` is the condition on `+e.param`: the unary `+` keeps SQLite from reading the
     // (param, …) index, which would visit every entry of the parameter for each resource,
@@ -1472,38 +1496,38 @@ pub(crate) fn sort_expression(key: &SortKey, param: &Sql) -> Sql {
             &mut sql,
             if key.descending { "e.high" } else { "e.low" },
             "idx_date",
-            &integer_missing.to_string(),
+            &integer_missing,
         ),
-        SortKind::Number => entries(&mut sql, "e.value", "idx_number", real_missing),
+        SortKind::Number => entries(&mut sql, "e.value", "idx_number", &real_missing),
         // The values as written, not their canonical UCUM twins.
         SortKind::Quantity => entries(
             &mut sql,
             &format!(
-                "CASE WHEN e.system IS NOT '{}' THEN e.value END",
+                "CASE WHEN e.system {} '{}' THEN e.value END",
+                d.is_distinct_from(),
                 hale_search::ucum::CANONICAL_SYSTEM
             ),
             "idx_quantity",
-            real_missing,
+            &real_missing,
         ),
     }
     sql
 }
 
 /// Reads a sort value back as the kind of its key.
-pub(crate) fn sort_value(kind: SortKind, value: Value) -> SortValue {
+pub fn sort_value(kind: SortKind, value: Value) -> SortValue {
     match (kind, value) {
         (SortKind::Number | SortKind::Quantity, Value::Real(real)) => SortValue::Real(real),
         (SortKind::Number | SortKind::Quantity, Value::Integer(int)) => SortValue::Real(int as f64),
         (_, Value::Integer(int)) => SortValue::Int(int),
         (_, Value::Real(real)) => SortValue::Real(real),
         (_, Value::Text(text)) => SortValue::Text(text),
-        (_, Value::Blob(blob)) => SortValue::Text(String::from_utf8_lossy(&blob).into_owned()),
         (_, Value::Null) => SortValue::Text(String::new()),
     }
 }
 
 /// A sort value as an SQL parameter.
-pub(crate) fn sort_param(value: &SortValue) -> Value {
+pub fn sort_param(value: &SortValue) -> Value {
     match value {
         SortValue::Int(int) => Value::Integer(*int),
         SortValue::Real(real) => Value::Real(*real),
@@ -1513,9 +1537,44 @@ pub(crate) fn sort_param(value: &SortValue) -> Value {
 
 /// The reference parameters of a type, for `*` includes: naming them lets the
 /// (param, target_id, rid, target_type) index serve the lookup.
-pub(crate) fn reference_codes(resource_type: &str) -> Vec<&'static str> {
+pub fn reference_codes(resource_type: &str) -> Vec<&'static str> {
     hale_fhir::definitions::search_params_for(resource_type)
         .filter(|param| param.kind == SearchParamType::Reference)
         .map(|param| param.code)
         .collect()
+}
+
+/// The components of a composite entry as a JSON array, one object per component. The planner
+/// reads these keys with `json_extract` or `->>` (`Columns`): the index tables' column names, except
+/// `type` and `id` for a reference's target.
+pub fn composite_json(components: &[IndexEntry]) -> String {
+    let items: Vec<serde_json::Value> = components
+        .iter()
+        .map(|c| match c {
+            IndexEntry::String { code, normalized, exact } => serde_json::json!({"code": code, "normalized": normalized, "exact": exact}),
+            IndexEntry::Token {
+                code, system, value, ..
+            } => serde_json::json!({"code": code, "system": system, "value": value}),
+            IndexEntry::Reference {
+                code,
+                target_type,
+                target_id,
+                url,
+                version,
+            } => serde_json::json!({"code": code, "type": target_type, "id": target_id, "url": url, "version": version}),
+            IndexEntry::Date { code, low, high } => serde_json::json!({"code": code, "low": low, "high": high}),
+            IndexEntry::Number { code, value, low, high } => serde_json::json!({"code": code, "value": value, "low": low, "high": high}),
+            IndexEntry::Quantity {
+                code,
+                value,
+                low,
+                high,
+                system,
+                unit,
+            } => serde_json::json!({"code": code, "value": value, "low": low, "high": high, "system": system, "unit": unit}),
+            IndexEntry::Uri { code, value } => serde_json::json!({"code": code, "value": value}),
+            IndexEntry::Composite { code, .. } | IndexEntry::Text { code, .. } => serde_json::json!({"code": code}),
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
 }
