@@ -6,8 +6,11 @@
 //! same semantics, and passes the same contract test-suites.
 #![warn(missing_docs)]
 
+mod resources;
 mod schema;
 pub mod testing;
+
+pub use resources::WRITE_LOCK;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use hale_store::StoreError;
@@ -36,6 +39,8 @@ impl PgConfig {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// The committed search parameter ids this process has seen.
+    params: std::sync::Arc<resources::ParamIds>,
 }
 
 impl PgStore {
@@ -56,9 +61,14 @@ impl PgStore {
             .max_size(config.pool_size.max(1))
             .build()
             .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            params: Default::default(),
+        };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
+        drop(client);
+        store.record_fingerprint_if_empty().await?;
         Ok(store)
     }
 
