@@ -8,9 +8,12 @@
 
 mod identity;
 mod jobs;
+mod resources;
 mod schema;
 mod sql;
 pub mod testing;
+
+pub use resources::WRITE_LOCK;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use hale_store::StoreError;
@@ -39,6 +42,8 @@ impl PgConfig {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// The committed search parameter ids this process has seen.
+    params: std::sync::Arc<resources::ParamIds>,
 }
 
 impl PgStore {
@@ -59,9 +64,14 @@ impl PgStore {
             .max_size(config.pool_size.max(1))
             .build()
             .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            params: Default::default(),
+        };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
+        drop(client);
+        store.record_fingerprint_if_empty().await?;
         Ok(store)
     }
 

@@ -17,6 +17,7 @@
 pub mod history;
 pub mod plan;
 pub mod record;
+pub mod reindex;
 pub mod scope;
 pub mod search;
 

@@ -7,24 +7,13 @@
 //! by this build's rules, and is left alone.
 
 use hale_store::{Reindexer, StoreError};
+use hale_store_sql::reindex::{
+    BATCH, BATCH_ROWS, CURRENT_SEQ, FINGERPRINT, RECORD_FINGERPRINT, Rebuilt,
+};
 use rusqlite::params;
 
 use crate::write::{IndexedResource, Work, delete_index, insert_index};
 use crate::{SqliteStore, backend};
-
-/// Resources per read and per writer transaction.
-const BATCH: i64 = 500;
-
-/// One resource of a batch: its row, the version it was read at, and its new entries.
-struct Rebuilt {
-    rid: i64,
-    seq: i64,
-    fhir_version: String,
-    resource_type: String,
-    id: String,
-    index: Vec<hale_search::index::IndexEntry>,
-    compartments: Vec<String>,
-}
 
 impl SqliteStore {
     pub(crate) async fn reindex_all(
@@ -37,13 +26,7 @@ impl SqliteStore {
         loop {
             let rows: Vec<(i64, i64, String, String, String, Vec<u8>)> = self
                 .with_reader(move |conn| {
-                    let mut stmt = conn
-                        .prepare_cached(
-                            "SELECT r.rid, r.seq, r.fhir_version, r.type, r.id, h.json FROM resource r \
-                             JOIN history h ON h.seq = r.seq \
-                             WHERE r.rid > ?1 AND r.deleted = 0 ORDER BY r.rid LIMIT ?2",
-                        )
-                        .map_err(backend)?;
+                    let mut stmt = conn.prepare_cached(BATCH_ROWS).map_err(backend)?;
                     let rows = stmt
                         .query_map(params![after, BATCH], |row| {
                             Ok((
@@ -65,17 +48,7 @@ impl SqliteStore {
             let batch: Vec<Rebuilt> = tokio::task::spawn_blocking(move || {
                 rows.into_iter()
                     .map(|(rid, seq, fhir_version, resource_type, id, json)| {
-                        let (index, compartments) =
-                            extract(&resource_type, &json).unwrap_or_default();
-                        Rebuilt {
-                            rid,
-                            seq,
-                            fhir_version,
-                            resource_type,
-                            id,
-                            index,
-                            compartments,
-                        }
+                        Rebuilt::new((rid, seq, fhir_version, resource_type, id), &json, &extract)
                     })
                     .collect()
             })
@@ -84,9 +57,7 @@ impl SqliteStore {
             total += batch.len() as u64;
             self.writer
                 .submit(Work::Raw(Box::new(move |conn, params| {
-                    let mut current = conn
-                        .prepare_cached("SELECT seq FROM resource WHERE rid = ?1")
-                        .map_err(backend)?;
+                    let mut current = conn.prepare_cached(CURRENT_SEQ).map_err(backend)?;
                     for resource in batch {
                         let seq: Option<i64> =
                             current.query_row([resource.rid], |row| row.get(0)).ok();
@@ -115,30 +86,22 @@ impl SqliteStore {
         let fingerprint = fingerprint.to_owned();
         self.writer
             .submit(Work::Raw(Box::new(move |conn, _| {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('index_fingerprint', ?1) \
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [fingerprint],
-                )
-                .map(|_| ())
-                .map_err(backend)
+                conn.execute(RECORD_FINGERPRINT, [fingerprint])
+                    .map(|_| ())
+                    .map_err(backend)
             })))
             .await?;
         Ok(total)
     }
 
     pub(crate) async fn recorded_fingerprint(&self) -> Result<Option<String>, StoreError> {
-        self.with_reader(|conn| {
-            match conn.query_row(
-                "SELECT value FROM meta WHERE key = 'index_fingerprint'",
-                [],
-                |row| row.get(0),
-            ) {
+        self.with_reader(
+            |conn| match conn.query_row(FINGERPRINT, [], |row| row.get(0)) {
                 Ok(value) => Ok(Some(value)),
                 Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
                 Err(e) => Err(backend(e)),
-            }
-        })
+            },
+        )
         .await
     }
 }

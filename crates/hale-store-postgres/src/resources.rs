@@ -1,0 +1,1189 @@
+//! [`ResourceStore`] on PostgreSQL, with the SQLite store's semantics and its statements
+//! (`hale_store_sql`, in the PostgreSQL dialect).
+//!
+//! **Writes are serialized cluster-wide.** Every write transaction first takes the advisory lock
+//! [`WRITE_LOCK`] (`pg_advisory_xact_lock`, released by its commit or rollback), so that the
+//! writes of every process sharing the database run one after another, as SQLite's single writer
+//! runs them. Rows (`resource_rid`) and write sequence numbers (`history_seq`) are drawn from
+//! their sequences under that lock, hence in commit order: a reader that sees a row sees every
+//! lower one, which the paging horizon, `_since` and cursors rely on; and a conditional create's
+//! lookup and its insert cannot race another process's. Timestamps grow strictly across
+//! transactions: the first one a transaction hands out is after the highest one stored.
+//!
+//! A write closure is synchronous ([`WriteTx`]'s methods are), so it runs on a blocking thread
+//! that drives one pooled connection, waiting for each statement with
+//! [`tokio::runtime::Handle::block_on`]; reads run the shared builders the same way, which lets
+//! them share the record reader ([`hale_store_sql::record::RecordRows`]) with SQLite. A search or
+//! a record page reads one snapshot (`REPEATABLE READ`).
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::RwLock;
+
+use bytes::{Bytes, BytesMut};
+use hale_fhir::{FhirVersion, Instant};
+use hale_search::index::IndexEntry;
+use hale_search::query::{Include, SearchQuery};
+use hale_store::{
+    HistoryPage, HistoryQuery, Hit, NewVersion, Owner, PageRequest, Position, RecordMember,
+    RecordPage, RecordPageRequest, RecordQuery, Reindexer, ResourceKey, ResourceStore, Scope,
+    SearchPage, StoreError, StoredResource, WriteDecision, WriteFn, WriteTx,
+};
+use hale_store_sql::Dialect::Postgres;
+use hale_store_sql::record::{Key, Reader, RecordRows, hit, member_sql, position_key};
+use hale_store_sql::reindex::{
+    BATCH, BATCH_ROWS, CURRENT_SEQ, FINGERPRINT, RECORD_FINGERPRINT, Rebuilt,
+};
+use hale_store_sql::scope::COLUMNS;
+use hale_store_sql::search as statements;
+use hale_store_sql::{ParamLookup, ResourceRow, Sql, Value};
+use tokio::runtime::Handle;
+use tokio_postgres::Row;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use crate::{PgStore, backend};
+
+/// The advisory lock every write transaction holds: writes are serialized across processes.
+pub const WRITE_LOCK: i64 = 0x4841_4c45_5752_4954; // "HALEWRIT"
+
+/// A statement's parameter, converted to the type PostgreSQL inferred for its placeholder: the
+/// shared builders bind integers where a column is `INTEGER`, `SMALLINT` or floating point.
+#[derive(Debug)]
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Integer(int) => match *ty {
+                Type::INT2 => i16::try_from(*int)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*int)?.to_sql(ty, out),
+                Type::FLOAT8 => (*int as f64).to_sql(ty, out),
+                Type::FLOAT4 => (*int as f32).to_sql(ty, out),
+                Type::BOOL => (*int != 0).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR => int.to_string().to_sql(ty, out),
+                _ => int.to_sql(ty, out),
+            },
+            Value::Real(real) => match *ty {
+                Type::FLOAT4 => (*real as f32).to_sql(ty, out),
+                Type::INT8 => (*real as i64).to_sql(ty, out),
+                Type::INT4 => (*real as i32).to_sql(ty, out),
+                _ => real.to_sql(ty, out),
+            },
+            Value::Text(text) => text.as_str().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// A statement of the shared builders without bound values, with numbered placeholders.
+fn numbered(text: &str) -> String {
+    Sql {
+        text: text.to_owned(),
+        params: Vec::new(),
+    }
+    .text_for(Postgres)
+    .into_owned()
+}
+
+/// A pooled connection driven from a blocking thread.
+pub(crate) struct Conn {
+    client: deadpool_postgres::Object,
+    runtime: Handle,
+}
+
+impl Conn {
+    /// The rows of a statement of the shared builders.
+    fn query(&self, sql: &Sql) -> Result<Vec<Row>, StoreError> {
+        let text = sql.text_for(Postgres);
+        let params: Vec<Param<'_>> = sql.params.iter().map(Param).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        self.runtime.block_on(async {
+            let statement = self.client.prepare_cached(&text).await.map_err(backend)?;
+            self.client.query(&statement, &refs).await.map_err(backend)
+        })
+    }
+
+    /// Runs a statement of this module's own.
+    fn execute(&self, text: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        self.runtime.block_on(async {
+            let statement = self.client.prepare_cached(text).await.map_err(backend)?;
+            self.client.query(&statement, params).await.map_err(backend)
+        })
+    }
+
+    fn batch(&self, text: &str) -> Result<(), StoreError> {
+        self.runtime
+            .block_on(self.client.batch_execute(text))
+            .map_err(backend)
+    }
+
+    fn resources(&self, sql: &Sql) -> Result<Vec<StoredResource>, StoreError> {
+        self.query(sql)?.iter().map(resource).collect()
+    }
+
+    fn count_of(&self, sql: &Sql) -> Result<u64, StoreError> {
+        let rows = self.query(sql)?;
+        let n: i64 = rows
+            .first()
+            .map_or(Ok(0), |row| row.try_get(0))
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
+
+    /// Runs `work` on one snapshot.
+    fn snapshot<T>(&self, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        let result = work();
+        let ended = self.batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+
+    fn horizon(&self, first: Option<i64>) -> Result<i64, StoreError> {
+        match first {
+            Some(horizon) => Ok(horizon),
+            None => {
+                let rows = self.execute(statements::HORIZON, &[])?;
+                rows[0].try_get(0).map_err(backend)
+            }
+        }
+    }
+}
+
+impl RecordRows for Conn {
+    fn keys(&self, sql: &Sql) -> Result<Vec<Key>, StoreError> {
+        self.query(sql)?
+            .iter()
+            .map(|row| {
+                Ok(Key {
+                    resource_type: row.try_get(0).map_err(backend)?,
+                    id: row.try_get(1).map_err(backend)?,
+                    rid: row.try_get(2).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    fn count(&self, sql: &Sql) -> Result<u64, StoreError> {
+        self.count_of(sql)
+    }
+}
+
+/// Reads a row selected with [`COLUMNS`].
+fn resource(row: &Row) -> Result<StoredResource, StoreError> {
+    let get = |e| backend(e);
+    let json: Vec<u8> = row.try_get(9).map_err(get)?;
+    Ok(ResourceRow {
+        fhir_version: row.try_get(0).map_err(get)?,
+        resource_type: row.try_get(1).map_err(get)?,
+        id: row.try_get(2).map_err(get)?,
+        version_id: row.try_get(3).map_err(get)?,
+        last_updated: row.try_get(4).map_err(get)?,
+        method: row.try_get(5).map_err(get)?,
+        seq: row.try_get(6).map_err(get)?,
+        owner_app: row.try_get(7).map_err(get)?,
+        owner_user: row.try_get(8).map_err(get)?,
+        json: Bytes::from(json),
+    }
+    .into())
+}
+
+/// A column of any type the builders select, as a shared value.
+fn value(row: &Row, idx: usize) -> Result<Value, StoreError> {
+    let found = match *row.columns()[idx].type_() {
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(idx)
+            .map(|v| v.map(Value::Integer)),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(idx)
+            .map(|v| v.map(|v| Value::Integer(v.into()))),
+        Type::INT2 => row
+            .try_get::<_, Option<i16>>(idx)
+            .map(|v| v.map(|v| Value::Integer(v.into()))),
+        Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(idx)
+            .map(|v| v.map(Value::Real)),
+        Type::FLOAT4 => row
+            .try_get::<_, Option<f32>>(idx)
+            .map(|v| v.map(|v| Value::Real(v.into()))),
+        _ => row
+            .try_get::<_, Option<String>>(idx)
+            .map(|v| v.map(Value::Text)),
+    };
+    Ok(found.map_err(backend)?.unwrap_or(Value::Null))
+}
+
+/// `(fhir_version, resource type, code)`.
+type ParamKey = (String, String, String);
+
+/// The committed search parameter ids this process has seen. Ids come from a sequence and are
+/// never deleted, so a committed one stays right forever.
+#[derive(Default)]
+pub(crate) struct ParamIds {
+    committed: RwLock<HashMap<ParamKey, i64>>,
+}
+
+impl ParamIds {
+    fn cached(&self, key: &ParamKey) -> Option<i64> {
+        self.committed.read().ok()?.get(key).copied()
+    }
+
+    fn remember(&self, found: impl IntoIterator<Item = (ParamKey, i64)>) {
+        if let Ok(mut committed) = self.committed.write() {
+            committed.extend(found);
+        }
+    }
+}
+
+fn param_key(fhir_version: &str, resource_type: &str, code: &str) -> ParamKey {
+    (
+        fhir_version.to_owned(),
+        resource_type.to_owned(),
+        code.to_owned(),
+    )
+}
+
+/// How the planner finds ids on a connection: committed ones are shared, those of a write
+/// transaction only once it commits.
+struct Lookup<'a> {
+    conn: &'a Conn,
+    ids: &'a ParamIds,
+    committed: bool,
+}
+
+impl Lookup<'_> {
+    fn ids(&self, text: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<i64>, StoreError> {
+        self.conn
+            .execute(text, params)?
+            .iter()
+            .map(|row| row.try_get::<_, i32>(0).map(i64::from).map_err(backend))
+            .collect()
+    }
+}
+
+impl ParamLookup for Lookup<'_> {
+    fn one(
+        &self,
+        fhir_version: &str,
+        resource_type: &str,
+        code: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let key = param_key(fhir_version, resource_type, code);
+        if let Some(id) = self.ids.cached(&key) {
+            return Ok(Some(id));
+        }
+        let found = self
+            .ids(
+                "SELECT id FROM search_param WHERE fhir_version = $1 AND type = $2 AND code = $3",
+                &[&fhir_version, &resource_type, &code],
+            )?
+            .first()
+            .copied();
+        if let (Some(id), true) = (found, self.committed) {
+            self.ids.remember([(key, id)]);
+        }
+        Ok(found)
+    }
+
+    fn every_type(&self, fhir_version: &str, code: &str) -> Result<Vec<i64>, StoreError> {
+        self.ids(
+            "SELECT id FROM search_param WHERE fhir_version = $1 AND code = $2 ORDER BY id",
+            &[&fhir_version, &code],
+        )
+    }
+
+    fn every_code(&self, fhir_version: &str, resource_type: &str) -> Result<Vec<i64>, StoreError> {
+        self.ids(
+            "SELECT id FROM search_param WHERE fhir_version = $1 AND type = $2",
+            &[&fhir_version, &resource_type],
+        )
+    }
+}
+
+impl PgStore {
+    /// Runs `work` with a pooled connection on a blocking thread.
+    async fn with_conn<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Conn, &ParamIds) -> Result<T, StoreError> + Send + 'static,
+    {
+        let client = self.client().await?;
+        let ids = self.params.clone();
+        let runtime = Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let conn = Conn { client, runtime };
+            work(&conn, &ids)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("a PostgreSQL task failed: {e}")))?
+    }
+
+    /// Runs `work` in one write transaction under [`WRITE_LOCK`], committing what it decides.
+    async fn transaction<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<(WriteDecision, T), StoreError> + Send + 'static,
+    {
+        self.with_conn(move |conn, ids| {
+            conn.batch("BEGIN")?;
+            let mut tx = Tx {
+                conn,
+                ids,
+                pending: HashMap::new(),
+                last_micros: None,
+            };
+            let result = conn
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                .and_then(|_| {
+                    catch_unwind(AssertUnwindSafe(|| work(&mut tx))).unwrap_or_else(|_| {
+                        Err(StoreError::Backend("a write closure panicked".into()))
+                    })
+                });
+            match result {
+                Ok((WriteDecision::Commit, value)) => {
+                    conn.batch("COMMIT")?;
+                    ids.remember(tx.pending.drain());
+                    Ok(value)
+                }
+                Ok((WriteDecision::Rollback, value)) => {
+                    conn.batch("ROLLBACK")?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    let _ = conn.batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Records the fingerprint of this build's index extraction in a database without resources.
+    pub(crate) async fn record_fingerprint_if_empty(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn, _| {
+            conn.execute(
+                "INSERT INTO meta (key, value) SELECT 'index_fingerprint', $1 \
+                 WHERE NOT EXISTS (SELECT 1 FROM resource) ON CONFLICT (key) DO NOTHING",
+                &[&hale_search::index::fingerprint()],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+}
+
+/// A write transaction as a write closure sees it.
+pub(crate) struct Tx<'a> {
+    conn: &'a Conn,
+    ids: &'a ParamIds,
+    /// Parameter ids this transaction assigned or read, shared once it commits.
+    pending: HashMap<ParamKey, i64>,
+    last_micros: Option<i64>,
+}
+
+impl Tx<'_> {
+    fn lookup(&self) -> Lookup<'_> {
+        Lookup {
+            conn: self.conn,
+            ids: self.ids,
+            committed: false,
+        }
+    }
+
+    /// The id of a parameter, assigned now if no row was ever written with it.
+    fn param_id(
+        &mut self,
+        fhir_version: &str,
+        resource_type: &str,
+        code: &str,
+    ) -> Result<i64, StoreError> {
+        let key = param_key(fhir_version, resource_type, code);
+        if let Some(id) = self
+            .ids
+            .cached(&key)
+            .or_else(|| self.pending.get(&key).copied())
+        {
+            return Ok(id);
+        }
+        let id = match self.lookup().one(fhir_version, resource_type, code)? {
+            Some(id) => id,
+            None => {
+                let rows = self.conn.execute(
+                    "INSERT INTO search_param (fhir_version, type, code) VALUES ($1, $2, $3) \
+                     RETURNING id",
+                    &[&fhir_version, &resource_type, &code],
+                )?;
+                i64::from(rows[0].try_get::<_, i32>(0).map_err(backend)?)
+            }
+        };
+        self.pending.insert(key, id);
+        Ok(id)
+    }
+
+    fn rid_of(
+        &self,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let rows = self.conn.execute(
+            "SELECT rid FROM resource WHERE fhir_version = $1 AND type = $2 AND id = $3",
+            &[&fhir_version.as_str(), &resource_type, &id],
+        )?;
+        rows.first()
+            .map(|row| row.try_get(0).map_err(backend))
+            .transpose()
+    }
+
+    /// Removes every index row, the full text and the compartment rows of a resource.
+    fn delete_index(&self, rid: i64) -> Result<(), StoreError> {
+        for table in hale_store_sql::plan::ENTRY_TABLES
+            .iter()
+            .chain(&["full_text", "compartment"])
+        {
+            self.conn
+                .execute(&format!("DELETE FROM {table} WHERE rid = $1"), &[&rid])?;
+        }
+        Ok(())
+    }
+
+    /// Writes index entries, full text and compartments.
+    fn insert_index(
+        &mut self,
+        rid: i64,
+        fhir_version: &str,
+        resource_type: &str,
+        id: &str,
+        entries: &[IndexEntry],
+        compartments: &[String],
+    ) -> Result<(), StoreError> {
+        for patient in compartments {
+            self.conn.execute(
+                "INSERT INTO compartment (rid, patient_id, type, id) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+                &[&rid, patient, &resource_type, &id],
+            )?;
+        }
+        for (ord, entry) in entries.iter().enumerate() {
+            if matches!(entry.code(), "_id" | "_lastUpdated" | "_content" | "_text") {
+                continue;
+            }
+            let param = self.param_id(fhir_version, resource_type, entry.code())? as i32;
+            let ord = ord as i32;
+            let conn = self.conn;
+            match entry {
+                IndexEntry::String {
+                    normalized, exact, ..
+                } => conn.execute(
+                    "INSERT INTO idx_string (rid, ord, param, normalized, exact) VALUES ($1, $2, $3, $4, $5)",
+                    &[&rid, &ord, &param, normalized, exact],
+                ),
+                IndexEntry::Token {
+                    system,
+                    value,
+                    text,
+                    of_type,
+                    ..
+                } => conn.execute(
+                    "INSERT INTO idx_token (rid, ord, param, system, value, text, of_type) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[&rid, &ord, &param, system, value, text, of_type],
+                ),
+                IndexEntry::Reference {
+                    target_type,
+                    target_id,
+                    url,
+                    version,
+                    ..
+                } => conn.execute(
+                    "INSERT INTO idx_reference (rid, ord, param, target_type, target_id, url, version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[&rid, &ord, &param, target_type, target_id, url, version],
+                ),
+                IndexEntry::Date { low, high, .. } => conn.execute(
+                    "INSERT INTO idx_date (rid, ord, param, low, high) VALUES ($1, $2, $3, $4, $5)",
+                    &[&rid, &ord, &param, low, high],
+                ),
+                IndexEntry::Number {
+                    value, low, high, ..
+                } => conn.execute(
+                    "INSERT INTO idx_number (rid, ord, param, value, low, high) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&rid, &ord, &param, value, low, high],
+                ),
+                IndexEntry::Quantity {
+                    value,
+                    low,
+                    high,
+                    system,
+                    unit,
+                    ..
+                } => conn.execute(
+                    "INSERT INTO idx_quantity (rid, ord, param, value, low, high, system, unit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[&rid, &ord, &param, value, low, high, system, unit],
+                ),
+                IndexEntry::Uri { value, .. } => conn.execute(
+                    "INSERT INTO idx_uri (rid, ord, param, value) VALUES ($1, $2, $3, $4)",
+                    &[&rid, &ord, &param, value],
+                ),
+                IndexEntry::Text { .. } => Ok(Vec::new()),
+                IndexEntry::Composite { components, .. } => conn.execute(
+                    "INSERT INTO idx_composite (rid, ord, param, components) VALUES ($1, $2, $3, CAST($4 AS text)::jsonb)",
+                    &[&rid, &ord, &param, &hale_store_sql::plan::composite_json(components)],
+                ),
+            }?;
+        }
+        let text_of = |wanted: &str| {
+            entries.iter().find_map(|entry| match entry {
+                IndexEntry::Text { code, text } if *code == wanted => Some(text.as_str()),
+                _ => None,
+            })
+        };
+        let (content, narrative) = (text_of("_content"), text_of("_text"));
+        if content.is_some() || narrative.is_some() {
+            self.conn.execute(
+                "INSERT INTO full_text (rid, content, narrative) VALUES ($1, \
+                 to_tsvector('simple', coalesce($2, '')), to_tsvector('simple', coalesce($3, '')))",
+                &[&rid, &content, &narrative],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl WriteTx for Tx<'_> {
+    fn now(&mut self) -> Instant {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        let last = match self.last_micros {
+            Some(last) => last,
+            // Under the write lock no other process writes: the highest stored time is the last.
+            None => self
+                .conn
+                .execute("SELECT coalesce(max(last_updated), 0) FROM history", &[])
+                .ok()
+                .and_then(|rows| rows.first().and_then(|row| row.try_get(0).ok()))
+                .unwrap_or(0),
+        };
+        let micros = wall.max(last + 1);
+        self.last_micros = Some(micros);
+        Instant(micros)
+    }
+
+    fn current(
+        &mut self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let sql =
+            hale_store_sql::scope::resource_version(scope, fhir_version, resource_type, id, None);
+        Ok(self.conn.resources(&sql)?.into_iter().next())
+    }
+
+    fn find(
+        &mut self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let sql = statements::find(&self.lookup(), Postgres, scope, fhir_version, query, limit)?;
+        self.conn.resources(&sql)
+    }
+
+    fn put(&mut self, version: NewVersion) -> Result<i64, StoreError> {
+        let conn = self.conn;
+        let seq: i64 = conn.execute("SELECT nextval('history_seq')", &[])?[0]
+            .try_get(0)
+            .map_err(backend)?;
+        let owner_app = version.owner.map(|o| o.app);
+        let owner_user = version.owner.and_then(|o| o.user);
+        let deleted = i16::from(version.is_delete());
+        let version_id = version.version_id as i64;
+        let last_updated = version.last_updated.0;
+        let existing = if version.known_new {
+            None
+        } else {
+            self.rid_of(version.fhir_version, version.resource_type, &version.id)?
+        };
+        let rid = match existing {
+            Some(rid) => {
+                conn.execute(
+                    "UPDATE resource SET owner_app = $1, owner_user = $2, version_id = $3, \
+                     last_updated = $4, deleted = $5, seq = $6 WHERE rid = $7",
+                    &[
+                        &owner_app,
+                        &owner_user,
+                        &version_id,
+                        &last_updated,
+                        &deleted,
+                        &seq,
+                        &rid,
+                    ],
+                )?;
+                self.delete_index(rid)?;
+                rid
+            }
+            None => conn.execute(
+                "INSERT INTO resource (rid, fhir_version, type, id, owner_app, owner_user, \
+                 version_id, last_updated, deleted, seq) \
+                 VALUES (nextval('resource_rid'), $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING rid",
+                &[
+                    &version.fhir_version.as_str(),
+                    &version.resource_type,
+                    &version.id,
+                    &owner_app,
+                    &owner_user,
+                    &version_id,
+                    &last_updated,
+                    &deleted,
+                    &seq,
+                ],
+            )?[0]
+                .try_get(0)
+                .map_err(backend)?,
+        };
+        conn.execute(
+            "INSERT INTO history (seq, rid, version_id, last_updated, method, json) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &seq,
+                &rid,
+                &version_id,
+                &last_updated,
+                &version.method.as_str(),
+                &version.json.as_ref(),
+            ],
+        )?;
+        // A deleted resource has no index rows, whatever the caller passed: counts rely on it.
+        if deleted == 0 {
+            self.insert_index(
+                rid,
+                version.fhir_version.as_str(),
+                version.resource_type,
+                &version.id,
+                &version.index,
+                &version.compartments,
+            )?;
+        }
+        Ok(seq)
+    }
+
+    fn record_members(
+        &mut self,
+        fhir_version: FhirVersion,
+        patient: &str,
+    ) -> Result<Vec<RecordMember>, StoreError> {
+        let mut members = Vec::new();
+        let statements = hale_store_sql::record::member_statements(
+            &self.lookup(),
+            Postgres,
+            fhir_version,
+            patient,
+        )?;
+        for sql in statements {
+            for row in self.conn.query(&sql)? {
+                let owner_app: Option<i64> = row.try_get(2).map_err(backend)?;
+                members.push(RecordMember {
+                    resource_type: row.try_get(0).map_err(backend)?,
+                    id: row.try_get(1).map_err(backend)?,
+                    owner: owner_app.map(|app| Owner {
+                        app,
+                        user: row.try_get(3).ok().flatten(),
+                    }),
+                    shared: row.try_get(4).map_err(backend)?,
+                });
+            }
+        }
+        Ok(members)
+    }
+
+    fn purge(
+        &mut self,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let Some(rid) = self.rid_of(fhir_version, resource_type, id)? else {
+            return Ok(());
+        };
+        self.delete_index(rid)?;
+        // Rows come from a sequence and are never handed out again, so the row goes whole.
+        for statement in [
+            "DELETE FROM history WHERE rid = $1",
+            "DELETE FROM resource WHERE rid = $1",
+        ] {
+            self.conn.execute(statement, &[&rid])?;
+        }
+        Ok(())
+    }
+}
+
+fn reader<'a>(conn: &'a Conn, ids: &'a ParamIds) -> Lookup<'a> {
+    Lookup {
+        conn,
+        ids,
+        committed: true,
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceStore for PgStore {
+    async fn write(&self, work: WriteFn) -> Result<(), StoreError> {
+        self.transaction(move |tx| Ok((work(tx), ()))).await
+    }
+
+    async fn read(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let sql =
+            hale_store_sql::scope::resource_version(scope, fhir_version, resource_type, id, None);
+        self.with_conn(move |conn, _| Ok(conn.resources(&sql)?.into_iter().next()))
+            .await
+    }
+
+    async fn vread(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        id: &str,
+        version_id: u64,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let sql = hale_store_sql::scope::resource_version(
+            scope,
+            fhir_version,
+            resource_type,
+            id,
+            Some(version_id),
+        );
+        self.with_conn(move |conn, _| Ok(conn.resources(&sql)?.into_iter().next()))
+            .await
+    }
+
+    async fn history(
+        &self,
+        scope: &Scope,
+        query: &HistoryQuery,
+    ) -> Result<HistoryPage, StoreError> {
+        let (count_sql, page) = hale_store_sql::history::history(Postgres, scope, query);
+        self.with_conn(move |conn, _| {
+            conn.snapshot(|| {
+                Ok(HistoryPage {
+                    total: conn.count_of(&count_sql)?,
+                    versions: conn.resources(&page)?,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn find(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.with_conn(move |conn, ids| {
+            let sql = statements::find(
+                &reader(conn, ids),
+                Postgres,
+                &scope,
+                fhir_version,
+                &query,
+                limit,
+            )?;
+            conn.resources(&sql)
+        })
+        .await
+    }
+
+    async fn search(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        page: &PageRequest,
+    ) -> Result<SearchPage, StoreError> {
+        let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
+        self.with_conn(move |conn, ids| {
+            conn.snapshot(|| {
+                let lookup = reader(conn, ids);
+                let source = statements::page_source(
+                    &lookup,
+                    Postgres,
+                    &scope,
+                    fhir_version,
+                    &query,
+                    &page,
+                )?;
+                let horizon = conn.horizon(page.horizon)?;
+                let (sql, backwards) =
+                    statements::page_sql(Postgres, source, &page, horizon, COLUMNS)?;
+                let mut hits = Vec::new();
+                for row in conn.query(&sql)? {
+                    let mut keys = Vec::with_capacity(page.sort.len());
+                    for (idx, key) in page.sort.iter().enumerate() {
+                        keys.push(hale_store_sql::plan::sort_value(
+                            key.kind,
+                            value(&row, 11 + idx)?,
+                        ));
+                    }
+                    hits.push(Hit {
+                        resource: resource(&row)?,
+                        position: Position {
+                            keys,
+                            row: row.try_get(10).map_err(backend)?,
+                        },
+                    });
+                }
+                if backwards {
+                    hits.reverse();
+                }
+                Ok(SearchPage { hits, horizon })
+            })
+        })
+        .await
+    }
+
+    async fn count(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        horizon: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.with_conn(move |conn, ids| {
+            let sql = statements::count(
+                &reader(conn, ids),
+                Postgres,
+                &scope,
+                fhir_version,
+                &query,
+                horizon,
+            )?;
+            conn.count_of(&sql)
+        })
+        .await
+    }
+
+    async fn include(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        include: &Include,
+        reverse: bool,
+        sources: &[ResourceKey],
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let (scope, include, sources) = (scope.clone(), *include, sources.to_vec());
+        self.with_conn(move |conn, ids| {
+            let sql = statements::include(
+                &reader(conn, ids),
+                Postgres,
+                &scope,
+                fhir_version,
+                &include,
+                reverse,
+                &sources,
+            )?;
+            conn.resources(&sql)
+        })
+        .await
+    }
+
+    async fn cuts(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        horizon: i64,
+        every: usize,
+    ) -> Result<(u64, Vec<i64>), StoreError> {
+        let (scope, query) = (scope.clone(), query.clone());
+        let every = every.max(1) as u64;
+        self.with_conn(move |conn, ids| {
+            let sql = statements::cuts(
+                &reader(conn, ids),
+                Postgres,
+                &scope,
+                fhir_version,
+                &query,
+                horizon,
+            )?;
+            let (mut n, mut cuts) = (0_u64, Vec::new());
+            for row in conn.query(&sql)? {
+                n += 1;
+                if n % every == 0 {
+                    cuts.push(row.try_get(0).map_err(backend)?);
+                }
+            }
+            Ok((n, cuts))
+        })
+        .await
+    }
+
+    async fn export_rows(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+        query: &SearchQuery,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Bytes)>, StoreError> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.with_conn(move |conn, ids| {
+            let sql = statements::export_rows(
+                &reader(conn, ids),
+                Postgres,
+                &scope,
+                fhir_version,
+                &query,
+                after,
+                upto,
+                limit,
+            )?;
+            conn.query(&sql)?
+                .iter()
+                .map(|row| {
+                    let json: Vec<u8> = row.try_get(0).map_err(backend)?;
+                    Ok((row.try_get(1).map_err(backend)?, Bytes::from(json)))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn horizon(&self) -> Result<i64, StoreError> {
+        self.with_conn(|conn, _| conn.horizon(None)).await
+    }
+
+    async fn record(
+        &self,
+        scope: &Scope,
+        query: &RecordQuery,
+        page: &RecordPageRequest,
+    ) -> Result<RecordPage, StoreError> {
+        let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
+        self.with_conn(move |conn, ids| {
+            conn.snapshot(|| {
+                let horizon = conn.horizon(page.horizon)?;
+                let reader = Reader::new(&reader(conn, ids), Postgres, &scope, &query, horizon)?;
+                let after = page.after.as_ref().map(position_key).transpose()?;
+                let (keys, total) = reader.page(conn, &page, after.as_ref())?;
+                let mut hits = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let mut sql = Sql {
+                        text: member_sql(),
+                        params: Vec::new(),
+                    };
+                    sql.params.push(Value::Integer(key.rid));
+                    let resource =
+                        conn.resources(&sql)?.into_iter().next().ok_or_else(|| {
+                            StoreError::Backend("a record member vanished".into())
+                        })?;
+                    hits.push(hit(resource, key));
+                }
+                let directory = if page.directory {
+                    conn.resources(&reader.directory_sql())?
+                } else {
+                    Vec::new()
+                };
+                Ok(RecordPage {
+                    hits,
+                    horizon,
+                    total,
+                    directory,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn count_by_type(
+        &self,
+        scope: &Scope,
+        fhir_version: FhirVersion,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let sql = hale_store_sql::history::count_by_type(Postgres, scope, fhir_version);
+        self.with_conn(move |conn, _| {
+            let mut counts = Vec::new();
+            for row in conn.query(&sql)? {
+                let n: i64 = row.try_get(1).map_err(backend)?;
+                if n > 0 {
+                    counts.push((row.try_get(0).map_err(backend)?, n as u64));
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn operator_seq(
+        &self,
+        fhir_version: FhirVersion,
+        types: &[&str],
+    ) -> Result<i64, StoreError> {
+        let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
+        self.with_conn(move |conn, _| {
+            let mut highest = 0;
+            for resource_type in types {
+                let sql = Sql {
+                    text: hale_store_sql::history::OPERATOR_SEQ.to_owned(),
+                    params: vec![
+                        Value::Text(fhir_version.as_str().to_owned()),
+                        Value::Text(resource_type),
+                    ],
+                };
+                let seq: Option<i64> = conn.query(&sql)?[0].try_get(0).map_err(backend)?;
+                highest = highest.max(seq.unwrap_or(0));
+            }
+            Ok(highest)
+        })
+        .await
+    }
+
+    async fn operator_resources(
+        &self,
+        fhir_version: FhirVersion,
+        resource_type: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Bytes)>, StoreError> {
+        let sql = Sql {
+            text: hale_store_sql::history::operator_resources(Postgres),
+            params: vec![
+                Value::Text(fhir_version.as_str().to_owned()),
+                Value::Text(resource_type.to_owned()),
+                Value::Integer(after),
+                Value::Integer(limit as i64),
+            ],
+        };
+        self.with_conn(move |conn, _| {
+            conn.query(&sql)?
+                .iter()
+                .map(|row| {
+                    let json: Vec<u8> = row.try_get(1).map_err(backend)?;
+                    Ok((row.try_get(0).map_err(backend)?, Bytes::from(json)))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn index_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        self.with_conn(|conn, _| {
+            let rows = conn.execute(FINGERPRINT, &[])?;
+            rows.first()
+                .map(|row| row.try_get(0).map_err(backend))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn reindex(&self, reindexer: Reindexer, fingerprint: &str) -> Result<u64, StoreError> {
+        let (mut after, mut total) = (0_i64, 0_u64);
+        loop {
+            let extract = reindexer.clone();
+            let batch: Vec<Rebuilt> = self
+                .with_conn(move |conn, _| {
+                    let rows = conn.execute(&numbered(BATCH_ROWS), &[&after, &BATCH])?;
+                    rows.iter()
+                        .map(|row| {
+                            let get = |idx| row.try_get::<_, String>(idx).map_err(backend);
+                            let json: Vec<u8> = row.try_get(5).map_err(backend)?;
+                            let key = (
+                                row.try_get(0).map_err(backend)?,
+                                row.try_get(1).map_err(backend)?,
+                                get(2)?,
+                                get(3)?,
+                                get(4)?,
+                            );
+                            Ok(Rebuilt::new(key, &json, &extract))
+                        })
+                        .collect()
+                })
+                .await?;
+            let Some(last) = batch.last() else { break };
+            after = last.rid;
+            total += batch.len() as u64;
+            self.transaction(move |tx| {
+                for resource in batch {
+                    let seq: Option<i64> = tx
+                        .conn
+                        .execute(&numbered(CURRENT_SEQ), &[&resource.rid])?
+                        .first()
+                        .and_then(|row| row.try_get(0).ok());
+                    // Written again since it was read: its rows are this build's already.
+                    if seq != Some(resource.seq) {
+                        continue;
+                    }
+                    tx.delete_index(resource.rid)?;
+                    tx.insert_index(
+                        resource.rid,
+                        &resource.fhir_version,
+                        &resource.resource_type,
+                        &resource.id,
+                        &resource.index,
+                        &resource.compartments,
+                    )?;
+                }
+                Ok((WriteDecision::Commit, ()))
+            })
+            .await?;
+        }
+        let fingerprint = fingerprint.to_owned();
+        self.transaction(move |tx| {
+            tx.conn
+                .execute(&numbered(RECORD_FINGERPRINT), &[&fingerprint])?;
+            Ok((WriteDecision::Commit, ()))
+        })
+        .await?;
+        Ok(total)
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn, _| conn.batch("SELECT 1")).await
+    }
+}
+
+/// The contract suite, on a fresh database each.
+#[cfg(test)]
+mod contract {
+    use std::sync::Arc;
+
+    use hale_store::ResourceStore;
+
+    async fn fresh() -> Option<Arc<dyn ResourceStore>> {
+        let url = crate::testing::fresh_database().await?;
+        match crate::PgStore::connect(crate::PgConfig::new(url)).await {
+            Ok(store) => Some(Arc::new(store)),
+            Err(e) => panic!("opening a fresh store: {e}"),
+        }
+    }
+
+    hale_store::store_contract_tests!(match fresh().await {
+        Some(store) => store,
+        None => return,
+    });
+}
