@@ -17,7 +17,7 @@ pub struct StoreArgs {
     #[arg(long, env = "HALE_DATA_DIR", default_value = "./hale-data")]
     pub data_dir: PathBuf,
     /// The database URL: `sqlite:PATH` (the default is `hale.db` in the data directory) or
-    /// `postgres://user@host:port/database` (`hale migrate` only, so far).
+    /// `postgres://user@host:port/database`, shared by any number of Hale processes.
     #[arg(long, env = "HALE_DATABASE_URL")]
     pub database: Option<String>,
     /// `PRAGMA synchronous=NORMAL` instead of FULL: survives a killed process, but may lose the
@@ -81,10 +81,18 @@ impl StoreArgs {
 
     /// Opens the configured database's stores.
     pub async fn stores(&self) -> anyhow::Result<Stores> {
-        if self.postgres_url().is_some() {
-            bail!(
-                "serving from PostgreSQL is not built yet (`hale migrate` prepares its schema); use the default SQLite store (no --database)"
+        if let Some(url) = self.postgres_url() {
+            let pg = Arc::new(
+                hale_store_postgres::PgStore::connect(hale_store_postgres::PgConfig::new(url))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("opening the PostgreSQL database: {e}"))?,
             );
+            return Ok(Stores {
+                resources: pg.clone(),
+                identity: pg.clone(),
+                jobs: pg,
+                sqlite: None,
+            });
         }
         let sqlite = self.open()?;
         Ok(Stores {
