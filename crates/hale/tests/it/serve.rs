@@ -216,7 +216,7 @@ async fn apps_cli_registers_rotates_and_disables_clients() {
 }
 
 /// `hale migrate` brings an empty SQLite data directory and an empty PostgreSQL database to this
-/// build's schema, and a second run finds nothing to do.
+/// build's schema, a second run finds nothing to do, and `hale serve` runs on the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hale_migrate_prepares_sqlite_and_postgres() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -244,11 +244,13 @@ async fn hale_migrate_prepares_sqlite_and_postgres() {
             done.stderr
         );
     }
-    let refused = run_hale(["serve", "--database", &url]);
-    assert!(!refused.status.success());
-    assert!(
-        refused.stderr.contains("not built yet"),
-        "{}",
-        refused.stderr
-    );
+    // `hale serve` runs on the migrated database, and what it writes is in PostgreSQL: a second
+    // process on the same database reads it.
+    let first = ServerProcess::start(&dir.path().join("a"), &["--database", &url]).await;
+    let created = first.create("/r4", &patient(&unique("pg"))).await;
+    let path = format!("/r4/Patient/{}", id_of(&created));
+    drop(first);
+    let second = ServerProcess::start(&dir.path().join("b"), &["--database", &url]).await;
+    let read = second.get(&path).await.resource(200);
+    assert_eq!(read["identifier"], created["identifier"]);
 }

@@ -435,7 +435,54 @@ impl Http {
     }
 }
 
-/// Hale running in-process on a loopback port over a fresh SQLite database.
+/// The variable that chooses the database of in-process servers: unset or `sqlite` for a fresh
+/// SQLite file per test, `postgres` for a fresh PostgreSQL database per test (on the server of
+/// `HALE_TEST_POSTGRES`). `.ci/run` runs the integration suites once with each.
+pub const BACKEND_VAR: &str = "HALE_TEST_BACKEND";
+
+/// The stores of one in-process server.
+struct TestStores {
+    resources: Arc<dyn hale_store::ResourceStore>,
+    identity: Arc<dyn hale_auth::IdentityStore>,
+    jobs: Arc<dyn hale_store::jobs::JobStore>,
+}
+
+impl TestStores {
+    /// Fresh stores of the backend [`BACKEND_VAR`] names, SQLite in `dir` by default.
+    async fn open(dir: &Path) -> TestStores {
+        match std::env::var(BACKEND_VAR).as_deref() {
+            Ok("postgres") => {
+                let pg = Arc::new(
+                    hale_store_postgres::testing::fresh_store()
+                        .await
+                        .unwrap_or_else(|| {
+                            panic!("{BACKEND_VAR}=postgres needs a PostgreSQL server")
+                        }),
+                );
+                TestStores {
+                    resources: pg.clone(),
+                    identity: pg.clone(),
+                    jobs: pg,
+                }
+            }
+            Ok("sqlite") | Err(_) => {
+                let sqlite = Arc::new(
+                    SqliteStore::open(SqliteConfig::new(dir.join("hale.db")))
+                        .expect("opening a fresh SQLite store"),
+                );
+                TestStores {
+                    resources: sqlite.clone(),
+                    identity: sqlite.clone(),
+                    jobs: sqlite,
+                }
+            }
+            Ok(other) => panic!("{BACKEND_VAR} must be sqlite or postgres, not {other:?}"),
+        }
+    }
+}
+
+/// Hale running in-process on a loopback port over a fresh database (SQLite, or PostgreSQL as
+/// [`BACKEND_VAR`] says).
 pub struct TestApp {
     http: Http,
     /// The server's identity service, for setting up apps as the CLI does.
@@ -571,11 +618,8 @@ impl TestAppBuilder {
     /// Opens the store, binds `127.0.0.1:0` and serves on the current runtime.
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
-        let store = Arc::new(
-            SqliteStore::open(SqliteConfig::new(dir.path().join("hale.db")))
-                .expect("opening a fresh SQLite store"),
-        );
-        let engine = Engine::new(store.clone());
+        let stores = TestStores::open(dir.path()).await;
+        let engine = Engine::new(stores.resources.clone());
         for list in &self.directory {
             let listed = hale_directory::list::parse_json(list).expect("a valid list of systems");
             let done = hale::directory::import_list(&engine, "the test directory", listed, 1000)
@@ -595,7 +639,7 @@ impl TestAppBuilder {
             issuer: base_url.clone(),
             ..self.auth.unwrap_or_default()
         };
-        let identity_store: Arc<dyn hale_auth::IdentityStore> = store.clone();
+        let identity_store = stores.identity.clone();
         let identity = Arc::new(hale_auth::Identity::new(identity_store, auth));
         let mut config = HttpConfig::new(&base_url);
         if let Some(max_body_bytes) = self.max_body_bytes {
@@ -615,7 +659,7 @@ impl TestAppBuilder {
             jobs_per_app: self.export_jobs_per_app.unwrap_or(5),
             ..ExportConfig::default()
         };
-        let exports = Arc::new(Exports::new(store.clone(), files, export_config));
+        let exports = Arc::new(Exports::new(stores.jobs.clone(), files, export_config));
         // Jobs run with the test's runner, or Hale's own when asked; without either they stay
         // queued, for tests that start and stop workers themselves.
         let runner = self.export_runner.or_else(|| {
