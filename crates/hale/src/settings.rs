@@ -210,7 +210,7 @@ pub fn init_logging(verbose: bool) {
     let filter = std::env::var("HALE_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| format!("{default},hyper=warn,tower_http=warn"));
+        .unwrap_or_else(|| format!("{default},hyper=warn,tower_http=warn,tokio_postgres=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
