@@ -95,6 +95,9 @@ fn numbered(text: &str) -> String {
     .into_owned()
 }
 
+/// A statement of this module's own with owned parameters, for [`Conn::execute_all`].
+type Statement = (String, Vec<Box<dyn ToSql + Sync + Send>>);
+
 /// A pooled connection driven from a blocking thread.
 pub(crate) struct Conn {
     client: deadpool_postgres::Object,
@@ -119,6 +122,29 @@ impl Conn {
         self.runtime.block_on(async {
             let statement = self.client.prepare_cached(text).await.map_err(backend)?;
             self.client.query(&statement, params).await.map_err(backend)
+        })
+    }
+
+    /// Runs independent statements of this module's own in one pipeline: all are sent before
+    /// any answer is awaited, so a resource's dozens of index rows cost one round trip, not one
+    /// each. They run in order on the one connection, inside its transaction.
+    fn execute_all(&self, statements: &[Statement]) -> Result<(), StoreError> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.runtime.block_on(async {
+            let runs = statements.iter().map(|(text, params)| async move {
+                let statement = self.client.prepare_cached(text).await.map_err(backend)?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
+                self.client
+                    .execute(&statement, &refs)
+                    .await
+                    .map_err(backend)
+            });
+            futures::future::try_join_all(runs).await.map(|_| ())
         })
     }
 
@@ -449,14 +475,15 @@ impl Tx<'_> {
 
     /// Removes every index row, the full text and the compartment rows of a resource.
     fn delete_index(&self, rid: i64) -> Result<(), StoreError> {
-        for table in hale_store_sql::plan::ENTRY_TABLES
+        let statements: Vec<Statement> = hale_store_sql::plan::ENTRY_TABLES
             .iter()
             .chain(&["full_text", "compartment"])
-        {
-            self.conn
-                .execute(&format!("DELETE FROM {table} WHERE rid = $1"), &[&rid])?;
-        }
-        Ok(())
+            .map(|table| {
+                let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(rid)];
+                (format!("DELETE FROM {table} WHERE rid = $1"), params)
+            })
+            .collect();
+        self.conn.execute_all(&statements)
     }
 
     /// Writes index entries, full text and compartments.
@@ -469,57 +496,77 @@ impl Tx<'_> {
         entries: &[IndexEntry],
         compartments: &[String],
     ) -> Result<(), StoreError> {
+        let mut statements: Vec<Statement> = Vec::new();
+        let mut add = |text: &str, params: Vec<Box<dyn ToSql + Sync + Send>>| {
+            statements.push((text.to_owned(), params));
+        };
         for patient in compartments {
-            self.conn.execute(
+            add(
                 "INSERT INTO compartment (rid, patient_id, type, id) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT DO NOTHING",
-                &[&rid, patient, &resource_type, &id],
-            )?;
+                vec![
+                    Box::new(rid),
+                    Box::new(patient.clone()),
+                    Box::new(resource_type.to_owned()),
+                    Box::new(id.to_owned()),
+                ],
+            );
         }
         for (ord, entry) in entries.iter().enumerate() {
             if matches!(entry.code(), "_id" | "_lastUpdated" | "_content" | "_text") {
                 continue;
             }
             let param = self.param_id(fhir_version, resource_type, entry.code())? as i32;
-            let ord = ord as i32;
-            let conn = self.conn;
-            match entry {
+            let key: [Box<dyn ToSql + Sync + Send>; 3] =
+                [Box::new(rid), Box::new(ord as i32), Box::new(param)];
+            let mut params: Vec<Box<dyn ToSql + Sync + Send>> = key.into_iter().collect();
+            let text = match entry {
                 IndexEntry::String {
                     normalized, exact, ..
-                } => conn.execute(
-                    "INSERT INTO idx_string (rid, ord, param, normalized, exact) VALUES ($1, $2, $3, $4, $5)",
-                    &[&rid, &ord, &param, normalized, exact],
-                ),
+                } => {
+                    params.push(Box::new(normalized.clone()));
+                    params.push(Box::new(exact.clone()));
+                    "INSERT INTO idx_string (rid, ord, param, normalized, exact) VALUES ($1, $2, $3, $4, $5)"
+                }
                 IndexEntry::Token {
                     system,
                     value,
                     text,
                     of_type,
                     ..
-                } => conn.execute(
-                    "INSERT INTO idx_token (rid, ord, param, system, value, text, of_type) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[&rid, &ord, &param, system, value, text, of_type],
-                ),
+                } => {
+                    params.push(Box::new(system.clone()));
+                    params.push(Box::new(value.clone()));
+                    params.push(Box::new(text.clone()));
+                    params.push(Box::new(of_type.clone()));
+                    "INSERT INTO idx_token (rid, ord, param, system, value, text, of_type) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                }
                 IndexEntry::Reference {
                     target_type,
                     target_id,
                     url,
                     version,
                     ..
-                } => conn.execute(
-                    "INSERT INTO idx_reference (rid, ord, param, target_type, target_id, url, version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[&rid, &ord, &param, target_type, target_id, url, version],
-                ),
-                IndexEntry::Date { low, high, .. } => conn.execute(
-                    "INSERT INTO idx_date (rid, ord, param, low, high) VALUES ($1, $2, $3, $4, $5)",
-                    &[&rid, &ord, &param, low, high],
-                ),
+                } => {
+                    params.push(Box::new(target_type.clone()));
+                    params.push(Box::new(target_id.clone()));
+                    params.push(Box::new(url.clone()));
+                    params.push(Box::new(version.clone()));
+                    "INSERT INTO idx_reference (rid, ord, param, target_type, target_id, url, version) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                }
+                IndexEntry::Date { low, high, .. } => {
+                    params.push(Box::new(*low));
+                    params.push(Box::new(*high));
+                    "INSERT INTO idx_date (rid, ord, param, low, high) VALUES ($1, $2, $3, $4, $5)"
+                }
                 IndexEntry::Number {
                     value, low, high, ..
-                } => conn.execute(
-                    "INSERT INTO idx_number (rid, ord, param, value, low, high) VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&rid, &ord, &param, value, low, high],
-                ),
+                } => {
+                    params.push(Box::new(*value));
+                    params.push(Box::new(*low));
+                    params.push(Box::new(*high));
+                    "INSERT INTO idx_number (rid, ord, param, value, low, high) VALUES ($1, $2, $3, $4, $5, $6)"
+                }
                 IndexEntry::Quantity {
                     value,
                     low,
@@ -527,21 +574,27 @@ impl Tx<'_> {
                     system,
                     unit,
                     ..
-                } => conn.execute(
-                    "INSERT INTO idx_quantity (rid, ord, param, value, low, high, system, unit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    &[&rid, &ord, &param, value, low, high, system, unit],
-                ),
-                IndexEntry::Uri { value, .. } => conn.execute(
-                    "INSERT INTO idx_uri (rid, ord, param, value) VALUES ($1, $2, $3, $4)",
-                    &[&rid, &ord, &param, value],
-                ),
-                IndexEntry::Text { .. } => Ok(Vec::new()),
-                IndexEntry::Composite { components, .. } => conn.execute(
-                    "INSERT INTO idx_composite (rid, ord, param, components) VALUES ($1, $2, $3, CAST($4 AS text)::jsonb)",
-                    &[&rid, &ord, &param, &hale_store_sql::plan::composite_json(components)],
-                ),
-            }?;
+                } => {
+                    params.push(Box::new(*value));
+                    params.push(Box::new(*low));
+                    params.push(Box::new(*high));
+                    params.push(Box::new(system.clone()));
+                    params.push(Box::new(unit.clone()));
+                    "INSERT INTO idx_quantity (rid, ord, param, value, low, high, system, unit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                }
+                IndexEntry::Uri { value, .. } => {
+                    params.push(Box::new(value.clone()));
+                    "INSERT INTO idx_uri (rid, ord, param, value) VALUES ($1, $2, $3, $4)"
+                }
+                IndexEntry::Text { .. } => continue,
+                IndexEntry::Composite { components, .. } => {
+                    params.push(Box::new(hale_store_sql::plan::composite_json(components)));
+                    "INSERT INTO idx_composite (rid, ord, param, components) VALUES ($1, $2, $3, CAST($4 AS text)::jsonb)"
+                }
+            };
+            add(text, params);
         }
+        self.conn.execute_all(&statements)?;
         let text_of = |wanted: &str| {
             entries.iter().find_map(|entry| match entry {
                 IndexEntry::Text { code, text } if *code == wanted => Some(text.as_str()),
