@@ -15,7 +15,7 @@ use crate::support::{Http, Reply, TestApp, id_of, observation, patient, unique};
 
 /// A downloaded export: every line of every file, by type, and each file's manifest count next to
 /// its line count.
-struct Export {
+pub(crate) struct Export {
     manifest: Value,
     by_type: BTreeMap<String, Vec<Value>>,
 }
@@ -37,7 +37,7 @@ async fn export(http: &Http, path: &str) -> Export {
     download(http, manifest).await
 }
 
-async fn download(http: &Http, manifest: Value) -> Export {
+pub(crate) async fn download(http: &Http, manifest: Value) -> Export {
     assert_eq!(manifest["requiresAccessToken"], true);
     assert!(manifest["transactionTime"].is_string());
     assert!(
@@ -404,7 +404,7 @@ fn urlencode(text: &str) -> String {
 }
 
 /// Kicks off `path` with `Prefer: respond-async` and returns the status URL.
-async fn kick_off_async(http: &Http, path: &str) -> String {
+pub(crate) async fn kick_off_async(http: &Http, path: &str) -> String {
     let reply = http
         .send(
             http.request(Method::GET, path)
@@ -420,7 +420,7 @@ async fn kick_off_async(http: &Http, path: &str) -> String {
 
 /// Polls a status URL until the job is done (200), checking what the IG asks of the answers on
 /// the way; returns the manifest.
-async fn completed(http: &Http, status_url: &str) -> Value {
+pub(crate) async fn completed(http: &Http, status_url: &str) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let reply = http.get(status_url).await;
@@ -453,7 +453,7 @@ async fn completed(http: &Http, status_url: &str) -> Value {
 }
 
 /// The lines of every output file of a manifest, as (type, id) pairs.
-fn keys(export: &Export) -> BTreeSet<(String, String)> {
+pub(crate) fn keys(export: &Export) -> BTreeSet<(String, String)> {
     export
         .by_type
         .iter()

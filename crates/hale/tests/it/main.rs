@@ -14,5 +14,6 @@ mod identity;
 mod import;
 mod interaction;
 mod plannet;
+mod scale_out;
 mod serve;
 mod support;
