@@ -90,6 +90,22 @@ fn prefix_matches(systems: &[Value], query: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The `Type/id` of every entry of a Bundle.
+fn entry_keys(bundle: &Value) -> BTreeSet<String> {
+    bundle["entry"]
+        .as_array()
+        .expect("a Bundle's entries")
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["resource"]["resourceType"].as_str().unwrap_or(""),
+                e["resource"]["id"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
 /// The id of an item as text (1up's ids are JSON numbers).
 fn id_text(item: &Value) -> String {
     match item {
@@ -758,18 +774,7 @@ async fn the_directory_is_fhir_that_everyone_reads_and_the_operator_changes() {
         .get("/r4/Organization?name=mount%20auburn&_revinclude=Location:organization&_include=Organization:endpoint")
         .await
         .resource(200);
-    let found: BTreeSet<String> = bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            format!(
-                "{}/{}",
-                e["resource"]["resourceType"].as_str().unwrap(),
-                e["resource"]["id"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let found = entry_keys(&bundle);
     assert!(
         found.is_superset(&BTreeSet::from([
             "Organization/1001".to_owned(),
@@ -965,18 +970,7 @@ async fn plan_net_examples_load_through_hale_directory_import() {
         .get("/r4/Organization?_id=Hospital&_revinclude=Endpoint:organization&_revinclude=Location:organization")
         .await
         .resource(200);
-    let found: BTreeSet<String> = bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            format!(
-                "{}/{}",
-                e["resource"]["resourceType"].as_str().unwrap(),
-                e["resource"]["id"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let found = entry_keys(&bundle);
     let expected: BTreeSet<String> = [
         "Organization/Hospital",
         "Endpoint/hale-endpoint",
