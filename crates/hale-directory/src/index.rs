@@ -3,10 +3,12 @@
 //! **Matching.** A system matches a query when every query word matches a word of its name, or of
 //! one of its places' address lines or city: the query word is a prefix of that word (`mass`
 //! matches `Massachusetts`), after folding case and accents ([`crate::text::words`]). A query word
-//! of [`TYPO_MIN_LEN`] or more characters may also differ from the start of the word by one typo:
-//! one character inserted, deleted, replaced, or two neighbours swapped (`bostn`, `bsoton` and
-//! `boaton` all find `Boston`). Shorter words must match exactly, since one typo in two or three
-//! letters matches nearly everything.
+//! of [`TYPO_MIN_LEN`] or more characters may also differ from the start of the word by one typo
+//! after its first letter: one character inserted, deleted, replaced, or two neighbours swapped
+//! (`bostn`, `bsoton` and `boaton` all find `Boston`). People rarely get the first letter wrong,
+//! and allowing it would make every search walk the whole vocabulary (as search engines' fuzzy
+//! matching does by default, with a prefix length of one). Shorter words must match exactly,
+//! since one typo in two or three letters matches nearly everything.
 //!
 //! **Order.** Each query word scores the best way it matched the system: without a typo beats
 //! with one, a whole word beats a prefix, the name beats an address. Systems come by the sum of
@@ -42,6 +44,9 @@ pub struct Directory {
     postings: Vec<Vec<u32>>,
     /// Per 5- and 3-digit zip prefix: the sum of the positions of the places there, and how many.
     zip_points: HashMap<String, (f64, f64, u32)>,
+    /// Each system's [`SystemType`] bits, in system order: the type filter reads this compact
+    /// array rather than every system.
+    types: Vec<u8>,
 }
 
 /// What a search asks for.
@@ -113,7 +118,9 @@ impl Directory {
             .into_iter()
             .map(|(w, p)| (w.into_bytes().into_boxed_slice(), p))
             .unzip();
+        let types = systems.iter().map(|s| s.types).collect();
         Directory {
+            types,
             systems,
             by_id,
             vocabulary,
@@ -160,7 +167,11 @@ impl Directory {
     /// Each system's score for `query`: zero when it does not match.
     fn scores(&self, query: &Query) -> Vec<u16> {
         let mut total: Vec<u16> = match query.system_type {
-            Some(t) => self.systems.iter().map(|s| u16::from(s.is(t))).collect(),
+            Some(t) => self
+                .types
+                .iter()
+                .map(|&types| u16::from(types & t.bit() != 0))
+                .collect(),
             None => vec![1; self.systems.len()],
         };
         let mut best = vec![0u8; self.systems.len()];
@@ -239,6 +250,11 @@ impl Directory {
         while start < run.end {
             let byte = self.vocabulary[start][depth];
             let end = start + self.vocabulary[start..run.end].partition_point(|w| w[depth] <= byte);
+            // The first letter takes no typo (see the module docs).
+            if depth == 0 && byte != word[0] {
+                start = end;
+                continue;
+            }
             let mut next = Vec::with_capacity(row.len());
             next.push(row[0] + 1);
             for j in 1..=word.len() {
@@ -339,6 +355,10 @@ fn by_score(scores: &[u16], wanted: usize) -> Vec<usize> {
         }
         if score == lowest {
             if at_lowest == 0 {
+                // Nothing later can rank higher when the page is all of the top score.
+                if lowest == top {
+                    break;
+                }
                 continue;
             }
             at_lowest -= 1;
@@ -450,6 +470,10 @@ mod tests {
         assert_eq!(ids(&dir, "boatom"), Vec::<String>::new());
         assert_eq!(ids(&dir, "massachusets"), ["2"]);
         assert_eq!(ids(&dir, "vincnet"), ["3"]);
+        assert_eq!(ids(&dir, "bsoton medical"), ["1"]);
+        // The first letter takes no typo.
+        assert!(ids(&dir, "voston medical").is_empty());
+        assert!(ids(&dir, "oston medical").is_empty());
         assert_eq!(ids(&dir, "hosppital cape"), ["5"]);
         // An exact match outranks a typo match.
         assert_eq!(ids(&dir, "boston")[0], "1");
