@@ -21,7 +21,8 @@ pub(crate) struct Export {
 }
 
 impl Export {
-    fn ids(&self, resource_type: &str) -> BTreeSet<String> {
+    /// The ids of the downloaded resources of `resource_type`.
+    pub(crate) fn ids(&self, resource_type: &str) -> BTreeSet<String> {
         self.by_type
             .get(resource_type)
             .into_iter()

@@ -681,42 +681,20 @@ async fn async_export_files_go_through_s3() {
         ],
     )
     .await;
+    let mut created = std::collections::BTreeSet::new();
     for n in 0..3 {
-        server
-            .post(
-                "/r4/Patient",
-                &crate::support::patient(&unique(&format!("s3-{n}"))),
-            )
-            .await
-            .expect(201);
+        let patient = crate::support::patient(&unique(&format!("s3-{n}")));
+        created.insert(crate::support::id_of(&server.create("/r4", &patient).await));
     }
-    let kickoff = server
-        .send(
-            server
-                .request(reqwest::Method::GET, "/r4/Patient/$export")
-                .header("prefer", "respond-async"),
-        )
-        .await;
-    kickoff.expect(202);
-    let status_url = kickoff
-        .header("content-location")
-        .expect("a Content-Location")
-        .to_owned();
-    let manifest = finished(&server, &status_url).await.manifest();
-    let output = manifest["output"].as_array().expect("output files");
-    assert_eq!(output.len(), 1, "{manifest}");
-    assert_eq!(output[0]["type"], "Patient");
-    let file = server
-        .get(output[0]["url"].as_str().expect("a file URL"))
-        .await;
-    file.expect(200);
-    let lines: Vec<Value> = file
-        .text()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("an NDJSON line"))
-        .collect();
-    assert_eq!(lines.len(), 3);
-    assert!(lines.iter().all(|p| p["resourceType"] == "Patient"));
+    let status_url = crate::export::kick_off_async(&server, "/r4/Patient/$export").await;
+    let manifest = crate::export::completed(&server, &status_url).await;
+    assert_eq!(
+        manifest["output"].as_array().map(Vec::len),
+        Some(1),
+        "{manifest}"
+    );
+    let export = crate::export::download(&server, manifest).await;
+    assert_eq!(export.ids("Patient"), created);
     // The file is an object in the bucket, under the configured prefix.
     let keys = s3_keys(&endpoint, &bucket, "exports/").await;
     assert!(
