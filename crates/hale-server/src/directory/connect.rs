@@ -18,7 +18,7 @@ use hale_directory::{Query, System, query};
 use hale_store::Scope;
 use serde::{Deserialize, Serialize};
 
-use super::search::authenticate;
+use super::search::token_scope;
 use super::{SearchFailure, default_logo_url};
 use crate::AppState;
 use crate::cursor::CursorKey;
@@ -202,11 +202,7 @@ pub async fn redirect(
     let Some(client_id) = params.get("client_id") else {
         return Err(Failure::bad_request("client_id is required"));
     };
-    let token = crate::auth::bearer_token(&headers)
-        .map_err(|_| AuthError::InvalidToken)?
-        .or(params.get("access_token"))
-        .ok_or(AuthError::MissingCredentials)?;
-    let scope = state.identity.bearer(token, "r4").await?;
+    let scope = token_scope(&state, &headers, &params).await?;
     let (app, user) = user_of(&state, &scope, Some(client_id)).await?;
     let directory = state.directory.get().await.map_err(AuthError::Store)?;
     let url = directory
@@ -232,18 +228,12 @@ pub async fn clinical_url(
     let params = merged
         .0
         .map_err(|e| SearchFailure::bad_request(e.to_string()))?;
-    let scope = authenticate(&state, &headers, &params).await?;
+    let scope = token_scope(&state, &headers, &params).await?;
     let client_id = headers
         .get("x-client-id")
         .and_then(|v| v.to_str().ok())
         .or(params.get("client_id"));
-    let (app, user) = user_of(&state, &scope, client_id)
-        .await
-        .map_err(|e| match e {
-            AuthError::InvalidRequest(text) => SearchFailure::bad_request(text),
-            AuthError::Store(e) => SearchFailure::from(e),
-            _ => SearchFailure::token(),
-        })?;
+    let (app, user) = user_of(&state, &scope, client_id).await?;
     let directory = state.directory.get().await?;
     let system = directory
         .get(&id)

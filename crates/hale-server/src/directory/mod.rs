@@ -85,6 +85,18 @@ impl From<DirectoryError> for SearchFailure {
     }
 }
 
+/// A malformed request is 400; a store failure is the store's; every other identity failure
+/// (no, unknown, expired or revoked token, another app's client id) is the contract's 401.
+impl From<hale_auth::AuthError> for SearchFailure {
+    fn from(e: hale_auth::AuthError) -> Self {
+        match e {
+            hale_auth::AuthError::InvalidRequest(text) => SearchFailure::bad_request(text),
+            hale_auth::AuthError::Store(e) => SearchFailure::from(e),
+            _ => SearchFailure::token(),
+        }
+    }
+}
+
 impl From<StoreError> for SearchFailure {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "reading the directory failed");

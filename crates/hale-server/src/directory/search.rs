@@ -19,25 +19,19 @@ use crate::AppState;
 use crate::identity::params::{Merged, Params};
 use crate::identity::user_management::json_response;
 
-/// The principal's scope from its access token; every failure but the store's is the
-/// contract's 401.
-pub(crate) async fn authenticate(
+/// The scope of the request's access token: `Authorization: Bearer`, or else `access_token`.
+/// System search answers every failure but a store's with the contract's 401
+/// (`From<AuthError> for SearchFailure`).
+pub(crate) async fn token_scope(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Scope, SearchFailure> {
-    let header = crate::auth::bearer_token(headers).map_err(|_| SearchFailure::token())?;
-    let token = header
+) -> Result<Scope, AuthError> {
+    let token = crate::auth::bearer_token(headers)
+        .map_err(|_| AuthError::InvalidToken)?
         .or(params.get("access_token"))
-        .ok_or_else(SearchFailure::token)?;
-    state
-        .identity
-        .bearer(token, "r4")
-        .await
-        .map_err(|e| match e {
-            AuthError::Store(e) => SearchFailure::from(e),
-            _ => SearchFailure::token(),
-        })
+        .ok_or(AuthError::MissingCredentials)?;
+    state.identity.bearer(token, "r4").await
 }
 
 /// The merged parameters, authenticated, and the query they ask for.
@@ -49,7 +43,7 @@ async fn request(
     let params = merged
         .0
         .map_err(|e| SearchFailure::bad_request(e.to_string()))?;
-    authenticate(state, headers, &params).await?;
+    token_scope(state, headers, &params).await?;
     let query = Query {
         words: query::query_words(params.get("query"))?,
         system_type: query::system_type(params.get("system_type").or(params.get("systemType")))?,
