@@ -112,6 +112,18 @@ impl Refusal {
     }
 }
 
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        Failure::with_status(r.status(), r.text())
+    }
+}
+
+impl From<Refusal> for SearchFailure {
+    fn from(r: Refusal) -> Self {
+        SearchFailure::with_status(r.status(), r.text())
+    }
+}
+
 /// The URL that starts connecting `system` for `user` of `app`: the system's SMART authorize
 /// URL with a signed `state`, Hale's callback as `redirect_uri` and the system's FHIR base as
 /// `aud`.
@@ -208,8 +220,7 @@ pub async fn redirect(
     let url = directory
         .get(&id)
         .ok_or_else(|| Refusal::NotFound(id.clone()))
-        .and_then(|system| authorization_url(&state, system, app, user))
-        .map_err(|r| Failure::with_status(r.status(), r.text()))?;
+        .and_then(|system| authorization_url(&state, system, app, user))?;
     let mut response = StatusCode::FOUND.into_response();
     let location = HeaderValue::from_str(&url)
         .map_err(|_| Failure::bad_request("the system's authorize URL is not usable"))?;
@@ -237,10 +248,8 @@ pub async fn clinical_url(
     let directory = state.directory.get().await?;
     let system = directory
         .get(&id)
-        .ok_or_else(|| Refusal::NotFound(id.clone()))
-        .map_err(|r| SearchFailure::with_status(r.status(), r.text()))?;
-    let url = authorization_url(&state, system, app, user)
-        .map_err(|r| SearchFailure::with_status(r.status(), r.text()))?;
+        .ok_or_else(|| Refusal::NotFound(id.clone()))?;
+    let url = authorization_url(&state, system, app, user)?;
     #[derive(Serialize)]
     struct Answer<'a> {
         system_id: &'a str,
