@@ -31,11 +31,14 @@ pub struct PgConfig {
 }
 
 impl PgConfig {
+    /// Connections a process opens at most unless told otherwise.
+    pub const DEFAULT_POOL_SIZE: usize = 32;
+
     /// The defaults for the database at `url`.
     pub fn new(url: impl Into<String>) -> Self {
         PgConfig {
             url: url.into(),
-            pool_size: 32,
+            pool_size: Self::DEFAULT_POOL_SIZE,
         }
     }
 }

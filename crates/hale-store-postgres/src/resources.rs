@@ -100,6 +100,15 @@ fn numbered(text: &str) -> String {
 /// A statement of this module's own with owned parameters, for [`Conn::execute_all`].
 type Statement = (String, Vec<Cell>);
 
+/// The rows of a statement of the shared builders, on `client`.
+async fn rows_of(client: &deadpool_postgres::Object, sql: &Sql) -> Result<Vec<Row>, StoreError> {
+    let text = sql.text_for(Postgres);
+    let params: Vec<Param<'_>> = sql.params.iter().map(Param).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let statement = client.prepare_cached(&text).await.map_err(backend)?;
+    client.query(&statement, &refs).await.map_err(backend)
+}
+
 /// A pooled connection driven from a blocking thread.
 pub(crate) struct Conn {
     client: deadpool_postgres::Object,
@@ -109,14 +118,7 @@ pub(crate) struct Conn {
 impl Conn {
     /// The rows of a statement of the shared builders.
     fn query(&self, sql: &Sql) -> Result<Vec<Row>, StoreError> {
-        let text = sql.text_for(Postgres);
-        let params: Vec<Param<'_>> = sql.params.iter().map(Param).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.runtime.block_on(async {
-            let statement = self.client.prepare_cached(&text).await.map_err(backend)?;
-            self.client.query(&statement, &refs).await.map_err(backend)
-        })
+        self.runtime.block_on(rows_of(&self.client, sql))
     }
 
     /// Runs a statement of this module's own.
@@ -386,6 +388,18 @@ impl PgStore {
         })
         .await
         .map_err(|e| StoreError::Backend(format!("a PostgreSQL task failed: {e}")))?
+    }
+
+    /// The first resource a statement selects. A read by id or version needs no parameter
+    /// lookups, so it runs here on the async side rather than on a blocking thread: the most
+    /// frequent request skips the hand-over.
+    async fn one_resource(&self, sql: &Sql) -> Result<Option<StoredResource>, StoreError> {
+        let client = self.client().await?;
+        rows_of(&client, sql)
+            .await?
+            .first()
+            .map(resource)
+            .transpose()
     }
 
     /// Runs `work` in one write transaction under [`WRITE_LOCK`], committing what it decides.
@@ -1002,8 +1016,7 @@ impl ResourceStore for PgStore {
     ) -> Result<Option<StoredResource>, StoreError> {
         let sql =
             hale_store_sql::scope::resource_version(scope, fhir_version, resource_type, id, None);
-        self.with_conn(move |conn, _| Ok(conn.resources(&sql)?.into_iter().next()))
-            .await
+        self.one_resource(&sql).await
     }
 
     async fn vread(
@@ -1021,8 +1034,7 @@ impl ResourceStore for PgStore {
             id,
             Some(version_id),
         );
-        self.with_conn(move |conn, _| Ok(conn.resources(&sql)?.into_iter().next()))
-            .await
+        self.one_resource(&sql).await
     }
 
     async fn history(

@@ -20,6 +20,10 @@ pub struct StoreArgs {
     /// `postgres://user@host:port/database`, shared by any number of Hale processes.
     #[arg(long, env = "HALE_DATABASE_URL")]
     pub database: Option<String>,
+    /// Most connections this process opens to PostgreSQL. Every process sharing a database
+    /// counts against its `max_connections`; a write holds one for its transaction.
+    #[arg(long, env = "HALE_DATABASE_POOL", default_value_t = hale_store_postgres::PgConfig::DEFAULT_POOL_SIZE)]
+    pub database_pool: usize,
     /// `PRAGMA synchronous=NORMAL` instead of FULL: survives a killed process, but may lose the
     /// last commits on power loss.
     #[arg(long, env = "HALE_SQLITE_SYNC_NORMAL", default_value_t = false)]
@@ -83,9 +87,12 @@ impl StoreArgs {
     pub async fn stores(&self) -> anyhow::Result<Stores> {
         if let Some(url) = self.postgres_url() {
             let pg = Arc::new(
-                hale_store_postgres::PgStore::connect(hale_store_postgres::PgConfig::new(url))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("opening the PostgreSQL database: {e}"))?,
+                hale_store_postgres::PgStore::connect(hale_store_postgres::PgConfig {
+                    pool_size: self.database_pool,
+                    ..hale_store_postgres::PgConfig::new(url)
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("opening the PostgreSQL database: {e}"))?,
             );
             return Ok(Stores {
                 resources: pg.clone(),
