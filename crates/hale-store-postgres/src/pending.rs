@@ -156,10 +156,17 @@ pub(crate) const COPY_ROWS: usize = 1024;
 /// prepared statements per table small while a large batch needs few statements.
 const VALUES_ROWS: [usize; 4] = [256, 32, 4, 1];
 
+/// Collected rows past which a write transaction starts sending them while it goes on
+/// (`Tx::put`): a large Bundle's rows then reach the server in parts, which it stores while the
+/// closure prepares the next resources, on the other core.
+pub(crate) const EARLY_ROWS: usize = 4096;
+
 /// The rows collected for each table.
 #[derive(Default)]
 pub(crate) struct Pending {
     rows: [Vec<Vec<Cell>>; TABLES.len()],
+    /// Rows over every table.
+    count: usize,
 }
 
 /// One statement of a flush.
@@ -179,14 +186,21 @@ impl Pending {
             .position(|t| t.name == table.name)
             .expect("every table the write path uses is in TABLES");
         self.rows[slot].push(cells);
+        self.count += 1;
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.rows.iter().all(Vec::is_empty)
+        self.count == 0
+    }
+
+    /// Rows collected since they were last taken.
+    pub(crate) fn len(&self) -> usize {
+        self.count
     }
 
     /// Takes every row collected so far as the statements that insert them.
     pub(crate) fn take(&mut self) -> Vec<Batch> {
+        self.count = 0;
         let mut sends = Vec::new();
         for (table, rows) in TABLES.iter().zip(self.rows.iter_mut()) {
             let rows = std::mem::take(rows);

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use bytes::{Bytes, BytesMut};
 use hale_fhir::{FhirVersion, Instant};
@@ -109,10 +109,60 @@ async fn rows_of(client: &deadpool_postgres::Object, sql: &Sql) -> Result<Vec<Ro
     client.query(&statement, &refs).await.map_err(backend)
 }
 
-/// A pooled connection driven from a blocking thread.
+/// A pooled connection driven from a blocking thread. It is shared (`Arc`) so that a write
+/// transaction can hand inserts to a task that sends them while the closure goes on.
 pub(crate) struct Conn {
-    client: deadpool_postgres::Object,
+    client: Arc<deadpool_postgres::Object>,
     runtime: Handle,
+}
+
+/// Runs independent statements in one pipeline: all are sent before any answer is awaited, so a
+/// resource's dozens of rows cost one round trip, not one each. They run in order on the one
+/// connection, inside its transaction.
+async fn execute_statements(
+    client: &deadpool_postgres::Object,
+    statements: &[Statement],
+) -> Result<(), StoreError> {
+    let runs = statements.iter().map(|(text, params)| async move {
+        let statement = client.prepare_cached(text).await.map_err(backend)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        client.execute(&statement, &refs).await.map_err(backend)
+    });
+    futures::future::try_join_all(runs).await.map(|_| ())
+}
+
+/// Sends what a write transaction collected: the `INSERT … VALUES` statements in one pipeline,
+/// then each `COPY`.
+async fn send_batches(
+    client: &deadpool_postgres::Object,
+    batches: Vec<pending::Batch>,
+) -> Result<(), StoreError> {
+    let mut statements = Vec::new();
+    let mut copies = Vec::new();
+    for batch in batches {
+        match batch {
+            pending::Batch::Values(text, cells) => statements.push((text, cells)),
+            pending::Batch::Copy(text, types, rows) => copies.push((text, types, rows)),
+        }
+    }
+    execute_statements(client, &statements).await?;
+    for (text, types, rows) in copies {
+        let sink = client.copy_in(text.as_str()).await.map_err(backend)?;
+        let writer = BinaryCopyInWriter::new(sink, types);
+        futures::pin_mut!(writer);
+        for row in &rows {
+            let cells: Vec<&(dyn ToSql + Sync)> = row
+                .iter()
+                .map(|cell| cell.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            writer.as_mut().write(&cells).await.map_err(backend)?;
+        }
+        writer.finish().await.map_err(backend)?;
+    }
+    Ok(())
 }
 
 impl Conn {
@@ -129,57 +179,31 @@ impl Conn {
         })
     }
 
-    /// Runs independent statements of this module's own in one pipeline: all are sent before
-    /// any answer is awaited, so a resource's dozens of index rows cost one round trip, not one
-    /// each. They run in order on the one connection, inside its transaction.
+    /// Runs independent statements of this module's own in one pipeline.
     fn execute_all(&self, statements: &[Statement]) -> Result<(), StoreError> {
         if statements.is_empty() {
             return Ok(());
         }
-        self.runtime.block_on(async {
-            let runs = statements.iter().map(|(text, params)| async move {
-                let statement = self.client.prepare_cached(text).await.map_err(backend)?;
-                let refs: Vec<&(dyn ToSql + Sync)> = params
-                    .iter()
-                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                    .collect();
-                self.client
-                    .execute(&statement, &refs)
-                    .await
-                    .map_err(backend)
-            });
-            futures::future::try_join_all(runs).await.map(|_| ())
-        })
+        self.runtime
+            .block_on(execute_statements(&self.client, statements))
     }
 
-    /// Sends what a write transaction collected: the `INSERT … VALUES` statements in one
-    /// pipeline, then each `COPY`.
-    fn send(&self, sends: Vec<pending::Batch>) -> Result<(), StoreError> {
-        let mut statements = Vec::new();
-        let mut copies = Vec::new();
-        for send in sends {
-            match send {
-                pending::Batch::Values(text, cells) => statements.push((text, cells)),
-                pending::Batch::Copy(text, types, rows) => copies.push((text, types, rows)),
-            }
-        }
-        self.execute_all(&statements)?;
-        self.runtime.block_on(async {
-            for (text, types, rows) in copies {
-                let sink = self.client.copy_in(text.as_str()).await.map_err(backend)?;
-                let writer = BinaryCopyInWriter::new(sink, types);
-                futures::pin_mut!(writer);
-                for row in &rows {
-                    let cells: Vec<&(dyn ToSql + Sync)> = row
-                        .iter()
-                        .map(|cell| cell.as_ref() as &(dyn ToSql + Sync))
-                        .collect();
-                    writer.as_mut().write(&cells).await.map_err(backend)?;
-                }
-                writer.finish().await.map_err(backend)?;
-            }
-            Ok(())
-        })
+    /// Sends collected inserts and waits for them.
+    fn send(&self, batches: Vec<pending::Batch>) -> Result<(), StoreError> {
+        self.runtime.block_on(send_batches(&self.client, batches))
+    }
+
+    /// Starts sending collected inserts on a task of the runtime and returns at once, so that
+    /// the server stores them while the write closure prepares the next ones. The requests queue
+    /// on the connection in the order they are made: whatever waits for the task first (see
+    /// `Tx::settle`) sees them done.
+    fn send_early(
+        &self,
+        batches: Vec<pending::Batch>,
+    ) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        let client = self.client.clone();
+        self.runtime
+            .spawn(async move { send_batches(&client, batches).await })
     }
 
     fn batch(&self, text: &str) -> Result<(), StoreError> {
@@ -383,7 +407,10 @@ impl PgStore {
         let ids = self.params.clone();
         let runtime = Handle::current();
         tokio::task::spawn_blocking(move || {
-            let conn = Conn { client, runtime };
+            let conn = Conn {
+                client: Arc::new(client),
+                runtime,
+            };
             work(&conn, &ids)
         })
         .await
@@ -420,6 +447,7 @@ impl PgStore {
                     rows: Pending::default(),
                     known: HashMap::new(),
                     inserted: 0,
+                    in_flight: Vec::new(),
                 };
                 let result = conn
                     .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
@@ -436,15 +464,18 @@ impl PgStore {
                             Ok((value, tx.inserted))
                         }
                         Err(e) => {
+                            let _ = tx.settle();
                             let _ = conn.batch("ROLLBACK");
                             Err(e)
                         }
                     },
                     Ok((WriteDecision::Rollback, value)) => {
+                        let _ = tx.settle();
                         conn.batch("ROLLBACK")?;
                         Ok((value, 0))
                     }
                     Err(e) => {
+                        let _ = tx.settle();
                         let _ = conn.batch("ROLLBACK");
                         Err(e)
                     }
@@ -488,6 +519,8 @@ pub(crate) struct Tx<'a> {
     known: HashMap<ResourceKeyOwned, Known>,
     /// Resources this transaction added, for [`crate::statistics::Statistics`].
     inserted: u64,
+    /// Inserts sent early, still on their way (see [`Tx::settle`]).
+    in_flight: Vec<tokio::task::JoinHandle<Result<(), StoreError>>>,
 }
 
 /// `(fhir_version, resource type, id)`.
@@ -529,16 +562,36 @@ impl Tx<'_> {
 
     /// Sends every waiting insert, so that what follows reads them.
     fn flush(&mut self) -> Result<(), StoreError> {
-        if self.rows.is_empty() {
+        if self.rows.is_empty() && self.in_flight.is_empty() {
             return Ok(());
         }
-        self.conn.send(self.rows.take())?;
+        self.settle()?;
+        if !self.rows.is_empty() {
+            self.conn.send(self.rows.take())?;
+        }
         for known in self.known.values_mut() {
             if let Known::Waiting(rid) = *known {
                 *known = Known::Sent(rid);
             }
         }
         Ok(())
+    }
+
+    /// Waits for the inserts sent early, and fails with the first error among them. Nothing may
+    /// be read, committed or rolled back before: a `ROLLBACK` overtaking them would leave their
+    /// rows to run outside the transaction.
+    fn settle(&mut self) -> Result<(), StoreError> {
+        if self.in_flight.is_empty() {
+            return Ok(());
+        }
+        let handles = std::mem::take(&mut self.in_flight);
+        let results = self
+            .conn
+            .runtime
+            .block_on(futures::future::join_all(handles));
+        results.into_iter().try_for_each(|result| {
+            result.map_err(|e| StoreError::Backend(format!("sending rows failed: {e}")))?
+        })
     }
 
     /// Sends what waits and moves the sequences past the numbers used, before the commit.
@@ -929,6 +982,10 @@ impl WriteTx for Tx<'_> {
             )?;
         }
         self.known.insert(key, Known::Waiting(rid));
+        if self.rows.len() >= pending::EARLY_ROWS {
+            let batches = self.rows.take();
+            self.in_flight.push(self.conn.send_early(batches));
+        }
         Ok(seq)
     }
 

@@ -242,6 +242,8 @@ pub async fn closure_reads_its_own_writes(store: Arc<dyn ResourceStore>) {
             many.known_new = true;
             tx.put(many).unwrap();
         }
+        let many = tx.find(&Scope::All, R4, &npi("many"), 2_000).unwrap();
+        seen.push(format!("many: {}", many.len()));
         (WriteDecision::Commit, seen)
     })
     .await
@@ -253,6 +255,7 @@ pub async fn closure_reads_its_own_writes(store: Arc<dyn ResourceStore>) {
             r#"npi 1: ["a"]"#,
             r#"npi 1: [], npi 2: ["a"]"#,
             "after purge: None, npi 2: []",
+            "many: 1500",
         ]
     );
     let read = s
@@ -275,6 +278,32 @@ pub async fn closure_reads_its_own_writes(store: Arc<dyn ResourceStore>) {
         "m2 alone: a's second version was purged"
     );
     assert_eq!(count("many").await, 1_500);
+    // As many rows again in a closure that rolls back: none of them stays, however far the
+    // store had sent them.
+    write_with(s, |tx| {
+        for n in 0..1_500 {
+            let id = format!("r{n}");
+            let mut gone = version(
+                "Practitioner",
+                &id,
+                1,
+                tx.now(),
+                vec![token("identifier", "npi", "many")],
+            );
+            gone.known_new = true;
+            tx.put(gone).unwrap();
+        }
+        (WriteDecision::Rollback, ())
+    })
+    .await
+    .unwrap();
+    assert_eq!(count("many").await, 1_500, "the rolled back rows are gone");
+    assert!(
+        s.read(&Scope::All, R4, "Practitioner", "r0")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         s.read(&Scope::All, R4, "Practitioner", "m1499")
             .await
