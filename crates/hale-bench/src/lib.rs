@@ -550,7 +550,7 @@ fn run_backend(
     }
 
     if options.wants(Workload::W2) {
-        let data = data::synth_ndjson(&synth)?;
+        let data = data::synth_ndjson(synth)?;
         progress(format!(
             "W2 data: {}, {} resources, {:.0} MB of NDJSON",
             data.label,

@@ -582,7 +582,11 @@ impl Report {
             } else {
                 "W6: system bulk export"
             },
-            "Medians over runs. Export s runs from the kick-off's request to the last byte of the last file; first bytes s is the time from each file's request to its first byte, summed over the files; CPU is what the server and the client (this process) used meanwhile. MB are 10^6 bytes; VmRSS includes the database pages SQLite maps, RssAnon is what the server allocated; growth is the peak over the export minus before.",
+            if backend == "postgres" {
+                "Medians over runs. Export s runs from the kick-off's request to the last byte of the last file; first bytes s is the time from each file's request to its first byte, summed over the files; CPU is what `hale serve` and the client (this process) used meanwhile, not what PostgreSQL's own processes used. MB are 10^6 bytes; VmRSS and RssAnon are `hale serve`'s; growth is the peak over the export minus before."
+            } else {
+                "Medians over runs. Export s runs from the kick-off's request to the last byte of the last file; first bytes s is the time from each file's request to its first byte, summed over the files; CPU is what the server and the client (this process) used meanwhile. MB are 10^6 bytes; VmRSS includes the database pages SQLite maps, RssAnon is what the server allocated; growth is the peak over the export minus before."
+            },
             &[
                 "downloads",
                 "resources/s",
