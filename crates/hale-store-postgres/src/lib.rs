@@ -8,9 +8,11 @@
 
 mod identity;
 mod jobs;
+mod pending;
 mod resources;
 mod schema;
 mod sql;
+mod statistics;
 pub mod testing;
 
 pub use resources::WRITE_LOCK;
@@ -44,6 +46,8 @@ pub struct PgStore {
     pool: Pool,
     /// The committed search parameter ids this process has seen.
     params: std::sync::Arc<resources::ParamIds>,
+    /// When this process refreshes the planner's statistics.
+    statistics: std::sync::Arc<statistics::Statistics>,
 }
 
 impl PgStore {
@@ -67,11 +71,15 @@ impl PgStore {
         let store = PgStore {
             pool,
             params: Default::default(),
+            statistics: Default::default(),
         };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
         drop(client);
         store.record_fingerprint_if_empty().await?;
+        statistics::analyze_if_never(&store.pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("analyzing the tables: {e}")))?;
         Ok(store)
     }
 

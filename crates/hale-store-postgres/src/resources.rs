@@ -39,8 +39,10 @@ use hale_store_sql::search as statements;
 use hale_store_sql::{ParamLookup, ResourceRow, Sql, Value};
 use tokio::runtime::Handle;
 use tokio_postgres::Row;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
+use crate::pending::{self, Cell, Jsonb, Pending};
 use crate::{PgStore, backend};
 
 /// The advisory lock every write transaction holds: writes are serialized across processes.
@@ -96,7 +98,7 @@ fn numbered(text: &str) -> String {
 }
 
 /// A statement of this module's own with owned parameters, for [`Conn::execute_all`].
-type Statement = (String, Vec<Box<dyn ToSql + Sync + Send>>);
+type Statement = (String, Vec<Cell>);
 
 /// A pooled connection driven from a blocking thread.
 pub(crate) struct Conn {
@@ -145,6 +147,36 @@ impl Conn {
                     .map_err(backend)
             });
             futures::future::try_join_all(runs).await.map(|_| ())
+        })
+    }
+
+    /// Sends what a write transaction collected: the `INSERT … VALUES` statements in one
+    /// pipeline, then each `COPY`.
+    fn send(&self, sends: Vec<pending::Batch>) -> Result<(), StoreError> {
+        let mut statements = Vec::new();
+        let mut copies = Vec::new();
+        for send in sends {
+            match send {
+                pending::Batch::Values(text, cells) => statements.push((text, cells)),
+                pending::Batch::Copy(text, types, rows) => copies.push((text, types, rows)),
+            }
+        }
+        self.execute_all(&statements)?;
+        self.runtime.block_on(async {
+            for (text, types, rows) in copies {
+                let sink = self.client.copy_in(text.as_str()).await.map_err(backend)?;
+                let writer = BinaryCopyInWriter::new(sink, types);
+                futures::pin_mut!(writer);
+                for row in &rows {
+                    let cells: Vec<&(dyn ToSql + Sync)> = row
+                        .iter()
+                        .map(|cell| cell.as_ref() as &(dyn ToSql + Sync))
+                        .collect();
+                    writer.as_mut().write(&cells).await.map_err(backend)?;
+                }
+                writer.finish().await.map_err(backend)?;
+            }
+            Ok(())
         })
     }
 
@@ -362,38 +394,51 @@ impl PgStore {
         T: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<(WriteDecision, T), StoreError> + Send + 'static,
     {
-        self.with_conn(move |conn, ids| {
-            conn.batch("BEGIN")?;
-            let mut tx = Tx {
-                conn,
-                ids,
-                pending: HashMap::new(),
-                last_micros: None,
-            };
-            let result = conn
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                .and_then(|_| {
-                    catch_unwind(AssertUnwindSafe(|| work(&mut tx))).unwrap_or_else(|_| {
-                        Err(StoreError::Backend("a write closure panicked".into()))
-                    })
-                });
-            match result {
-                Ok((WriteDecision::Commit, value)) => {
-                    conn.batch("COMMIT")?;
-                    ids.remember(tx.pending.drain());
-                    Ok(value)
+        let (value, inserted) = self
+            .with_conn(move |conn, ids| {
+                conn.batch("BEGIN")?;
+                let mut tx = Tx {
+                    conn,
+                    ids,
+                    new_params: HashMap::new(),
+                    last_micros: None,
+                    numbers: None,
+                    rows: Pending::default(),
+                    known: HashMap::new(),
+                    inserted: 0,
+                };
+                let result = conn
+                    .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                    .and_then(|_| {
+                        catch_unwind(AssertUnwindSafe(|| work(&mut tx))).unwrap_or_else(|_| {
+                            Err(StoreError::Backend("a write closure panicked".into()))
+                        })
+                    });
+                match result {
+                    Ok((WriteDecision::Commit, value)) => match tx.finish() {
+                        Ok(()) => {
+                            conn.batch("COMMIT")?;
+                            ids.remember(tx.new_params.drain());
+                            Ok((value, tx.inserted))
+                        }
+                        Err(e) => {
+                            let _ = conn.batch("ROLLBACK");
+                            Err(e)
+                        }
+                    },
+                    Ok((WriteDecision::Rollback, value)) => {
+                        conn.batch("ROLLBACK")?;
+                        Ok((value, 0))
+                    }
+                    Err(e) => {
+                        let _ = conn.batch("ROLLBACK");
+                        Err(e)
+                    }
                 }
-                Ok((WriteDecision::Rollback, value)) => {
-                    conn.batch("ROLLBACK")?;
-                    Ok(value)
-                }
-                Err(e) => {
-                    let _ = conn.batch("ROLLBACK");
-                    Err(e)
-                }
-            }
-        })
-        .await
+            })
+            .await?;
+        self.statistics.wrote(inserted, &self.pool);
+        Ok(value)
     }
 
     /// Records the fingerprint of this build's index extraction in a database without resources.
@@ -411,12 +456,52 @@ impl PgStore {
 }
 
 /// A write transaction as a write closure sees it.
+///
+/// Its inserts wait in `rows` until something reads (see [`Tx::flush`]) or the transaction
+/// commits, so that a Bundle or an import chunk reaches the server in a few round trips rather
+/// than several per resource. Row and write sequence numbers come from blocks this transaction
+/// reserves (see [`Numbers`]).
 pub(crate) struct Tx<'a> {
     conn: &'a Conn,
     ids: &'a ParamIds,
     /// Parameter ids this transaction assigned or read, shared once it commits.
-    pending: HashMap<ParamKey, i64>,
+    new_params: HashMap<ParamKey, i64>,
     last_micros: Option<i64>,
+    numbers: Option<Numbers>,
+    /// Inserts not yet sent.
+    rows: Pending,
+    /// What this transaction knows of the rows of resources it looked at or wrote.
+    known: HashMap<ResourceKeyOwned, Known>,
+    /// Resources this transaction added, for [`crate::statistics::Statistics`].
+    inserted: u64,
+}
+
+/// `(fhir_version, resource type, id)`.
+type ResourceKeyOwned = (FhirVersion, String, String);
+
+/// What a transaction knows of a resource's row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Known {
+    /// There is none: a put inserts one without looking.
+    Absent,
+    /// Row `rid`, as the server has it.
+    Sent(i64),
+    /// Row `rid`, with inserts still in [`Tx::rows`].
+    Waiting(i64),
+}
+
+/// The next row and write sequence numbers of a transaction.
+///
+/// Writers hold [`WRITE_LOCK`] from their first statement to their commit, so no other
+/// transaction draws from `resource_rid` or `history_seq` meanwhile. A transaction therefore
+/// draws once from each, hands out the numbers after the drawn one itself, and moves the sequence
+/// past the last one it used just before committing (`setval`). A rollback leaves the sequence at
+/// the drawn number; the numbers handed out above it belonged to rows that are gone.
+struct Numbers {
+    next_seq: i64,
+    next_rid: i64,
+    /// The drawn numbers, to tell whether the sequences must move.
+    drawn: (i64, i64),
 }
 
 impl Tx<'_> {
@@ -425,6 +510,81 @@ impl Tx<'_> {
             conn: self.conn,
             ids: self.ids,
             committed: false,
+        }
+    }
+
+    /// Sends every waiting insert, so that what follows reads them.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        self.conn.send(self.rows.take())?;
+        for known in self.known.values_mut() {
+            if let Known::Waiting(rid) = *known {
+                *known = Known::Sent(rid);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what waits and moves the sequences past the numbers used, before the commit.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        self.flush()?;
+        if let Some(numbers) = &self.numbers {
+            let mut moves: Vec<Statement> = Vec::new();
+            for (sequence, next, drawn) in [
+                ("history_seq", numbers.next_seq, numbers.drawn.0),
+                ("resource_rid", numbers.next_rid, numbers.drawn.1),
+            ] {
+                if next - 1 > drawn {
+                    moves.push((
+                        format!("SELECT setval('{sequence}', $1)"),
+                        vec![Box::new(next - 1)],
+                    ));
+                }
+            }
+            self.conn.execute_all(&moves)?;
+        }
+        Ok(())
+    }
+
+    fn numbers(&mut self) -> Result<&mut Numbers, StoreError> {
+        if self.numbers.is_none() {
+            let rows = self.conn.execute(
+                "SELECT nextval('history_seq'), nextval('resource_rid')",
+                &[],
+            )?;
+            let (seq, rid): (i64, i64) = (
+                rows[0].try_get(0).map_err(backend)?,
+                rows[0].try_get(1).map_err(backend)?,
+            );
+            self.numbers = Some(Numbers {
+                next_seq: seq,
+                next_rid: rid,
+                drawn: (seq, rid),
+            });
+        }
+        Ok(self.numbers.as_mut().expect("set above"))
+    }
+
+    fn next_seq(&mut self) -> Result<i64, StoreError> {
+        let numbers = self.numbers()?;
+        numbers.next_seq += 1;
+        Ok(numbers.next_seq - 1)
+    }
+
+    fn next_rid(&mut self) -> Result<i64, StoreError> {
+        let numbers = self.numbers()?;
+        numbers.next_rid += 1;
+        Ok(numbers.next_rid - 1)
+    }
+
+    /// Sends the waiting inserts if some are of `key`'s resource, whose rows a read is about to
+    /// look at; other resources' inserts can wait, as no read of this resource sees them.
+    fn flush_for(&mut self, key: &ResourceKeyOwned) -> Result<(), StoreError> {
+        match self.known.get(key) {
+            Some(Known::Waiting(_)) => self.flush(),
+            _ => Ok(()),
         }
     }
 
@@ -439,7 +599,7 @@ impl Tx<'_> {
         if let Some(id) = self
             .ids
             .cached(&key)
-            .or_else(|| self.pending.get(&key).copied())
+            .or_else(|| self.new_params.get(&key).copied())
         {
             return Ok(id);
         }
@@ -454,39 +614,46 @@ impl Tx<'_> {
                 i64::from(rows[0].try_get::<_, i32>(0).map_err(backend)?)
             }
         };
-        self.pending.insert(key, id);
+        self.new_params.insert(key, id);
         Ok(id)
     }
 
-    fn rid_of(
-        &self,
-        fhir_version: FhirVersion,
-        resource_type: &str,
-        id: &str,
-    ) -> Result<Option<i64>, StoreError> {
+    /// The row of a resource, from what this transaction knows or from the server.
+    fn rid_of(&mut self, key: &ResourceKeyOwned) -> Result<Option<i64>, StoreError> {
+        match self.known.get(key) {
+            Some(Known::Absent) => return Ok(None),
+            Some(Known::Sent(rid) | Known::Waiting(rid)) => return Ok(Some(*rid)),
+            None => {}
+        }
         let rows = self.conn.execute(
             "SELECT rid FROM resource WHERE fhir_version = $1 AND type = $2 AND id = $3",
-            &[&fhir_version.as_str(), &resource_type, &id],
+            &[&key.0.as_str(), &key.1, &key.2],
         )?;
         rows.first()
             .map(|row| row.try_get(0).map_err(backend))
             .transpose()
     }
 
-    /// Removes every index row, the full text and the compartment rows of a resource.
-    fn delete_index(&self, rid: i64) -> Result<(), StoreError> {
-        let statements: Vec<Statement> = hale_store_sql::plan::ENTRY_TABLES
+    /// The statements that remove every index row, the full text and the compartment rows of a
+    /// resource.
+    fn delete_index_statements(rid: i64) -> impl Iterator<Item = Statement> {
+        hale_store_sql::plan::ENTRY_TABLES
             .iter()
             .chain(&["full_text", "compartment"])
-            .map(|table| {
-                let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(rid)];
+            .map(move |table| {
+                let params: Vec<Cell> = vec![Box::new(rid)];
                 (format!("DELETE FROM {table} WHERE rid = $1"), params)
             })
-            .collect();
+    }
+
+    /// Removes every index row, the full text and the compartment rows of a resource, whose
+    /// inserts must not be waiting (they would arrive after the deletes).
+    fn delete_index(&self, rid: i64) -> Result<(), StoreError> {
+        let statements: Vec<Statement> = Self::delete_index_statements(rid).collect();
         self.conn.execute_all(&statements)
     }
 
-    /// Writes index entries, full text and compartments.
+    /// Collects the index entries, full text and compartments of a resource.
     fn insert_index(
         &mut self,
         rid: i64,
@@ -496,14 +663,13 @@ impl Tx<'_> {
         entries: &[IndexEntry],
         compartments: &[String],
     ) -> Result<(), StoreError> {
-        let mut statements: Vec<Statement> = Vec::new();
-        let mut add = |text: &str, params: Vec<Box<dyn ToSql + Sync + Send>>| {
-            statements.push((text.to_owned(), params));
-        };
-        for patient in compartments {
-            add(
-                "INSERT INTO compartment (rid, patient_id, type, id) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT DO NOTHING",
+        let mut patients: Vec<&String> = compartments.iter().collect();
+        // The compartment's key is (rid, patient): one row per Patient.
+        patients.sort_unstable();
+        patients.dedup();
+        for patient in patients {
+            self.rows.push(
+                &pending::COMPARTMENT,
                 vec![
                     Box::new(rid),
                     Box::new(patient.clone()),
@@ -517,16 +683,14 @@ impl Tx<'_> {
                 continue;
             }
             let param = self.param_id(fhir_version, resource_type, entry.code())? as i32;
-            let key: [Box<dyn ToSql + Sync + Send>; 3] =
-                [Box::new(rid), Box::new(ord as i32), Box::new(param)];
-            let mut params: Vec<Box<dyn ToSql + Sync + Send>> = key.into_iter().collect();
-            let text = match entry {
+            let mut cells: Vec<Cell> = vec![Box::new(rid), Box::new(ord as i32), Box::new(param)];
+            let table = match entry {
                 IndexEntry::String {
                     normalized, exact, ..
                 } => {
-                    params.push(Box::new(normalized.clone()));
-                    params.push(Box::new(exact.clone()));
-                    "INSERT INTO idx_string (rid, ord, param, normalized, exact) VALUES ($1, $2, $3, $4, $5)"
+                    cells.push(Box::new(normalized.clone()));
+                    cells.push(Box::new(exact.clone()));
+                    &pending::STRING
                 }
                 IndexEntry::Token {
                     system,
@@ -535,11 +699,11 @@ impl Tx<'_> {
                     of_type,
                     ..
                 } => {
-                    params.push(Box::new(system.clone()));
-                    params.push(Box::new(value.clone()));
-                    params.push(Box::new(text.clone()));
-                    params.push(Box::new(of_type.clone()));
-                    "INSERT INTO idx_token (rid, ord, param, system, value, text, of_type) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    cells.push(Box::new(system.clone()));
+                    cells.push(Box::new(value.clone()));
+                    cells.push(Box::new(text.clone()));
+                    cells.push(Box::new(of_type.clone()));
+                    &pending::TOKEN
                 }
                 IndexEntry::Reference {
                     target_type,
@@ -548,24 +712,24 @@ impl Tx<'_> {
                     version,
                     ..
                 } => {
-                    params.push(Box::new(target_type.clone()));
-                    params.push(Box::new(target_id.clone()));
-                    params.push(Box::new(url.clone()));
-                    params.push(Box::new(version.clone()));
-                    "INSERT INTO idx_reference (rid, ord, param, target_type, target_id, url, version) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    cells.push(Box::new(target_type.clone()));
+                    cells.push(Box::new(target_id.clone()));
+                    cells.push(Box::new(url.clone()));
+                    cells.push(Box::new(version.clone()));
+                    &pending::REFERENCE
                 }
                 IndexEntry::Date { low, high, .. } => {
-                    params.push(Box::new(*low));
-                    params.push(Box::new(*high));
-                    "INSERT INTO idx_date (rid, ord, param, low, high) VALUES ($1, $2, $3, $4, $5)"
+                    cells.push(Box::new(*low));
+                    cells.push(Box::new(*high));
+                    &pending::DATE
                 }
                 IndexEntry::Number {
                     value, low, high, ..
                 } => {
-                    params.push(Box::new(*value));
-                    params.push(Box::new(*low));
-                    params.push(Box::new(*high));
-                    "INSERT INTO idx_number (rid, ord, param, value, low, high) VALUES ($1, $2, $3, $4, $5, $6)"
+                    cells.push(Box::new(*value));
+                    cells.push(Box::new(*low));
+                    cells.push(Box::new(*high));
+                    &pending::NUMBER
                 }
                 IndexEntry::Quantity {
                     value,
@@ -575,39 +739,39 @@ impl Tx<'_> {
                     unit,
                     ..
                 } => {
-                    params.push(Box::new(*value));
-                    params.push(Box::new(*low));
-                    params.push(Box::new(*high));
-                    params.push(Box::new(system.clone()));
-                    params.push(Box::new(unit.clone()));
-                    "INSERT INTO idx_quantity (rid, ord, param, value, low, high, system, unit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    cells.push(Box::new(*value));
+                    cells.push(Box::new(*low));
+                    cells.push(Box::new(*high));
+                    cells.push(Box::new(system.clone()));
+                    cells.push(Box::new(unit.clone()));
+                    &pending::QUANTITY
                 }
                 IndexEntry::Uri { value, .. } => {
-                    params.push(Box::new(value.clone()));
-                    "INSERT INTO idx_uri (rid, ord, param, value) VALUES ($1, $2, $3, $4)"
+                    cells.push(Box::new(value.clone()));
+                    &pending::URI
                 }
                 IndexEntry::Text { .. } => continue,
                 IndexEntry::Composite { components, .. } => {
-                    params.push(Box::new(hale_store_sql::plan::composite_json(components)));
-                    "INSERT INTO idx_composite (rid, ord, param, components) VALUES ($1, $2, $3, CAST($4 AS text)::jsonb)"
+                    cells.push(Box::new(Jsonb(hale_store_sql::plan::composite_json(
+                        components,
+                    ))));
+                    &pending::COMPOSITE
                 }
             };
-            add(text, params);
+            self.rows.push(table, cells);
         }
-        self.conn.execute_all(&statements)?;
         let text_of = |wanted: &str| {
             entries.iter().find_map(|entry| match entry {
-                IndexEntry::Text { code, text } if *code == wanted => Some(text.as_str()),
+                IndexEntry::Text { code, text } if *code == wanted => Some(text.clone()),
                 _ => None,
             })
         };
         let (content, narrative) = (text_of("_content"), text_of("_text"));
         if content.is_some() || narrative.is_some() {
-            self.conn.execute(
-                "INSERT INTO full_text (rid, content, narrative) VALUES ($1, \
-                 to_tsvector('simple', coalesce($2, '')), to_tsvector('simple', coalesce($3, '')))",
-                &[&rid, &content, &narrative],
-            )?;
+            self.rows.push(
+                &pending::FULL_TEXT,
+                vec![Box::new(rid), Box::new(content), Box::new(narrative)],
+            );
         }
         Ok(())
     }
@@ -641,9 +805,16 @@ impl WriteTx for Tx<'_> {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
+        let key = (fhir_version, resource_type.to_owned(), id.to_owned());
+        self.flush_for(&key)?;
         let sql =
             hale_store_sql::scope::resource_version(scope, fhir_version, resource_type, id, None);
-        Ok(self.conn.resources(&sql)?.into_iter().next())
+        let found = self.conn.resources(&sql)?.into_iter().next();
+        // In every scope there is no row: a put may insert one without looking again.
+        if found.is_none() && matches!(scope, Scope::All) {
+            self.known.insert(key, Known::Absent);
+        }
+        Ok(found)
     }
 
     fn find(
@@ -653,74 +824,85 @@ impl WriteTx for Tx<'_> {
         query: &SearchQuery,
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError> {
+        self.flush()?;
         let sql = statements::find(&self.lookup(), Postgres, scope, fhir_version, query, limit)?;
         self.conn.resources(&sql)
     }
 
     fn put(&mut self, version: NewVersion) -> Result<i64, StoreError> {
-        let conn = self.conn;
-        let seq: i64 = conn.execute("SELECT nextval('history_seq')", &[])?[0]
-            .try_get(0)
-            .map_err(backend)?;
+        let key = (
+            version.fhir_version,
+            version.resource_type.to_owned(),
+            version.id.clone(),
+        );
+        // A second version of a resource within the transaction: its first one's index rows
+        // must be on the server before they are deleted.
+        self.flush_for(&key)?;
+        let existing = if version.known_new {
+            None
+        } else {
+            self.rid_of(&key)?
+        };
+        let seq = self.next_seq()?;
         let owner_app = version.owner.map(|o| o.app);
         let owner_user = version.owner.and_then(|o| o.user);
         let deleted = i16::from(version.is_delete());
         let version_id = version.version_id as i64;
         let last_updated = version.last_updated.0;
-        let existing = if version.known_new {
-            None
-        } else {
-            self.rid_of(version.fhir_version, version.resource_type, &version.id)?
-        };
         let rid = match existing {
             Some(rid) => {
-                conn.execute(
+                let update: Statement = (
                     "UPDATE resource SET owner_app = $1, owner_user = $2, version_id = $3, \
-                     last_updated = $4, deleted = $5, seq = $6 WHERE rid = $7",
-                    &[
-                        &owner_app,
-                        &owner_user,
-                        &version_id,
-                        &last_updated,
-                        &deleted,
-                        &seq,
-                        &rid,
+                     last_updated = $4, deleted = $5, seq = $6 WHERE rid = $7"
+                        .to_owned(),
+                    vec![
+                        Box::new(owner_app),
+                        Box::new(owner_user),
+                        Box::new(version_id),
+                        Box::new(last_updated),
+                        Box::new(deleted),
+                        Box::new(seq),
+                        Box::new(rid),
                     ],
-                )?;
-                self.delete_index(rid)?;
+                );
+                let statements: Vec<Statement> = std::iter::once(update)
+                    .chain(Self::delete_index_statements(rid))
+                    .collect();
+                self.conn.execute_all(&statements)?;
                 rid
             }
-            None => conn.execute(
-                "INSERT INTO resource (rid, fhir_version, type, id, owner_app, owner_user, \
-                 version_id, last_updated, deleted, seq) \
-                 VALUES (nextval('resource_rid'), $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING rid",
-                &[
-                    &version.fhir_version.as_str(),
-                    &version.resource_type,
-                    &version.id,
-                    &owner_app,
-                    &owner_user,
-                    &version_id,
-                    &last_updated,
-                    &deleted,
-                    &seq,
-                ],
-            )?[0]
-                .try_get(0)
-                .map_err(backend)?,
+            None => {
+                let rid = self.next_rid()?;
+                self.inserted += 1;
+                self.rows.push(
+                    &pending::RESOURCE,
+                    vec![
+                        Box::new(rid),
+                        Box::new(version.fhir_version.as_str()),
+                        Box::new(version.resource_type),
+                        Box::new(version.id.clone()),
+                        Box::new(owner_app),
+                        Box::new(owner_user),
+                        Box::new(version_id),
+                        Box::new(last_updated),
+                        Box::new(deleted),
+                        Box::new(seq),
+                    ],
+                );
+                rid
+            }
         };
-        conn.execute(
-            "INSERT INTO history (seq, rid, version_id, last_updated, method, json) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &seq,
-                &rid,
-                &version_id,
-                &last_updated,
-                &version.method.as_str(),
-                &version.json.as_ref(),
+        self.rows.push(
+            &pending::HISTORY,
+            vec![
+                Box::new(seq),
+                Box::new(rid),
+                Box::new(version_id),
+                Box::new(last_updated),
+                Box::new(version.method.as_str()),
+                Box::new(version.json.to_vec()),
             ],
-        )?;
+        );
         // A deleted resource has no index rows, whatever the caller passed: counts rely on it.
         if deleted == 0 {
             self.insert_index(
@@ -732,6 +914,7 @@ impl WriteTx for Tx<'_> {
                 &version.compartments,
             )?;
         }
+        self.known.insert(key, Known::Waiting(rid));
         Ok(seq)
     }
 
@@ -740,6 +923,7 @@ impl WriteTx for Tx<'_> {
         fhir_version: FhirVersion,
         patient: &str,
     ) -> Result<Vec<RecordMember>, StoreError> {
+        self.flush()?;
         let mut members = Vec::new();
         let statements = hale_store_sql::record::member_statements(
             &self.lookup(),
@@ -770,17 +954,27 @@ impl WriteTx for Tx<'_> {
         resource_type: &str,
         id: &str,
     ) -> Result<(), StoreError> {
-        let Some(rid) = self.rid_of(fhir_version, resource_type, id)? else {
+        let key = (fhir_version, resource_type.to_owned(), id.to_owned());
+        self.flush_for(&key)?;
+        let Some(rid) = self.rid_of(&key)? else {
             return Ok(());
         };
-        self.delete_index(rid)?;
         // Rows come from a sequence and are never handed out again, so the row goes whole.
-        for statement in [
-            "DELETE FROM history WHERE rid = $1",
-            "DELETE FROM resource WHERE rid = $1",
-        ] {
-            self.conn.execute(statement, &[&rid])?;
-        }
+        let statements: Vec<Statement> = Self::delete_index_statements(rid)
+            .chain(
+                [
+                    "DELETE FROM history WHERE rid = $1",
+                    "DELETE FROM resource WHERE rid = $1",
+                ]
+                .into_iter()
+                .map(|text| {
+                    let params: Vec<Cell> = vec![Box::new(rid)];
+                    (text.to_owned(), params)
+                }),
+            )
+            .collect();
+        self.conn.execute_all(&statements)?;
+        self.known.insert(key, Known::Absent);
         Ok(())
     }
 }

@@ -162,6 +162,129 @@ pub async fn write_read_vread_history(store: Arc<dyn ResourceStore>) {
     assert_eq!(next.versions[0].version_id, 1);
 }
 
+/// Everything a write closure reads sees what it wrote before, however the store sends its
+/// writes: a resource it created, its index rows, a second version replacing the first one's
+/// index rows, a purge and a create again under the same id; and a closure writing more rows
+/// than a store may batch one way keeps every one of them.
+pub async fn closure_reads_its_own_writes(store: Arc<dyn ResourceStore>) {
+    let s = store.as_ref();
+    let npi = |value: &str| SearchQuery {
+        types: Vec::new(),
+        resource_type: "Practitioner",
+        criteria: vec![Criterion::Param(ParamTest {
+            code: "identifier",
+            test: Test::Token {
+                negate: false,
+                values: vec![TokenValue::SystemCode("npi".into(), value.into())],
+            },
+        })],
+    };
+    let (q1, q2) = (npi("1"), npi("2"));
+    let found = write_with(s, move |tx| {
+        let mut seen = Vec::new();
+        let ids = |tx: &mut dyn crate::WriteTx, q: &SearchQuery| {
+            let found = tx.find(&Scope::All, R4, q, 10).unwrap();
+            found.into_iter().map(|r| r.id).collect::<Vec<_>>()
+        };
+        let mut first = version(
+            "Practitioner",
+            "a",
+            1,
+            tx.now(),
+            vec![token("identifier", "npi", "1")],
+        );
+        first.known_new = true;
+        tx.put(first).unwrap();
+        let current = tx.current(&Scope::All, R4, "Practitioner", "a").unwrap();
+        seen.push(format!("current v{}", current.map_or(0, |c| c.version_id)));
+        seen.push(format!("npi 1: {:?}", ids(tx, &q1)));
+        let second = version(
+            "Practitioner",
+            "a",
+            2,
+            tx.now(),
+            vec![token("identifier", "npi", "2")],
+        );
+        tx.put(second).unwrap();
+        seen.push(format!(
+            "npi 1: {:?}, npi 2: {:?}",
+            ids(tx, &q1),
+            ids(tx, &q2)
+        ));
+        tx.purge(R4, "Practitioner", "a").unwrap();
+        let gone = tx.current(&Scope::All, R4, "Practitioner", "a").unwrap();
+        seen.push(format!(
+            "after purge: {:?}, npi 2: {:?}",
+            gone.map(|g| g.id),
+            ids(tx, &q2)
+        ));
+        let now = tx.now();
+        let again = version(
+            "Practitioner",
+            "a",
+            1,
+            now,
+            vec![token("identifier", "npi", "1")],
+        );
+        tx.put(again).unwrap();
+        // Enough rows that a store batching its inserts takes its path for many rows.
+        for n in 0..1_500 {
+            let mut many = version(
+                "Practitioner",
+                &format!("m{n}"),
+                1,
+                tx.now(),
+                vec![
+                    token("identifier", "npi", "many"),
+                    token("identifier", "npi", &n.to_string()),
+                ],
+            );
+            many.known_new = true;
+            tx.put(many).unwrap();
+        }
+        (WriteDecision::Commit, seen)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        found,
+        [
+            "current v1",
+            r#"npi 1: ["a"]"#,
+            r#"npi 1: [], npi 2: ["a"]"#,
+            "after purge: None, npi 2: []",
+        ]
+    );
+    let read = s
+        .read(&Scope::All, R4, "Practitioner", "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.version_id, 1,
+        "the purge took the first history with it"
+    );
+    let count = |value: &str| {
+        let q = npi(value);
+        async move { s.count(&Scope::All, R4, &q, None).await.unwrap() }
+    };
+    assert_eq!(count("1").await, 2, "a, and m1 (whose own npi is 1)");
+    assert_eq!(
+        count("2").await,
+        1,
+        "m2 alone: a's second version was purged"
+    );
+    assert_eq!(count("many").await, 1_500);
+    assert_eq!(
+        s.read(&Scope::All, R4, "Practitioner", "m1499")
+            .await
+            .unwrap()
+            .unwrap()
+            .version_id,
+        1
+    );
+}
+
 /// A closure that decides to roll back leaves no trace, while its neighbours in the same group
 /// commit.
 pub async fn rollback_leaves_nothing(store: Arc<dyn ResourceStore>) {
@@ -729,7 +852,7 @@ pub async fn reindex_rebuilds_every_current_resource(s: Arc<dyn ResourceStore>) 
 macro_rules! store_contract_tests {
     ($open:expr) => {
         $crate::store_contract_tests!(@each $open;
-            write_read_vread_history, rollback_leaves_nothing, concurrent_writes_all_commit,
+            write_read_vread_history, closure_reads_its_own_writes, rollback_leaves_nothing, concurrent_writes_all_commit,
             find_by_index, delete_removes_index_entries, operator_data_by_type,
             scope_hides_other_owners,
             scope_app_sees_its_users, scope_grants_per_patient, scope_grants_whole_record,

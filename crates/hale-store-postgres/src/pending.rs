@@ -1,0 +1,340 @@
+//! The rows a write transaction has decided but not yet sent.
+//!
+//! Sending each row as it is decided costs a round trip per row: a Synthea patient Bundle of 700
+//! resources with 20 index rows each would wait for thousands of answers, one after another,
+//! under the cluster-wide write lock. Instead a transaction collects its inserts here, table by
+//! table, and sends them together before anything reads them (see `Tx::flush`): as multi-row
+//! `INSERT … VALUES` statements in one pipeline, or with `COPY … FROM STDIN BINARY` where a table
+//! has many rows (a bulk `hale import` chunk, a large Bundle), which is PostgreSQL's fastest way
+//! in. Both take the same rows, so what a row holds is written down once, in [`Table`].
+
+use bytes::BufMut;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+/// One value of a row, in the type of its column.
+pub(crate) type Cell = Box<dyn ToSql + Sync + Send>;
+
+/// A table the write path inserts into, with its columns in the order rows give them.
+pub(crate) struct Table {
+    pub(crate) name: &'static str,
+    pub(crate) columns: &'static [&'static str],
+    /// The column types, as `COPY … BINARY` needs them exactly.
+    pub(crate) types: &'static [Type],
+    /// An expression around each placeholder of `INSERT … VALUES`, where the value is not stored
+    /// as given (`{}` stands for the placeholder). A table with one cannot go through `COPY`.
+    pub(crate) wrap: Option<&'static str>,
+}
+
+const KEY: [&str; 3] = ["rid", "ord", "param"];
+
+macro_rules! index_table {
+    ($name:literal, [$($column:literal),*], [$($ty:expr),*]) => {
+        Table {
+            name: $name,
+            columns: &[KEY[0], KEY[1], KEY[2], $($column),*],
+            types: &[Type::INT8, Type::INT4, Type::INT4, $($ty),*],
+            wrap: None,
+        }
+    };
+}
+
+pub(crate) const RESOURCE: Table = Table {
+    name: "resource",
+    columns: &[
+        "rid",
+        "fhir_version",
+        "type",
+        "id",
+        "owner_app",
+        "owner_user",
+        "version_id",
+        "last_updated",
+        "deleted",
+        "seq",
+    ],
+    types: &[
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT2,
+        Type::INT8,
+    ],
+    wrap: None,
+};
+
+pub(crate) const HISTORY: Table = Table {
+    name: "history",
+    columns: &["seq", "rid", "version_id", "last_updated", "method", "json"],
+    types: &[
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::BYTEA,
+    ],
+    wrap: None,
+};
+
+pub(crate) const COMPARTMENT: Table = Table {
+    name: "compartment",
+    columns: &["rid", "patient_id", "type", "id"],
+    types: &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT],
+    wrap: None,
+};
+
+/// `_content` and `_text`, turned into `tsvector`s by the server, with the same configuration
+/// that searching them uses.
+pub(crate) const FULL_TEXT: Table = Table {
+    name: "full_text",
+    columns: &["rid", "content", "narrative"],
+    types: &[Type::INT8, Type::TEXT, Type::TEXT],
+    wrap: Some("to_tsvector('simple', coalesce({}, ''))"),
+};
+
+pub(crate) const STRING: Table = index_table!(
+    "idx_string",
+    ["normalized", "exact"],
+    [Type::TEXT, Type::TEXT]
+);
+pub(crate) const TOKEN: Table = index_table!(
+    "idx_token",
+    ["system", "value", "text", "of_type"],
+    [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT]
+);
+pub(crate) const REFERENCE: Table = index_table!(
+    "idx_reference",
+    ["target_type", "target_id", "url", "version"],
+    [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT]
+);
+pub(crate) const DATE: Table = index_table!("idx_date", ["low", "high"], [Type::INT8, Type::INT8]);
+pub(crate) const NUMBER: Table = index_table!(
+    "idx_number",
+    ["value", "low", "high"],
+    [Type::FLOAT8, Type::FLOAT8, Type::FLOAT8]
+);
+pub(crate) const QUANTITY: Table = index_table!(
+    "idx_quantity",
+    ["value", "low", "high", "system", "unit"],
+    [
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::TEXT,
+        Type::TEXT
+    ]
+);
+pub(crate) const URI: Table = index_table!("idx_uri", ["value"], [Type::TEXT]);
+pub(crate) const COMPOSITE: Table = index_table!("idx_composite", ["components"], [Type::JSONB]);
+
+/// Every table, in the order a flush sends them.
+const TABLES: [&Table; 12] = [
+    &RESOURCE,
+    &HISTORY,
+    &COMPARTMENT,
+    &FULL_TEXT,
+    &STRING,
+    &TOKEN,
+    &REFERENCE,
+    &DATE,
+    &NUMBER,
+    &QUANTITY,
+    &URI,
+    &COMPOSITE,
+];
+
+/// From this many rows on, a table's rows go through `COPY`: below it, the statements of a
+/// pipeline cost less than `COPY`'s own round trips.
+pub(crate) const COPY_ROWS: usize = 1024;
+
+/// Rows per `INSERT … VALUES` statement, largest first. A few fixed sizes keep the number of
+/// prepared statements per table small while a large batch needs few statements.
+const VALUES_ROWS: [usize; 4] = [256, 32, 4, 1];
+
+/// The rows collected for each table.
+#[derive(Default)]
+pub(crate) struct Pending {
+    rows: [Vec<Vec<Cell>>; TABLES.len()],
+}
+
+/// One statement of a flush.
+pub(crate) enum Batch {
+    /// `INSERT … VALUES` with the cells of its rows, in order.
+    Values(String, Vec<Cell>),
+    /// `COPY … FROM STDIN BINARY` and its rows.
+    Copy(String, &'static [Type], Vec<Vec<Cell>>),
+}
+
+impl Pending {
+    /// Adds a row of `table`; `cells` follow its columns.
+    pub(crate) fn push(&mut self, table: &Table, cells: Vec<Cell>) {
+        debug_assert_eq!(cells.len(), table.columns.len(), "{}", table.name);
+        let slot = TABLES
+            .iter()
+            .position(|t| t.name == table.name)
+            .expect("every table the write path uses is in TABLES");
+        self.rows[slot].push(cells);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.iter().all(Vec::is_empty)
+    }
+
+    /// Takes every row collected so far as the statements that insert them.
+    pub(crate) fn take(&mut self) -> Vec<Batch> {
+        let mut sends = Vec::new();
+        for (table, rows) in TABLES.iter().zip(self.rows.iter_mut()) {
+            let rows = std::mem::take(rows);
+            if rows.len() >= COPY_ROWS && table.wrap.is_none() {
+                let copy = format!(
+                    "COPY {} ({}) FROM STDIN BINARY",
+                    table.name,
+                    table.columns.join(", ")
+                );
+                sends.push(Batch::Copy(copy, table.types, rows));
+                continue;
+            }
+            let mut rows = rows.into_iter();
+            let mut left = rows.len();
+            for size in VALUES_ROWS {
+                while left >= size {
+                    let cells: Vec<Cell> = rows.by_ref().take(size).flatten().collect();
+                    sends.push(Batch::Values(values_statement(table, size), cells));
+                    left -= size;
+                }
+            }
+        }
+        sends
+    }
+}
+
+/// `INSERT INTO table (columns) VALUES (…), (…)` for `rows` rows, numbered placeholders.
+fn values_statement(table: &Table, rows: usize) -> String {
+    let width = table.columns.len();
+    let mut text = format!(
+        "INSERT INTO {} ({}) VALUES ",
+        table.name,
+        table.columns.join(", ")
+    );
+    for row in 0..rows {
+        text.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..width {
+            if column > 0 {
+                text.push_str(", ");
+            }
+            let placeholder = format!("${}", row * width + column + 1);
+            // The key columns are given as they are; only the values are wrapped.
+            match table.wrap {
+                Some(wrap) if column > 0 => text.push_str(&wrap.replace("{}", &placeholder)),
+                _ => text.push_str(&placeholder),
+            }
+        }
+        text.push(')');
+    }
+    text
+}
+
+/// A composite entry's components, sent as `jsonb`: the binary format is a version byte and the
+/// JSON text, in `COPY` as in statements.
+#[derive(Debug)]
+pub(crate) struct Jsonb(pub(crate) String);
+
+impl ToSql for Jsonb {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.put_u8(1);
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+
+    to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: i64) -> Vec<Cell> {
+        vec![
+            Box::new(n),
+            Box::new(0_i32),
+            Box::new(1_i32),
+            Box::new("u".to_owned()),
+        ]
+    }
+
+    #[test]
+    fn values_statements_cover_every_row_once_in_fixed_sizes() {
+        let mut pending = Pending::default();
+        for n in 0..301 {
+            pending.push(&URI, row(n));
+        }
+        let sends = pending.take();
+        let sizes: Vec<usize> = sends
+            .iter()
+            .map(|send| match send {
+                Batch::Values(_, cells) => cells.len() / URI.columns.len(),
+                Batch::Copy(..) => panic!("301 rows stay below COPY_ROWS"),
+            })
+            .collect();
+        assert_eq!(sizes, [256, 32, 4, 4, 4, 1]);
+        assert!(pending.is_empty(), "taking leaves nothing behind");
+    }
+
+    #[test]
+    fn many_rows_go_through_copy_unless_the_server_must_transform_them() {
+        let mut pending = Pending::default();
+        for n in 0..COPY_ROWS as i64 {
+            pending.push(&URI, row(n));
+            pending.push(
+                &FULL_TEXT,
+                vec![
+                    Box::new(n),
+                    Box::new(Some("a b".to_owned())),
+                    Box::new(None::<String>),
+                ],
+            );
+        }
+        let sends = pending.take();
+        let copies: Vec<&str> = sends
+            .iter()
+            .filter_map(|send| match send {
+                Batch::Copy(text, _, rows) => {
+                    assert_eq!(rows.len(), COPY_ROWS);
+                    Some(text.as_str())
+                }
+                Batch::Values(..) => None,
+            })
+            .collect();
+        assert_eq!(
+            copies,
+            ["COPY idx_uri (rid, ord, param, value) FROM STDIN BINARY"]
+        );
+        assert!(sends.iter().any(|send| matches!(
+            send,
+            Batch::Values(text, _) if text.starts_with("INSERT INTO full_text")
+                && text.contains("to_tsvector('simple', coalesce($2, ''))")
+        )));
+    }
+
+    #[test]
+    fn values_statement_numbers_placeholders_row_by_row() {
+        assert_eq!(
+            values_statement(&DATE, 2),
+            "INSERT INTO idx_date (rid, ord, param, low, high) VALUES \
+             ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10)"
+        );
+    }
+}
