@@ -13,10 +13,21 @@
 //! the real `hale serve` binary instead, because this process's memory holds the load generator
 //! and the data. [`run`] returns a [`report::Report`]; `hale-bench` prints it as Markdown and
 //! writes it as JSON under `bench/results/`.
+//!
+//! The server runs over SQLite by default, or over PostgreSQL ([`server::Backend`]): with
+//! `--database postgres://…` (a database on the server through which the harness creates and
+//! drops its own, [`pg`]) W1, W3, W4, W5, W6 and the HTTP ceiling run with the same in-process
+//! server over `PgStore`, each W1 run on a fresh database; `--backends sqlite,postgres` runs them
+//! on both, one backend after the other, and the report puts PostgreSQL's figures next to
+//! SQLite's ([`report::Comparison`]). W4's PostgreSQL store is built through the same loading
+//! code and its answers checked against facts read from its own tables (`--w4-pg-db` keeps it
+//! for later runs, as `--w4-db` keeps an SQLite one). W2, W5-mem, W8, M and the storage ceiling
+//! run on SQLite only.
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod data;
+pub mod pg;
 pub mod report;
 pub mod server;
 pub mod workload;
@@ -61,6 +72,26 @@ pub enum Workload {
     Ceilings,
 }
 
+impl Workload {
+    /// Whether the workload runs on `backend`. W2 imports into SQLite files of its own, M, W5-mem
+    /// and W8 measure the `hale serve` binary over an SQLite data folder, and the storage ceiling
+    /// copies SQLite rows, so they run on SQLite only; the rest run over either store.
+    pub fn runs_on(self, backend: &server::Backend) -> bool {
+        match backend {
+            server::Backend::Sqlite => true,
+            server::Backend::Postgres { .. } => matches!(
+                self,
+                Workload::W1
+                    | Workload::W3
+                    | Workload::W4
+                    | Workload::W5
+                    | Workload::W6
+                    | Workload::Ceilings
+            ),
+        }
+    }
+}
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -80,8 +111,14 @@ pub struct Options {
     pub hale_bin: Option<PathBuf>,
     /// Resources W4 loads, at least.
     pub w4_resources: u64,
-    /// A database file W4 (and W6) builds and keeps, or reuses if it exists.
+    /// A database file W4 (and W6) builds and keeps, or reuses if it exists (SQLite).
     pub w4_db: Option<PathBuf>,
+    /// The URL of a PostgreSQL database W4 (and W6) builds and keeps, or reuses if it exists
+    /// (PostgreSQL).
+    pub w4_pg_db: Option<String>,
+    /// The stores every workload that runs on them runs over, one after the other
+    /// ([`Workload::runs_on`]).
+    pub backends: Vec<server::Backend>,
     /// Resources in the compartment of W5-mem's one patient.
     pub w5_mem_resources: u64,
     /// Systems in W8's directory.
@@ -116,6 +153,10 @@ const ORDER: &[&str] = &[
 /// ([`Report::all_correct`]); an `Err` means the harness itself could not run.
 pub fn run(options: &Options) -> anyhow::Result<Report> {
     anyhow::ensure!(options.runs > 0, "--runs must be at least 1");
+    anyhow::ensure!(
+        !options.backends.is_empty(),
+        "--backends must name at least one backend"
+    );
     let started_at =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
     let client = client::runtime()?;
@@ -125,7 +166,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     let mut notes: Vec<String> = Vec::new();
     let mut data_label = String::from("none");
 
-    // W1's data, which W5 loads too.
+    // W1's data, which W5 loads too, read once for every backend.
     let ingest_data = if options.wants(Workload::W1)
         || options.wants(Workload::W3)
         || options.wants(Workload::W5)
@@ -145,12 +186,209 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     } else {
         None
     };
+    if (options.wants(Workload::W4) || options.wants(Workload::W6)) && data_label == "none" {
+        data_label = match (&options.data, &options.w4_db, &options.w4_pg_db) {
+            (Some(dir), _, _) => dir.display().to_string(),
+            (None, Some(db), _) => db.display().to_string(),
+            (None, None, Some(url)) => pg::redacted(url),
+            (None, None, None) => data_label,
+        };
+    }
+
+    let mut w4_data = None;
+    let mut w4_data_postgres = None;
+    for backend in &options.backends {
+        let supported: Vec<Workload> = options
+            .workloads
+            .iter()
+            .copied()
+            .filter(|w| w.runs_on(backend))
+            .collect();
+        if supported.is_empty() {
+            continue;
+        }
+        progress(format!("running on {}", backend.label()));
+        let on_backend = Options {
+            workloads: supported,
+            ..options.clone()
+        };
+        let part = run_backend(
+            &on_backend,
+            backend,
+            ingest_data.as_ref(),
+            &client,
+            &synth,
+            warmup,
+        )?;
+        match backend {
+            server::Backend::Sqlite => w4_data = part.w4_data,
+            server::Backend::Postgres { .. } => w4_data_postgres = part.w4_data,
+        }
+        results.extend(part.results.into_iter().map(|mut r| {
+            r.backend = backend.name().into();
+            if let (server::Backend::Postgres { .. }, "W1") = (backend, r.id.as_str()) {
+                r.target = Some(Target {
+                    text: format!(
+                        "≥ {} resources/s on PostgreSQL",
+                        report::thousands(report::POSTGRES_W1_TARGET)
+                    ),
+                    met: r.correct && r.median >= report::POSTGRES_W1_TARGET,
+                });
+            }
+            r
+        }));
+    }
+    let comparison = if options.backends.len() > 1 {
+        report::compare(&results)
+    } else {
+        Vec::new()
+    };
+
+    notes.push(format!(
+        "The load generator runs on the same machine: in this process, on its own {}-thread Tokio runtime, sharing the CPUs with the server, so request figures include the client's cost.",
+        client::CLIENT_WORKER_THREADS
+    ));
+    notes.push("The harness's own RSS is not meaningful (it holds the data, the load generator and every answer) and is not reported; M measures a separate `hale serve` process over an empty data folder.".into());
+    if options.wants(Workload::W1) {
+        notes.push(format!("W1 POSTs the shared batch Bundles first, one at a time, then the patient transaction Bundles over {} connections, with `Prefer: return=minimal`; every run starts from an empty store.", ingest::CLIENTS));
+    }
+    if options.wants(Workload::W2) {
+        notes.push("W2 imports hale-synth's flat records even with --data: Synthea's Bundles have no ids and point at each other by urn:uuid, which NDJSON cannot carry. Reading files from disk and decompressing are not timed; parsing is.".into());
+    }
+    if options.wants(Workload::W3) {
+        notes.push(
+            "W3 sends a user's bearer token (minted through the token exchange), so every read authenticates and carries the user's scope; each process remembers a verified token for 5 s (`--token-cache-secs`).".into(),
+        );
+    }
+    if options.wants(Workload::W4) {
+        notes.push(format!(
+            "W4 first sends every drawn request of every shape once, fully checked (up to twice --duration-secs per shape), then measures each shape twice per run: requests per second over {} connections (quick checks of status, Bundle type and total), and p50/p99 latency over {} connection (every answer fully checked after its latency is taken). `_summary=count` reports matches per second (total × requests per second). Include pages report their requests per second as a ratio to the plain page of the same search. Selective shapes (target p99 ≤ 10 ms): patient+code, name prefix, composite code-value-quantity, chain to one medication code.",
+            search::THROUGHPUT_CONNECTIONS,
+            search::LATENCY_CONNECTIONS,
+        ));
+        notes.push("W4's store is loaded in process through the engine (setup, not timed), on SQLite with synchronous=NORMAL, then checkpointed and reopened, on PostgreSQL then given VACUUM ANALYZE and reopened; its expected answers are read from the database itself (the SQLite file, or the PostgreSQL tables over a connection of the harness's own) by the harness, not through the server.".into());
+    }
+    if options.wants(Workload::W5) {
+        notes.push(format!(
+            "W5 loads W1's data untimed, POSTed as the bench user (so the user owns every resource), and sends that user's bearer token. Each run first walks every loaded patient's `$everything` (`_count={}`) through all its `next` links, untimed, checking totals, duplicates across pages, (type, id) order, includes on the first page only, and the match entries against the resources the patient's Bundle created; then it times first pages of random patients over {} connections (quick checks: status, searchset, the total the walk saw). One request is one first page; resources/s counts its match entries. Its HTTP ceiling (`ceiling-http-w5`) is the 1 KB route over the same {} connections, interleaved run by run.",
+            everything::PAGE_COUNT,
+            everything::CONNECTIONS,
+            everything::CONNECTIONS,
+        ));
+    }
+    if options.wants(Workload::W5Mem) {
+        notes.push(format!(
+            "W5-mem builds one patient of {} resources (the Patient and its Observations, owned by the bench user, loaded untimed), then for each `_count` of {:?} starts a fresh `hale serve` over that store and walks the whole `$everything` through its `next` links with the user's token, reading the server's /proc/<pid>/status before the walk, after every page, every {} ms and {} s after. Peak VmRSS is the kernel's VmHWM over the walk (reset before it). VmRSS includes the pages of the database file SQLite maps (mmap_size 2 GiB), which grow with what is read and belong to the OS cache; RssAnon is what the process allocated, and flatness is judged on it: growth over the whole walk over growth by the end of the first 10% of pages (each at least {} MB).",
+            report::thousands(options.w5_mem_resources as f64),
+            everything_memory::PAGE_SIZES,
+            everything_memory::SAMPLE_EVERY.as_millis(),
+            everything_memory::AFTER_SETTLE.as_secs(),
+            everything_memory::FLAT_FLOOR_MB,
+        ));
+    }
+    if options.wants(Workload::W6) {
+        notes.push(format!(
+            "W6 exports W4's store (built once, or reused with --w4-db or --w4-pg-db; an SQLite database file is read once, untimed, so that every run finds it in the OS cache, and a PostgreSQL database gets one untimed Bytes scan for the same reason). Each run first measures the Bytes ceiling (`ceiling-bytes`: `SELECT json FROM history` in one SQL scan in this process, rows per second), then for each of {:?} concurrent downloads starts a fresh `hale serve` over the database and, as the operator, sends `GET /bulk-data/r4/$export` (1up's synchronous kick-off) and downloads every file of the manifest, each connection taking the next file as it finishes one. The figure is resources per second from the kick-off to the last byte, of the number of downloads with the higher median; the W6 table shows both. The client counts lines as they stream and keeps no body. RSS is read from /proc/<pid>/status before the export (after one kick-off with `_since` in the future), every {} ms and {} s after, with VmHWM reset before it; VmRSS includes the database pages SQLite maps (mmap_size 2 GiB), which belong to the OS cache, so the target's growth (≤ {} MB) is judged on RssAnon, what the process allocated, in the worse of the two numbers of downloads.",
+            export::DOWNLOADS,
+            export::SAMPLE_EVERY.as_millis(),
+            export::AFTER_SETTLE.as_secs(),
+            export::TARGET_RSS_GROWTH_MB,
+        ));
+    }
+    if options.wants(Workload::W8) {
+        notes.push(format!(
+            "W8 generates {} provider-directory systems from the seed, loads them once with `hale directory import` into a fresh data folder (its wall time is `details.import_seconds`, informational), and provisions a bench user there. Each run starts a fresh `hale serve` over the folder (the real binary: the search index belongs to the server process, and the first search may wait for it, `details.first_answer_seconds_median`), sends every query of the mix once over 1 connection, checked page by page (offsets 0, 20, 40, and every page of the answer while the query's own system is not found yet when at most {} systems may match, always for typo queries; latency per kind in the W8 table), then times the mix over {} connections with the user's token, every answer checked: 200, at most 20 systems, each a generated system with its own name and resourceUrl that the query allows, and a full page wherever the data says more match.",
+            report::thousands(options.w8_systems as f64),
+            report::thousands(directory::queries::SCAN_LIMIT as f64),
+            directory::CONNECTIONS,
+        ));
+    }
+    if options.wants(Workload::Ceilings) {
+        notes.push(format!(
+            "The storage ceiling copies the rows the workload wrote (resource, history, index and compartment tables) into a fresh database with the store's schema and durability (WAL, synchronous=FULL), {} resources per transaction, with no HTTP, JSON, validation, lookups or savepoints.",
+            storage::RESOURCES_PER_TRANSACTION
+        ));
+    }
+
+    if options
+        .backends
+        .iter()
+        .any(|b| matches!(b, server::Backend::Postgres { .. }))
+    {
+        notes.push(format!(
+            "On PostgreSQL, W1, W3, W4, W5, W6 and the HTTP ceiling run with the server over PostgreSQL (the same in-process server, with `PgStore` where SQLite runs `SqliteStore`; W6's `hale serve --database postgres://…`); each W1 run (and W3 over it) gets a fresh database named {}<random>, which the harness drops afterwards, and so does W4's store unless --w4-pg-db names one to keep. W2, W5-mem, W8, M and the storage ceiling run on SQLite only. The PostgreSQL server runs on the same machine and shares its CPUs.",
+            pg::DATABASE_PREFIX
+        ));
+    }
+    if !comparison.is_empty() {
+        notes.push(format!(
+            "The side-by-side table divides PostgreSQL's figure by SQLite's (both medians, higher is better); the target is W1 ≥ {} resources/s on PostgreSQL, and every other workload within 2× of SQLite (ratio ≥ 0.5). W4's shapes each draw their parameters from their own store, which hold the same data under different ids.",
+            report::thousands(report::POSTGRES_W1_TARGET)
+        ));
+    }
+
+    let (git, git_dirty) = git_revision();
+    let all_correct = results.iter().all(|r| r.correct);
+    Ok(Report {
+        schema_version: report::SCHEMA_VERSION,
+        started_at,
+        git,
+        git_dirty,
+        machine: machine(),
+        setup: Setup {
+            data: data_label,
+            backends: options
+                .backends
+                .iter()
+                .map(|b| b.name().to_owned())
+                .collect(),
+            synth_patients: options.patients,
+            synth_seed: options.seed,
+            runs: options.runs,
+            duration_secs: options.duration.as_secs_f64(),
+            load_generator: format!(
+                "same machine, same process, {}-thread Tokio runtime, hyper HTTP/1.1 keep-alive, one connection per task",
+                client::CLIENT_WORKER_THREADS
+            ),
+            server: options
+                .backends
+                .iter()
+                .map(server::Backend::describe)
+                .collect::<Vec<_>>()
+                .join("; "),
+            w4_data,
+            w4_data_postgres,
+        },
+        results,
+        comparison,
+        notes,
+        all_correct,
+    })
+}
+
+/// What one backend's workloads produced.
+struct BackendPart {
+    /// The results, in report order.
+    results: Vec<WorkloadResult>,
+    /// How W4's store was made, when W4 or W6 ran.
+    w4_data: Option<String>,
+}
+
+/// Runs `options.workloads` (each one that runs on `backend`) with the server over `backend`.
+fn run_backend(
+    options: &Options,
+    backend: &server::Backend,
+    ingest_data: Option<&data::IngestData>,
+    client: &tokio::runtime::Runtime,
+    synth: &SynthConfig,
+    warmup: Duration,
+) -> anyhow::Result<BackendPart> {
+    let mut results: Vec<WorkloadResult> = Vec::new();
 
     // W1, keeping the last run's server and what it created for W3.
     let mut loaded: Option<(server::BenchServer, Vec<ReadTarget>, RunChecks)> = None;
-    if let Some(data) = ingest_data
-        .as_ref()
-        .filter(|_| options.wants(Workload::W1) || options.wants(Workload::W3))
+    if let Some(data) =
+        ingest_data.filter(|_| options.wants(Workload::W1) || options.wants(Workload::W3))
     {
         let runs = if options.wants(Workload::W1) {
             options.runs
@@ -163,7 +401,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         for run_idx in 0..runs {
             // The previous run's server is stopped before the next one starts.
             loaded = None;
-            match ingest::run(data, &client, Owner::Operator) {
+            match ingest::run(data, client, Owner::Operator, backend) {
                 Ok((run, server)) => {
                     progress(format!(
                         "W1 run {}/{runs}: {} resources/s ({} in {:.2} s)",
@@ -220,11 +458,12 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     if options.wants(Workload::Ceilings)
         && options.wants(Workload::W1)
         && let Some((server, _, _)) = &loaded
+        && let Some(db) = server.sqlite_path()
     {
         results.push(storage_ceiling(
             "ceiling-storage-w1",
             "storage ceiling, W1's rows",
-            &server.db_path(),
+            &db,
             options.runs,
         ));
     }
@@ -235,7 +474,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         let (server, targets, load_checks) = match loaded.take() {
             Some(loaded) => loaded,
             None => (
-                server::BenchServer::start()?,
+                server::BenchServer::start_fresh(backend)?,
                 Vec::new(),
                 RunChecks::default(),
             ),
@@ -250,7 +489,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
                     options.runs,
                     read::http_ceiling(
                         &server,
-                        &client,
+                        client,
                         read::CONNECTIONS,
                         warmup,
                         options.duration,
@@ -261,7 +500,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
                 let mut run = read::read_by_id(
                     &server,
                     &targets,
-                    &client,
+                    client,
                     warmup,
                     options.duration,
                     options.seed.wrapping_add(run_idx as u64),
@@ -311,7 +550,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     }
 
     if options.wants(Workload::W2) {
-        let data = data::synth_ndjson(&synth)?;
+        let data = data::synth_ndjson(synth)?;
         progress(format!(
             "W2 data: {}, {} resources, {:.0} MB of NDJSON",
             data.label,
@@ -374,18 +613,13 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
 
     let mut w4_data = None;
     let w4_options = search::W4Options {
+        backend: backend.clone(),
         data: options.data.clone(),
         resources: options.w4_resources,
         db: options.w4_db.clone(),
+        pg_db: options.w4_pg_db.clone(),
         seed: options.seed,
     };
-    if (options.wants(Workload::W4) || options.wants(Workload::W6)) && data_label == "none" {
-        data_label = match (&options.data, &options.w4_db) {
-            (Some(dir), _) => dir.display().to_string(),
-            (None, Some(db)) => db.display().to_string(),
-            (None, None) => data_label,
-        };
-    }
     // W4's store, kept for W6 when both run, so that it is built once.
     let mut w4_store: Option<search::Store> = None;
     if options.wants(Workload::W4) {
@@ -400,7 +634,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
                 // Every drawn request once, fully checked, before any timing: twice a loop's
                 // length per shape at most, since the slowest shapes take most of a second.
                 for (shape_idx, shape) in prepared.shapes.iter().enumerate() {
-                    let checks = search::sweep(&prepared, shape_idx, &client, 2 * options.duration);
+                    let checks = search::sweep(&prepared, shape_idx, client, 2 * options.duration);
                     if let Some(check) = checks.0.first() {
                         progress(format!("{} sweep: {}", shape.id, check.detail));
                     }
@@ -413,7 +647,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
                         let run = search::measure(
                             &prepared,
                             shape_idx,
-                            &client,
+                            client,
                             warmup,
                             options.duration,
                             options.seed.wrapping_add(run_idx as u64),
@@ -458,22 +692,22 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         }
     }
 
-    if let Some(data) = ingest_data.as_ref().filter(|_| options.wants(Workload::W5)) {
-        results.extend(run_w5(options, data, &client, warmup));
+    if let Some(data) = ingest_data.filter(|_| options.wants(Workload::W5)) {
+        results.extend(run_w5(options, backend, data, client, warmup));
     }
 
     if options.wants(Workload::W5Mem) {
-        results.extend(run_w5_mem(options, &client));
+        results.extend(run_w5_mem(options, client));
     }
 
     if options.wants(Workload::W6) {
-        let (w6_results, description) = run_w6(options, &w4_options, &client, w4_store.take());
+        let (w6_results, description) = run_w6(options, &w4_options, client, w4_store.take());
         results.extend(w6_results);
         w4_data = w4_data.or(description);
     }
 
     if options.wants(Workload::W8) {
-        results.push(run_w8(options, &client, warmup));
+        results.push(run_w8(options, client, warmup));
     }
 
     if options.wants(Workload::M) {
@@ -554,106 +788,14 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         ORDER.iter().position(|o| *o == id).unwrap_or(ORDER.len())
     });
 
-    notes.push(format!(
-        "The load generator runs on the same machine: in this process, on its own {}-thread Tokio runtime, sharing the CPUs with the server, so request figures include the client's cost.",
-        client::CLIENT_WORKER_THREADS
-    ));
-    notes.push("The harness's own RSS is not meaningful (it holds the data, the load generator and every answer) and is not reported; M measures a separate `hale serve` process over an empty data folder.".into());
-    if options.wants(Workload::W1) {
-        notes.push(format!("W1 POSTs the shared batch Bundles first, one at a time, then the patient transaction Bundles over {} connections, with `Prefer: return=minimal`; every run starts from an empty store.", ingest::CLIENTS));
-    }
-    if options.wants(Workload::W2) {
-        notes.push("W2 imports hale-synth's flat records even with --data: Synthea's Bundles have no ids and point at each other by urn:uuid, which NDJSON cannot carry. Reading files from disk and decompressing are not timed; parsing is.".into());
-    }
-    if options.wants(Workload::W3) {
-        notes.push(
-            "W3 sends a user's bearer token (minted through the token exchange), so every read authenticates and carries the user's scope; each process remembers a verified token for 5 s (`--token-cache-secs`).".into(),
-        );
-    }
-    if options.wants(Workload::W4) {
-        notes.push(format!(
-            "W4 first sends every drawn request of every shape once, fully checked (up to twice --duration-secs per shape), then measures each shape twice per run: requests per second over {} connections (quick checks of status, Bundle type and total), and p50/p99 latency over {} connection (every answer fully checked after its latency is taken). `_summary=count` reports matches per second (total × requests per second). Include pages report their requests per second as a ratio to the plain page of the same search. Selective shapes (target p99 ≤ 10 ms): patient+code, name prefix, composite code-value-quantity, chain to one medication code.",
-            search::THROUGHPUT_CONNECTIONS,
-            search::LATENCY_CONNECTIONS,
-        ));
-        notes.push("W4's store is loaded in process through the engine (setup, not timed), with synchronous=NORMAL, then checkpointed and reopened; its expected answers are read from the database file by the harness, not through the server.".into());
-    }
-    if options.wants(Workload::W5) {
-        notes.push(format!(
-            "W5 loads W1's data untimed, POSTed as the bench user (so the user owns every resource), and sends that user's bearer token. Each run first walks every loaded patient's `$everything` (`_count={}`) through all its `next` links, untimed, checking totals, duplicates across pages, (type, id) order, includes on the first page only, and the match entries against the resources the patient's Bundle created; then it times first pages of random patients over {} connections (quick checks: status, searchset, the total the walk saw). One request is one first page; resources/s counts its match entries. Its HTTP ceiling (`ceiling-http-w5`) is the 1 KB route over the same {} connections, interleaved run by run.",
-            everything::PAGE_COUNT,
-            everything::CONNECTIONS,
-            everything::CONNECTIONS,
-        ));
-    }
-    if options.wants(Workload::W5Mem) {
-        notes.push(format!(
-            "W5-mem builds one patient of {} resources (the Patient and its Observations, owned by the bench user, loaded untimed), then for each `_count` of {:?} starts a fresh `hale serve` over that store and walks the whole `$everything` through its `next` links with the user's token, reading the server's /proc/<pid>/status before the walk, after every page, every {} ms and {} s after. Peak VmRSS is the kernel's VmHWM over the walk (reset before it). VmRSS includes the pages of the database file SQLite maps (mmap_size 2 GiB), which grow with what is read and belong to the OS cache; RssAnon is what the process allocated, and flatness is judged on it: growth over the whole walk over growth by the end of the first 10% of pages (each at least {} MB).",
-            report::thousands(options.w5_mem_resources as f64),
-            everything_memory::PAGE_SIZES,
-            everything_memory::SAMPLE_EVERY.as_millis(),
-            everything_memory::AFTER_SETTLE.as_secs(),
-            everything_memory::FLAT_FLOOR_MB,
-        ));
-    }
-    if options.wants(Workload::W6) {
-        notes.push(format!(
-            "W6 exports W4's store (built once, or reused with --w4-db; its database file is read once, untimed, so that every run finds it in the OS cache). Each run first measures the Bytes ceiling (`ceiling-bytes`: `SELECT json FROM history` in one SQL scan in this process, rows per second), then for each of {:?} concurrent downloads starts a fresh `hale serve` over the database and, as the operator, sends `GET /bulk-data/r4/$export` (1up's synchronous kick-off) and downloads every file of the manifest, each connection taking the next file as it finishes one. The figure is resources per second from the kick-off to the last byte, of the number of downloads with the higher median; the W6 table shows both. The client counts lines as they stream and keeps no body. RSS is read from /proc/<pid>/status before the export (after one kick-off with `_since` in the future), every {} ms and {} s after, with VmHWM reset before it; VmRSS includes the database pages SQLite maps (mmap_size 2 GiB), which belong to the OS cache, so the target's growth (≤ {} MB) is judged on RssAnon, what the process allocated, in the worse of the two numbers of downloads.",
-            export::DOWNLOADS,
-            export::SAMPLE_EVERY.as_millis(),
-            export::AFTER_SETTLE.as_secs(),
-            export::TARGET_RSS_GROWTH_MB,
-        ));
-    }
-    if options.wants(Workload::W8) {
-        notes.push(format!(
-            "W8 generates {} provider-directory systems from the seed, loads them once with `hale directory import` into a fresh data folder (its wall time is `details.import_seconds`, informational), and provisions a bench user there. Each run starts a fresh `hale serve` over the folder (the real binary: the search index belongs to the server process, and the first search may wait for it, `details.first_answer_seconds_median`), sends every query of the mix once over 1 connection, checked page by page (offsets 0, 20, 40, and every page of the answer while the query's own system is not found yet when at most {} systems may match, always for typo queries; latency per kind in the W8 table), then times the mix over {} connections with the user's token, every answer checked: 200, at most 20 systems, each a generated system with its own name and resourceUrl that the query allows, and a full page wherever the data says more match.",
-            report::thousands(options.w8_systems as f64),
-            report::thousands(directory::queries::SCAN_LIMIT as f64),
-            directory::CONNECTIONS,
-        ));
-    }
-    if options.wants(Workload::Ceilings) {
-        notes.push(format!(
-            "The storage ceiling copies the rows the workload wrote (resource, history, index and compartment tables) into a fresh database with the store's schema and durability (WAL, synchronous=FULL), {} resources per transaction, with no HTTP, JSON, validation, lookups or savepoints.",
-            storage::RESOURCES_PER_TRANSACTION
-        ));
-    }
-
-    let (git, git_dirty) = git_revision();
-    let all_correct = results.iter().all(|r| r.correct);
-    Ok(Report {
-        schema_version: report::SCHEMA_VERSION,
-        started_at,
-        git,
-        git_dirty,
-        machine: machine(),
-        setup: Setup {
-            data: data_label,
-            synth_patients: options.patients,
-            synth_seed: options.seed,
-            runs: options.runs,
-            duration_secs: options.duration.as_secs_f64(),
-            load_generator: format!(
-                "same machine, same process, {}-thread Tokio runtime, hyper HTTP/1.1 keep-alive, one connection per task",
-                client::CLIENT_WORKER_THREADS
-            ),
-            server: format!(
-                "hale-server in process on a {}-thread Tokio runtime, SQLite (WAL, synchronous=FULL) in a temporary folder",
-                server::SERVER_WORKER_THREADS
-            ),
-            w4_data,
-        },
-        results,
-        notes,
-        all_correct,
-    })
+    Ok(BackendPart { results, w4_data })
 }
 
 /// W5 and its HTTP ceiling over the same connections, interleaved run by run, over W1's data
 /// loaded as the bench user.
 fn run_w5(
     options: &Options,
+    backend: &server::Backend,
     data: &data::IngestData,
     client: &tokio::runtime::Runtime,
     warmup: Duration,
@@ -673,7 +815,7 @@ fn run_w5(
         });
         vec![result]
     };
-    let (load, server) = match ingest::run(data, client, everything::OWNER) {
+    let (load, server) = match ingest::run(data, client, everything::OWNER, backend) {
         Ok(loaded) => loaded,
         Err(e) => return failed(&e),
     };
@@ -997,7 +1139,6 @@ fn run_w6(
         Ok(store) => store,
         Err(e) => return failed(&e),
     };
-    let db = store.db_path();
     let mut scans: Vec<export::BytesScan> = Vec::new();
     let mut scan_checks = Vec::new();
     let mut series: Vec<export::ExportSeries> = export::DOWNLOADS
@@ -1005,7 +1146,7 @@ fn run_w6(
         .map(|_| export::ExportSeries::default())
         .collect();
     for run_idx in 0..options.runs {
-        match export::bytes_ceiling(&db) {
+        match export::bytes_ceiling(store.database()) {
             Ok(scan) => {
                 progress(format!(
                     "ceiling-bytes run {}/{}: {} rows/s ({} rows, {:.0} MB in {:.2} s, {:.0} MB/s)",
@@ -1125,6 +1266,7 @@ pub(crate) fn workload_result(
     let correct = !runs.is_empty() && checks.iter().all(|c| c.passed);
     WorkloadResult {
         id: id.into(),
+        backend: server::Backend::Sqlite.name().into(),
         workload: workload.into(),
         unit: unit.into(),
         median: median(&runs),

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hale_bench::server::Backend;
 use hale_bench::{Options, Workload};
 
 /// One run of `workloads` at the smallest sizes (two hale-synth patients, 300 ms windows), which
@@ -20,6 +21,8 @@ fn small(workloads: Vec<Workload>) -> Options {
         hale_bin: None,
         w4_resources: 0,
         w4_db: None,
+        w4_pg_db: None,
+        backends: vec![Backend::Sqlite],
         w5_mem_resources: 0,
         w8_systems: 0,
     }
@@ -363,4 +366,100 @@ fn system_search_runs_small_and_checks_its_answers() {
         .map_or(0, Vec::len);
     assert_eq!(kinds, 6);
     assert!(markdown.contains("### W8: system search by kind of query"));
+}
+
+/// The PostgreSQL server the tests run on, as `hale_store_postgres::testing` finds it
+/// (`HALE_TEST_POSTGRES`, or the local default), or `None` outside CI when none answers. Under CI
+/// (`CI` set) a missing server fails the test: CI must never pass by skipping PostgreSQL.
+fn postgres_server() -> Option<String> {
+    use hale_store_postgres::testing::{DEFAULT_TEST_SERVER, TEST_SERVER_VAR};
+
+    let admin_url = std::env::var(TEST_SERVER_VAR).unwrap_or_else(|_| DEFAULT_TEST_SERVER.into());
+    match hale_bench::pg::bench_databases(&admin_url) {
+        Ok(_) => Some(admin_url),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL at {admin_url} is required under CI: {e:#}"
+            );
+            eprintln!("skipped: no PostgreSQL at {admin_url} ({e:#}); set {TEST_SERVER_VAR}");
+            None
+        }
+    }
+}
+
+#[test]
+fn ingest_and_read_run_small_on_postgres() {
+    let Some(admin_url) = postgres_server() else {
+        return;
+    };
+    let before = hale_bench::pg::bench_databases(&admin_url)
+        .unwrap_or_else(|e| panic!("listing databases: {e:#}"));
+    let options = Options {
+        backends: vec![
+            Backend::Sqlite,
+            Backend::Postgres {
+                admin_url: admin_url.clone(),
+            },
+        ],
+        ..small(vec![Workload::W1, Workload::W3])
+    };
+    let report = match hale_bench::run(&options) {
+        Ok(report) => report,
+        Err(e) => panic!("the harness failed: {e:#}"),
+    };
+    let markdown = report.to_markdown();
+    assert!(report.all_correct, "a check failed:\n{markdown}");
+    let ids: Vec<(&str, &str)> = report
+        .results
+        .iter()
+        .map(|r| (r.id.as_str(), r.backend.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("W1", "sqlite"),
+            ("W3", "sqlite"),
+            ("W1", "postgres"),
+            ("W3", "postgres")
+        ]
+    );
+    for id in ["W1", "W3"] {
+        let result = report.result_on(id, "postgres");
+        assert!(
+            result.is_some_and(|r| r.median > 0.0),
+            "{id} measured nothing"
+        );
+        assert!(
+            markdown.contains(&format!("| {id} [PostgreSQL] ")),
+            "{id} on PostgreSQL is not in the table"
+        );
+    }
+    // W1 on PostgreSQL has its own target, and the side-by-side table compares both.
+    let w1 = report.result_on("W1", "postgres");
+    let target = w1.and_then(|r| r.target.as_ref()).map(|t| t.text.as_str());
+    assert_eq!(target, Some("≥ 5,000 resources/s on PostgreSQL"));
+    let compared: Vec<&str> = report.comparison.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(compared, ["W1", "W3"]);
+    assert!(report.comparison.iter().all(|c| c.ratio > 0.0 && c.correct));
+    assert!(markdown.contains("### SQLite and PostgreSQL side by side"));
+    assert_eq!(report.setup.backends, ["sqlite", "postgres"]);
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary folder: {e}"));
+    let path = report
+        .write_json(dir.path())
+        .unwrap_or_else(|e| panic!("writing the JSON: {e:#}"));
+    let written: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    assert_eq!(written["results"][2]["backend"], "postgres");
+    assert_eq!(written["comparison"][0]["id"], "W1");
+    assert!(written["comparison"][0]["target"]["met"].is_boolean());
+
+    // Every database the run created is gone.
+    let after = hale_bench::pg::bench_databases(&admin_url)
+        .unwrap_or_else(|e| panic!("listing databases: {e:#}"));
+    let left: Vec<&String> = after.iter().filter(|d| !before.contains(d)).collect();
+    assert!(left.is_empty(), "databases left behind: {left:?}");
 }

@@ -1,9 +1,10 @@
 //! W6, a system bulk export at a million resources, and the Bytes ceiling it is measured against.
 //!
 //! The store is W4's ([`search::open_store`]: built from the Synthea folder, or reused with
-//! `--w4-db`). Its in-process server is halted and the WAL checkpointed, so that the database is
-//! the file alone; the file is then read once, untimed, so that every run finds it in the OS
-//! cache, as the Bytes ceiling does.
+//! `--w4-db` or `--w4-pg-db`), on SQLite or PostgreSQL. Its in-process server is halted: on
+//! SQLite the WAL is checkpointed, so that the database is the file alone, and the file is then
+//! read once, untimed, so that every run finds it in the OS cache, as the Bytes ceiling does; on
+//! PostgreSQL the Bytes ceiling's scan runs once, untimed, for the same reason.
 //!
 //! Each run, in this order:
 //!
@@ -29,7 +30,7 @@
 //! manifest's counts and to the store's resources, type by type; the server still runs and
 //! answers `/healthz` afterwards. The Bytes scan reads every row, each a JSON object.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ use serde_json::{Map, Value, json};
 
 use crate::client::{self, Connection};
 use crate::report::{self, RunChecks, median};
-use crate::server::BenchServer;
+use crate::server::{BenchServer, Database};
 use crate::workload::memory::{self, RssSpan, ServeProcess, mb};
 use crate::workload::search;
 
@@ -82,13 +83,13 @@ pub struct ExportStore {
 }
 
 impl ExportStore {
-    /// The database file.
-    pub fn db_path(&self) -> PathBuf {
-        self.server.db_path()
+    /// The database the store lives in.
+    pub fn database(&self) -> &Database {
+        self.server.database()
     }
 }
 
-/// Counts W4's store, halts its in-process server, and reads the database file once.
+/// Counts W4's store, halts its in-process server, and reads the database once.
 pub fn prepare(store: search::Store) -> anyhow::Result<ExportStore> {
     let search::Store {
         mut server,
@@ -106,13 +107,23 @@ pub fn prepare(store: search::Store) -> anyhow::Result<ExportStore> {
         );
     }
     server.halt()?;
-    let db = server.db_path();
-    let db_bytes = std::fs::metadata(&db).map_or(0, |m| m.len());
     // Read once, untimed, so that every run (the ceiling's scan and the exports alike) finds the
-    // file in the OS cache rather than the first paying for the disk.
+    // data in the OS cache (and PostgreSQL's buffers) rather than the first paying for the disk:
+    // the SQLite file end to end, or PostgreSQL's `history` table in the Bytes ceiling's scan.
     let started = Instant::now();
-    let mut file = std::fs::File::open(&db).with_context(|| format!("opening {}", db.display()))?;
-    std::io::copy(&mut file, &mut std::io::sink())?;
+    let db_bytes = match (server.sqlite_path(), server.postgres_url()) {
+        (Some(db), _) => {
+            let mut file =
+                std::fs::File::open(&db).with_context(|| format!("opening {}", db.display()))?;
+            std::io::copy(&mut file, &mut std::io::sink())?;
+            std::fs::metadata(&db).map_or(0, |m| m.len())
+        }
+        (None, Some(url)) => {
+            bytes_ceiling(server.database())?;
+            crate::pg::database_size(url)?
+        }
+        (None, None) => anyhow::bail!("the store is neither SQLite nor PostgreSQL"),
+    };
     let warm_seconds = started.elapsed().as_secs_f64();
     crate::progress(format!(
         "W6 store: {} resources, database {:.0} MB, read into the OS cache in {warm_seconds:.1} s",
@@ -145,25 +156,16 @@ pub struct BytesScan {
     pub checks: RunChecks,
 }
 
-/// The Bytes ceiling: the stored JSON of every row of `history`, read end to end in one SQL scan,
-/// on a read-only connection with the store's memory map.
-pub fn bytes_ceiling(db: &Path) -> anyhow::Result<BytesScan> {
-    let conn = rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .with_context(|| format!("opening {}", db.display()))?;
-    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+/// The Bytes ceiling: the stored JSON of every row of `history`, read end to end in one SQL scan:
+/// on a read-only connection with the store's memory map (SQLite), or on a connection of this
+/// process's own with the rows streamed as they come (PostgreSQL).
+pub fn bytes_ceiling(database: &Database) -> anyhow::Result<BytesScan> {
     let started = Instant::now();
-    let mut statement = conn.prepare("SELECT json FROM history")?;
-    let mut rows = statement.query([])?;
-    let (mut n_rows, mut bytes, mut objects) = (0u64, 0u64, 0u64);
-    while let Some(row) = rows.next()? {
-        let json = row.get_ref(0)?.as_bytes()?;
-        n_rows += 1;
-        bytes += json.len() as u64;
-        objects += u64::from(json.first() == Some(&b'{'));
-    }
+    let (n_rows, bytes, objects) = match (database.sqlite_path(), database.postgres_url()) {
+        (Some(db), _) => scan_sqlite(&db)?,
+        (None, Some(url)) => scan_postgres(url)?,
+        (None, None) => anyhow::bail!("the store is neither SQLite nor PostgreSQL"),
+    };
     let seconds = started.elapsed().as_secs_f64();
     let mut checks = RunChecks::default();
     checks.check(
@@ -183,6 +185,48 @@ pub fn bytes_ceiling(db: &Path) -> anyhow::Result<BytesScan> {
         seconds,
         checks,
     })
+}
+
+/// `SELECT json FROM history` on the SQLite file: rows, bytes and rows that start with `{`.
+fn scan_sqlite(db: &Path) -> anyhow::Result<(u64, u64, u64)> {
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening {}", db.display()))?;
+    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+    let mut statement = conn.prepare("SELECT json FROM history")?;
+    let mut rows = statement.query([])?;
+    let (mut n_rows, mut bytes, mut objects) = (0u64, 0u64, 0u64);
+    while let Some(row) = rows.next()? {
+        let json = row.get_ref(0)?.as_bytes()?;
+        n_rows += 1;
+        bytes += json.len() as u64;
+        objects += u64::from(json.first() == Some(&b'{'));
+    }
+    Ok((n_rows, bytes, objects))
+}
+
+/// `SELECT json FROM history` on the PostgreSQL database: rows, bytes and rows that start with
+/// `{`.
+fn scan_postgres(url: &str) -> anyhow::Result<(u64, u64, u64)> {
+    use futures::TryStreamExt as _;
+
+    crate::pg::block_on(async {
+        let client = crate::pg::connect(url).await?;
+        let rows = client
+            .query_raw("SELECT json FROM history", std::iter::empty::<&str>())
+            .await?;
+        futures::pin_mut!(rows);
+        let (mut n_rows, mut bytes, mut objects) = (0u64, 0u64, 0u64);
+        while let Some(row) = rows.try_next().await? {
+            let json: &[u8] = row.get(0);
+            n_rows += 1;
+            bytes += json.len() as u64;
+            objects += u64::from(json.first() == Some(&b'{'));
+        }
+        Ok::<_, anyhow::Error>((n_rows, bytes, objects))
+    })?
 }
 
 /// Lines of NDJSON counted as they stream: every newline ends a line, and a line is well formed
@@ -328,7 +372,7 @@ pub fn export(
         .prefix("hale-bench-w6-")
         .tempdir()?;
     let token = hale_auth::secret::new_access_token();
-    let database = format!("sqlite:{}", store.db_path().display());
+    let database = store.database().serve_argument();
     let mut server = ServeProcess::start_with_env(
         binary,
         data_dir.path(),

@@ -1,6 +1,6 @@
 //! W1, transaction ingest: the shared batch Bundles are POSTed first, one at a time, then the
 //! patient transaction Bundles by [`CLIENTS`] concurrent clients, each on its own connection,
-//! to a fresh server. The figure is entries committed per second of wall time, from the first
+//! to a fresh server over a fresh store (an SQLite file, or a PostgreSQL database). The figure is entries committed per second of wall time, from the first
 //! request to the last answer.
 //!
 //! Checks: every Bundle is answered `200`, every entry `201` or `200`, and the store then holds
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::client::{Answer, Connection};
 use crate::data::IngestData;
 use crate::report::RunChecks;
-use crate::server::BenchServer;
+use crate::server::{Backend, BenchServer};
 
 /// Concurrent clients POSTing patient Bundles.
 pub const CLIENTS: usize = 4;
@@ -88,14 +88,15 @@ struct EntryResponse {
     location: Option<String>,
 }
 
-/// Loads `data` into a fresh server with `owner`'s credentials, and returns the measurements
-/// with the server, which W3 (or W5) goes on to read from.
+/// Loads `data` into a fresh server over `backend` with `owner`'s credentials, and returns the
+/// measurements with the server, which W3 (or W5) goes on to read from.
 pub fn run(
     data: &IngestData,
     client: &tokio::runtime::Runtime,
     owner: Owner,
+    backend: &Backend,
 ) -> anyhow::Result<(IngestRun, BenchServer)> {
-    let server = BenchServer::start()?;
+    let server = BenchServer::start_fresh(backend)?;
     let target = match owner {
         Owner::Operator => server.target(),
         Owner::User => server.user_target(),

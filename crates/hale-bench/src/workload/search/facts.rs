@@ -2,8 +2,8 @@
 //! from, and the answers its searches must give.
 //!
 //! Both come from one pass over the current resources of the six types the mix touches, read
-//! straight from the database file (the `resource` and `history` tables) and parsed with serde,
-//! not through the server: the expected answers must not come from the code under test. A total
+//! straight from the database (the `resource` and `history` tables, which the SQLite and the
+//! PostgreSQL stores lay out alike) and parsed with serde, not through the server: the expected answers must not come from the code under test. A total
 //! is known exactly where the matching rule is beyond doubt (a reference and a code, a chain to a
 //! gender or a medication code, a date before or after a day); where the server may reasonably
 //! match more (a name prefix, full text), W4 checks bounds and the matches themselves instead.
@@ -211,7 +211,11 @@ pub fn draw<T: Clone>(sorted: &[T], n: usize, seed: u64) -> Vec<T> {
     chosen.into_iter().map(|i| sorted[i].clone()).collect()
 }
 
-/// Reads the facts of the database at `db`, drawing parameter values with `seed`.
+/// The resource types the pass reads, in the SQL both backends run.
+const TYPES_SQL: &str =
+    "('Observation', 'Patient', 'Condition', 'Encounter', 'MedicationRequest', 'Medication')";
+
+/// Reads the facts of the SQLite database at `db`, drawing parameter values with `seed`.
 pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
     let conn = Connection::open_with_flags(
         db,
@@ -219,7 +223,7 @@ pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
     )
     .with_context(|| format!("opening {}", db.display()))?;
     let version = FhirVersion::R4.as_str();
-    let mut facts = Facts::default();
+    let mut pass = Pass::default();
     {
         let mut stmt = conn.prepare(
             "SELECT type, count(*) FROM resource WHERE fhir_version = ?1 AND deleted = 0 GROUP BY type",
@@ -229,32 +233,85 @@ pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
         })?;
         for row in rows {
             let (resource_type, n) = row?;
-            facts.by_type.insert(resource_type, n as u64);
+            pass.facts.by_type.insert(resource_type, n as u64);
         }
     }
-
-    let mut pair_counts: HashMap<(String, String), u64> = HashMap::new();
-    let mut quantity_counts: HashMap<String, u64> = HashMap::new();
-    let mut observations_by_patient: HashMap<String, u64> = HashMap::new();
-    let mut lab_since_2020 = Some(0u64);
-    let mut male_patients: HashSet<String> = HashSet::new();
-    let mut prefixes: BTreeSet<String> = BTreeSet::new();
-    // Each Condition's words (code text and displays) and its whole JSON in lowercase.
-    let mut conditions: Vec<(HashSet<String>, String)> = Vec::new();
-    let mut requests_by_medication: HashMap<String, u64> = HashMap::new();
-
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(&format!(
         "SELECT r.type, r.id, h.json FROM resource r JOIN history h ON h.seq = r.seq \
-         WHERE r.fhir_version = ?1 AND r.deleted = 0 AND r.type IN \
-         ('Observation', 'Patient', 'Condition', 'Encounter', 'MedicationRequest', 'Medication')",
-    )?;
+         WHERE r.fhir_version = ?1 AND r.deleted = 0 AND r.type IN {TYPES_SQL}"
+    ))?;
     let mut rows = stmt.query([version])?;
     while let Some(row) = rows.next()? {
         let resource_type: String = row.get(0)?;
         let id: String = row.get(1)?;
-        let json = row.get_ref(2)?.as_bytes()?;
+        pass.resource(&resource_type, id, row.get_ref(2)?.as_bytes()?)?;
+    }
+    Ok(pass.finish(seed))
+}
+
+/// Reads the facts of the PostgreSQL database at `url`, drawing parameter values with `seed`:
+/// the same statements over the same tables (the PostgreSQL store keeps SQLite's schema), on a
+/// connection of the harness's own, the rows streamed rather than collected.
+pub fn read_postgres(url: &str, seed: u64) -> anyhow::Result<Facts> {
+    use futures::TryStreamExt as _;
+
+    crate::pg::block_on(async {
+        let client = crate::pg::connect(url).await?;
+        let version = FhirVersion::R4.as_str();
+        let mut pass = Pass::default();
+        let rows = client
+            .query(
+                "SELECT type, count(*) FROM resource WHERE fhir_version = $1 AND deleted = 0 GROUP BY type",
+                &[&version],
+            )
+            .await?;
+        for row in rows {
+            let n: i64 = row.get(1);
+            pass.facts.by_type.insert(row.get(0), n as u64);
+        }
+        let statement = format!(
+            "SELECT r.type, r.id, h.json FROM resource r JOIN history h ON h.seq = r.seq \
+             WHERE r.fhir_version = $1 AND r.deleted = 0 AND r.type IN {TYPES_SQL}"
+        );
+        let rows = client
+            .query_raw(&statement, [version])
+            .await
+            .context("reading W4's resources")?;
+        futures::pin_mut!(rows);
+        while let Some(row) = rows.try_next().await? {
+            let resource_type: &str = row.get(0);
+            let id: String = row.get(1);
+            pass.resource(resource_type, id, row.get(2))?;
+        }
+        Ok::<_, anyhow::Error>(pass.finish(seed))
+    })?
+}
+
+/// One pass over the current resources: what each adds up to, then the draws.
+#[derive(Default)]
+struct Pass {
+    facts: Facts,
+    pair_counts: HashMap<(String, String), u64>,
+    quantity_counts: HashMap<String, u64>,
+    observations_by_patient: HashMap<String, u64>,
+    /// Laboratory Observations on or after 2020-01-01.
+    lab_since_2020: u64,
+    /// Whether some laboratory Observation's date is not a plain dateTime, which the pass does
+    /// not interpret.
+    lab_seen_other_date: bool,
+    male_patients: HashSet<String>,
+    prefixes: BTreeSet<String>,
+    /// Each Condition's words (code text and displays) and its whole JSON in lowercase.
+    conditions: Vec<(HashSet<String>, String)>,
+    requests_by_medication: HashMap<String, u64>,
+}
+
+impl Pass {
+    /// Adds one current resource.
+    fn resource(&mut self, resource_type: &str, id: String, json: &[u8]) -> anyhow::Result<()> {
         let context = || format!("{resource_type}/{id} in the database is not valid JSON");
-        match resource_type.as_str() {
+        let facts = &mut self.facts;
+        match resource_type {
             "Observation" => {
                 let o: Observation = serde_json::from_slice(json).with_context(context)?;
                 let codes = codes(o.code.as_ref());
@@ -264,11 +321,13 @@ pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
                     .and_then(|s| s.reference.as_deref())
                     .and_then(|r| reference_id(r, "Patient"));
                 if let Some(patient) = patient {
-                    *observations_by_patient
+                    *self
+                        .observations_by_patient
                         .entry(patient.to_owned())
                         .or_default() += 1;
                     for code in &codes {
-                        *pair_counts
+                        *self
+                            .pair_counts
                             .entry((patient.to_owned(), (*code).to_owned()))
                             .or_default() += 1;
                     }
@@ -278,7 +337,7 @@ pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
                     .is_some_and(|v| v > 100.0)
                 {
                     for code in &codes {
-                        *quantity_counts.entry((*code).to_owned()).or_default() += 1;
+                        *self.quantity_counts.entry((*code).to_owned()).or_default() += 1;
                     }
                 }
                 let laboratory = o
@@ -290,18 +349,18 @@ pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
                     let other_date = o.effective_period.is_some()
                         || o.effective_instant.is_some()
                         || o.effective_timing.is_some();
-                    let since = o.effective_date_time.as_deref().map(on_or_after_2020);
-                    lab_since_2020 = match (lab_since_2020, since, other_date) {
-                        (Some(n), Some(Some(true)), false) => Some(n + 1),
-                        (Some(n), None | Some(Some(false)), false) => Some(n),
-                        _ => None,
-                    };
+                    match o.effective_date_time.as_deref().map(on_or_after_2020) {
+                        _ if other_date => self.lab_seen_other_date = true,
+                        Some(Some(true)) => self.lab_since_2020 += 1,
+                        None | Some(Some(false)) => {}
+                        Some(None) => self.lab_seen_other_date = true,
+                    }
                 }
             }
             "Patient" => {
                 let p: Patient = serde_json::from_slice(json).with_context(context)?;
                 if p.gender.as_deref() == Some("male") {
-                    male_patients.insert(id.clone());
+                    self.male_patients.insert(id);
                 }
                 if p.birth_date.as_deref().is_some_and(born_after_1990) {
                     facts.born_after_1990 += 1;
@@ -312,7 +371,7 @@ pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
                     .and_then(|n| n.family.as_deref())
                     .and_then(|f| name_prefix(f, 4))
                 {
-                    prefixes.insert(prefix);
+                    self.prefixes.insert(prefix);
                 }
             }
             "Condition" => {
@@ -329,7 +388,7 @@ pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
                     }
                 }
                 let lower = String::from_utf8_lossy(json).to_lowercase();
-                conditions.push((condition_words, lower));
+                self.conditions.push((condition_words, lower));
             }
             "Encounter" => {
                 let e: Encounter = serde_json::from_slice(json).with_context(context)?;
@@ -353,7 +412,8 @@ pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
                     .and_then(|r| r.reference.as_deref())
                     .and_then(|r| reference_id(r, "Medication"))
                 {
-                    *requests_by_medication
+                    *self
+                        .requests_by_medication
                         .entry(medication.to_owned())
                         .or_default() += 1;
                 }
@@ -364,61 +424,77 @@ pub fn read(db: &Path, seed: u64) -> anyhow::Result<Facts> {
                     .into_iter()
                     .map(str::to_owned)
                     .collect();
-                facts.medication_codes.insert(id.clone(), codes);
+                facts.medication_codes.insert(id, codes);
             }
             _ => {}
         }
+        Ok(())
     }
 
-    facts.lab_since_2020 = lab_since_2020;
-    facts.male_observations = observations_by_patient
-        .iter()
-        .filter(|(patient, _)| male_patients.contains(*patient))
-        .map(|(_, n)| n)
-        .sum();
+    /// The facts, with parameter values drawn with `seed`.
+    fn finish(self, seed: u64) -> Facts {
+        let Pass {
+            mut facts,
+            pair_counts,
+            quantity_counts,
+            observations_by_patient,
+            lab_since_2020,
+            lab_seen_other_date,
+            male_patients,
+            prefixes,
+            conditions,
+            requests_by_medication,
+        } = self;
+        facts.lab_since_2020 = (!lab_seen_other_date).then_some(lab_since_2020);
+        facts.male_observations = observations_by_patient
+            .iter()
+            .filter(|(patient, _)| male_patients.contains(*patient))
+            .map(|(_, n)| n)
+            .sum();
 
-    let mut pairs: Vec<(String, String, u64)> = pair_counts
-        .into_iter()
-        .map(|((patient, code), n)| (patient, code, n))
-        .collect();
-    pairs.sort();
-    facts.patient_codes = draw(&pairs, POOL, seed ^ 1);
+        let mut pairs: Vec<(String, String, u64)> = pair_counts
+            .into_iter()
+            .map(|((patient, code), n)| (patient, code, n))
+            .collect();
+        pairs.sort();
+        facts.patient_codes = draw(&pairs, POOL, seed ^ 1);
 
-    let prefixes: Vec<String> = prefixes.into_iter().collect();
-    facts.name_prefixes = draw(&prefixes, POOL, seed ^ 2);
+        let prefixes: Vec<String> = prefixes.into_iter().collect();
+        facts.name_prefixes = draw(&prefixes, POOL, seed ^ 2);
 
-    let mut quantity: Vec<(String, u64)> = quantity_counts.into_iter().collect();
-    quantity.sort();
-    facts.quantity_codes = draw(&quantity, POOL, seed ^ 3);
+        let mut quantity: Vec<(String, u64)> = quantity_counts.into_iter().collect();
+        quantity.sort();
+        facts.quantity_codes = draw(&quantity, POOL, seed ^ 3);
 
-    // Words of five letters or more, which are words rather than abbreviations or numbers.
-    let vocabulary: BTreeSet<&String> = conditions
-        .iter()
-        .flat_map(|(words, _)| words)
-        .filter(|w| w.len() >= 5 && w.chars().all(|c| c.is_ascii_alphabetic()))
-        .collect();
-    let vocabulary: Vec<String> = vocabulary.into_iter().cloned().collect();
-    facts.words = draw(&vocabulary, WORD_POOL, seed ^ 4)
-        .into_iter()
-        .map(|word| {
-            let least = conditions.iter().filter(|(w, _)| w.contains(&word)).count() as u64;
-            let most = conditions
-                .iter()
-                .filter(|(_, json)| json.contains(word.as_str()))
-                .count() as u64;
-            (word, least, most)
-        })
-        .collect();
+        // Words of five letters or more, which are words rather than abbreviations or numbers.
+        let vocabulary: BTreeSet<&String> = conditions
+            .iter()
+            .flat_map(|(words, _)| words)
+            .filter(|w| w.len() >= 5 && w.chars().all(|c| c.is_ascii_alphabetic()))
+            .collect();
+        let vocabulary: Vec<String> = vocabulary.into_iter().cloned().collect();
+        facts.words = draw(&vocabulary, WORD_POOL, seed ^ 4)
+            .into_iter()
+            .map(|word| {
+                let least = conditions.iter().filter(|(w, _)| w.contains(&word)).count() as u64;
+                let most = conditions
+                    .iter()
+                    .filter(|(_, json)| json.contains(word.as_str()))
+                    .count() as u64;
+                (word, least, most)
+            })
+            .collect();
 
-    let mut rxnorm: BTreeMap<String, u64> = BTreeMap::new();
-    for (medication, n) in &requests_by_medication {
-        for code in facts.medication_codes.get(medication).into_iter().flatten() {
-            *rxnorm.entry(code.clone()).or_default() += n;
+        let mut rxnorm: BTreeMap<String, u64> = BTreeMap::new();
+        for (medication, n) in &requests_by_medication {
+            for code in facts.medication_codes.get(medication).into_iter().flatten() {
+                *rxnorm.entry(code.clone()).or_default() += n;
+            }
         }
+        let rxnorm: Vec<(String, u64)> = rxnorm.into_iter().collect();
+        facts.rxnorm_codes = draw(&rxnorm, POOL, seed ^ 5);
+        facts
     }
-    let rxnorm: Vec<(String, u64)> = rxnorm.into_iter().collect();
-    facts.rxnorm_codes = draw(&rxnorm, POOL, seed ^ 5);
-    Ok(facts)
 }
 
 #[cfg(test)]

@@ -176,14 +176,16 @@ pub fn load(server: &BenchServer, data: &IngestData, target: u64) -> anyhow::Res
             }
             Ok::<_, anyhow::Error>(())
         })?;
-        // The store checkpoints only passively, and under a writer that never pauses a passive
-        // checkpoint never catches up, so the WAL is never restarted: at a million resources
-        // it would grow past 30 GB. Between stages nothing writes, and a truncating checkpoint
-        // from here empties it.
-        if checkpoint(&server.db_path())? {
-            checkpoints += 1;
-        } else {
-            eprintln!("hale-bench: W4 load: a WAL checkpoint could not finish; loading on");
+        // The SQLite store checkpoints only passively, and under a writer that never pauses a
+        // passive checkpoint never catches up, so the WAL is never restarted: at a million
+        // resources it would grow past 30 GB. Between stages nothing writes, and a truncating
+        // checkpoint from here empties it. PostgreSQL recycles its own WAL.
+        if let Some(db) = server.sqlite_path() {
+            if checkpoint(&db)? {
+                checkpoints += 1;
+            } else {
+                eprintln!("hale-bench: W4 load: a WAL checkpoint could not finish; loading on");
+            }
         }
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -9,9 +9,11 @@
 //!   searches in flight, for requests per second; answers get the quick check
 //!   ([`shapes::quick_check`]), which leaves the CPUs to the server.
 //!
-//! The data is built once per harness run ([`load`]), or reused from a database an earlier run
-//! built (`--w4-db`), and stays for every run and shape. What the answers must be comes from
-//! [`facts`], read from the database file before any timing.
+//! The data is built once per harness run and backend ([`load`]), or reused from a database an
+//! earlier run built (`--w4-db` for SQLite, `--w4-pg-db` for PostgreSQL), and stays for every run
+//! and shape. What the answers must be comes from [`facts`], read from the database itself (the
+//! SQLite file, or the PostgreSQL database over a connection of the harness's own) before any
+//! timing.
 
 pub mod facts;
 pub mod load;
@@ -27,8 +29,9 @@ use serde_json::{Map, json};
 
 use crate::client::{self, Answer};
 use crate::data;
+use crate::pg;
 use crate::report::{self, CeilingRatio, Latency, RunChecks, Target, WorkloadResult, median};
-use crate::server::BenchServer;
+use crate::server::{Backend, BenchServer, Database};
 use crate::workload::read::splitmix64;
 use facts::Facts;
 use shapes::{Kind, Shape};
@@ -45,12 +48,17 @@ pub const DEFAULT_RESOURCES: u64 = 1_000_000;
 /// What W4 runs over.
 #[derive(Clone, Debug)]
 pub struct W4Options {
+    /// The store's backend.
+    pub backend: Backend,
     /// The Synthea folder to build the store from.
     pub data: Option<PathBuf>,
     /// Resources to load, at least.
     pub resources: u64,
-    /// A database file to build and keep, or to reuse if it exists.
+    /// A database file to build and keep, or to reuse if it exists (SQLite).
     pub db: Option<PathBuf>,
+    /// The URL of a PostgreSQL database to build and keep, or to reuse if it exists
+    /// (PostgreSQL).
+    pub pg_db: Option<String>,
     /// The seed of the parameter draws and of each run's choice of requests.
     pub seed: u64,
 }
@@ -104,7 +112,11 @@ pub fn prepare(options: &W4Options) -> anyhow::Result<Prepared> {
         mut checks,
         recorded,
     } = open_store(options)?;
-    let facts = facts::read(&server.db_path(), options.seed)?;
+    let facts = match (server.sqlite_path(), server.postgres_url()) {
+        (Some(db), _) => facts::read(&db, options.seed)?,
+        (None, Some(url)) => facts::read_postgres(url, options.seed)?,
+        (None, None) => anyhow::bail!("the store is neither SQLite nor PostgreSQL"),
+    };
     if let Some(recorded) = recorded {
         checks.equal(
             "W4 reused database: resources = those its build recorded",
@@ -122,14 +134,23 @@ pub fn prepare(options: &W4Options) -> anyhow::Result<Prepared> {
     })
 }
 
-/// Builds W4's store, or reopens the one `options.db` names, and starts a server over it.
-pub fn open_store(options: &W4Options) -> anyhow::Result<Store> {
-    let mut checks = RunChecks::default();
-    let reused = options.db.as_deref().filter(|db| db.exists());
-    // The W4 store runs with `synchronous=NORMAL`: it only matters to the load, which is setup
-    // and would otherwise wait on an fsync per commit, and not at all to the searches.
-    let (server, description, recorded) = match reused {
-        Some(db) => {
+/// A database W4 built and kept, found again: where it is and what its build recorded.
+struct Kept {
+    database: Database,
+    /// Where it is, for the report.
+    place: String,
+    marker: Marker,
+}
+
+/// The database a reusing run finds, if `options` names one that exists: an SQLite file
+/// (`--w4-db`) or a PostgreSQL database (`--w4-pg-db`), each with the marker its build wrote
+/// when it finished.
+fn find_kept(options: &W4Options) -> anyhow::Result<Option<Kept>> {
+    match &options.backend {
+        Backend::Sqlite => {
+            let Some(db) = options.db.as_deref().filter(|db| db.exists()) else {
+                return Ok(None);
+            };
             let text = std::fs::read(marker_path(db)).with_context(|| {
                 format!(
                     "{} exists but {} does not, so its build did not finish; delete it to build it again",
@@ -139,7 +160,83 @@ pub fn open_store(options: &W4Options) -> anyhow::Result<Store> {
             })?;
             let marker: Marker = serde_json::from_slice(&text)
                 .with_context(|| format!("reading {}", marker_path(db).display()))?;
-            let server = BenchServer::start_at(db, false)?;
+            Ok(Some(Kept {
+                database: Database::SqliteKept(db.to_owned()),
+                place: db.display().to_string(),
+                marker,
+            }))
+        }
+        Backend::Postgres { admin_url } => {
+            let Some(url) = &options.pg_db else {
+                return Ok(None);
+            };
+            if !pg::exists(admin_url, pg::database_name(url)?)? {
+                return Ok(None);
+            }
+            let marker = pg::read_marker(url)?.with_context(|| {
+                format!(
+                    "the database {} exists but holds no finished W4 build; drop it to build it again",
+                    pg::redacted(url)
+                )
+            })?;
+            Ok(Some(Kept {
+                database: Database::PostgresKept(url.clone()),
+                place: pg::redacted(url),
+                marker: Marker {
+                    description: marker.description,
+                    resources: marker.resources,
+                },
+            }))
+        }
+    }
+}
+
+/// The empty database a building run loads into: the one `--w4-db` or `--w4-pg-db` names
+/// (created, and kept afterwards), or a fresh one dropped after the run.
+fn database_to_build(options: &W4Options) -> anyhow::Result<Database> {
+    match (&options.backend, &options.db, &options.pg_db) {
+        (Backend::Sqlite, Some(db), _) => Ok(Database::SqliteKept(db.clone())),
+        (Backend::Postgres { admin_url }, _, Some(url)) => {
+            pg::create(admin_url, pg::database_name(url)?)?;
+            Ok(Database::PostgresKept(url.clone()))
+        }
+        (backend, _, _) => Database::fresh(backend),
+    }
+}
+
+/// Records that the build in `server`'s database finished, so that later runs may reuse it.
+fn write_marker(server: &BenchServer, marker: &Marker) -> anyhow::Result<()> {
+    match server.database() {
+        Database::SqliteKept(db) => {
+            std::fs::write(marker_path(db), serde_json::to_vec_pretty(marker)?)
+                .with_context(|| format!("writing {}", marker_path(db).display()))
+        }
+        Database::PostgresKept(url) => pg::write_marker(
+            url,
+            &pg::Marker {
+                description: marker.description.clone(),
+                resources: marker.resources,
+            },
+        ),
+        // A database dropped after the run needs no marker.
+        Database::SqliteTemporary(_) | Database::PostgresFresh(_) => Ok(()),
+    }
+}
+
+/// Builds W4's store, or reopens the one `options.db` (SQLite) or `options.pg_db` (PostgreSQL)
+/// names, and starts a server over it.
+pub fn open_store(options: &W4Options) -> anyhow::Result<Store> {
+    let mut checks = RunChecks::default();
+    // The W4 store runs with `synchronous=NORMAL` on SQLite: it only matters to the load, which
+    // is setup and would otherwise wait on an fsync per commit, and not at all to the searches.
+    // PostgreSQL keeps its server's settings.
+    let (server, description, recorded) = match find_kept(options)? {
+        Some(Kept {
+            database,
+            place,
+            marker,
+        }) => {
+            let server = BenchServer::start_on(database, false)?;
             // A database built by an older Hale may hold an index by other rules (or, after a
             // migration, none): rebuild it as `hale serve` would before answering, untimed.
             let engine = server.engine().clone();
@@ -152,20 +249,18 @@ pub fn open_store(options: &W4Options) -> anyhow::Result<Store> {
                     started.elapsed().as_secs_f64()
                 );
             }
-            let description = format!("{} (reused from {})", marker.description, db.display());
+            let description = format!("{} (reused from {place})", marker.description);
             (server, description, Some(marker.resources))
         }
         None => {
             let dir = options.data.as_deref().context(
-                "W4 and W6 need --data with a Synthea folder (its MedicationRequests reference Medication resources, which hale-synth does not write), or --w4-db with a database an earlier run built",
+                "W4 and W6 need --data with a Synthea folder (its MedicationRequests reference Medication resources, which hale-synth does not write), or --w4-db (--w4-pg-db) with a database an earlier run built",
             )?;
             let data = data::synthea(dir)?;
-            let server = match &options.db {
-                Some(db) => BenchServer::start_at(db, false)?,
-                None => BenchServer::start_temporary(false)?,
-            };
+            let server = BenchServer::start_on(database_to_build(options)?, false)?;
             eprintln!(
-                "hale-bench: W4 load: building a store of at least {} resources from {}",
+                "hale-bench: W4 load: building a {} store of at least {} resources from {}",
+                options.backend.label(),
                 report::thousands(options.resources as f64),
                 data.label
             );
@@ -173,25 +268,31 @@ pub fn open_store(options: &W4Options) -> anyhow::Result<Store> {
             let load_ok = loaded.checks.0.iter().all(|c| c.passed);
             checks.0.extend(loaded.checks.0.iter().cloned());
             let server = server.reopen()?;
+            let settled = match options.backend {
+                Backend::Sqlite => format!("{} WAL checkpoints", loaded.checkpoints),
+                Backend::Postgres { .. } => "VACUUM ANALYZE afterwards".into(),
+            };
             let description = format!(
-                "{} resources: the {} shared batch Bundles of {} once, then its {} patient transaction Bundles {:.2} times ({} Bundles), loaded in process in {:.0} s with {} WAL checkpoints",
+                "{} resources in {}: the {} shared batch Bundles of {} once, then its {} patient transaction Bundles {:.2} times ({} Bundles), loaded in process in {:.0} s ({} resources/s) with {settled}",
                 report::thousands((loaded.created) as f64),
+                options.backend.label(),
                 data.shared.len(),
                 data.label,
                 data.patients.len(),
                 loaded.rounds,
                 loaded.patient_bundles,
                 loaded.seconds,
-                loaded.checkpoints,
+                report::thousands(loaded.created as f64 / loaded.seconds.max(1e-9)),
             );
             eprintln!("hale-bench: W4 store: {description}");
-            if let (Some(db), true) = (&options.db, load_ok) {
-                let marker = Marker {
-                    description: description.clone(),
-                    resources: loaded.created,
-                };
-                std::fs::write(marker_path(db), serde_json::to_vec_pretty(&marker)?)
-                    .with_context(|| format!("writing {}", marker_path(db).display()))?;
+            if load_ok {
+                write_marker(
+                    &server,
+                    &Marker {
+                        description: description.clone(),
+                        resources: loaded.created,
+                    },
+                )?;
             }
             (server, description, None)
         }
