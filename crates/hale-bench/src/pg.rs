@@ -94,21 +94,22 @@ pub fn exists(admin_url: &str, name: &str) -> anyhow::Result<bool> {
 
 /// Creates the database `name` on the server of `admin_url`.
 pub fn create(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        plain_identifier(name),
-        "{name:?} is not a plain lower-case database name"
-    );
-    block_on(async {
-        let admin = connect(admin_url).await?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .with_context(|| format!("creating the database {name}"))
-    })?
+    on_database(admin_url, name, "creating", "CREATE DATABASE {}")
 }
 
 /// Drops the database `name`, closing whatever connections it still has.
 pub fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    on_database(
+        admin_url,
+        name,
+        "dropping",
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+    )
+}
+
+/// Runs `statement` with the database `name` in place of `{}`, on the server of `admin_url`.
+/// The name goes into the text as it is (a statement cannot bind it), so only plain names pass.
+fn on_database(admin_url: &str, name: &str, doing: &str, statement: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         plain_identifier(name),
         "{name:?} is not a plain lower-case database name"
@@ -116,9 +117,9 @@ pub fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     block_on(async {
         let admin = connect(admin_url).await?;
         admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .batch_execute(&statement.replace("{}", name))
             .await
-            .with_context(|| format!("dropping the database {name}"))
+            .with_context(|| format!("{doing} the database {name}"))
     })?
 }
 
