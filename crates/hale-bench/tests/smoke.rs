@@ -86,14 +86,8 @@ fn every_workload_runs_small_and_reports() {
     let path = report
         .write_json(dir.path())
         .unwrap_or_else(|e| panic!("writing the JSON: {e:#}"));
-    let written: serde_json::Value = std::fs::read(&path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
-    let latest: serde_json::Value = std::fs::read(dir.path().join("latest.json"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let written: serde_json::Value = json_file(&path);
+    let latest: serde_json::Value = json_file(&dir.path().join("latest.json"));
     assert_eq!(written, latest);
     assert_eq!(written["schema_version"], 1);
     assert_eq!(written["results"][0]["id"], "W1");
@@ -449,10 +443,7 @@ fn ingest_and_read_run_small_on_postgres() {
     let path = report
         .write_json(dir.path())
         .unwrap_or_else(|e| panic!("writing the JSON: {e:#}"));
-    let written: serde_json::Value = std::fs::read(&path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let written: serde_json::Value = json_file(&path);
     assert_eq!(written["results"][2]["backend"], "postgres");
     assert_eq!(written["comparison"][0]["id"], "W1");
     assert!(written["comparison"][0]["target"]["met"].is_boolean());
@@ -462,4 +453,13 @@ fn ingest_and_read_run_small_on_postgres() {
         .unwrap_or_else(|e| panic!("listing databases: {e:#}"));
     let left: Vec<&String> = after.iter().filter(|d| !before.contains(d)).collect();
     assert!(left.is_empty(), "databases left behind: {left:?}");
+}
+
+/// The JSON in the file at `path`, or `Null` when it is missing or not JSON, so that the
+/// assertions on it fail with what they expected.
+fn json_file(path: &std::path::Path) -> serde_json::Value {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
 }
