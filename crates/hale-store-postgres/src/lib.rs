@@ -131,4 +131,54 @@ mod tests {
         );
         drop(a);
     }
+
+    /// The stored JSON is compressed with LZ4 on a server that has it, and a version written
+    /// with it reads back whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn history_json_is_compressed_with_lz4() {
+        let Some(url) = testing::fresh_database().await else {
+            return;
+        };
+        let store = PgStore::connect(PgConfig::new(&url)).await.unwrap();
+        let client = store.client().await.unwrap();
+        let has_lz4 = client
+            .batch_execute("SET default_toast_compression = 'lz4'")
+            .await
+            .is_ok();
+        let method: i8 = client
+            .query_one(
+                "SELECT attcompression FROM pg_attribute \
+                 WHERE attrelid = 'history'::regclass AND attname = 'json'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(method as u8, if has_lz4 { b'l' } else { 0 });
+        // A value large and repetitive enough to be compressed, written and read back.
+        let json: Vec<u8> = b"{\"resourceType\":\"Basic\"}"
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(b' ', 100_000))
+            .collect();
+        client
+            .execute(
+                "INSERT INTO history (seq, rid, version_id, last_updated, method, json) \
+                 VALUES (1, 1, 1, 0, 'POST', $1)",
+                &[&json],
+            )
+            .await
+            .unwrap();
+        let row = client
+            .query_one(
+                "SELECT json, pg_column_compression(json) FROM history WHERE seq = 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, Vec<u8>>(0), json);
+        if has_lz4 {
+            assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("lz4"));
+        }
+    }
 }

@@ -8,6 +8,7 @@ use crate::backend;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_resources.sql"),
     include_str!("../migrations/0002_identity_jobs.sql"),
+    include_str!("../migrations/0003_history_lz4.sql"),
 ];
 
 /// How many migrations this build has.
