@@ -132,6 +132,68 @@ mod tests {
         drop(a);
     }
 
+    /// Searches, counts and includes are planned for their values, and the connection goes back
+    /// to the pool with PostgreSQL's default, so that the reads by id that follow on it keep
+    /// their generic plan.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn searches_leave_the_connection_with_the_default_plan_mode() {
+        use hale_fhir::FhirVersion;
+        use hale_search::query::{Include, SearchQuery};
+        use hale_store::{PageRequest, ResourceKey, ResourceStore, Scope};
+
+        let Some(url) = testing::fresh_database().await else {
+            return;
+        };
+        // One connection, so that every call below runs on the connection checked at the end.
+        let store = PgStore::connect(PgConfig {
+            pool_size: 1,
+            ..PgConfig::new(&url)
+        })
+        .await
+        .unwrap();
+        let query = SearchQuery::new("Patient", Vec::new());
+        let (all, r4) = (Scope::All, FhirVersion::R4);
+        store
+            .search(
+                &all,
+                r4,
+                &query,
+                &PageRequest {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.count(&all, r4, &query, None).await.unwrap(), 0);
+        let include = Include {
+            source_type: "Encounter",
+            code: Some("subject"),
+            target_type: None,
+            iterate: false,
+        };
+        let sources = [ResourceKey {
+            resource_type: "Patient".into(),
+            id: "p".into(),
+        }];
+        assert!(
+            store
+                .include(&all, r4, &include, true, &sources)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let mode: String = store
+            .client()
+            .await
+            .unwrap()
+            .query_one("SHOW plan_cache_mode", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(mode, "auto");
+    }
+
     /// The stored JSON is compressed with LZ4 on a server that has it, and a version written
     /// with it reads back whole.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

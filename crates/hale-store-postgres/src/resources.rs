@@ -109,6 +109,18 @@ async fn rows_of(client: &deadpool_postgres::Object, sql: &Sql) -> Result<Vec<Ro
     client.query(&statement, &refs).await.map_err(backend)
 }
 
+/// The setting that plans a prepared statement for the values of each execution.
+///
+/// PostgreSQL otherwise switches a prepared statement to a generic plan, made for average values,
+/// once that plan looks no costlier than the plans for actual values. A search's cost depends on
+/// how many rows its values match, which the generic plan cannot know, and at a million
+/// resources it was many times slower: 20 ms instead of 2.6 for the count of a patient's
+/// Observations with one code, 620 ms instead of 4 for ten Patients' Encounters. Searches,
+/// counts, includes and export pages are therefore planned at every execution, a fraction of a
+/// millisecond. Reads by id keep the generic plan: planning would triple their cost and could
+/// not find a better plan.
+const CUSTOM_PLANS: &str = "plan_cache_mode = force_custom_plan";
+
 /// A pooled connection driven from a blocking thread. It is shared (`Arc`) so that a write
 /// transaction can hand inserts to a task that sends them while the closure goes on.
 pub(crate) struct Conn {
@@ -217,17 +229,34 @@ impl Conn {
     }
 
     fn count_of(&self, sql: &Sql) -> Result<u64, StoreError> {
-        let rows = self.query(sql)?;
-        let n: i64 = rows
-            .first()
-            .map_or(Ok(0), |row| row.try_get(0))
-            .map_err(backend)?;
-        Ok(n as u64)
+        count_in(&self.query(sql)?)
     }
 
-    /// Runs `work` on one snapshot.
+    /// The rows of a search statement (a count, an include, an export page), planned for the
+    /// values it is given; see [`CUSTOM_PLANS`].
+    fn planned(&self, sql: &Sql) -> Result<Vec<Row>, StoreError> {
+        self.runtime.block_on(async {
+            // The three go out in this order in one pipeline, so the statement runs between the
+            // two settings. A statement this connection has not prepared yet is sent after its
+            // preparation, hence after the reset; its first executions are planned for their
+            // values anyway (PostgreSQL tries the generic plan only from the sixth on).
+            let set = format!("SET {CUSTOM_PLANS}");
+            let (set, rows, reset) = tokio::join!(
+                self.client.batch_execute(&set),
+                rows_of(&self.client, sql),
+                self.client.batch_execute("RESET plan_cache_mode"),
+            );
+            set.map_err(backend)?;
+            reset.map_err(backend)?;
+            rows
+        })
+    }
+
+    /// Runs `work` on one snapshot, with its statements planned for their values.
     fn snapshot<T>(&self, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
-        self.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        self.batch(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL {CUSTOM_PLANS}"
+        ))?;
         let result = work();
         let ended = self.batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
         let value = result?;
@@ -263,6 +292,15 @@ impl RecordRows for Conn {
     fn count(&self, sql: &Sql) -> Result<u64, StoreError> {
         self.count_of(sql)
     }
+}
+
+/// The number a `count(*)` statement selected.
+fn count_in(rows: &[Row]) -> Result<u64, StoreError> {
+    let n: i64 = rows
+        .first()
+        .map_or(Ok(0), |row| row.try_get(0))
+        .map_err(backend)?;
+    Ok(n as u64)
 }
 
 /// Reads a row selected with [`COLUMNS`].
@@ -1128,7 +1166,7 @@ impl ResourceStore for PgStore {
                 &query,
                 limit,
             )?;
-            conn.resources(&sql)
+            conn.planned(&sql)?.iter().map(resource).collect()
         })
         .await
     }
@@ -1198,7 +1236,7 @@ impl ResourceStore for PgStore {
                 &query,
                 horizon,
             )?;
-            conn.count_of(&sql)
+            count_in(&conn.planned(&sql)?)
         })
         .await
     }
@@ -1222,7 +1260,7 @@ impl ResourceStore for PgStore {
                 reverse,
                 &sources,
             )?;
-            conn.resources(&sql)
+            conn.planned(&sql)?.iter().map(resource).collect()
         })
         .await
     }
@@ -1247,7 +1285,7 @@ impl ResourceStore for PgStore {
                 horizon,
             )?;
             let (mut n, mut cuts) = (0_u64, Vec::new());
-            for row in conn.query(&sql)? {
+            for row in conn.planned(&sql)? {
                 n += 1;
                 if n % every == 0 {
                     cuts.push(row.try_get(0).map_err(backend)?);
@@ -1279,7 +1317,7 @@ impl ResourceStore for PgStore {
                 upto,
                 limit,
             )?;
-            conn.query(&sql)?
+            conn.planned(&sql)?
                 .iter()
                 .map(|row| {
                     let json: Vec<u8> = row.try_get(0).map_err(backend)?;

@@ -126,6 +126,27 @@ impl Dialect {
         }
     }
 
+    /// The opening of `column IN (subquery)` for a subquery of a few rows, such as the targets of
+    /// one page's includes; [`Dialect::in_few_end`] closes it. PostgreSQL writes
+    /// `column = ANY(ARRAY(subquery))`, which runs the subquery once, first, and then seeks
+    /// `column` row by row. With `IN`, the generic plan of a prepared statement, which cannot know
+    /// how few the rows are, may scan a whole type and probe the subquery for each of its rows:
+    /// 600 ms instead of 4 ms for ten Patients' Encounters among a million resources.
+    pub fn in_few(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("{column} IN ("),
+            Dialect::Postgres => format!("{column} = ANY(ARRAY("),
+        }
+    }
+
+    /// The end of [`Dialect::in_few`].
+    pub fn in_few_end(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => ")",
+            Dialect::Postgres => "))",
+        }
+    }
+
     /// The character after every character a resource's text can hold, as an SQL expression.
     pub fn last_character(self) -> &'static str {
         match self {

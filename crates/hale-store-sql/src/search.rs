@@ -239,15 +239,29 @@ pub fn page_sql(
                 ));
             }
             // The groups are disjoint and each comes in row order, so the compound `ORDER BY`
-            // merges them and the `LIMIT` stops it.
+            // merges them and the `LIMIT` stops it. PostgreSQL (15) merges only arms that are
+            // ordered and limited themselves: given the order on the `UNION ALL` alone, it reads
+            // every arm whole and sorts, which is every operator-owned row of the type.
+            let limited = dialect == Dialect::Postgres;
             sql.push(" FROM (");
             for (idx, arm) in arms.into_iter().enumerate() {
                 if idx > 0 {
                     sql.push(" UNION ALL ");
                 }
+                if limited {
+                    sql.push("(");
+                }
                 sql.push(&format!("SELECT {row} AS rid "));
                 sql.append(arm);
                 window(&mut sql);
+                if limited {
+                    order(&mut sql, "", "rid");
+                    sql.push(" LIMIT ");
+                    sql.bind(
+                        i64::try_from(page.limit.saturating_add(page.offset)).unwrap_or(i64::MAX),
+                    );
+                    sql.push(")");
+                }
             }
             order(&mut sql, "", "rid");
         }
@@ -452,7 +466,8 @@ pub fn include(
         // `CROSS JOIN` fixes the order: for each target and each parameter id, one seek in the
         // (param, target_id, rid, target_type) index.
         sql.push(&format!(
-            " AND r.rid IN (SELECT e.rid FROM {}",
+            " AND {}SELECT e.rid FROM {}",
+            d.in_few("r.rid"),
             d.json_rows("j")
         ));
         sql.params.push(Value::Text(
@@ -465,7 +480,8 @@ pub fn include(
             " CROSS JOIN idx_reference e WHERE e.param = {}",
             d.json_integer("c.value")
         ));
-        sql.push(" AND e.target_id = j.value ->> 1 AND e.target_type = j.value ->> 0)");
+        sql.push(" AND e.target_id = j.value ->> 1 AND e.target_type = j.value ->> 0");
+        sql.push(d.in_few_end());
     } else {
         let ids: Vec<&str> = sources
             .iter()
@@ -475,11 +491,12 @@ pub fn include(
         // The sources `s` are only those in scope, and `t` is the row of `r`, which carries the
         // scope above.
         sql.push(&format!(
-            " AND r.rid IN (SELECT t.rid FROM {} \
+            " AND {}SELECT t.rid FROM {} \
              {cj} resource s ON s.fhir_version = ? AND s.type = ? AND s.id = {} \
              {cj} idx_reference e ON e.rid = s.rid \
              {cj} resource t ON t.fhir_version = s.fhir_version AND t.type = e.target_type AND t.id = e.target_id \
              WHERE {} = 0",
+            d.in_few("r.rid"),
             d.json_rows("j"),
             d.json_text("j.value"),
             d.unindexed("s.deleted")
@@ -500,7 +517,7 @@ pub fn include(
             sql.push(" AND e.target_type = ");
             sql.bind(target_type);
         }
-        sql.push(")");
+        sql.push(d.in_few_end());
     }
     sql.push(" ORDER BY r.rid");
     Ok(sql)
