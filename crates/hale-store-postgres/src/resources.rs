@@ -109,7 +109,8 @@ async fn rows_of(client: &deadpool_postgres::Object, sql: &Sql) -> Result<Vec<Ro
     client.query(&statement, &refs).await.map_err(backend)
 }
 
-/// The setting that plans a prepared statement for the values of each execution.
+/// The setting that plans a prepared statement for the values of each execution, as a macro so
+/// that statements can embed it.
 ///
 /// PostgreSQL otherwise switches a prepared statement to a generic plan, made for average values,
 /// once that plan looks no costlier than the plans for actual values. A search's cost depends on
@@ -119,7 +120,17 @@ async fn rows_of(client: &deadpool_postgres::Object, sql: &Sql) -> Result<Vec<Ro
 /// counts, includes and export pages are therefore planned at every execution, a fraction of a
 /// millisecond. Reads by id keep the generic plan: planning would triple their cost and could
 /// not find a better plan.
-const CUSTOM_PLANS: &str = "plan_cache_mode = force_custom_plan";
+macro_rules! custom_plans {
+    () => {
+        "plan_cache_mode = force_custom_plan"
+    };
+}
+
+/// Begins a read-only snapshot whose statements are planned for their values.
+const BEGIN_SNAPSHOT: &str = concat!(
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL ",
+    custom_plans!()
+);
 
 /// A pooled connection driven from a blocking thread. It is shared (`Arc`) so that a write
 /// transaction can hand inserts to a task that sends them while the closure goes on.
@@ -233,16 +244,15 @@ impl Conn {
     }
 
     /// The rows of a search statement (a count, an include, an export page), planned for the
-    /// values it is given; see [`CUSTOM_PLANS`].
+    /// values it is given (see `custom_plans!`).
     fn planned(&self, sql: &Sql) -> Result<Vec<Row>, StoreError> {
         self.runtime.block_on(async {
             // The three go out in this order in one pipeline, so the statement runs between the
             // two settings. A statement this connection has not prepared yet is sent after its
             // preparation, hence after the reset; its first executions are planned for their
             // values anyway (PostgreSQL tries the generic plan only from the sixth on).
-            let set = format!("SET {CUSTOM_PLANS}");
             let (set, rows, reset) = tokio::join!(
-                self.client.batch_execute(&set),
+                self.client.batch_execute(concat!("SET ", custom_plans!())),
                 rows_of(&self.client, sql),
                 self.client.batch_execute("RESET plan_cache_mode"),
             );
@@ -254,10 +264,48 @@ impl Conn {
 
     /// Runs `work` on one snapshot, with its statements planned for their values.
     fn snapshot<T>(&self, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
-        self.batch(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL {CUSTOM_PLANS}"
-        ))?;
-        let result = work();
+        self.batch(BEGIN_SNAPSHOT)?;
+        self.end_snapshot(work())
+    }
+
+    /// Runs `work` on one snapshot with the horizon of a page: `first`, the horizon of the page
+    /// the search began with, or else the snapshot's own, read in the round trip that begins it.
+    fn snapshot_at<T>(
+        &self,
+        first: Option<i64>,
+        work: impl FnOnce(i64) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let horizon = match first {
+            Some(horizon) => {
+                self.batch(BEGIN_SNAPSHOT)?;
+                horizon
+            }
+            None => {
+                let text = format!("{BEGIN_SNAPSHOT}; {}", statements::HORIZON);
+                let messages = self
+                    .runtime
+                    .block_on(self.client.simple_query(&text))
+                    .map_err(backend)?;
+                let read = messages.iter().find_map(|message| match message {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
+                    _ => None,
+                });
+                match read.and_then(|text| text.parse().ok()) {
+                    Some(horizon) => horizon,
+                    None => {
+                        let _ = self.batch("ROLLBACK");
+                        return Err(StoreError::Backend(format!(
+                            "the horizon statement answered {read:?}"
+                        )));
+                    }
+                }
+            }
+        };
+        self.end_snapshot(work(horizon))
+    }
+
+    /// Commits a snapshot after `result`, or rolls it back after an error.
+    fn end_snapshot<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         let ended = self.batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
         let value = result?;
         ended?;
@@ -1180,7 +1228,7 @@ impl ResourceStore for PgStore {
     ) -> Result<SearchPage, StoreError> {
         let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
         self.with_conn(move |conn, ids| {
-            conn.snapshot(|| {
+            conn.snapshot_at(page.horizon, |horizon| {
                 let lookup = reader(conn, ids);
                 let source = statements::page_source(
                     &lookup,
@@ -1190,7 +1238,6 @@ impl ResourceStore for PgStore {
                     &query,
                     &page,
                 )?;
-                let horizon = conn.horizon(page.horizon)?;
                 let (sql, backwards) =
                     statements::page_sql(Postgres, source, &page, horizon, COLUMNS)?;
                 let mut hits = Vec::new();
@@ -1340,8 +1387,7 @@ impl ResourceStore for PgStore {
     ) -> Result<RecordPage, StoreError> {
         let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
         self.with_conn(move |conn, ids| {
-            conn.snapshot(|| {
-                let horizon = conn.horizon(page.horizon)?;
+            conn.snapshot_at(page.horizon, |horizon| {
                 let reader = Reader::new(&reader(conn, ids), Postgres, &scope, &query, horizon)?;
                 let after = page.after.as_ref().map(position_key).transpose()?;
                 let (keys, total) = reader.page(conn, &page, after.as_ref())?;
