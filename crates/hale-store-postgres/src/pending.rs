@@ -165,8 +165,6 @@ pub(crate) const EARLY_ROWS: usize = 4096;
 #[derive(Default)]
 pub(crate) struct Pending {
     rows: [Vec<Vec<Cell>>; TABLES.len()],
-    /// Rows over every table.
-    count: usize,
 }
 
 /// One statement of a flush.
@@ -186,21 +184,19 @@ impl Pending {
             .position(|t| t.name == table.name)
             .expect("every table the write path uses is in TABLES");
         self.rows[slot].push(cells);
-        self.count += 1;
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.count == 0
+        self.rows.iter().all(Vec::is_empty)
     }
 
-    /// Rows collected since they were last taken.
+    /// Rows collected since they were last taken, over every table.
     pub(crate) fn len(&self) -> usize {
-        self.count
+        self.rows.iter().map(Vec::len).sum()
     }
 
     /// Takes every row collected so far as the statements that insert them.
     pub(crate) fn take(&mut self) -> Vec<Batch> {
-        self.count = 0;
         let mut sends = Vec::new();
         for (table, rows) in TABLES.iter().zip(self.rows.iter_mut()) {
             let rows = std::mem::take(rows);

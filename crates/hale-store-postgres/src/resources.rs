@@ -275,33 +275,33 @@ impl Conn {
         first: Option<i64>,
         work: impl FnOnce(i64) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let horizon = match first {
-            Some(horizon) => {
-                self.batch(BEGIN_SNAPSHOT)?;
-                horizon
+        if let Some(horizon) = first {
+            return self.snapshot(|| work(horizon));
+        }
+        match self.begin_at_horizon() {
+            Ok(horizon) => self.end_snapshot(work(horizon)),
+            Err(e) => {
+                // The snapshot may have begun before what failed; the connection goes back to
+                // the pool outside any transaction.
+                let _ = self.batch("ROLLBACK");
+                Err(e)
             }
-            None => {
-                let text = format!("{BEGIN_SNAPSHOT}; {}", statements::HORIZON);
-                let messages = self
-                    .runtime
-                    .block_on(self.client.simple_query(&text))
-                    .map_err(backend)?;
-                let read = messages.iter().find_map(|message| match message {
-                    tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
-                    _ => None,
-                });
-                match read.and_then(|text| text.parse().ok()) {
-                    Some(horizon) => horizon,
-                    None => {
-                        let _ = self.batch("ROLLBACK");
-                        return Err(StoreError::Backend(format!(
-                            "the horizon statement answered {read:?}"
-                        )));
-                    }
-                }
-            }
-        };
-        self.end_snapshot(work(horizon))
+        }
+    }
+
+    /// Begins a snapshot and reads its horizon, in one round trip.
+    fn begin_at_horizon(&self) -> Result<i64, StoreError> {
+        let text = format!("{BEGIN_SNAPSHOT}; {}", statements::HORIZON);
+        let messages = self
+            .runtime
+            .block_on(self.client.simple_query(&text))
+            .map_err(backend)?;
+        let read = messages.iter().find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        });
+        read.and_then(|text| text.parse().ok())
+            .ok_or_else(|| StoreError::Backend(format!("the horizon statement answered {read:?}")))
     }
 
     /// Commits a snapshot after `result`, or rolls it back after an error.
@@ -312,14 +312,10 @@ impl Conn {
         Ok(value)
     }
 
-    fn horizon(&self, first: Option<i64>) -> Result<i64, StoreError> {
-        match first {
-            Some(horizon) => Ok(horizon),
-            None => {
-                let rows = self.execute(statements::HORIZON, &[])?;
-                rows[0].try_get(0).map_err(backend)
-            }
-        }
+    /// The highest row number committed.
+    fn horizon(&self) -> Result<i64, StoreError> {
+        let rows = self.execute(statements::HORIZON, &[])?;
+        rows[0].try_get(0).map_err(backend)
     }
 }
 
@@ -1376,7 +1372,7 @@ impl ResourceStore for PgStore {
     }
 
     async fn horizon(&self) -> Result<i64, StoreError> {
-        self.with_conn(|conn, _| conn.horizon(None)).await
+        self.with_conn(|conn, _| conn.horizon()).await
     }
 
     async fn record(
