@@ -81,8 +81,13 @@ impl Engine {
         let query = &request.query;
         let count_only = request.summary == Some(Summary::Count) || spec.count == 0;
         let backwards = spec.before.is_some();
-        let (mut hits, horizon) = if count_only {
-            (Vec::new(), spec.horizon)
+        let wants_total = match request.total {
+            Some(TotalMode::None) => count_only,
+            Some(TotalMode::Estimate) => spec.known_total.is_none(),
+            _ => true,
+        };
+        let (mut hits, horizon, counted) = if count_only {
+            (Vec::new(), spec.horizon, None)
         } else {
             // One match more than the page tells whether another page lies beyond it.
             let page = PageRequest {
@@ -92,12 +97,13 @@ impl Engine {
                 after: spec.after.clone(),
                 before: spec.before.clone(),
                 horizon: spec.horizon,
+                total: wants_total,
             };
             let page = self
                 .store
                 .search(&ctx.scope, ctx.fhir_version, query, &page)
                 .await?;
-            (page.hits, Some(page.horizon))
+            (page.hits, Some(page.horizon), page.total)
         };
         let more = hits.len() > spec.count;
         if more {
@@ -112,10 +118,13 @@ impl Engine {
         } else {
             (more, spec.after.is_some() || spec.skip > 0)
         };
-        let total = match request.total {
-            Some(TotalMode::None) if !count_only => None,
-            Some(TotalMode::Estimate) if spec.known_total.is_some() => spec.known_total,
-            _ => Some(
+        // A page brings its total along; a count-only request asks the store for it alone.
+        let total = match (wants_total, counted) {
+            (false, _) if request.total == Some(TotalMode::None) => None,
+            // An estimate the first page counted and the cursor carries.
+            (false, _) => spec.known_total,
+            (true, Some(total)) => Some(total),
+            (true, None) => Some(
                 self.store
                     .count(&ctx.scope, ctx.fhir_version, query, horizon)
                     .await?,

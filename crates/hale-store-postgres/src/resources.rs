@@ -102,11 +102,30 @@ type Statement = (String, Vec<Cell>);
 
 /// The rows of a statement of the shared builders, on `client`.
 async fn rows_of(client: &deadpool_postgres::Object, sql: &Sql) -> Result<Vec<Row>, StoreError> {
-    let text = sql.text_for(Postgres);
+    let statement = prepared(client, sql).await?;
+    rows_prepared(client, &statement, sql).await
+}
+
+/// A statement of the shared builders, prepared on `client` (once per connection).
+async fn prepared(
+    client: &deadpool_postgres::Object,
+    sql: &Sql,
+) -> Result<tokio_postgres::Statement, StoreError> {
+    client
+        .prepare_cached(&sql.text_for(Postgres))
+        .await
+        .map_err(backend)
+}
+
+/// The rows of `statement`, prepared from `sql`, with `sql`'s parameters.
+async fn rows_prepared(
+    client: &deadpool_postgres::Object,
+    statement: &tokio_postgres::Statement,
+    sql: &Sql,
+) -> Result<Vec<Row>, StoreError> {
     let params: Vec<Param<'_>> = sql.params.iter().map(Param).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let statement = client.prepare_cached(&text).await.map_err(backend)?;
-    client.query(&statement, &refs).await.map_err(backend)
+    client.query(statement, &refs).await.map_err(backend)
 }
 
 /// The setting that plans a prepared statement for the values of each execution, as a macro so
@@ -296,12 +315,61 @@ impl Conn {
             .runtime
             .block_on(self.client.simple_query(&text))
             .map_err(backend)?;
-        let read = messages.iter().find_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
-            _ => None,
-        });
-        read.and_then(|text| text.parse().ok())
-            .ok_or_else(|| StoreError::Backend(format!("the horizon statement answered {read:?}")))
+        horizon_in(&messages)
+    }
+
+    /// Reads a search page, and its count when `count` is given, in one snapshot and in one
+    /// round trip: the snapshot's `BEGIN` (reading its horizon when `first` is `None`), the
+    /// page, the count and the `COMMIT` go out together, and the answers come back together.
+    /// A first page's statements must not bound rows by the horizon they do not know yet; they
+    /// need not, since the snapshot that reads the horizon holds no row beyond it.
+    ///
+    /// After an error the snapshot is aborted, the statements after it fail, and the `COMMIT`
+    /// rolls it back, so the connection goes back to the pool outside any transaction.
+    fn page_and_count(
+        &self,
+        first: Option<i64>,
+        page: &Sql,
+        count: Option<&Sql>,
+    ) -> Result<(Vec<Row>, i64, Option<u64>), StoreError> {
+        let client = &*self.client;
+        self.runtime.block_on(async {
+            // A statement's execution goes out when its preparation has answered, which would be
+            // after the `COMMIT`, so both are prepared first (a round trip only the first time
+            // this connection sees them).
+            let page_statement = prepared(client, page).await?;
+            let count_statement = match count {
+                Some(sql) => Some((prepared(client, sql).await?, sql)),
+                None => None,
+            };
+            let begin = match first {
+                Some(_) => BEGIN_SNAPSHOT.to_string(),
+                None => format!("{BEGIN_SNAPSHOT}; {}", statements::HORIZON),
+            };
+            // `join!` polls in order, and each request is sent when first polled, so they reach
+            // the server in this order.
+            let (begun, rows, counted, ended) = tokio::join!(
+                client.simple_query(&begin),
+                rows_prepared(client, &page_statement, page),
+                async {
+                    match &count_statement {
+                        Some((statement, sql)) => {
+                            count_in(&rows_prepared(client, statement, sql).await?).map(Some)
+                        }
+                        None => Ok(None),
+                    }
+                },
+                client.batch_execute("COMMIT"),
+            );
+            let begun = begun.map_err(backend)?;
+            let horizon = match first {
+                Some(horizon) => horizon,
+                None => horizon_in(&begun)?,
+            };
+            let (rows, counted) = (rows?, counted?);
+            ended.map_err(backend)?;
+            Ok((rows, horizon, counted))
+        })
     }
 
     /// Commits a snapshot after `result`, or rolls it back after an error.
@@ -336,6 +404,16 @@ impl RecordRows for Conn {
     fn count(&self, sql: &Sql) -> Result<u64, StoreError> {
         self.count_of(sql)
     }
+}
+
+/// The horizon that the last statement of a snapshot's `BEGIN` read.
+fn horizon_in(messages: &[tokio_postgres::SimpleQueryMessage]) -> Result<i64, StoreError> {
+    let read = messages.iter().find_map(|message| match message {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
+        _ => None,
+    });
+    read.and_then(|text| text.parse().ok())
+        .ok_or_else(|| StoreError::Backend(format!("the horizon statement answered {read:?}")))
 }
 
 /// The number a `count(*)` statement selected.
@@ -1224,39 +1302,49 @@ impl ResourceStore for PgStore {
     ) -> Result<SearchPage, StoreError> {
         let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
         self.with_conn(move |conn, ids| {
-            conn.snapshot_at(page.horizon, |horizon| {
-                let lookup = reader(conn, ids);
-                let source = statements::page_source(
+            let lookup = reader(conn, ids);
+            let source =
+                statements::page_source(&lookup, Postgres, &scope, fhir_version, &query, &page)?;
+            // See `Conn::page_and_count` for why a first page is not bounded.
+            let bound = page.horizon.unwrap_or(i64::MAX);
+            let (sql, backwards) = statements::page_sql(Postgres, source, &page, bound, COLUMNS)?;
+            let count = if page.total {
+                Some(statements::count(
                     &lookup,
                     Postgres,
                     &scope,
                     fhir_version,
                     &query,
-                    &page,
-                )?;
-                let (sql, backwards) =
-                    statements::page_sql(Postgres, source, &page, horizon, COLUMNS)?;
-                let mut hits = Vec::new();
-                for row in conn.query(&sql)? {
-                    let mut keys = Vec::with_capacity(page.sort.len());
-                    for (idx, key) in page.sort.iter().enumerate() {
-                        keys.push(hale_store_sql::plan::sort_value(
-                            key.kind,
-                            value(&row, 11 + idx)?,
-                        ));
-                    }
-                    hits.push(Hit {
-                        resource: resource(&row)?,
-                        position: Position {
-                            keys,
-                            row: row.try_get(10).map_err(backend)?,
-                        },
-                    });
+                    page.horizon,
+                )?)
+            } else {
+                None
+            };
+            let (rows, horizon, total) = conn.page_and_count(page.horizon, &sql, count.as_ref())?;
+            let mut hits = Vec::new();
+            for row in rows {
+                let mut keys = Vec::with_capacity(page.sort.len());
+                for (idx, key) in page.sort.iter().enumerate() {
+                    keys.push(hale_store_sql::plan::sort_value(
+                        key.kind,
+                        value(&row, 11 + idx)?,
+                    ));
                 }
-                if backwards {
-                    hits.reverse();
-                }
-                Ok(SearchPage { hits, horizon })
+                hits.push(Hit {
+                    resource: resource(&row)?,
+                    position: Position {
+                        keys,
+                        row: row.try_get(10).map_err(backend)?,
+                    },
+                });
+            }
+            if backwards {
+                hits.reverse();
+            }
+            Ok(SearchPage {
+                hits,
+                horizon,
+                total,
             })
         })
         .await

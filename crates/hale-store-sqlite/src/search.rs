@@ -70,7 +70,16 @@ pub(crate) fn search(
         let source = statements::page_source(lookup, Sqlite, scope, fhir_version, query, page)?;
         let horizon = horizon(conn, page.horizon)?;
         let hits = read_page(conn, source, page, horizon)?;
-        Ok(SearchPage { hits, horizon })
+        let total = if page.total {
+            Some(count(lookup, scope, fhir_version, query, Some(horizon))?)
+        } else {
+            None
+        };
+        Ok(SearchPage {
+            hits,
+            horizon,
+            total,
+        })
     })
 }
 

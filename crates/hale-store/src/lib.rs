@@ -343,6 +343,10 @@ pub struct PageRequest {
     /// Only resources whose row is at most this, so that resources created after the first page
     /// neither appear on later pages nor change the total. `None` on the first page.
     pub horizon: Option<i64>,
+    /// Also count every match up to the page's horizon, in the snapshot the page is read from,
+    /// as [`ResourceStore::count`] would: a page and its `total` then cost one visit to the
+    /// store, and they agree even while others write.
+    pub total: bool,
 }
 
 /// A match and its position.
@@ -362,6 +366,8 @@ pub struct SearchPage {
     /// The horizon to pass with later pages: the request's, or on a first page the highest row
     /// in the store when it was read.
     pub horizon: i64,
+    /// How many resources match up to `horizon`, when the request asked for the `total`.
+    pub total: Option<u64>,
 }
 
 /// The key of a resource that includes start from.

@@ -1195,9 +1195,18 @@ pub async fn search_paging(store: Arc<dyn ResourceStore>) {
     assert_eq!(all.len(), 10);
 
     let first = s
-        .search(&scope, R4, &q, &page(sort.clone(), 4))
+        .search(
+            &scope,
+            R4,
+            &q,
+            &PageRequest {
+                total: true,
+                ..page(sort.clone(), 4)
+            },
+        )
         .await
         .unwrap();
+    assert_eq!(first.total, Some(10), "a first page counts what it sees");
     // Writes between pages: a new resource that would sort first, and a deletion of one of the
     // first page's resources.
     add_pair(s, "Patient", "late", vec![family("zzz")]).await;
@@ -1210,12 +1219,15 @@ pub async fn search_paging(store: Arc<dyn ResourceStore>) {
     let mut request = PageRequest {
         horizon: Some(first.horizon),
         after: first.hits.last().map(|h| h.position.clone()),
+        total: true,
         ..page(sort.clone(), 4)
     };
     let mut pages = vec![first.hits.clone()];
     loop {
         let next = s.search(&scope, R4, &q, &request).await.unwrap();
         assert_eq!(next.horizon, first.horizon);
+        // The total of a later page counts to the horizon: the deletion, not the newer resource.
+        assert_eq!(next.total, Some(9));
         seen.extend(next.hits.iter().map(|h| h.resource.id.clone()));
         if next.hits.len() < 4 {
             pages.push(next.hits);
@@ -1250,6 +1262,7 @@ pub async fn search_paging(store: Arc<dyn ResourceStore>) {
         )
         .await
         .unwrap();
+    assert_eq!(back.total, None, "a page counts only when asked");
     let back_ids: Vec<&str> = back.hits.iter().map(|h| h.resource.id.as_str()).collect();
     let first_ids: Vec<&str> = pages[0]
         .iter()
