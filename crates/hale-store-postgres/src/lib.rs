@@ -132,13 +132,13 @@ mod tests {
         drop(a);
     }
 
-    /// Searches, counts and includes are planned for their values, and the connection goes back
-    /// to the pool with PostgreSQL's default, so that the reads by id that follow on it keep
-    /// their generic plan.
+    /// Searches (with their total), counts and includes set how their statements are planned,
+    /// and the connection goes back to the pool with PostgreSQL's default, so that the reads by
+    /// id that follow on it keep their generic plan.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn searches_leave_the_connection_with_the_default_plan_mode() {
         use hale_fhir::FhirVersion;
-        use hale_search::query::{Include, SearchQuery};
+        use hale_search::query::{Criterion, Include, SearchQuery, Test, TokenValue};
         use hale_store::{PageRequest, ResourceKey, ResourceStore, Scope};
 
         let Some(url) = testing::fresh_database().await else {
@@ -151,21 +151,47 @@ mod tests {
         })
         .await
         .unwrap();
-        let query = SearchQuery::new("Patient", Vec::new());
+        let gender = Criterion::param(
+            "gender",
+            Test::Token {
+                negate: false,
+                values: vec![TokenValue::Code("male".into())],
+            },
+        );
+        let query = SearchQuery::new("Patient", vec![gender]);
         let (all, r4) = (Scope::All, FhirVersion::R4);
-        store
+        let page = store
             .search(
                 &all,
                 r4,
                 &query,
                 &PageRequest {
                     limit: 10,
+                    total: true,
                     ..Default::default()
                 },
             )
             .await
             .unwrap();
+        assert_eq!(page.total, Some(0));
         assert_eq!(store.count(&all, r4, &query, None).await.unwrap(), 0);
+        // Without criteria, the statements keep one generic plan instead.
+        let every = SearchQuery::all("Patient");
+        let page = store
+            .search(
+                &all,
+                r4,
+                &every,
+                &PageRequest {
+                    limit: 10,
+                    total: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.total, Some(0));
+        assert_eq!(store.count(&all, r4, &every, None).await.unwrap(), 0);
         let include = Include {
             source_type: "Encounter",
             code: Some("subject"),

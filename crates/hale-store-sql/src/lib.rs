@@ -75,6 +75,23 @@ impl Dialect {
         }
     }
 
+    /// Appends `{column} = ` and a resource type, which comes from the FHIR tables and never
+    /// from a request's text. SQLite binds it, so that one statement serves every type.
+    /// PostgreSQL gets it written in: a prepared statement's generic plan then knows how many
+    /// rows the type has, and a search without criteria can keep that plan instead of planning
+    /// at every execution, without scanning a rare type's rows through every type's.
+    pub fn resource_type(self, sql: &mut Sql, column: &str, resource_type: &'static str) {
+        match self {
+            Dialect::Postgres if resource_type.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                sql.push(&format!("{column} = '{resource_type}'"));
+            }
+            _ => {
+                sql.push(&format!("{column} = "));
+                sql.bind(resource_type);
+            }
+        }
+    }
+
     /// ` INDEXED BY {index}` in SQLite, nothing in PostgreSQL.
     pub fn indexed_by(self, index: &str) -> String {
         match self {
@@ -336,6 +353,22 @@ impl From<ResourceRow> for StoredResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_writes_the_resource_type_in_and_sqlite_binds_it() {
+        let mut pg = Sql::default();
+        Dialect::Postgres.resource_type(&mut pg, "r.type", "Condition");
+        assert_eq!(pg.text, "r.type = 'Condition'");
+        assert!(pg.params.is_empty());
+        let mut sqlite = Sql::default();
+        Dialect::Sqlite.resource_type(&mut sqlite, "r.type", "Condition");
+        assert_eq!(sqlite.text, "r.type = ?");
+        assert_eq!(sqlite.params.len(), 1);
+        // Anything but letters and digits is bound, whatever the dialect.
+        let mut odd = Sql::default();
+        Dialect::Postgres.resource_type(&mut odd, "r.type", "Condition' OR 'x'='x");
+        assert_eq!(odd.text_for(Dialect::Postgres), "r.type = $1");
+    }
 
     #[test]
     fn postgres_numbers_placeholders_outside_literals() {

@@ -365,8 +365,9 @@ impl<'a> Planner<'a> {
                 _ => None,
             }
         } else {
-            sql.push(" AND r.type = ");
-            sql.bind(query.resource_type);
+            sql.push(" AND ");
+            self.dialect
+                .resource_type(&mut sql, "r.type", query.resource_type);
             Some(query.resource_type)
         };
         (sql, known_type)
