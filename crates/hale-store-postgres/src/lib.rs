@@ -31,8 +31,10 @@ pub struct PgConfig {
 }
 
 impl PgConfig {
-    /// Connections a process opens at most unless told otherwise.
-    pub const DEFAULT_POOL_SIZE: usize = 32;
+    /// Connections a process opens at most unless told otherwise. More connections than the
+    /// database has cores to run them only make its backends take turns: on two cores, W3 (32
+    /// clients reading by id) ran at 4,866 requests/s with 32 connections and 7,136 with 8.
+    pub const DEFAULT_POOL_SIZE: usize = 8;
 
     /// The defaults for the database at `url`.
     pub fn new(url: impl Into<String>) -> Self {
