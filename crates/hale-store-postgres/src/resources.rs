@@ -16,6 +16,7 @@
 //! them share the record reader ([`hale_store_sql::record::RecordRows`]) with SQLite. A search or
 //! a record page reads one snapshot (`REPEATABLE READ`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, RwLock};
@@ -152,17 +153,18 @@ macro_rules! generic_plans {
     };
 }
 
+/// Begins a read-only snapshot; a plan setting completes it.
+macro_rules! begin_snapshot {
+    () => {
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL "
+    };
+}
+
 /// Begins a read-only snapshot whose statements are planned for their values.
-const BEGIN_SNAPSHOT: &str = concat!(
-    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL ",
-    custom_plans!()
-);
+const BEGIN_SNAPSHOT: &str = concat!(begin_snapshot!(), custom_plans!());
 
 /// Begins a read-only snapshot whose statements are planned once, for any values.
-const BEGIN_SNAPSHOT_GENERIC: &str = concat!(
-    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL ",
-    generic_plans!()
-);
+const BEGIN_SNAPSHOT_GENERIC: &str = concat!(begin_snapshot!(), generic_plans!());
 
 /// How PostgreSQL plans the statements of a search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,11 +192,16 @@ impl Plans {
         }
     }
 
-    /// The statement that begins a snapshot of reads planned this way.
-    fn begin(self) -> &'static str {
-        match self {
+    /// The statements that begin a snapshot of reads planned this way, reading its horizon
+    /// as well unless `first`, the horizon of the search's first page, gives it.
+    fn begin(self, first: Option<i64>) -> Cow<'static, str> {
+        let begin = match self {
             Plans::Generic => BEGIN_SNAPSHOT_GENERIC,
             Plans::ForValues => BEGIN_SNAPSHOT,
+        };
+        match first {
+            Some(_) => Cow::Borrowed(begin),
+            None => Cow::Owned(format!("{begin}; {}", statements::HORIZON)),
         }
     }
 
@@ -365,10 +372,9 @@ impl Conn {
 
     /// Begins a snapshot and reads its horizon, in one round trip.
     fn begin_at_horizon(&self) -> Result<i64, StoreError> {
-        let text = format!("{BEGIN_SNAPSHOT}; {}", statements::HORIZON);
         let messages = self
             .runtime
-            .block_on(self.client.simple_query(&text))
+            .block_on(self.client.simple_query(&Plans::ForValues.begin(None)))
             .map_err(backend)?;
         horizon_in(&messages)
     }
@@ -398,10 +404,7 @@ impl Conn {
                 Some(sql) => Some((prepared(client, sql).await?, sql)),
                 None => None,
             };
-            let begin = match first {
-                Some(_) => plans.begin().to_string(),
-                None => format!("{}; {}", plans.begin(), statements::HORIZON),
-            };
+            let begin = plans.begin(first);
             // `join!` polls in order, and each request is sent when first polled, so they reach
             // the server in this order.
             let (begun, rows, counted, ended) = tokio::join!(
