@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_resources.sql"),
     include_str!("../migrations/0002_identity_jobs.sql"),
     include_str!("../migrations/0003_history_lz4.sql"),
+    include_str!("../migrations/0004_resource_count.sql"),
 ];
 
 /// How many migrations this build has.

@@ -11,7 +11,7 @@ use hale_search::query::{Include, SearchQuery};
 use hale_store::{PageRequest, Position, ResourceKey, Scope, StoreError};
 
 use crate::plan::{Planner, reference_codes, sort_param};
-use crate::scope::{COLUMNS, push_scope};
+use crate::scope::{COLUMNS, OwnerGroup, owner_groups, push_group, push_scope};
 use crate::{Dialect, ParamLookup, Sql, Value};
 
 /// The highest row in the store: the horizon of a first page.
@@ -355,6 +355,12 @@ pub fn count(
     query: &SearchQuery,
     horizon: Option<i64>,
 ) -> Result<Sql, StoreError> {
+    if dialect == Dialect::Postgres
+        && query.criteria.is_empty()
+        && let Some(sql) = kept_count(scope, fhir_version, query, horizon)
+    {
+        return Ok(sql);
+    }
     let mut planner = Planner::new(scope, fhir_version.as_str(), lookup, dialect);
     let mut sql = Sql::default();
     // A query that no criterion narrows, under a scope other than `Scope::All`, is the sum of
@@ -412,6 +418,64 @@ pub fn count(
         sql.bind(horizon);
     }
     Ok(sql)
+}
+
+/// The count of a query without criteria from PostgreSQL's `resource_count`, which its triggers
+/// keep for every FHIR version, type and owner, less the rows beyond `horizon`: one row per owner
+/// group and type instead of one per resource. None where the scope shares single Patients'
+/// records, whose resources no count tells apart.
+fn kept_count(
+    scope: &Scope,
+    fhir_version: FhirVersion,
+    query: &SearchQuery,
+    horizon: Option<i64>,
+) -> Option<Sql> {
+    let groups: Vec<Option<OwnerGroup<'_>>> = match owner_groups(scope) {
+        None => vec![None],
+        Some(groups) => groups.into_iter().map(Some).collect(),
+    };
+    if groups
+        .iter()
+        .any(|group| matches!(group, Some(OwnerGroup::Records { .. })))
+    {
+        return None;
+    }
+    // The rows of `alias` (`resource` or `resource_count`) of the query's version, types and
+    // owner group.
+    let rows = |sql: &mut Sql, alias: &str, group: &Option<OwnerGroup<'_>>| {
+        sql.push(&format!("{alias}.fhir_version = "));
+        sql.bind(fhir_version.as_str());
+        if query.resource_type != "Resource" {
+            sql.push(" AND ");
+            Dialect::Postgres.resource_type(sql, &format!("{alias}.type"), query.resource_type);
+        } else if !query.types.is_empty() {
+            sql.push(&format!(" AND {alias}.type IN ("));
+            sql.bind_list(query.types.iter().copied());
+            sql.push(")");
+        }
+        if let Some(group) = group {
+            push_group(sql, alias, group);
+        }
+    };
+    let mut sql = Sql::default();
+    sql.push("SELECT ");
+    for (idx, group) in groups.iter().enumerate() {
+        if idx > 0 {
+            sql.push(" + ");
+        }
+        sql.push("(SELECT coalesce(sum(c.n), 0)::bigint FROM resource_count c WHERE ");
+        rows(&mut sql, "c", group);
+        sql.push(")");
+        // Rows created after the horizon (a later page's) are not counted.
+        if let Some(horizon) = horizon {
+            sql.push(" - (SELECT count(*) FROM resource r WHERE ");
+            rows(&mut sql, "r", group);
+            sql.push(" AND r.deleted = 0 AND r.rid > ");
+            sql.bind(horizon);
+            sql.push(")");
+        }
+    }
+    Some(sql)
 }
 
 /// The statement of [`hale_store::ResourceStore::include`], selecting [`COLUMNS`].

@@ -891,7 +891,7 @@ macro_rules! store_contract_tests {
             search_sort, search_paging, search_include, search_matches_oracle,
             reindex_rebuilds_every_current_resource, rolled_back_parameters_leave_no_trace,
             record_members_in_order, record_keeps_to_the_scope, record_filters, record_erase,
-            export_criteria_and_cuts);
+            export_criteria_and_cuts, count_follows_every_write);
     };
     (@each $open:expr; $($name:ident),*) => {
         $(

@@ -532,3 +532,126 @@ pub async fn scope_grants_whole_record(store: Arc<dyn ResourceStore>) {
     assert_eq!(ids(s, &alice_bob, &practitioners).await, ["op-dr", "bdr"]);
     assert_eq!(ids(s, &alice_bp1(), &practitioners).await, ["op-dr"]);
 }
+
+/// A search without criteria counts what it finds, in every scope, through creates, an update
+/// that moves a resource to another owner, a deletion and a re-creation, two versions in one
+/// transaction, a purge and a rollback; and a count bounded by a horizon leaves out what came
+/// after it. (PostgreSQL keeps these counts apart from the rows.)
+pub async fn count_follows_every_write(store: Arc<dyn ResourceStore>) {
+    fn owned(
+        resource_type: &'static str,
+        id: &str,
+        version_id: u64,
+        owner: Option<Owner>,
+    ) -> crate::NewVersion {
+        let mut v = version(resource_type, id, version_id, Instant(0), vec![]);
+        v.owner = owner;
+        v
+    }
+    fn deletion(
+        resource_type: &'static str,
+        id: &str,
+        version_id: u64,
+        owner: Option<Owner>,
+    ) -> crate::NewVersion {
+        let mut v = owned(resource_type, id, version_id, owner);
+        v.method = crate::Method::Delete;
+        v.json = bytes::Bytes::new();
+        v
+    }
+    let s = store.as_ref();
+    put(s, owned("Patient", "a1", 1, Some(ALICE))).await;
+    put(s, owned("Patient", "a2", 1, Some(ALICE))).await;
+    put(s, owned("Patient", "b1", 1, Some(BOB))).await;
+    put(s, owned("Patient", "app", 1, Some(APP))).await;
+    put(s, owned("Patient", "x", 1, Some(OTHER_APP))).await;
+    put(s, owned("Organization", "op", 1, None)).await;
+    expect_counts(s, "after the creates").await;
+
+    put(s, owned("Patient", "a2", 2, Some(BOB))).await;
+    expect_counts(s, "after a2 moved to Bob").await;
+    put(s, deletion("Patient", "a1", 2, Some(ALICE))).await;
+    put(s, deletion("Organization", "op", 2, None)).await;
+    expect_counts(s, "after the deletions").await;
+    put(s, owned("Patient", "a1", 3, Some(ALICE))).await;
+    expect_counts(s, "after a1 came back").await;
+
+    write_with(s, |tx| {
+        tx.put(owned("Patient", "t", 1, Some(ALICE))).unwrap();
+        tx.put(owned("Patient", "t", 2, Some(APP))).unwrap();
+        tx.put(deletion("Patient", "b1", 2, Some(BOB))).unwrap();
+        tx.put(owned("Patient", "b1", 3, Some(BOB))).unwrap();
+        (WriteDecision::Commit, ())
+    })
+    .await
+    .unwrap();
+    expect_counts(s, "after two versions in one transaction").await;
+    write_with(s, |tx| {
+        tx.purge(R4, "Patient", "a2").unwrap();
+        tx.put(owned("Patient", "gone", 1, Some(ALICE))).unwrap();
+        (WriteDecision::Rollback, ())
+    })
+    .await
+    .unwrap();
+    expect_counts(s, "after a rollback").await;
+    write_with(s, |tx| {
+        tx.purge(R4, "Patient", "a2").unwrap();
+        (WriteDecision::Commit, ())
+    })
+    .await
+    .unwrap();
+    expect_counts(s, "after a purge").await;
+
+    let patients = query("Patient", vec![]);
+    let alice = alice_with(vec![]);
+    let horizon = s.horizon().await.unwrap();
+    put(s, owned("Patient", "late", 1, Some(ALICE))).await;
+    let before = s.count(&alice, R4, &patients, Some(horizon)).await.unwrap();
+    let now = s.count(&alice, R4, &patients, None).await.unwrap();
+    assert_eq!(
+        (before, now),
+        (1, 2),
+        "Alice's Patients up to the horizon and now"
+    );
+    assert_eq!(
+        s.count(&Scope::All, R4, &patients, Some(horizon))
+            .await
+            .unwrap(),
+        5
+    );
+    expect_counts(s, "after a resource beyond the horizon").await;
+}
+
+/// Checks that every count without criteria, in every scope, is what `find` finds.
+async fn expect_counts(s: &dyn ResourceStore, context: &str) {
+    let scopes = [
+        Scope::All,
+        Scope::App(1),
+        Scope::App(2),
+        alice_with(vec![]),
+        Scope::User {
+            app: 1,
+            user: 11,
+            grants: vec![],
+        },
+    ];
+    let mut of_types = query("Resource", vec![]);
+    of_types.types = vec!["Patient", "Organization"];
+    let queries = [
+        query("Patient", vec![]),
+        query("Organization", vec![]),
+        query("Resource", vec![]),
+        of_types,
+    ];
+    for scope in &scopes {
+        for q in &queries {
+            let found = s.find(scope, R4, q, 1000).await.unwrap().len() as u64;
+            let counted = s.count(scope, R4, q, None).await.unwrap();
+            assert_eq!(
+                counted, found,
+                "{} of {:?} in {scope:?} {context}",
+                q.resource_type, q.types
+            );
+        }
+    }
+}
