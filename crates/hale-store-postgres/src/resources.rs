@@ -396,8 +396,8 @@ impl Conn {
         let client = &*self.client;
         self.runtime.block_on(async {
             // A statement's execution goes out when its preparation has answered, which would be
-            // after the `COMMIT`, so both are prepared first (a round trip only the first time
-            // this connection sees them).
+            // after the `COMMIT`, so the horizon's, the page's and the count's statements are
+            // prepared first (a round trip only the first time this connection sees them).
             let horizon = match first {
                 Some(horizon) => Either::Left(std::future::ready(Ok(horizon))),
                 None => Either::Right(horizon_of(client, horizon_statement(client).await?)),
