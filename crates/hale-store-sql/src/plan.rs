@@ -354,20 +354,13 @@ impl<'a> Planner<'a> {
         sql.push("r.fhir_version = ");
         sql.bind(self.fhir_version);
         sql.push(" AND r.deleted = 0");
+        push_types(&mut sql, self.dialect, "r", query);
         let known_type = if query.resource_type == "Resource" {
-            if !query.types.is_empty() {
-                sql.push(" AND r.type IN (");
-                sql.bind_list(query.types.iter().copied());
-                sql.push(")");
-            }
             match query.types.as_slice() {
                 [only] => Some(*only),
                 _ => None,
             }
         } else {
-            sql.push(" AND ");
-            self.dialect
-                .resource_type(&mut sql, "r.type", query.resource_type);
             Some(query.resource_type)
         };
         (sql, known_type)
@@ -833,6 +826,19 @@ fn drive_rank(test: &Test) -> Option<(u8, usize)> {
 /// others (negations, `:missing`, `_lastUpdated`, tests without values) say something only about
 /// resources found some other way; under a scope other than `Scope::All` a query made of them
 /// alone reads the scope's owner groups ([`Planner::owner_arms`]).
+/// ` AND {alias}.type …` for the types `query` searches: its own, or a system search's `_type`
+/// list; nothing for a system search of every type.
+pub(crate) fn push_types(sql: &mut Sql, dialect: Dialect, alias: &str, query: &SearchQuery) {
+    if query.resource_type != "Resource" {
+        sql.push(" AND ");
+        dialect.resource_type(sql, &format!("{alias}.type"), query.resource_type);
+    } else if !query.types.is_empty() {
+        sql.push(&format!(" AND {alias}.type IN ("));
+        sql.bind_list(query.types.iter().copied());
+        sql.push(")");
+    }
+}
+
 fn narrows(criterion: &Criterion) -> bool {
     match criterion {
         Criterion::Param(param) => match &param.test {

@@ -10,7 +10,7 @@ use hale_fhir::FhirVersion;
 use hale_search::query::{Include, SearchQuery};
 use hale_store::{PageRequest, Position, ResourceKey, Scope, StoreError};
 
-use crate::plan::{Planner, reference_codes, sort_param};
+use crate::plan::{Planner, push_types, reference_codes, sort_param};
 use crate::scope::{COLUMNS, OwnerGroup, owner_groups, push_group, push_scope};
 use crate::{Dialect, ParamLookup, Sql, Value};
 
@@ -445,14 +445,7 @@ fn kept_count(
     let rows = |sql: &mut Sql, alias: &str, group: &Option<OwnerGroup<'_>>| {
         sql.push(&format!("{alias}.fhir_version = "));
         sql.bind(fhir_version.as_str());
-        if query.resource_type != "Resource" {
-            sql.push(" AND ");
-            Dialect::Postgres.resource_type(sql, &format!("{alias}.type"), query.resource_type);
-        } else if !query.types.is_empty() {
-            sql.push(&format!(" AND {alias}.type IN ("));
-            sql.bind_list(query.types.iter().copied());
-            sql.push(")");
-        }
+        push_types(sql, Dialect::Postgres, alias, query);
         if let Some(group) = group {
             push_group(sql, alias, group);
         }
