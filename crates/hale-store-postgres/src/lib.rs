@@ -260,4 +260,95 @@ mod tests {
             assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("lz4"));
         }
     }
+
+    /// A probe of `resource` by row, with the conditions every search puts on it (version, type,
+    /// not deleted, the scope's owners) and the join to the current version (`seq`), reads the
+    /// primary key's index alone once the table is vacuumed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn probes_by_row_read_the_key_alone() {
+        let Some(url) = testing::fresh_database().await else {
+            return;
+        };
+        let store = PgStore::connect(PgConfig::new(&url)).await.unwrap();
+        let client = store.client().await.unwrap();
+        client
+            .batch_execute(
+                "INSERT INTO resource (rid, fhir_version, type, id, owner_app, owner_user, \
+                 version_id, last_updated, deleted, seq) \
+                 SELECT n, 'r4', 'Observation', 'o' || n, 1, 1, 1, 0, 0, n \
+                 FROM generate_series(1, 2000) n",
+            )
+            .await
+            .unwrap();
+        // VACUUM marks the pages all-visible, which an index-only scan needs; it cannot run in
+        // the implicit transaction of a batch of statements.
+        for statement in [
+            "VACUUM ANALYZE resource",
+            "SET enable_seqscan = off",
+            "SET enable_bitmapscan = off",
+        ] {
+            client.batch_execute(statement).await.unwrap();
+        }
+        let plan: Vec<String> = client
+            .query(
+                "EXPLAIN SELECT sum(r.seq) FROM resource r WHERE r.rid = ANY('{5,17,1999}') \
+                 AND r.fhir_version = 'r4' AND r.type = 'Observation' AND r.deleted = 0 \
+                 AND (r.owner_app IS NULL OR (r.owner_app = 1 AND r.owner_user = 1))",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|line| line.contains("Index Only Scan using resource_pkey")),
+            "{plan:#?}"
+        );
+    }
+
+    /// Full text written before migration 0006 gets the type's lexeme from it, so that a search
+    /// of one type, which asks for the lexeme, still finds it; another type's search does not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_text_from_before_the_type_lexeme_is_found_after_migrating() {
+        use hale_fhir::FhirVersion;
+        use hale_search::query::{Criterion, SearchQuery, Test};
+        use hale_store::{ResourceStore, Scope};
+
+        let Some(url) = testing::fresh_database().await else {
+            return;
+        };
+        let store = PgStore::connect(PgConfig::new(&url)).await.unwrap();
+        // A row as the write path stored it before 0006, and the database back at version 5.
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute(
+                "INSERT INTO resource (rid, fhir_version, type, id, owner_app, owner_user, \
+                 version_id, last_updated, deleted, seq) \
+                 VALUES (1, 'r4', 'Condition', 'c1', NULL, NULL, 1, 0, 0, 1); \
+                 INSERT INTO full_text (rid, content, narrative) \
+                 VALUES (1, to_tsvector('simple', 'acute bronchitis'), to_tsvector('simple', '')); \
+                 DELETE FROM schema_version WHERE version = 6",
+            )
+            .await
+            .unwrap();
+        drop(store);
+        let store = PgStore::connect(PgConfig::new(&url)).await.unwrap();
+        let content = |resource_type: &'static str| {
+            SearchQuery::new(
+                resource_type,
+                vec![Criterion::param("_content", Test::Text(vec!["bronch".into()]))],
+            )
+        };
+        for (resource_type, expected) in [("Condition", 1), ("Observation", 0)] {
+            let count = store
+                .count(&Scope::All, FhirVersion::R4, &content(resource_type), None)
+                .await
+                .unwrap();
+            assert_eq!(count, expected, "{resource_type}");
+        }
+    }
 }

@@ -20,9 +20,26 @@ pub(crate) struct Table {
     pub(crate) columns: &'static [&'static str],
     /// The column types, as `COPY … BINARY` needs them exactly.
     pub(crate) types: &'static [Type],
-    /// An expression around each placeholder of `INSERT … VALUES`, where the value is not stored
-    /// as given (`{}` stands for the placeholder). A table with one cannot go through `COPY`.
-    pub(crate) wrap: Option<&'static str>,
+    /// How `INSERT … VALUES` stores the row, where its values are not stored as given. A table
+    /// with it cannot go through `COPY`.
+    pub(crate) computed: Option<Computed>,
+}
+
+/// The expressions that store a row whose columns are computed from its cells by the server.
+pub(crate) struct Computed {
+    /// Cells per row, which may be more than the table's columns.
+    pub(crate) cells: usize,
+    /// Each column's expression, `{n}` standing for the row's cell n.
+    pub(crate) columns: &'static [&'static str],
+}
+
+impl Table {
+    /// Cells per row.
+    fn cells(&self) -> usize {
+        self.computed
+            .as_ref()
+            .map_or(self.columns.len(), |computed| computed.cells)
+    }
 }
 
 const KEY: [&str; 3] = ["rid", "ord", "param"];
@@ -33,7 +50,7 @@ macro_rules! index_table {
             name: $name,
             columns: &[KEY[0], KEY[1], KEY[2], $($column),*],
             types: &[Type::INT8, Type::INT4, Type::INT4, $($ty),*],
-            wrap: None,
+            computed: None,
         }
     };
 }
@@ -64,7 +81,7 @@ pub(crate) const RESOURCE: Table = Table {
         Type::INT2,
         Type::INT8,
     ],
-    wrap: None,
+    computed: None,
 };
 
 pub(crate) const HISTORY: Table = Table {
@@ -78,23 +95,31 @@ pub(crate) const HISTORY: Table = Table {
         Type::TEXT,
         Type::BYTEA,
     ],
-    wrap: None,
+    computed: None,
 };
 
 pub(crate) const COMPARTMENT: Table = Table {
     name: "compartment",
     columns: &["rid", "patient_id", "type", "id"],
     types: &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT],
-    wrap: None,
+    computed: None,
 };
 
 /// `_content` and `_text`, turned into `tsvector`s by the server, with the same configuration
-/// that searching them uses.
+/// that searching them uses, each with the resource type's lexeme
+/// (`hale_store_sql::plan::type_lexeme`, the row's fourth cell) added.
 pub(crate) const FULL_TEXT: Table = Table {
     name: "full_text",
     columns: &["rid", "content", "narrative"],
     types: &[Type::INT8, Type::TEXT, Type::TEXT],
-    wrap: Some("to_tsvector('simple', coalesce({}, ''))"),
+    computed: Some(Computed {
+        cells: 4,
+        columns: &[
+            "{0}",
+            "to_tsvector('simple', coalesce({1}, '')) || array_to_tsvector(ARRAY[{3}::text])",
+            "to_tsvector('simple', coalesce({2}, '')) || array_to_tsvector(ARRAY[{3}::text])",
+        ],
+    }),
 };
 
 pub(crate) const STRING: Table = index_table!(
@@ -178,7 +203,7 @@ pub(crate) enum Batch {
 impl Pending {
     /// Adds a row of `table`; `cells` follow its columns.
     pub(crate) fn push(&mut self, table: &Table, cells: Vec<Cell>) {
-        debug_assert_eq!(cells.len(), table.columns.len(), "{}", table.name);
+        debug_assert_eq!(cells.len(), table.cells(), "{}", table.name);
         let slot = TABLES
             .iter()
             .position(|t| t.name == table.name)
@@ -200,7 +225,7 @@ impl Pending {
         let mut sends = Vec::new();
         for (table, rows) in TABLES.iter().zip(self.rows.iter_mut()) {
             let rows = std::mem::take(rows);
-            if rows.len() >= COPY_ROWS && table.wrap.is_none() {
+            if rows.len() >= COPY_ROWS && table.computed.is_none() {
                 let copy = format!(
                     "COPY {} ({}) FROM STDIN BINARY",
                     table.name,
@@ -225,7 +250,7 @@ impl Pending {
 
 /// `INSERT INTO table (columns) VALUES (…), (…)` for `rows` rows, numbered placeholders.
 fn values_statement(table: &Table, rows: usize) -> String {
-    let width = table.columns.len();
+    let width = table.cells();
     let mut text = format!(
         "INSERT INTO {} ({}) VALUES ",
         table.name,
@@ -233,15 +258,20 @@ fn values_statement(table: &Table, rows: usize) -> String {
     );
     for row in 0..rows {
         text.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..width {
+        for column in 0..table.columns.len() {
             if column > 0 {
                 text.push_str(", ");
             }
-            let placeholder = format!("${}", row * width + column + 1);
-            // The key columns are given as they are; only the values are wrapped.
-            match table.wrap {
-                Some(wrap) if column > 0 => text.push_str(&wrap.replace("{}", &placeholder)),
-                _ => text.push_str(&placeholder),
+            let placeholder = |cell: usize| format!("${}", row * width + cell + 1);
+            match &table.computed {
+                Some(computed) => {
+                    let mut expression = computed.columns[column].to_owned();
+                    for cell in 0..width {
+                        expression = expression.replace(&format!("{{{cell}}}"), &placeholder(cell));
+                    }
+                    text.push_str(&expression);
+                }
+                None => text.push_str(&placeholder(column)),
             }
         }
         text.push(')');
@@ -314,6 +344,7 @@ mod tests {
                     Box::new(n),
                     Box::new(Some("a b".to_owned())),
                     Box::new(None::<String>),
+                    Box::new("@Basic".to_owned()),
                 ],
             );
         }
@@ -337,6 +368,18 @@ mod tests {
             Batch::Values(text, _) if text.starts_with("INSERT INTO full_text")
                 && text.contains("to_tsvector('simple', coalesce($2, ''))")
         )));
+    }
+
+    #[test]
+    fn computed_columns_number_their_cells_row_by_row() {
+        assert_eq!(
+            values_statement(&FULL_TEXT, 2),
+            "INSERT INTO full_text (rid, content, narrative) VALUES \
+             ($1, to_tsvector('simple', coalesce($2, '')) || array_to_tsvector(ARRAY[$4::text]), \
+             to_tsvector('simple', coalesce($3, '')) || array_to_tsvector(ARRAY[$4::text])), \
+             ($5, to_tsvector('simple', coalesce($6, '')) || array_to_tsvector(ARRAY[$8::text]), \
+             to_tsvector('simple', coalesce($7, '')) || array_to_tsvector(ARRAY[$8::text]))"
+        );
     }
 
     #[test]

@@ -1070,7 +1070,12 @@ impl Tx<'_> {
         if content.is_some() || narrative.is_some() {
             self.rows.push(
                 &pending::FULL_TEXT,
-                vec![Box::new(rid), Box::new(content), Box::new(narrative)],
+                vec![
+                    Box::new(rid),
+                    Box::new(content),
+                    Box::new(narrative),
+                    Box::new(hale_store_sql::plan::type_lexeme(resource_type)),
+                ],
             );
         }
         Ok(())

@@ -10,6 +10,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_identity_jobs.sql"),
     include_str!("../migrations/0003_history_lz4.sql"),
     include_str!("../migrations/0004_resource_count.sql"),
+    include_str!("../migrations/0005_covering_rows.sql"),
+    include_str!("../migrations/0006_full_text_type.sql"),
 ];
 
 /// How many migrations this build has.
