@@ -340,7 +340,10 @@ mod tests {
         let content = |resource_type: &'static str| {
             SearchQuery::new(
                 resource_type,
-                vec![Criterion::param("_content", Test::Text(vec!["bronch".into()]))],
+                vec![Criterion::param(
+                    "_content",
+                    Test::Text(vec!["bronch".into()]),
+                )],
             )
         };
         for (resource_type, expected) in [("Condition", 1), ("Observation", 0)] {
