@@ -215,10 +215,9 @@ mod tests {
     /// with it reads back whole.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn history_json_is_compressed_with_lz4() {
-        let Some(url) = testing::fresh_database().await else {
+        let Some(store) = testing::fresh_store().await else {
             return;
         };
-        let store = PgStore::connect(PgConfig::new(&url)).await.unwrap();
         let client = store.client().await.unwrap();
         let has_lz4 = client
             .batch_execute("SET default_toast_compression = 'lz4'")
@@ -266,10 +265,9 @@ mod tests {
     /// primary key's index alone once the table is vacuumed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn probes_by_row_read_the_key_alone() {
-        let Some(url) = testing::fresh_database().await else {
+        let Some(store) = testing::fresh_store().await else {
             return;
         };
-        let store = PgStore::connect(PgConfig::new(&url)).await.unwrap();
         let client = store.client().await.unwrap();
         client
             .batch_execute(
@@ -319,7 +317,7 @@ mod tests {
         let Some(url) = testing::fresh_database().await else {
             return;
         };
-        let store = PgStore::connect(PgConfig::new(&url)).await.unwrap();
+        let store = testing::store_at(&url).await;
         // A row as the write path stored it before 0006, and the database back at version 5.
         store
             .client()
@@ -336,7 +334,7 @@ mod tests {
             .await
             .unwrap();
         drop(store);
-        let store = PgStore::connect(PgConfig::new(&url)).await.unwrap();
+        let store = testing::store_at(&url).await;
         let content = |resource_type: &'static str| {
             SearchQuery::new(
                 resource_type,
