@@ -320,24 +320,6 @@ impl Conn {
         count_in(&self.query(sql)?)
     }
 
-    /// The rows of a search statement (a count, an include, an export page), planned as `plans`
-    /// says.
-    fn planned(&self, sql: &Sql, plans: Plans) -> Result<Vec<Row>, StoreError> {
-        self.runtime.block_on(async {
-            // The statement is prepared first, so that the three go out in this order in one
-            // pipeline and the statement runs between the two settings.
-            let statement = prepared(&self.client, sql).await?;
-            let (set, rows, reset) = tokio::join!(
-                self.client.batch_execute(plans.set()),
-                rows_prepared(&self.client, &statement, sql),
-                self.client.batch_execute("RESET plan_cache_mode"),
-            );
-            set.map_err(backend)?;
-            reset.map_err(backend)?;
-            rows
-        })
-    }
-
     /// Runs `work` on one snapshot, with its statements planned for their values.
     fn snapshot<T>(&self, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
         self.batch(BEGIN_SNAPSHOT)?;
@@ -378,58 +360,6 @@ impl Conn {
         })
     }
 
-    /// Reads a search page, and its count when `count` is given, in one snapshot and in one
-    /// round trip: the snapshot's `BEGIN`, the reading of its horizon when `first` is `None`, the
-    /// page, the count and the `COMMIT` go out together, and the answers come back together.
-    /// A first page's statements must not bound rows by the horizon they do not know yet; they
-    /// need not, since the snapshot that reads the horizon holds no row beyond it.
-    ///
-    /// After an error the snapshot is aborted, the statements after it fail, and the `COMMIT`
-    /// rolls it back, so the connection goes back to the pool outside any transaction.
-    fn page_and_count(
-        &self,
-        first: Option<i64>,
-        page: &Sql,
-        count: Option<&Sql>,
-        plans: Plans,
-    ) -> Result<(Vec<Row>, i64, Option<u64>), StoreError> {
-        let client = &*self.client;
-        self.runtime.block_on(async {
-            // A statement's execution goes out when its preparation has answered, which would be
-            // after the `COMMIT`, so the horizon's, the page's and the count's statements are
-            // prepared first (a round trip only the first time this connection sees them).
-            let horizon = match first {
-                Some(horizon) => Either::Left(std::future::ready(Ok(horizon))),
-                None => Either::Right(horizon_of(client, horizon_statement(client).await?)),
-            };
-            let page_statement = prepared(client, page).await?;
-            let count_statement = match count {
-                Some(sql) => Some((prepared(client, sql).await?, sql)),
-                None => None,
-            };
-            // `join!` polls in order, and each request is sent when first polled, so they reach
-            // the server in this order.
-            let (begun, horizon, rows, counted, ended) = tokio::join!(
-                client.batch_execute(plans.begin()),
-                horizon,
-                rows_prepared(client, &page_statement, page),
-                async {
-                    match &count_statement {
-                        Some((statement, sql)) => {
-                            count_in(&rows_prepared(client, statement, sql).await?).map(Some)
-                        }
-                        None => Ok(None),
-                    }
-                },
-                client.batch_execute("COMMIT"),
-            );
-            begun.map_err(backend)?;
-            let (horizon, rows, counted) = (horizon?, rows?, counted?);
-            ended.map_err(backend)?;
-            Ok((rows, horizon, counted))
-        })
-    }
-
     /// Commits a snapshot after `result`, or rolls it back after an error.
     fn end_snapshot<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         let ended = self.batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
@@ -464,6 +394,55 @@ impl RecordRows for Conn {
     }
 }
 
+/// Reads a search page, and its count when `count` is given, in one snapshot and in one
+/// round trip: the snapshot's `BEGIN`, the reading of its horizon when `first` is `None`, the
+/// page, the count and the `COMMIT` go out together, and the answers come back together.
+/// A first page's statements must not bound rows by the horizon they do not know yet; they
+/// need not, since the snapshot that reads the horizon holds no row beyond it.
+///
+/// After an error the snapshot is aborted, the statements after it fail, and the `COMMIT`
+/// rolls it back, so the connection goes back to the pool outside any transaction.
+async fn page_and_count(
+    client: &deadpool_postgres::Object,
+    first: Option<i64>,
+    page: &Sql,
+    count: Option<&Sql>,
+    plans: Plans,
+) -> Result<(Vec<Row>, i64, Option<u64>), StoreError> {
+    // A statement's execution goes out when its preparation has answered, which would be
+    // after the `COMMIT`, so the horizon's, the page's and the count's statements are
+    // prepared first (a round trip only the first time this connection sees them).
+    let horizon = match first {
+        Some(horizon) => Either::Left(std::future::ready(Ok(horizon))),
+        None => Either::Right(horizon_of(client, horizon_statement(client).await?)),
+    };
+    let page_statement = prepared(client, page).await?;
+    let count_statement = match count {
+        Some(sql) => Some((prepared(client, sql).await?, sql)),
+        None => None,
+    };
+    // `join!` polls in order, and each request is sent when first polled, so they reach
+    // the server in this order.
+    let (begun, horizon, rows, counted, ended) = tokio::join!(
+        client.batch_execute(plans.begin()),
+        horizon,
+        rows_prepared(client, &page_statement, page),
+        async {
+            match &count_statement {
+                Some((statement, sql)) => {
+                    count_in(&rows_prepared(client, statement, sql).await?).map(Some)
+                }
+                None => Ok(None),
+            }
+        },
+        client.batch_execute("COMMIT"),
+    );
+    begun.map_err(backend)?;
+    let (horizon, rows, counted) = (horizon?, rows?, counted?);
+    ended.map_err(backend)?;
+    Ok((rows, horizon, counted))
+}
+
 /// The statement that reads a snapshot's horizon, prepared on `client` (once per connection).
 ///
 /// It has no parameters, so PostgreSQL plans it once, whatever `plan_cache_mode` says; sent as a
@@ -475,6 +454,26 @@ async fn horizon_statement(
         .prepare_cached(statements::HORIZON)
         .await
         .map_err(backend)
+}
+
+/// The rows of a search statement (a count, an include, an export page) on `client`, planned as
+/// `plans` says.
+async fn planned_rows(
+    client: &deadpool_postgres::Object,
+    sql: &Sql,
+    plans: Plans,
+) -> Result<Vec<Row>, StoreError> {
+    // The statement is prepared first, so that the three go out in this order in one pipeline
+    // and the statement runs between the two settings.
+    let statement = prepared(client, sql).await?;
+    let (set, rows, reset) = tokio::join!(
+        client.batch_execute(plans.set()),
+        rows_prepared(client, &statement, sql),
+        client.batch_execute("RESET plan_cache_mode"),
+    );
+    set.map_err(backend)?;
+    reset.map_err(backend)?;
+    rows
 }
 
 /// The horizon `statement` (see [`horizon_statement`]) reads.
@@ -660,6 +659,23 @@ impl PgStore {
             .first()
             .map(resource)
             .transpose()
+    }
+
+    /// The rows of a read statement that `build` makes, planned as `plans` says. The statement
+    /// is built on a blocking thread, since a parameter id this process has not seen yet takes
+    /// a query ([`Lookup`]), and runs here on the async side: its rows reach the connection's
+    /// task a socket read at a time, and on a blocking thread waiting in `block_on` each read
+    /// woke that thread again. Reading a bulk export's pages here took its server CPU from
+    /// 3.8 to 2.2 µs a resource, and its throughput from 181,000 to 232,000 resources/s.
+    async fn built_rows<F>(&self, plans: Plans, build: F) -> Result<Vec<Row>, StoreError>
+    where
+        F: FnOnce(&Lookup<'_>) -> Result<Sql, StoreError> + Send + 'static,
+    {
+        let sql = self
+            .with_conn(move |conn, ids| build(&reader(conn, ids)))
+            .await?;
+        let client = self.client().await?;
+        planned_rows(&client, &sql, plans).await
     }
 
     /// Runs `work` in one write transaction under [`WRITE_LOCK`], committing what it decides.
@@ -1356,22 +1372,15 @@ impl ResourceStore for PgStore {
         query: &SearchQuery,
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError> {
+        let plans = Plans::of(query);
         let (scope, query) = (scope.clone(), query.clone());
-        self.with_conn(move |conn, ids| {
-            let sql = statements::find(
-                &reader(conn, ids),
-                Postgres,
-                &scope,
-                fhir_version,
-                &query,
-                limit,
-            )?;
-            conn.planned(&sql, Plans::of(&query))?
-                .iter()
-                .map(resource)
-                .collect()
+        self.built_rows(plans, move |lookup| {
+            statements::find(lookup, Postgres, &scope, fhir_version, &query, limit)
         })
-        .await
+        .await?
+        .iter()
+        .map(resource)
+        .collect()
     }
 
     async fn search(
@@ -1381,55 +1390,68 @@ impl ResourceStore for PgStore {
         query: &SearchQuery,
         page: &PageRequest,
     ) -> Result<SearchPage, StoreError> {
+        let plans = Plans::of(query);
         let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
-        self.with_conn(move |conn, ids| {
-            let lookup = reader(conn, ids);
-            let source =
-                statements::page_source(&lookup, Postgres, &scope, fhir_version, &query, &page)?;
-            // See `Conn::page_and_count` for why a first page is not bounded.
-            let bound = page.horizon.unwrap_or(i64::MAX);
-            let (sql, backwards) = statements::page_sql(Postgres, source, &page, bound, COLUMNS)?;
-            let count = if page.total {
-                Some(statements::count(
+        let sort = page.sort.clone();
+        let first = page.horizon;
+        let (sql, backwards, count) = self
+            .with_conn(move |conn, ids| {
+                let lookup = reader(conn, ids);
+                let source = statements::page_source(
                     &lookup,
                     Postgres,
                     &scope,
                     fhir_version,
                     &query,
-                    page.horizon,
-                )?)
-            } else {
-                None
-            };
-            let (rows, horizon, total) =
-                conn.page_and_count(page.horizon, &sql, count.as_ref(), Plans::of(&query))?;
-            let mut hits = Vec::new();
-            for row in rows {
-                let mut keys = Vec::with_capacity(page.sort.len());
-                for (idx, key) in page.sort.iter().enumerate() {
-                    keys.push(hale_store_sql::plan::sort_value(
-                        key.kind,
-                        value(&row, 11 + idx)?,
-                    ));
-                }
-                hits.push(Hit {
-                    resource: resource(&row)?,
-                    position: Position {
-                        keys,
-                        row: row.try_get(10).map_err(backend)?,
-                    },
-                });
-            }
-            if backwards {
-                hits.reverse();
-            }
-            Ok(SearchPage {
-                hits,
-                horizon,
-                total,
+                    &page,
+                )?;
+                // See `page_and_count` for why a first page is not bounded.
+                let bound = page.horizon.unwrap_or(i64::MAX);
+                let (sql, backwards) =
+                    statements::page_sql(Postgres, source, &page, bound, COLUMNS)?;
+                let count = if page.total {
+                    Some(statements::count(
+                        &lookup,
+                        Postgres,
+                        &scope,
+                        fhir_version,
+                        &query,
+                        page.horizon,
+                    )?)
+                } else {
+                    None
+                };
+                Ok((sql, backwards, count))
             })
+            .await?;
+        let client = self.client().await?;
+        let (rows, horizon, total) =
+            page_and_count(&client, first, &sql, count.as_ref(), plans).await?;
+        let mut hits = Vec::new();
+        for row in rows {
+            let mut keys = Vec::with_capacity(sort.len());
+            for (idx, key) in sort.iter().enumerate() {
+                keys.push(hale_store_sql::plan::sort_value(
+                    key.kind,
+                    value(&row, 11 + idx)?,
+                ));
+            }
+            hits.push(Hit {
+                resource: resource(&row)?,
+                position: Position {
+                    keys,
+                    row: row.try_get(10).map_err(backend)?,
+                },
+            });
+        }
+        if backwards {
+            hits.reverse();
+        }
+        Ok(SearchPage {
+            hits,
+            horizon,
+            total,
         })
-        .await
     }
 
     async fn count(
@@ -1439,19 +1461,14 @@ impl ResourceStore for PgStore {
         query: &SearchQuery,
         horizon: Option<i64>,
     ) -> Result<u64, StoreError> {
+        let plans = Plans::of(query);
         let (scope, query) = (scope.clone(), query.clone());
-        self.with_conn(move |conn, ids| {
-            let sql = statements::count(
-                &reader(conn, ids),
-                Postgres,
-                &scope,
-                fhir_version,
-                &query,
-                horizon,
-            )?;
-            count_in(&conn.planned(&sql, Plans::of(&query))?)
-        })
-        .await
+        let rows = self
+            .built_rows(plans, move |lookup| {
+                statements::count(lookup, Postgres, &scope, fhir_version, &query, horizon)
+            })
+            .await?;
+        count_in(&rows)
     }
 
     async fn include(
@@ -1463,26 +1480,24 @@ impl ResourceStore for PgStore {
         sources: &[ResourceKey],
     ) -> Result<Vec<StoredResource>, StoreError> {
         let (scope, include, sources) = (scope.clone(), *include, sources.to_vec());
-        self.with_conn(move |conn, ids| {
-            let sql = statements::include(
-                &reader(conn, ids),
+        // An include seeks its targets by row (`Dialect::in_few`) from a JSON list whose length
+        // no plan knows, so its generic plan is the plan for any values. Planning it took 4.3 ms
+        // of the 10 ms that ten Patients' Encounters took at a million resources.
+        self.built_rows(Plans::Generic, move |lookup| {
+            statements::include(
+                lookup,
                 Postgres,
                 &scope,
                 fhir_version,
                 &include,
                 reverse,
                 &sources,
-            )?;
-            // An include seeks its targets by row (`Dialect::in_few`) from a JSON list whose
-            // length no plan knows, so its generic plan is the plan for any values. Planning it
-            // took 4.3 ms of the 10 ms that ten Patients' Encounters took at a million
-            // resources.
-            conn.planned(&sql, Plans::Generic)?
-                .iter()
-                .map(resource)
-                .collect()
+            )
         })
-        .await
+        .await?
+        .iter()
+        .map(resource)
+        .collect()
     }
 
     async fn cuts(
@@ -1493,27 +1508,22 @@ impl ResourceStore for PgStore {
         horizon: i64,
         every: usize,
     ) -> Result<(u64, Vec<i64>), StoreError> {
+        let plans = Plans::of(query);
         let (scope, query) = (scope.clone(), query.clone());
         let every = every.max(1) as u64;
-        self.with_conn(move |conn, ids| {
-            let sql = statements::cuts(
-                &reader(conn, ids),
-                Postgres,
-                &scope,
-                fhir_version,
-                &query,
-                horizon,
-            )?;
-            let (mut n, mut cuts) = (0_u64, Vec::new());
-            for row in conn.planned(&sql, Plans::of(&query))? {
-                n += 1;
-                if n % every == 0 {
-                    cuts.push(row.try_get(0).map_err(backend)?);
-                }
+        let rows = self
+            .built_rows(plans, move |lookup| {
+                statements::cuts(lookup, Postgres, &scope, fhir_version, &query, horizon)
+            })
+            .await?;
+        let (mut n, mut cuts) = (0_u64, Vec::new());
+        for row in rows {
+            n += 1;
+            if n % every == 0 {
+                cuts.push(row.try_get(0).map_err(backend)?);
             }
-            Ok((n, cuts))
-        })
-        .await
+        }
+        Ok((n, cuts))
     }
 
     async fn export_rows(
@@ -1525,10 +1535,11 @@ impl ResourceStore for PgStore {
         upto: i64,
         limit: usize,
     ) -> Result<Vec<(i64, Bytes)>, StoreError> {
+        let plans = Plans::of(query);
         let (scope, query) = (scope.clone(), query.clone());
-        self.with_conn(move |conn, ids| {
-            let sql = statements::export_rows(
-                &reader(conn, ids),
+        self.built_rows(plans, move |lookup| {
+            statements::export_rows(
+                lookup,
                 Postgres,
                 &scope,
                 fhir_version,
@@ -1536,16 +1547,18 @@ impl ResourceStore for PgStore {
                 after,
                 upto,
                 limit,
-            )?;
-            conn.planned(&sql, Plans::of(&query))?
-                .iter()
-                .map(|row| {
-                    let json: Vec<u8> = row.try_get(0).map_err(backend)?;
-                    Ok((row.try_get(1).map_err(backend)?, Bytes::from(json)))
-                })
-                .collect()
+            )
         })
-        .await
+        .await?
+        .iter()
+        .map(|row| {
+            let json: &[u8] = row.try_get(0).map_err(backend)?;
+            Ok((
+                row.try_get(1).map_err(backend)?,
+                Bytes::copy_from_slice(json),
+            ))
+        })
+        .collect()
     }
 
     async fn horizon(&self) -> Result<i64, StoreError> {

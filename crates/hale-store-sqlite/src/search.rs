@@ -208,8 +208,8 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "test code")]
 
     use hale_search::query::{
-        Criterion, DateBound, Include, Prefix, ReferenceValue, SearchQuery, SortKey, SortKind,
-        StringMatch, Test, TokenValue,
+        Criterion, DateBound, Include, NumberBound, ParamTest, Prefix, QuantityBound,
+        ReferenceValue, SearchQuery, SortKey, SortKind, StringMatch, Test, TokenValue,
     };
     use hale_store::{PageRequest, Position, ResourceKey, Scope, SortValue};
     use rusqlite::Connection;
@@ -233,6 +233,7 @@ pub(crate) mod tests {
             ("Patient", "name"),
             ("Patient", "birthdate"),
             ("Patient", "gender"),
+            ("Observation", "code-value-quantity"),
         ] {
             conn.execute(
                 "INSERT INTO search_param (fhir_version, type, code) VALUES ('r4', ?1, ?2)",
@@ -408,6 +409,79 @@ pub(crate) mod tests {
                 "nothing is sorted:\n{count_plan}"
             );
         }
+    }
+
+    /// `code-value-quantity` with a code: the code's token entries drive the page in row order,
+    /// each probing its own composite rows, so a first page sorts nothing however many
+    /// Observations have the code; the count reads the same entries and no resource row.
+    #[test]
+    fn composite_with_a_token_streams_from_the_token_entries() {
+        let over_100 = NumberBound {
+            prefix: Prefix::Gt,
+            value: 100.0,
+            low: 100.0,
+            high: 100.0,
+        };
+        let q = SearchQuery::new(
+            "Observation",
+            vec![Criterion::param(
+                "code-value-quantity",
+                Test::Composite(vec![vec![
+                    ParamTest {
+                        code: "code",
+                        test: Test::Token {
+                            negate: false,
+                            values: vec![TokenValue::SystemCode(
+                                "http://loinc.org".into(),
+                                "8302-2".into(),
+                            )],
+                        },
+                    },
+                    ParamTest {
+                        code: "value-quantity",
+                        test: Test::Quantity(vec![QuantityBound {
+                            number: over_100,
+                            system: None,
+                            code: None,
+                        }]),
+                    },
+                ]]),
+            )],
+        );
+        let page = PageRequest {
+            limit: 20,
+            ..PageRequest::default()
+        };
+        let conn = conn();
+        let (page_sql, count) = with_lookup(&conn, |lookup| {
+            let source =
+                statements::page_source(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, &page)
+                    .unwrap();
+            (
+                statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
+                    .unwrap()
+                    .0,
+                count_sql(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, None).unwrap(),
+            )
+        });
+        let page_plan = plan(&conn, &page_sql);
+        println!("PAGE {}\n{page_plan}", page_sql.text);
+        assert!(page_plan.contains("idx_token_value"), "{page_plan}");
+        assert!(
+            page_plan.contains("SEARCH c USING PRIMARY KEY (rid=?)"),
+            "each candidate probes its own composite rows:\n{page_plan}"
+        );
+        assert!(
+            !page_plan.contains("TEMP B-TREE"),
+            "nothing is sorted:\n{page_plan}"
+        );
+        let count_plan = plan(&conn, &count);
+        println!("COUNT {}\n{count_plan}", count.text);
+        assert!(count_plan.contains("idx_token_value"), "{count_plan}");
+        assert!(
+            !count_plan.contains(" r USING") && !count_plan.contains("SCAN r"),
+            "no row of the counted resources is read:\n{count_plan}"
+        );
     }
 
     /// A page of several criteria is driven by the equality's value index in row order, and the
