@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_resource_count.sql"),
     include_str!("../migrations/0005_covering_rows.sql"),
     include_str!("../migrations/0006_full_text_type.sql"),
+    include_str!("../migrations/0007_type_rows_seq.sql"),
 ];
 
 /// How many migrations this build has.

@@ -343,6 +343,27 @@ pub fn export_rows(
         ..PageRequest::default()
     };
     let source = page_source(lookup, dialect, scope, fhir_version, query, &page)?;
+    // In PostgreSQL a page read along `resource` (a type without criteria, or criteria that are
+    // subqueries of each row) takes each row's `seq` from the index that orders the rows
+    // (`resource_type_rid` includes it, migration 0007) and probes `history` alone, instead of
+    // probing `resource`'s key again for it: half the time of a page. Each `resource` row is one
+    // resource, so nothing needs `DISTINCT`.
+    if dialect == Dialect::Postgres
+        && source.row == "r.rid"
+        && let Rows::One(from_where) = source.rows
+    {
+        let mut sql = Sql::default();
+        sql.push("SELECT h.json, p.rid FROM (SELECT r.rid AS rid, r.seq AS seq ");
+        sql.append(from_where);
+        sql.push(" AND r.rid <= ");
+        sql.bind(upto);
+        sql.push(" AND r.rid > ");
+        sql.bind(after);
+        sql.push(" ORDER BY r.rid LIMIT ");
+        sql.bind(limit as i64);
+        sql.push(") p JOIN history h ON h.seq = p.seq ORDER BY p.rid");
+        return Ok(sql);
+    }
     Ok(page_sql(dialect, source, &page, upto, "h.json")?.0)
 }
 
