@@ -278,27 +278,15 @@ mod tests {
             )
             .await
             .unwrap();
-        // VACUUM marks the pages all-visible, which an index-only scan needs; it cannot run in
-        // the implicit transaction of a batch of statements.
-        for statement in [
-            "VACUUM ANALYZE resource",
-            "SET enable_seqscan = off",
-            "SET enable_bitmapscan = off",
-        ] {
-            client.batch_execute(statement).await.unwrap();
-        }
-        let plan: Vec<String> = client
-            .query(
-                "EXPLAIN SELECT sum(r.seq) FROM resource r WHERE r.rid = ANY('{5,17,1999}') \
-                 AND r.fhir_version = 'r4' AND r.type = 'Observation' AND r.deleted = 0 \
-                 AND (r.owner_app IS NULL OR (r.owner_app = 1 AND r.owner_user = 1))",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
+        testing::settle_for_plans(&client, &["resource"]).await;
+        let plan = testing::explain(
+            &client,
+            "SELECT sum(r.seq) FROM resource r WHERE r.rid = ANY('{5,17,1999}') \
+             AND r.fhir_version = 'r4' AND r.type = 'Observation' AND r.deleted = 0 \
+             AND (r.owner_app IS NULL OR (r.owner_app = 1 AND r.owner_user = 1))",
+            &[],
+        )
+        .await;
         assert!(
             plan.iter()
                 .any(|line| line.contains("Index Only Scan using resource_pkey")),

@@ -1809,16 +1809,7 @@ mod tests {
             )
             .await
             .unwrap();
-        // VACUUM marks the pages all-visible, which an index-only scan needs; it cannot run in
-        // the implicit transaction of a batch of statements.
-        for statement in [
-            "VACUUM ANALYZE resource",
-            "VACUUM ANALYZE history",
-            "SET enable_seqscan = off",
-            "SET enable_bitmapscan = off",
-        ] {
-            client.batch_execute(statement).await.unwrap();
-        }
+        testing::settle_for_plans(&client, &["resource", "history"]).await;
         let query = SearchQuery::new("Observation", Vec::new());
         let (scope, built) = (Scope::All, query.clone());
         let sql = store
@@ -1839,13 +1830,7 @@ mod tests {
         let params: Vec<Param<'_>> = sql.params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let plan: Vec<String> = client
-            .query(&format!("EXPLAIN {}", sql.text_for(Postgres)), &refs)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
+        let plan = testing::explain(&client, &sql.text_for(Postgres), &refs).await;
         assert!(
             plan.iter()
                 .any(|line| line.contains("Index Only Scan using resource_type_rid")),

@@ -70,3 +70,41 @@ pub async fn store_at(url: &str) -> crate::PgStore {
         .await
         .unwrap_or_else(|e| panic!("connecting to the test database {url}: {e}"))
 }
+
+/// Readies `tables` for checking a statement's plan: `VACUUM ANALYZE` marks their pages
+/// all-visible, which an index-only scan needs, and the session stops choosing sequential and
+/// bitmap scans, which win on tables as small as a test's.
+///
+/// # Panics
+/// When a statement fails.
+pub async fn settle_for_plans(client: &tokio_postgres::Client, tables: &[&str]) {
+    // VACUUM cannot run in the implicit transaction of a batch of statements.
+    for table in tables {
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await
+            .unwrap_or_else(|e| panic!("vacuuming {table}: {e}"));
+    }
+    client
+        .batch_execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
+        .await
+        .unwrap_or_else(|e| panic!("setting the scans off: {e}"));
+}
+
+/// The lines of `EXPLAIN` of the statement `text` with `params`.
+///
+/// # Panics
+/// When the statement fails.
+pub async fn explain(
+    client: &tokio_postgres::Client,
+    text: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<String> {
+    client
+        .query(&format!("EXPLAIN {text}"), params)
+        .await
+        .unwrap_or_else(|e| panic!("explaining {text}: {e}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
