@@ -261,8 +261,9 @@ mod tests {
     }
 
     /// A probe of `resource` by row, with the conditions every search puts on it (version, type,
-    /// not deleted, the scope's owners) and the join to the current version (`seq`), reads the
-    /// primary key's index alone once the table is vacuumed.
+    /// not deleted, the scope's owners), the join to the current version (`seq`) and the id a
+    /// page or an include returns, reads the primary key's index alone once the table is
+    /// vacuumed (migrations 0005 and 0008).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn probes_by_row_read_the_key_alone() {
         let Some(store) = testing::fresh_store().await else {
@@ -281,7 +282,7 @@ mod tests {
         testing::settle_for_plans(&client, &["resource"]).await;
         let plan = testing::explain(
             &client,
-            "SELECT sum(r.seq) FROM resource r WHERE r.rid = ANY('{5,17,1999}') \
+            "SELECT sum(r.seq), max(r.id) FROM resource r WHERE r.rid = ANY('{5,17,1999}') \
              AND r.fhir_version = 'r4' AND r.type = 'Observation' AND r.deleted = 0 \
              AND (r.owner_app IS NULL OR (r.owner_app = 1 AND r.owner_user = 1))",
             &[],

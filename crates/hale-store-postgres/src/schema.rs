@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_covering_rows.sql"),
     include_str!("../migrations/0006_full_text_type.sql"),
     include_str!("../migrations/0007_type_rows_seq.sql"),
+    include_str!("../migrations/0008_covering_ids.sql"),
 ];
 
 /// How many migrations this build has.
