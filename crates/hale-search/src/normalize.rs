@@ -51,9 +51,75 @@ pub fn normalize_string(s: &str) -> String {
     out
 }
 
+/// The words of `text` for full-text search (`_content`, `_text`), in order, repeats included:
+/// the runs of letters and digits, normalized as [`normalize_string`] normalizes (lower case,
+/// accents folded); everything else separates words.
+///
+/// These are the words SQLite's FTS5 tokenizer (`unicode61`, which also folds case and removes
+/// diacritics) makes of the same text, so that a store that keeps words itself (PostgreSQL's
+/// `tsvector`) matches what the other does: `blood-pressure` is the words `blood` and
+/// `pressure`, `loinc.org` is `loinc` and `org`.
+pub fn text_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut end_word = |word: &mut String| {
+        if !word.is_empty() {
+            words.push(std::mem::take(word));
+        }
+    };
+    if text.is_ascii() {
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric() {
+                word.push(char::from(b.to_ascii_lowercase()));
+            } else {
+                end_word(&mut word);
+            }
+        }
+    } else {
+        for c in text.nfkd() {
+            if is_combining_mark(c) {
+                continue;
+            }
+            if !c.is_alphanumeric() {
+                end_word(&mut word);
+                continue;
+            }
+            word.extend(c.to_lowercase().filter(|lower| !is_combining_mark(*lower)));
+        }
+    }
+    end_word(&mut word);
+    words
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normalize_string;
+    use super::{normalize_string, text_words};
+
+    #[test]
+    fn words_are_runs_of_letters_and_digits_normalized() {
+        assert_eq!(
+            text_words("Blood-pressure 120/80 mm[Hg] at http://loinc.org|8480-6."),
+            [
+                "blood", "pressure", "120", "80", "mm", "hg", "at", "http", "loinc", "org", "8480",
+                "6"
+            ]
+        );
+        assert_eq!(
+            text_words("Ren\u{e9}e M\u{fc}ller, O'Brien"),
+            ["renee", "muller", "o", "brien"]
+        );
+        assert_eq!(text_words("Rene\u{301}e"), ["renee"]);
+        assert_eq!(
+            text_words("\u{c5}NGSTR\u{d6}M \u{fb01}sh"),
+            ["angstrom", "fish"]
+        );
+        assert_eq!(
+            text_words("<div>\u{4e2d}\u{6587} caf\u{e9}</div>"),
+            ["div", "\u{4e2d}\u{6587}", "cafe", "div"]
+        );
+        assert!(text_words(" -- / ").is_empty());
+        assert!(text_words("").is_empty());
+    }
 
     #[test]
     fn ascii_is_lower_cased_and_whitespace_collapsed() {

@@ -295,6 +295,34 @@ mod tests {
         );
     }
 
+    /// Migration 0010 marks an index built before it as built by other rules, so that the
+    /// server rebuilds the full text with Hale's words before it answers a search.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_text_from_before_hale_made_the_words_is_rebuilt() {
+        use hale_store::ResourceStore;
+
+        let Some(url) = testing::fresh_database().await else {
+            return;
+        };
+        let store = testing::store_at(&url).await;
+        let current = hale_search::index::fingerprint();
+        assert_eq!(
+            store.index_fingerprint().await.unwrap(),
+            Some(current.clone())
+        );
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute("DELETE FROM schema_version WHERE version >= 10")
+            .await
+            .unwrap();
+        drop(store);
+        let store = testing::store_at(&url).await;
+        let recorded = store.index_fingerprint().await.unwrap();
+        assert!(recorded.is_some_and(|recorded| recorded != current));
+    }
+
     /// Full text written before migration 0006 gets the type's lexeme from it, so that a search
     /// of one type, which asks for the lexeme, still finds it; another type's search does not.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

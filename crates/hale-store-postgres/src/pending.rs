@@ -8,6 +8,8 @@
 //! has many rows (a bulk `hale import` chunk, a large Bundle), which is PostgreSQL's fastest way
 //! in. Both take the same rows, so what a row holds is written down once, in [`Table`].
 
+use std::collections::BTreeSet;
+
 use bytes::BufMut;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
@@ -20,26 +22,6 @@ pub(crate) struct Table {
     pub(crate) columns: &'static [&'static str],
     /// The column types, as `COPY … BINARY` needs them exactly.
     pub(crate) types: &'static [Type],
-    /// How `INSERT … VALUES` stores the row, where its values are not stored as given. A table
-    /// with it cannot go through `COPY`.
-    pub(crate) computed: Option<Computed>,
-}
-
-/// The expressions that store a row whose columns are computed from its cells by the server.
-pub(crate) struct Computed {
-    /// Cells per row, which may be more than the table's columns.
-    pub(crate) cells: usize,
-    /// Each column's expression, `{n}` standing for the row's cell n.
-    pub(crate) columns: &'static [&'static str],
-}
-
-impl Table {
-    /// Cells per row.
-    fn cells(&self) -> usize {
-        self.computed
-            .as_ref()
-            .map_or(self.columns.len(), |computed| computed.cells)
-    }
 }
 
 const KEY: [&str; 3] = ["rid", "ord", "param"];
@@ -50,7 +32,6 @@ macro_rules! index_table {
             name: $name,
             columns: &[KEY[0], KEY[1], KEY[2], $($column),*],
             types: &[Type::INT8, Type::INT4, Type::INT4, $($ty),*],
-            computed: None,
         }
     };
 }
@@ -81,7 +62,6 @@ pub(crate) const RESOURCE: Table = Table {
         Type::INT2,
         Type::INT8,
     ],
-    computed: None,
 };
 
 pub(crate) const HISTORY: Table = Table {
@@ -95,31 +75,19 @@ pub(crate) const HISTORY: Table = Table {
         Type::TEXT,
         Type::BYTEA,
     ],
-    computed: None,
 };
 
 pub(crate) const COMPARTMENT: Table = Table {
     name: "compartment",
     columns: &["rid", "patient_id", "type", "id"],
     types: &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT],
-    computed: None,
 };
 
-/// `_content` and `_text`, turned into `tsvector`s by the server, with the same configuration
-/// that searching them uses, each with the resource type's lexeme
-/// (`hale_store_sql::plan::type_lexeme`, the row's fourth cell) added.
+/// The words of `_content` and `_text`, each with the resource type's lexeme, as [`TsVector`]s.
 pub(crate) const FULL_TEXT: Table = Table {
     name: "full_text",
     columns: &["rid", "content", "narrative"],
-    types: &[Type::INT8, Type::TEXT, Type::TEXT],
-    computed: Some(Computed {
-        cells: 4,
-        columns: &[
-            "{0}",
-            "to_tsvector('simple', coalesce({1}, '')) || array_to_tsvector(ARRAY[{3}::text])",
-            "to_tsvector('simple', coalesce({2}, '')) || array_to_tsvector(ARRAY[{3}::text])",
-        ],
-    }),
+    types: &[Type::INT8, Type::TS_VECTOR, Type::TS_VECTOR],
 };
 
 pub(crate) const STRING: Table = index_table!(
@@ -203,7 +171,7 @@ pub(crate) enum Batch {
 impl Pending {
     /// Adds a row of `table`; `cells` follow its columns.
     pub(crate) fn push(&mut self, table: &Table, cells: Vec<Cell>) {
-        debug_assert_eq!(cells.len(), table.cells(), "{}", table.name);
+        debug_assert_eq!(cells.len(), table.columns.len(), "{}", table.name);
         let slot = TABLES
             .iter()
             .position(|t| t.name == table.name)
@@ -225,7 +193,7 @@ impl Pending {
         let mut sends = Vec::new();
         for (table, rows) in TABLES.iter().zip(self.rows.iter_mut()) {
             let rows = std::mem::take(rows);
-            if rows.len() >= COPY_ROWS && table.computed.is_none() {
+            if rows.len() >= COPY_ROWS {
                 let copy = format!(
                     "COPY {} ({}) FROM STDIN BINARY",
                     table.name,
@@ -250,7 +218,7 @@ impl Pending {
 
 /// `INSERT INTO table (columns) VALUES (…), (…)` for `rows` rows, numbered placeholders.
 fn values_statement(table: &Table, rows: usize) -> String {
-    let width = table.cells();
+    let width = table.columns.len();
     let mut text = format!(
         "INSERT INTO {} ({}) VALUES ",
         table.name,
@@ -262,17 +230,7 @@ fn values_statement(table: &Table, rows: usize) -> String {
             if column > 0 {
                 text.push_str(", ");
             }
-            let placeholder = |cell: usize| format!("${}", row * width + cell + 1);
-            match &table.computed {
-                Some(computed) => {
-                    let mut expression = computed.columns[column].to_owned();
-                    for cell in 0..width {
-                        expression = expression.replace(&format!("{{{cell}}}"), &placeholder(cell));
-                    }
-                    text.push_str(&expression);
-                }
-                None => text.push_str(&placeholder(column)),
-            }
+            text.push_str(&format!("${}", row * width + column + 1));
         }
         text.push(')');
     }
@@ -297,6 +255,70 @@ impl ToSql for Jsonb {
 
     fn accepts(ty: &Type) -> bool {
         *ty == Type::JSONB
+    }
+
+    to_sql_checked!();
+}
+
+/// The words of a text as a `tsvector` (`full_text`'s columns), made by Hale
+/// ([`hale_search::normalize::text_words`]) rather than by the server's `to_tsvector`, so that
+/// PostgreSQL finds the words SQLite's full-text index finds, and so that the rows can go through
+/// `COPY`. Parsing text took about a fifth of the server's time in ingest (W1), under the write
+/// lock.
+///
+/// The binary form is the number of lexemes, then each lexeme NUL-terminated with a count of
+/// positions (none, as searches only ask whether a word is there). PostgreSQL keeps lexemes
+/// distinct and sorted bytewise, a shorter one first on a common prefix: a `BTreeSet`'s order.
+/// A lexeme is at most 2,047 bytes and all of them at most 1 MiB: longer words are left out, as
+/// `to_tsvector` left them out, and so are the words past the last that fits.
+#[derive(Debug)]
+pub(crate) struct TsVector(BTreeSet<String>);
+
+/// The longest lexeme a `tsvector` holds, in bytes.
+const MAX_LEXEME: usize = (1 << 11) - 1;
+/// The most bytes of lexemes a `tsvector` holds.
+const MAX_LEXEMES: usize = (1 << 20) - 1;
+
+impl TsVector {
+    /// The words of `text` (none when there is no text) and the lexeme `extra`.
+    pub(crate) fn of(text: Option<&str>, extra: &str) -> TsVector {
+        let mut lexemes = BTreeSet::new();
+        let mut size = extra.len();
+        lexemes.insert(extra.to_owned());
+        for word in text
+            .map(hale_search::normalize::text_words)
+            .unwrap_or_default()
+        {
+            if word.len() > MAX_LEXEME || lexemes.contains(&word) {
+                continue;
+            }
+            if size + word.len() > MAX_LEXEMES {
+                break;
+            }
+            size += word.len();
+            lexemes.insert(word);
+        }
+        TsVector(lexemes)
+    }
+}
+
+impl ToSql for TsVector {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.put_i32(i32::try_from(self.0.len())?);
+        for lexeme in &self.0 {
+            out.put_slice(lexeme.as_bytes());
+            out.put_u8(0);
+            out.put_u16(0);
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TS_VECTOR
     }
 
     to_sql_checked!();
@@ -334,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn many_rows_go_through_copy_unless_the_server_must_transform_them() {
+    fn many_rows_go_through_copy() {
         let mut pending = Pending::default();
         for n in 0..COPY_ROWS as i64 {
             pending.push(&URI, row(n));
@@ -342,12 +364,21 @@ mod tests {
                 &FULL_TEXT,
                 vec![
                     Box::new(n),
-                    Box::new(Some("a b".to_owned())),
-                    Box::new(None::<String>),
-                    Box::new("@Basic".to_owned()),
+                    Box::new(TsVector::of(Some("a b"), "@Basic")),
+                    Box::new(TsVector::of(None, "@Basic")),
                 ],
             );
         }
+        pending.push(
+            &DATE,
+            vec![
+                Box::new(1_i64),
+                Box::new(0_i32),
+                Box::new(1_i32),
+                Box::new(0_i64),
+                Box::new(1_i64),
+            ],
+        );
         let sends = pending.take();
         let copies: Vec<&str> = sends
             .iter()
@@ -361,25 +392,32 @@ mod tests {
             .collect();
         assert_eq!(
             copies,
-            ["COPY idx_uri (rid, ord, param, value) FROM STDIN BINARY"]
+            [
+                "COPY full_text (rid, content, narrative) FROM STDIN BINARY",
+                "COPY idx_uri (rid, ord, param, value) FROM STDIN BINARY"
+            ]
         );
-        assert!(sends.iter().any(|send| matches!(
-            send,
-            Batch::Values(text, _) if text.starts_with("INSERT INTO full_text")
-                && text.contains("to_tsvector('simple', coalesce($2, ''))")
-        )));
+        assert_eq!(sends.len(), 3, "the one date row goes as a statement");
     }
 
+    /// Lexemes go out distinct and in PostgreSQL's order, without positions; words too long for
+    /// a lexeme are left out.
     #[test]
-    fn computed_columns_number_their_cells_row_by_row() {
-        assert_eq!(
-            values_statement(&FULL_TEXT, 2),
-            "INSERT INTO full_text (rid, content, narrative) VALUES \
-             ($1, to_tsvector('simple', coalesce($2, '')) || array_to_tsvector(ARRAY[$4::text]), \
-             to_tsvector('simple', coalesce($3, '')) || array_to_tsvector(ARRAY[$4::text])), \
-             ($5, to_tsvector('simple', coalesce($6, '')) || array_to_tsvector(ARRAY[$8::text]), \
-             to_tsvector('simple', coalesce($7, '')) || array_to_tsvector(ARRAY[$8::text]))"
+    fn a_tsvector_holds_each_word_once_in_order() {
+        let long = "x".repeat(MAX_LEXEME + 1);
+        let vector = TsVector::of(
+            Some(&format!("Blood blood-pressure b {long} ab")),
+            "@Observation",
         );
+        let mut out = bytes::BytesMut::new();
+        vector.to_sql(&Type::TS_VECTOR, &mut out).unwrap();
+        let mut expected = Vec::new();
+        expected.extend_from_slice(&5_i32.to_be_bytes());
+        for lexeme in ["@Observation", "ab", "b", "blood", "pressure"] {
+            expected.extend_from_slice(lexeme.as_bytes());
+            expected.extend_from_slice(&[0, 0, 0]);
+        }
+        assert_eq!(&out[..], &expected[..]);
     }
 
     #[test]

@@ -43,7 +43,7 @@ use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use crate::pending::{self, Cell, Jsonb, Pending};
+use crate::pending::{self, Cell, Jsonb, Pending, TsVector};
 use crate::{PgStore, backend};
 
 /// The advisory lock every write transaction holds: writes are serialized across processes.
@@ -189,6 +189,24 @@ impl Plans {
             Plans::Generic
         } else {
             Plans::ForValues
+        }
+    }
+
+    /// The plans for a count of `query` under `scope`, with a first page in row order when
+    /// `page` is given (`None` for a count alone).
+    ///
+    /// A query whose rows one run of one value index picks
+    /// ([`hale_store_sql::plan::one_index_alone`]) is counted along that run whatever its values
+    /// are, and its page reads the same entries or fewer: one plan serves every value. Planning
+    /// the page and the count of `Patient?name=gulg` took 0.26 ms of the 0.41 ms PostgreSQL
+    /// spent on them at a million resources; the plan made once reads the 1,322 names of
+    /// `Patient?name=m` in 0.5 ms, where the plan for those values took 1.0 ms after planning.
+    fn of_count(scope: &Scope, query: &SearchQuery, page: Option<&PageRequest>) -> Plans {
+        let counted = page.is_none_or(|page| page.total && page.sort.is_empty());
+        if counted && hale_store_sql::plan::one_index_alone(scope, query) {
+            Plans::Generic
+        } else {
+            Plans::of(query)
         }
     }
 
@@ -1078,19 +1096,19 @@ impl Tx<'_> {
         }
         let text_of = |wanted: &str| {
             entries.iter().find_map(|entry| match entry {
-                IndexEntry::Text { code, text } if *code == wanted => Some(text.clone()),
+                IndexEntry::Text { code, text } if *code == wanted => Some(text.as_str()),
                 _ => None,
             })
         };
         let (content, narrative) = (text_of("_content"), text_of("_text"));
         if content.is_some() || narrative.is_some() {
+            let lexeme = hale_store_sql::plan::type_lexeme(resource_type);
             self.rows.push(
                 &pending::FULL_TEXT,
                 vec![
                     Box::new(rid),
-                    Box::new(content),
-                    Box::new(narrative),
-                    Box::new(hale_store_sql::plan::type_lexeme(resource_type)),
+                    Box::new(TsVector::of(content, &lexeme)),
+                    Box::new(TsVector::of(narrative, &lexeme)),
                 ],
             );
         }
@@ -1390,7 +1408,7 @@ impl ResourceStore for PgStore {
         query: &SearchQuery,
         page: &PageRequest,
     ) -> Result<SearchPage, StoreError> {
-        let plans = Plans::of(query);
+        let plans = Plans::of_count(scope, query, Some(page));
         let (scope, query, page) = (scope.clone(), query.clone(), page.clone());
         let sort = page.sort.clone();
         let first = page.horizon;
@@ -1461,7 +1479,7 @@ impl ResourceStore for PgStore {
         query: &SearchQuery,
         horizon: Option<i64>,
     ) -> Result<u64, StoreError> {
-        let plans = Plans::of(query);
+        let plans = Plans::of_count(scope, query, None);
         let (scope, query) = (scope.clone(), query.clone());
         let rows = self
             .built_rows(plans, move |lookup| {
@@ -1785,8 +1803,149 @@ mod tests {
     use hale_store_sql::search as statements;
     use tokio_postgres::types::ToSql;
 
-    use super::{Param, reader};
+    use hale_search::query::{Criterion, SortKey, SortKind, StringMatch, Test};
+    use hale_store::PageRequest;
+
+    use super::{Param, Plans, reader};
     use crate::testing;
+
+    fn name_prefix(prefix: &str) -> SearchQuery {
+        SearchQuery::new(
+            "Patient",
+            vec![Criterion::param(
+                "name",
+                Test::String {
+                    mode: StringMatch::Prefix,
+                    values: vec![prefix.into()],
+                },
+            )],
+        )
+    }
+
+    /// A first page and count that one run of one value index answers are planned once for any
+    /// values; anything that may read otherwise for other values is planned for its values.
+    #[test]
+    fn one_run_of_one_index_is_planned_once() {
+        let first = PageRequest {
+            limit: 10,
+            total: true,
+            ..PageRequest::default()
+        };
+        let query = name_prefix("gulg");
+        assert_eq!(
+            Plans::of_count(&Scope::All, &query, Some(&first)),
+            Plans::Generic
+        );
+        assert_eq!(Plans::of_count(&Scope::All, &query, None), Plans::Generic);
+        // Without the count, a plan for the values may stop early where the run is long.
+        let later = PageRequest {
+            total: false,
+            ..first.clone()
+        };
+        assert_eq!(
+            Plans::of_count(&Scope::All, &query, Some(&later)),
+            Plans::ForValues
+        );
+        // Sorted by a key, the page is not read along the run.
+        let sorted = PageRequest {
+            sort: vec![SortKey {
+                code: "birthdate",
+                kind: SortKind::Date,
+                descending: false,
+            }],
+            ..first.clone()
+        };
+        assert_eq!(
+            Plans::of_count(&Scope::All, &query, Some(&sorted)),
+            Plans::ForValues
+        );
+        // Another scope reads each match's owner; a second criterion is probed per match.
+        assert_eq!(
+            Plans::of_count(&Scope::App(7), &query, Some(&first)),
+            Plans::ForValues
+        );
+        let mut two = query.clone();
+        two.criteria.push(name_prefix("smi").criteria.remove(0));
+        assert_eq!(
+            Plans::of_count(&Scope::All, &two, Some(&first)),
+            Plans::ForValues
+        );
+    }
+
+    /// Under `Scope::All` a first page of a name prefix and its count pick their rows from the
+    /// string index alone (`idx_string_value` includes `rid`, migration 0009): neither reads
+    /// `resource` for each match, and the page and total are right.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn prefix_pages_read_the_value_index_alone() {
+        let Some(store) = testing::fresh_store().await else {
+            return;
+        };
+        let client = store.client().await.unwrap();
+        // 4,000 Patients named `<letter>x<n>`; `bx` is the prefix of every 26th from rid 2.
+        client
+            .batch_execute(
+                "INSERT INTO search_param (fhir_version, type, code) VALUES ('r4', 'Patient', 'name');                  INSERT INTO resource (rid, fhir_version, type, id, owner_app, owner_user,                  version_id, last_updated, deleted, seq)                  SELECT n, 'r4', 'Patient', 'p' || n, NULL, NULL, 1, 0, 0, n                  FROM generate_series(1, 4000) n;                  INSERT INTO history (seq, rid, version_id, last_updated, method, json)                  SELECT n, n, 1, 0, 'POST', convert_to('{\"n\":' || n || '}', 'UTF8')                  FROM generate_series(1, 4000) n;                  INSERT INTO idx_string (rid, ord, param, normalized, exact)                  SELECT n, 0, (SELECT id FROM search_param WHERE code = 'name'),                  chr(97 + n % 26) || 'x' || n, 'x' FROM generate_series(1, 4000) n",
+            )
+            .await
+            .unwrap();
+        testing::settle_for_plans(&client, &["resource", "history", "idx_string"]).await;
+        let query = name_prefix("bx");
+        let first = PageRequest {
+            limit: 10,
+            total: true,
+            ..PageRequest::default()
+        };
+        let (built, page) = (query.clone(), first.clone());
+        let (page_sql, count_sql) = store
+            .with_conn(move |conn, ids| {
+                let lookup = reader(conn, ids);
+                let source = statements::page_source(
+                    &lookup,
+                    Postgres,
+                    &Scope::All,
+                    FhirVersion::R4,
+                    &built,
+                    &page,
+                )?;
+                let (page_sql, _) =
+                    statements::page_sql(Postgres, source, &page, i64::MAX, super::COLUMNS)?;
+                let count_sql = statements::count(
+                    &lookup,
+                    Postgres,
+                    &Scope::All,
+                    FhirVersion::R4,
+                    &built,
+                    None,
+                )?;
+                Ok((page_sql, count_sql))
+            })
+            .await
+            .unwrap();
+        for sql in [&page_sql, &count_sql] {
+            let params: Vec<Param<'_>> = sql.params.iter().map(Param).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let plan = testing::explain(&client, &sql.text_for(Postgres), &refs).await;
+            assert!(
+                plan.iter()
+                    .any(|line| line.contains("Index Only Scan using idx_string_value")),
+                "{plan:#?}"
+            );
+            // The page reads `resource` by key for its ten rows' columns, nothing else.
+            assert!(
+                !plan.iter().any(|line| line.contains("resource_type_rid")),
+                "{plan:#?}"
+            );
+        }
+
+        let found = store
+            .search(&Scope::All, FhirVersion::R4, &query, &first)
+            .await
+            .unwrap();
+        let rows: Vec<i64> = found.hits.iter().map(|hit| hit.position.row).collect();
+        assert_eq!(rows, (0..10).map(|k| 1 + 26 * k).collect::<Vec<_>>());
+        assert_eq!(found.total, Some(154));
+    }
 
     /// A bulk export page of one type reads the type's rows and their `seq` from
     /// `resource_type_rid` alone (migration 0007) and probes `history` by `seq`, never the key of

@@ -14,6 +14,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_full_text_type.sql"),
     include_str!("../migrations/0007_type_rows_seq.sql"),
     include_str!("../migrations/0008_covering_ids.sql"),
+    include_str!("../migrations/0009_value_rows.sql"),
+    include_str!("../migrations/0010_full_text_words.sql"),
 ];
 
 /// How many migrations this build has.

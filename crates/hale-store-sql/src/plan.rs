@@ -18,7 +18,8 @@
 //! Pages in row order and counts take another shape when they can ([`Planner::driven`]): one
 //! positive test's value index drives the statement in `rid` order and the other parameter tests
 //! are correlated `EXISTS` probes of each row's own entries, so a first page stops after
-//! `_count + 1` matches; under `Scope::All` a count of parameter tests never reads `resource`.
+//! `_count + 1` matches; under `Scope::All` neither a count nor a page in row order of
+//! parameter tests reads `resource` to pick its rows.
 //! Under any other scope a query that no criterion narrows (none at all, negations, `:missing`,
 //! `_lastUpdated`) reads the scope's owner groups from the `resource_owner` index instead of
 //! every resource of the type ([`Planner::owner_arms`]).
@@ -806,6 +807,22 @@ pub fn driver(criteria: &[Criterion]) -> Option<usize> {
         .map(|(_, idx)| idx)
 }
 
+/// Whether the rows of `query` under `scope`, in row order, are picked by one run of one value
+/// index and nothing else: one positive test of one parameter that can drive ([`driver`]), not a
+/// composite, under `Scope::All`, where [`Planner::driven`] reads the index table alone. Counting
+/// such a query reads every entry of the run, whatever the values; a page reads the same entries
+/// or fewer, so that a plan made once for any values costs a first page with its count at most
+/// twice what the count alone costs, and a store may skip planning them for their values.
+pub fn one_index_alone(scope: &Scope, query: &SearchQuery) -> bool {
+    let [Criterion::Param(param)] = query.criteria.as_slice() else {
+        return false;
+    };
+    matches!(scope, Scope::All)
+        && driving_test(param).is_some_and(|driving| {
+            driving.composite.is_none() && drive_rank(driving.test).is_some()
+        })
+}
+
 /// The test on a value index that drives a page of `param` ([`Planner::driven`]): the parameter's
 /// own test, or for a composite of one alternative, its first positive token component, whose
 /// entries (a composite's token component is an entry of that token parameter too) are in row
@@ -1474,9 +1491,11 @@ fn component_condition(
 
 /// Full text: every word of a value must be in the column, the last one as a prefix; the values
 /// are alternatives. All of it is one query of the full-text index, so that the index is read
-/// once: an FTS5 query in SQLite, a `tsquery` over the GIN-indexed `tsvector` column in
-/// PostgreSQL (`to_tsquery`, the form that has prefixes; `plainto_tsquery` and
-/// `websearch_to_tsquery` have none), each word quoted so that it is a word and not an operator.
+/// once: an FTS5 query in SQLite, each word a quoted phrase that FTS5's tokenizer splits; a
+/// `tsquery` over the GIN-indexed `tsvector` column in PostgreSQL, of the lexemes Hale made of
+/// the words as it made those of the stored text ([`hale_search::normalize::text_words`]), so
+/// that both stores split `blood-pressure` or `loinc.org` alike. A word without a letter or
+/// digit (`--`) makes its value match nothing, as an empty phrase does in FTS5.
 ///
 /// In PostgreSQL, a search of one type also asks for that type's lexeme ([`type_lexeme`]), so
 /// that the GIN index intersects the word's rows with the type's instead of the search reading
@@ -1499,30 +1518,51 @@ fn text_condition(
             sql.push(d.true_());
             return sql;
         }
-        let n_words = words.len();
-        let phrases: Vec<String> = words
-            .iter()
-            .enumerate()
-            .map(|(idx, word)| {
-                let last = idx + 1 == n_words;
-                match d {
-                    Dialect::Sqlite => {
+        match d {
+            Dialect::Sqlite => {
+                let n_words = words.len();
+                let phrases: Vec<String> = words
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, word)| {
                         let quoted = format!("\"{}\"", word.replace('"', "\"\""));
-                        if last { format!("{quoted}*") } else { quoted }
-                    }
-                    Dialect::Postgres => {
-                        let quoted =
-                            format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''"));
-                        if last { format!("{quoted}:*") } else { quoted }
-                    }
+                        if idx + 1 == n_words {
+                            format!("{quoted}*")
+                        } else {
+                            quoted
+                        }
+                    })
+                    .collect();
+                alternatives.push(format!("({})", phrases.join(" AND ")));
+            }
+            Dialect::Postgres => {
+                let per_word: Vec<Vec<String>> = words
+                    .iter()
+                    .map(|word| hale_search::normalize::text_words(word))
+                    .collect();
+                if per_word.iter().any(Vec::is_empty) {
+                    continue;
                 }
-            })
-            .collect();
-        let and = match d {
-            Dialect::Sqlite => " AND ",
-            Dialect::Postgres => " & ",
-        };
-        alternatives.push(format!("({})", phrases.join(and)));
+                let lexemes: Vec<String> = per_word.into_iter().flatten().collect();
+                let n_lexemes = lexemes.len();
+                let terms: Vec<String> = lexemes
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, lexeme)| {
+                        // Quoted, a lexeme is taken as it is; the words hold only letters and
+                        // digits, the quoting keeps it so whatever they hold.
+                        let quoted =
+                            format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''"));
+                        if idx + 1 == n_lexemes {
+                            format!("{quoted}:*")
+                        } else {
+                            quoted
+                        }
+                    })
+                    .collect();
+                alternatives.push(format!("({})", terms.join(" & ")));
+            }
+        }
     }
     if alternatives.is_empty() {
         sql.push(d.false_());
@@ -1543,15 +1583,14 @@ fn text_condition(
         }
         Dialect::Postgres => {
             let column = if narrative { "narrative" } else { "content" };
+            // A placeholder cast straight to `tsquery` would be bound as one, in its binary
+            // form: the text is cast.
             sql.push(&format!(
-                "{alias}.rid IN (SELECT f.rid FROM full_text f WHERE f.{column} @@ (to_tsquery('simple', "
+                "{alias}.rid IN (SELECT f.rid FROM full_text f WHERE f.{column} @@ (CAST("
             ));
             sql.bind(alternatives.join(" | "));
-            sql.push(")");
+            sql.push(" AS text)::tsquery");
             if let Some(resource_type) = resource_type {
-                // A tsquery's quoted lexeme is taken as it is, not normalized as words are.
-                // The cast from text: a placeholder cast straight to `tsquery` would be bound
-                // as one, in its binary form.
                 sql.push(" && CAST(");
                 sql.bind(format!("'{}'", type_lexeme(resource_type)));
                 sql.push(" AS text)::tsquery");

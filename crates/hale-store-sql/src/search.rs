@@ -66,9 +66,11 @@ pub fn page_source(
 ) -> Result<PageSource, StoreError> {
     let mut planner = Planner::new(scope, fhir_version.as_str(), lookup, dialect);
     // In row order a page driven by one value index reads only as far as the page goes when
-    // the test fixes every column before `rid` in the index.
+    // the test fixes every column before `rid` in the index. Under `Scope::All` the index rows
+    // alone pick the page's rows, as they count them (see [`count`]): joining `resource` for
+    // each candidate only to test what the parameter's id already fixes cost a probe per match.
     if page.sort.is_empty()
-        && let Some(driven) = planner.driven(query, true)?
+        && let Some(driven) = planner.driven(query, !matches!(scope, Scope::All))?
     {
         return Ok(PageSource {
             rows: Rows::One(driven),

@@ -411,6 +411,44 @@ pub(crate) mod tests {
         }
     }
 
+    /// Under `Scope::All` a page of one name prefix picks its rows from the string index alone,
+    /// as the count does: `resource` is read once per row of the page, for its columns, and
+    /// never for each match of the prefix.
+    #[test]
+    fn prefix_pages_pick_rows_from_the_value_index_alone() {
+        let q = SearchQuery::new(
+            "Patient",
+            vec![Criterion::param(
+                "name",
+                Test::String {
+                    mode: StringMatch::Prefix,
+                    values: vec!["smi".into()],
+                },
+            )],
+        );
+        let page = PageRequest {
+            limit: 20,
+            ..PageRequest::default()
+        };
+        let conn = conn();
+        let sql = with_lookup(&conn, |lookup| {
+            let source =
+                statements::page_source(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, &page)
+                    .unwrap();
+            statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
+                .unwrap()
+                .0
+        });
+        let page_plan = plan(&conn, &sql);
+        println!("PAGE {}\n{page_plan}", sql.text);
+        assert!(page_plan.contains("idx_string_value"), "{page_plan}");
+        let resource_reads = page_plan
+            .lines()
+            .filter(|line| line.contains(" r ") || line.contains("resource"))
+            .count();
+        assert_eq!(resource_reads, 1, "{page_plan}");
+    }
+
     /// `code-value-quantity` with a code: the code's token entries drive the page in row order,
     /// each probing its own composite rows, so a first page sorts nothing however many
     /// Observations have the code; the count reads the same entries and no resource row.

@@ -887,7 +887,7 @@ macro_rules! store_contract_tests {
             scope_app_sees_its_users, scope_grants_per_patient, scope_grants_whole_record,
             search_string, search_token, search_reference, search_date,
             search_id_and_last_updated, search_number_and_quantity, search_uri, search_composite,
-            search_text, search_chain, search_has, search_any_and_compartment, search_system,
+            search_text, search_text_words, search_chain, search_has, search_any_and_compartment, search_system,
             search_sort, search_paging, search_include, search_matches_oracle,
             reindex_rebuilds_every_current_resource, rolled_back_parameters_leave_no_trace,
             record_members_in_order, record_keeps_to_the_scope, record_filters, record_erase,

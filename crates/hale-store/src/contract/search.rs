@@ -773,6 +773,47 @@ pub async fn search_text(store: Arc<dyn ResourceStore>) {
     expect_pairs(s, t("_content", "renamed"), &["a"]).await;
 }
 
+/// Full text splits words alike in every store: at anything but a letter or digit, folding case
+/// and accents, in the stored text and in the searched words; a searched word without a letter
+/// or digit matches nothing.
+pub async fn search_text_words(store: Arc<dyn ResourceStore>) {
+    let s = store.as_ref();
+    add_pair(
+        s,
+        "Observation",
+        "o",
+        vec![IndexEntry::Text {
+            code: "_content",
+            text: "Blood-pressure 120/80 mm[Hg] at loinc.org, by Jos\u{e9} O'Brien".into(),
+        }],
+    )
+    .await;
+    let t = |v: &str| {
+        SearchQuery::new(
+            "Observation",
+            vec![Criterion::param("_content", Test::Text(vec![v.into()]))],
+        )
+    };
+    for found in [
+        "pressure",
+        "blood-pres",
+        "BLOOD pressure",
+        "120/8",
+        "hg",
+        "loinc.org",
+        "org",
+        "jose",
+        "Jos\u{e9}",
+        "brien",
+        "o'brien",
+    ] {
+        expect_pairs(s, t(found), &["o"]).await;
+    }
+    for missed in ["-- blood", "bloodpressure", "loincorg", "josephine"] {
+        expect_pairs(s, t(missed), &[]).await;
+    }
+}
+
 /// Chains over two hops, and the scope applies to every resource on the way.
 pub async fn search_chain(store: Arc<dyn ResourceStore>) {
     let s = store.as_ref();
