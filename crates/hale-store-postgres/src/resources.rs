@@ -1809,6 +1809,14 @@ mod tests {
     use super::{Param, Plans, reader};
     use crate::testing;
 
+    /// The lines of `EXPLAIN` of a statement of the shared builders.
+    async fn explain(client: &tokio_postgres::Client, sql: &hale_store_sql::Sql) -> Vec<String> {
+        let params: Vec<Param<'_>> = sql.params.iter().map(Param).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        testing::explain(client, &sql.text_for(Postgres), &refs).await
+    }
+
     fn name_prefix(prefix: &str) -> SearchQuery {
         SearchQuery::new(
             "Patient",
@@ -1922,10 +1930,7 @@ mod tests {
             .await
             .unwrap();
         for sql in [&page_sql, &count_sql] {
-            let params: Vec<Param<'_>> = sql.params.iter().map(Param).collect();
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            let plan = testing::explain(&client, &sql.text_for(Postgres), &refs).await;
+            let plan = explain(&client, sql).await;
             assert!(
                 plan.iter()
                     .any(|line| line.contains("Index Only Scan using idx_string_value")),
@@ -1986,10 +1991,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let params: Vec<Param<'_>> = sql.params.iter().map(Param).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let plan = testing::explain(&client, &sql.text_for(Postgres), &refs).await;
+        let plan = explain(&client, &sql).await;
         assert!(
             plan.iter()
                 .any(|line| line.contains("Index Only Scan using resource_type_rid")),

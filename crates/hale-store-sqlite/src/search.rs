@@ -253,6 +253,18 @@ pub(crate) mod tests {
         })
     }
 
+    /// The statement of `page` of `q` under the operator's scope, as `search` builds it.
+    fn page_statement(conn: &Connection, q: &SearchQuery, page: &PageRequest) -> Sql {
+        with_lookup(conn, |lookup| {
+            let source =
+                statements::page_source(lookup, Sqlite, &Scope::All, FhirVersion::R4, q, page)
+                    .unwrap();
+            statements::page_sql(Sqlite, source, page, 1_000_000, COLUMNS)
+                .unwrap()
+                .0
+        })
+    }
+
     pub(crate) fn plan(conn: &Connection, sql: &Sql) -> String {
         let mut stmt = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
@@ -314,14 +326,7 @@ pub(crate) mod tests {
     #[track_caller]
     fn check_page(q: SearchQuery, page: PageRequest, must_use: &[&str]) {
         let conn = conn();
-        let sql = with_lookup(&conn, |lookup| {
-            let source =
-                statements::page_source(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, &page)
-                    .unwrap();
-            statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
-                .unwrap()
-                .0
-        });
+        let sql = page_statement(&conn, &q, &page);
         let plan = plan(&conn, &sql);
         println!("PAGE {q:?} sort {:?}\n{}\n{plan}", page.sort, sql.text);
         for index in must_use {
@@ -381,20 +386,7 @@ pub(crate) mod tests {
         ] {
             let q = SearchQuery::new("Observation", vec![criterion]);
             let conn = conn();
-            let sql = with_lookup(&conn, |lookup| {
-                let source = statements::page_source(
-                    lookup,
-                    Sqlite,
-                    &Scope::All,
-                    FhirVersion::R4,
-                    &q,
-                    &page,
-                )
-                .unwrap();
-                statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
-                    .unwrap()
-                    .0
-            });
+            let sql = page_statement(&conn, &q, &page);
             let page_plan = plan(&conn, &sql);
             assert!(
                 !page_plan.contains("TEMP B-TREE"),
@@ -431,14 +423,7 @@ pub(crate) mod tests {
             ..PageRequest::default()
         };
         let conn = conn();
-        let sql = with_lookup(&conn, |lookup| {
-            let source =
-                statements::page_source(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, &page)
-                    .unwrap();
-            statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
-                .unwrap()
-                .0
-        });
+        let sql = page_statement(&conn, &q, &page);
         let page_plan = plan(&conn, &sql);
         println!("PAGE {}\n{page_plan}", sql.text);
         assert!(page_plan.contains("idx_string_value"), "{page_plan}");
@@ -551,14 +536,7 @@ pub(crate) mod tests {
             ],
         );
         let conn = conn();
-        let sql = with_lookup(&conn, |lookup| {
-            let source =
-                statements::page_source(lookup, Sqlite, &Scope::All, FhirVersion::R4, &q, &page)
-                    .unwrap();
-            statements::page_sql(Sqlite, source, &page, 1_000_000, COLUMNS)
-                .unwrap()
-                .0
-        });
+        let sql = page_statement(&conn, &q, &page);
         let plan = plan(&conn, &sql);
         println!("PAGE {q:?}\n{}\n{plan}", sql.text);
         assert!(
