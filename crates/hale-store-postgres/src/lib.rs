@@ -270,15 +270,7 @@ mod tests {
             return;
         };
         let client = store.client().await.unwrap();
-        client
-            .batch_execute(
-                "INSERT INTO resource (rid, fhir_version, type, id, owner_app, owner_user, \
-                 version_id, last_updated, deleted, seq) \
-                 SELECT n, 'r4', 'Observation', 'o' || n, 1, 1, 1, 0, 0, n \
-                 FROM generate_series(1, 2000) n",
-            )
-            .await
-            .unwrap();
+        testing::insert_resources(&client, 2000, "'Observation'", Some((1, 1))).await;
         testing::settle_for_plans(&client, &["resource"]).await;
         let plan = testing::explain(
             &client,

@@ -1889,10 +1889,14 @@ mod tests {
             return;
         };
         let client = store.client().await.unwrap();
-        // 4,000 Patients named `<letter>x<n>`; `bx` is the prefix of every 26th from rid 2.
+        // 4,000 Patients named `<letter>x<n>`; `bx` is the prefix of every 26th from rid 1.
+        testing::insert_resources(&client, 4000, "'Patient'", None).await;
         client
             .batch_execute(
-                "INSERT INTO search_param (fhir_version, type, code) VALUES ('r4', 'Patient', 'name');                  INSERT INTO resource (rid, fhir_version, type, id, owner_app, owner_user,                  version_id, last_updated, deleted, seq)                  SELECT n, 'r4', 'Patient', 'p' || n, NULL, NULL, 1, 0, 0, n                  FROM generate_series(1, 4000) n;                  INSERT INTO history (seq, rid, version_id, last_updated, method, json)                  SELECT n, n, 1, 0, 'POST', convert_to('{\"n\":' || n || '}', 'UTF8')                  FROM generate_series(1, 4000) n;                  INSERT INTO idx_string (rid, ord, param, normalized, exact)                  SELECT n, 0, (SELECT id FROM search_param WHERE code = 'name'),                  chr(97 + n % 26) || 'x' || n, 'x' FROM generate_series(1, 4000) n",
+                "INSERT INTO search_param (fhir_version, type, code) VALUES ('r4', 'Patient', 'name'); \
+                 INSERT INTO idx_string (rid, ord, param, normalized, exact) \
+                 SELECT n, 0, (SELECT id FROM search_param WHERE code = 'name'), \
+                 chr(97 + n % 26) || 'x' || n, 'x' FROM generate_series(1, 4000) n",
             )
             .await
             .unwrap();
@@ -1961,18 +1965,13 @@ mod tests {
             return;
         };
         let client = store.client().await.unwrap();
-        client
-            .batch_execute(
-                "INSERT INTO resource (rid, fhir_version, type, id, owner_app, owner_user, \
-                 version_id, last_updated, deleted, seq) \
-                 SELECT n, 'r4', CASE WHEN n % 2 = 0 THEN 'Observation' ELSE 'Patient' END, \
-                 'r' || n, NULL, NULL, 1, 0, 0, n FROM generate_series(1, 4000) n; \
-                 INSERT INTO history (seq, rid, version_id, last_updated, method, json) \
-                 SELECT n, n, 1, 0, 'POST', convert_to('{\"n\":' || n || '}', 'UTF8') \
-                 FROM generate_series(1, 4000) n",
-            )
-            .await
-            .unwrap();
+        testing::insert_resources(
+            &client,
+            4000,
+            "CASE WHEN n % 2 = 0 THEN 'Observation' ELSE 'Patient' END",
+            None,
+        )
+        .await;
         testing::settle_for_plans(&client, &["resource", "history"]).await;
         let query = SearchQuery::new("Observation", Vec::new());
         let (scope, built) = (Scope::All, query.clone());

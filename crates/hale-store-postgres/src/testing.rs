@@ -71,6 +71,42 @@ pub async fn store_at(url: &str) -> crate::PgStore {
         .unwrap_or_else(|e| panic!("connecting to the test database {url}: {e}"))
 }
 
+/// Inserts rows 1 to `n` of `resource`, each resource at its first and current version (`seq` is
+/// the row, the id `r` and the row, the JSON `{"n":row}` in `history`), of the type the SQL
+/// expression `type_of_n` gives for row `n`, owned by `owner` (app, user) or by the operator.
+///
+/// # Panics
+/// When a statement fails.
+pub async fn insert_resources(
+    client: &tokio_postgres::Client,
+    n: i64,
+    type_of_n: &str,
+    owner: Option<(i64, i64)>,
+) {
+    let (app, user) = (owner.map(|o| o.0), owner.map(|o| o.1));
+    client
+        .execute(
+            &format!(
+                "INSERT INTO resource (rid, fhir_version, type, id, owner_app, owner_user, \
+                 version_id, last_updated, deleted, seq) \
+                 SELECT n, 'r4', {type_of_n}, 'r' || n, $2, $3, 1, 0, 0, n \
+                 FROM generate_series(1, $1::bigint) n"
+            ),
+            &[&n, &app, &user],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("inserting resources: {e}"));
+    client
+        .execute(
+            "INSERT INTO history (seq, rid, version_id, last_updated, method, json) \
+             SELECT n, n, 1, 0, 'POST', convert_to('{\"n\":' || n || '}', 'UTF8') \
+             FROM generate_series(1, $1::bigint) n",
+            &[&n],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("inserting history: {e}"));
+}
+
 /// Readies `tables` for checking a statement's plan: `VACUUM ANALYZE` marks their pages
 /// all-visible, which an index-only scan needs, and the session stops choosing sequential and
 /// bitmap scans, which win on tables as small as a test's.

@@ -1511,7 +1511,7 @@ fn text_condition(
     let mut sql = Sql::default();
     let narrative = code == "_text";
     let mut alternatives = Vec::new();
-    for value in values {
+    'values: for value in values {
         let words: Vec<&str> = value.split_whitespace().collect();
         if words.is_empty() {
             // A value without words asks for nothing, so every resource meets it.
@@ -1519,48 +1519,29 @@ fn text_condition(
             return sql;
         }
         match d {
-            Dialect::Sqlite => {
-                let n_words = words.len();
-                let phrases: Vec<String> = words
-                    .iter()
-                    .enumerate()
-                    .map(|(idx, word)| {
-                        let quoted = format!("\"{}\"", word.replace('"', "\"\""));
-                        if idx + 1 == n_words {
-                            format!("{quoted}*")
-                        } else {
-                            quoted
-                        }
-                    })
-                    .collect();
-                alternatives.push(format!("({})", phrases.join(" AND ")));
-            }
+            Dialect::Sqlite => alternatives.push(all_of(
+                &words,
+                |word| format!("\"{}\"", word.replace('"', "\"\"")),
+                "*",
+                " AND ",
+            )),
             Dialect::Postgres => {
-                let per_word: Vec<Vec<String>> = words
-                    .iter()
-                    .map(|word| hale_search::normalize::text_words(word))
-                    .collect();
-                if per_word.iter().any(Vec::is_empty) {
-                    continue;
+                let mut lexemes = Vec::new();
+                for word in &words {
+                    let word_lexemes = hale_search::normalize::text_words(word);
+                    if word_lexemes.is_empty() {
+                        continue 'values;
+                    }
+                    lexemes.extend(word_lexemes);
                 }
-                let lexemes: Vec<String> = per_word.into_iter().flatten().collect();
-                let n_lexemes = lexemes.len();
-                let terms: Vec<String> = lexemes
-                    .iter()
-                    .enumerate()
-                    .map(|(idx, lexeme)| {
-                        // Quoted, a lexeme is taken as it is; the words hold only letters and
-                        // digits, the quoting keeps it so whatever they hold.
-                        let quoted =
-                            format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''"));
-                        if idx + 1 == n_lexemes {
-                            format!("{quoted}:*")
-                        } else {
-                            quoted
-                        }
-                    })
-                    .collect();
-                alternatives.push(format!("({})", terms.join(" & ")));
+                // Quoted, a lexeme is taken as it is; the words hold only letters and digits,
+                // the quoting keeps it so whatever they hold.
+                alternatives.push(all_of(
+                    &lexemes,
+                    |lexeme| format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''")),
+                    ":*",
+                    " & ",
+                ));
             }
         }
     }
@@ -1599,6 +1580,21 @@ fn text_condition(
         }
     }
     sql
+}
+
+/// One alternative of a full-text query: every term quoted by `quote`, joined by `and`, the last
+/// followed by `prefix`, which makes it a prefix of a word.
+fn all_of<T: AsRef<str>>(
+    terms: &[T],
+    quote: impl Fn(&str) -> String,
+    prefix: &str,
+    and: &str,
+) -> String {
+    let mut quoted: Vec<String> = terms.iter().map(|term| quote(term.as_ref())).collect();
+    if let Some(last) = quoted.last_mut() {
+        last.push_str(prefix);
+    }
+    format!("({})", quoted.join(and))
 }
 
 /// The lexeme PostgreSQL's full text of every resource carries besides its words: `@` and the
