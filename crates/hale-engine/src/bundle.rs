@@ -519,6 +519,64 @@ struct References {
 }
 
 impl References {
+    /// Resolves, before anything is written, the conditional references of a transaction that
+    /// only creates resources (and reads), and keeps those that match exactly one resource.
+    ///
+    /// A reference resolved while the entries run must first send every write still waiting
+    /// (the search has to see them), which on PostgreSQL drains the stream of inserts each time:
+    /// a Synthea patient's Bundle names 6 to 12 practitioners, organizations and locations this
+    /// way. Resolving them first, in a row, costs one search each and drains nothing.
+    ///
+    /// Nothing such a transaction does can make a resource stop matching, so a single match
+    /// now is the one every entry would see, with one exception: an entry creating a second
+    /// match. The reference then resolves to the resource that was on the server before the
+    /// transaction, as FHIR's transaction rules read (conditional references are resolved
+    /// against the server's content). A condition without a single match now is left to be
+    /// resolved when an entry names it, as before, so that it can find a resource the
+    /// transaction creates, or fail with the reference named.
+    fn prefetch(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        entries: &[Entry],
+    ) -> Result<(), EngineError> {
+        let only_creates = entries.iter().all(|entry| {
+            matches!(
+                entry.action,
+                Action::Create { keep_id: None, .. } | Action::Read { .. }
+            )
+        });
+        if !only_creates {
+            return Ok(());
+        }
+        let mut conditions = Vec::new();
+        for entry in entries {
+            if let Action::Create { content, .. } = &entry.action {
+                for value in content.object.values() {
+                    collect_references(value, &mut |reference| {
+                        if reference.contains('?') && !conditions.contains(&reference) {
+                            conditions.push(reference);
+                        }
+                    });
+                }
+            }
+        }
+        for reference in conditions {
+            // A malformed condition fails where an entry names it, with that entry's message.
+            let Some(Ok(query)) = conditional_query(ctx, reference) else {
+                continue;
+            };
+            let mut matches = tx.find(&ctx.scope, ctx.fhir_version, &query, 2)?;
+            if let (1, Some(found)) = (matches.len(), matches.pop()) {
+                self.conditional.insert(
+                    reference.to_owned(),
+                    format!("{}/{}", found.resource_type, found.id),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Decides the id of every entry that will create or update a resource, and records which
     /// `Type/id` its fullUrl stands for. Conditional creates that match and conditional updates
     /// become the plain interactions they resolve to.
@@ -692,22 +750,13 @@ impl References {
         if let Some(target) = self.by_full_url.get(reference) {
             return Ok(Some(target.clone()));
         }
-        let Some((type_name, query)) = reference.split_once('?') else {
-            return Ok(None);
-        };
-        let Ok(resource_type) = ResourceType::parse(ctx.fhir_version, type_name) else {
-            return Ok(None);
-        };
         if let Some(target) = self.conditional.get(reference) {
             return Ok(Some(target.clone()));
         }
-        let parsed = parse_conditional(resource_type.as_str(), query).map_err(|e| {
-            EngineError::invalid(
-                IssueType::Invalid,
-                format!("conditional reference {reference:?}: {e}"),
-            )
-        })?;
-        match find_one(tx, ctx, &parsed, reference)? {
+        let Some(parsed) = conditional_query(ctx, reference) else {
+            return Ok(None);
+        };
+        match find_one(tx, ctx, &parsed?, reference)? {
             Some(found) => {
                 let target = format!("{}/{}", found.resource_type, found.id);
                 self.conditional
@@ -718,6 +767,40 @@ impl References {
                 condition: reference.to_owned(),
             }),
         }
+    }
+}
+
+/// The search a conditional reference (`Type?criteria`) stands for, or `None` when `reference`
+/// is not one.
+fn conditional_query(ctx: &Context, reference: &str) -> Option<Result<SearchQuery, EngineError>> {
+    let (type_name, query) = reference.split_once('?')?;
+    let resource_type = ResourceType::parse(ctx.fhir_version, type_name).ok()?;
+    Some(
+        parse_conditional(resource_type.as_str(), query).map_err(|e| {
+            EngineError::invalid(
+                IssueType::Invalid,
+                format!("conditional reference {reference:?}: {e}"),
+            )
+        }),
+    )
+}
+
+/// Calls `found` with every `reference` string in `value`, as [`References::rewrite`] visits
+/// them.
+fn collect_references<'a>(value: &'a Value, found: &mut impl FnMut(&'a str)) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match child {
+                    Value::String(reference) if key == "reference" => found(reference),
+                    _ => collect_references(child, found),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_references(item, found)),
+        _ => {}
     }
 }
 
@@ -784,6 +867,7 @@ fn run_transaction(
     let n_entries = entries.len();
     entries.sort_by_key(|e| e.action.order());
     let mut references = References::default();
+    references.prefetch(tx, ctx, &entries)?;
     let entries = references.plan(tx, ctx, ids, entries)?;
     reject_overlapping_writes(&entries)?;
     let mut outcomes: Vec<Option<EntryOutcome>> = (0..n_entries).map(|_| None).collect();

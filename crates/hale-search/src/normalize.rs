@@ -60,19 +60,30 @@ pub fn normalize_string(s: &str) -> String {
 /// `tsvector`) matches what the other does: `blood-pressure` is the words `blood` and
 /// `pressure`, `loinc.org` is `loinc` and `org`.
 pub fn text_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut end_word = |word: &mut String| {
-        if !word.is_empty() {
-            words.push(std::mem::take(word));
+    folded_words(text)
+        .split_terminator(' ')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The words of [`text_words`] in one string, each followed by a space, so that a caller that
+/// sorts or counts them borrows each word instead of allocating it.
+pub fn folded_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    // Whether a word is open: the first separator after it closes it with one space.
+    let mut in_word = false;
+    let end_word = |out: &mut String, in_word: &mut bool| {
+        if std::mem::take(in_word) {
+            out.push(' ');
         }
     };
     if text.is_ascii() {
         for b in text.bytes() {
             if b.is_ascii_alphanumeric() {
-                word.push(char::from(b.to_ascii_lowercase()));
+                out.push(char::from(b.to_ascii_lowercase()));
+                in_word = true;
             } else {
-                end_word(&mut word);
+                end_word(&mut out, &mut in_word);
             }
         }
     } else {
@@ -81,14 +92,17 @@ pub fn text_words(text: &str) -> Vec<String> {
                 continue;
             }
             if !c.is_alphanumeric() {
-                end_word(&mut word);
+                end_word(&mut out, &mut in_word);
                 continue;
             }
-            word.extend(c.to_lowercase().filter(|lower| !is_combining_mark(*lower)));
+            for lower in c.to_lowercase().filter(|lower| !is_combining_mark(*lower)) {
+                out.push(lower);
+                in_word = true;
+            }
         }
     }
-    end_word(&mut word);
-    words
+    end_word(&mut out, &mut in_word);
+    out
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@
 //! has many rows (a bulk `hale import` chunk, a large Bundle), which is PostgreSQL's fastest way
 //! in. Both take the same rows, so what a row holds is written down once, in [`Table`].
 
-use std::collections::BTreeSet;
-
 use bytes::BufMut;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
@@ -154,6 +152,12 @@ const VALUES_ROWS: [usize; 4] = [256, 32, 4, 1];
 /// closure prepares the next resources, on the other core.
 pub(crate) const EARLY_ROWS: usize = 4096;
 
+/// Collected rows past which a write transaction sends them when the server has nothing of its
+/// left to store: at the start of a transaction, or when the server stored the last part before
+/// the closure prepared the next. Waiting for [`EARLY_ROWS`] then left the server idle while it
+/// held the write lock.
+pub(crate) const IDLE_ROWS: usize = 512;
+
 /// The rows collected for each table.
 #[derive(Default)]
 pub(crate) struct Pending {
@@ -261,18 +265,21 @@ impl ToSql for Jsonb {
 }
 
 /// The words of a text as a `tsvector` (`full_text`'s columns), made by Hale
-/// ([`hale_search::normalize::text_words`]) rather than by the server's `to_tsvector`, so that
+/// ([`hale_search::normalize::folded_words`]) rather than by the server's `to_tsvector`, so that
 /// PostgreSQL finds the words SQLite's full-text index finds, and so that the rows can go through
 /// `COPY`. Parsing text took about a fifth of the server's time in ingest (W1), under the write
 /// lock.
 ///
 /// The binary form is the number of lexemes, then each lexeme NUL-terminated with a count of
 /// positions (none, as searches only ask whether a word is there). PostgreSQL keeps lexemes
-/// distinct and sorted bytewise, a shorter one first on a common prefix: a `BTreeSet`'s order.
+/// distinct and sorted bytewise, a shorter one first on a common prefix: the order of `str`.
 /// A lexeme is at most 2,047 bytes and all of them at most 1 MiB: longer words are left out, as
-/// `to_tsvector` left them out, and so are the words past the last that fits.
+/// `to_tsvector` left them out, and so are the words past the last that fits. The vector is
+/// kept in that binary form, made from words borrowed from one folded string: a `BTreeSet` of
+/// words allocated one by one took 12% of the Hale process's samples in ingest (W1), under
+/// the write lock.
 #[derive(Debug)]
-pub(crate) struct TsVector(BTreeSet<String>);
+pub(crate) struct TsVector(Vec<u8>);
 
 /// The longest lexeme a `tsvector` holds, in bytes.
 const MAX_LEXEME: usize = (1 << 11) - 1;
@@ -282,23 +289,40 @@ const MAX_LEXEMES: usize = (1 << 20) - 1;
 impl TsVector {
     /// The words of `text` (none when there is no text) and the lexeme `extra`.
     pub(crate) fn of(text: Option<&str>, extra: &str) -> TsVector {
-        let mut lexemes = BTreeSet::new();
-        let mut size = extra.len();
-        lexemes.insert(extra.to_owned());
-        for word in text
-            .map(hale_search::normalize::text_words)
-            .unwrap_or_default()
+        let folded = text.map(hale_search::normalize::folded_words);
+        let words = folded.as_deref().unwrap_or_default().split_terminator(' ');
+        let mut lexemes: Vec<&str> = std::iter::once(extra)
+            .chain(words.filter(|word| word.len() <= MAX_LEXEME))
+            .collect();
+        // Past PostgreSQL's limit on a vector's lexemes, the words that come first in the text
+        // are kept. The distinct words are at most all of them, so the limit only needs
+        // checking in order when the folded text is that long.
+        if folded
+            .as_ref()
+            .is_some_and(|f| extra.len() + f.len() > MAX_LEXEMES)
         {
-            if word.len() > MAX_LEXEME || lexemes.contains(&word) {
-                continue;
-            }
-            if size + word.len() > MAX_LEXEMES {
-                break;
-            }
-            size += word.len();
-            lexemes.insert(word);
+            let mut seen = std::collections::HashSet::new();
+            let mut size = 0;
+            lexemes.retain(|word| {
+                if size > MAX_LEXEMES || !seen.insert(*word) {
+                    return false;
+                }
+                size += word.len();
+                size <= MAX_LEXEMES
+            });
         }
-        TsVector(lexemes)
+        lexemes.sort_unstable();
+        lexemes.dedup();
+        // The binary form `COPY` sends: the number of lexemes, then each one's bytes, a NUL and
+        // no positions.
+        let mut binary =
+            Vec::with_capacity(4 + lexemes.iter().map(|lexeme| lexeme.len() + 3).sum::<usize>());
+        binary.extend_from_slice(&(lexemes.len() as i32).to_be_bytes());
+        for lexeme in lexemes {
+            binary.extend_from_slice(lexeme.as_bytes());
+            binary.extend_from_slice(&[0, 0, 0]);
+        }
+        TsVector(binary)
     }
 }
 
@@ -308,12 +332,7 @@ impl ToSql for TsVector {
         _: &Type,
         out: &mut bytes::BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        out.put_i32(i32::try_from(self.0.len())?);
-        for lexeme in &self.0 {
-            out.put_slice(lexeme.as_bytes());
-            out.put_u8(0);
-            out.put_u16(0);
-        }
+        out.put_slice(&self.0);
         Ok(IsNull::No)
     }
 
@@ -418,6 +437,20 @@ mod tests {
             expected.extend_from_slice(&[0, 0, 0]);
         }
         assert_eq!(&out[..], &expected[..]);
+    }
+
+    #[test]
+    fn a_tsvector_past_the_size_limit_keeps_the_first_words() {
+        // Distinct words of 1,000 letters, each repeated: the repeats take no room, and the
+        // words past 1 MiB are left out, whatever their order in the vector.
+        let word = |n: usize| format!("{}{n:04}", "w".repeat(996));
+        let text: Vec<String> = (0..1100).flat_map(|n| [word(n), word(n)]).collect();
+        let vector = TsVector::of(Some(&text.join(" ")), "@Basic");
+        let count = i32::from_be_bytes(vector.0[..4].try_into().unwrap());
+        let fit = (MAX_LEXEMES - "@Basic".len()) / 1000;
+        assert_eq!(count as usize, 1 + fit);
+        let kept = String::from_utf8_lossy(&vector.0);
+        assert!(kept.contains(&word(fit - 1)) && !kept.contains(&word(fit)));
     }
 
     #[test]

@@ -1254,7 +1254,10 @@ impl WriteTx for Tx<'_> {
             )?;
         }
         self.known.insert(key, Known::Waiting(rid));
-        if self.rows.len() >= pending::EARLY_ROWS {
+        let waiting = self.rows.len();
+        if waiting >= pending::EARLY_ROWS
+            || (waiting >= pending::IDLE_ROWS && self.in_flight.iter().all(|h| h.is_finished()))
+        {
             let batches = self.rows.take();
             self.in_flight.push(self.conn.send_early(batches));
         }

@@ -162,6 +162,55 @@ async fn transaction_resolves_conditional_references_to_existing_resources() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_reference_resolves_to_a_resource_the_transaction_creates() {
+    let app = TestApp::start().await;
+    let identifier = unique("npi-new");
+    let practitioner = json!({"resourceType": "Practitioner", "identifier": [{"system": SYSTEM, "value": identifier}]});
+    let mut obs = observation("Patient/somebody", &unique("performed-new"));
+    obs["performer"] =
+        json!([{"reference": format!("Practitioner?identifier={}", token(&identifier))}]);
+    let request = bundle(
+        "transaction",
+        vec![post_entry(&urn(), practitioner), post_entry(&urn(), obs)],
+    );
+    let entries = response_entries(
+        &post_bundle(&app, "/r4", &request).await,
+        "transaction-response",
+    );
+    let practitioner_ref = created_reference(&app, "/r4", &entries[0]);
+    let obs_ref = created_reference(&app, "/r4", &entries[1]);
+    let stored = app.get(&format!("/r4/{obs_ref}")).await.resource(200);
+    assert_eq!(stored["performer"][0]["reference"], practitioner_ref);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_reference_resolves_against_the_resources_before_the_transaction() {
+    // A transaction that only creates resolves its conditional references before it writes:
+    // a second match it creates does not make the reference ambiguous.
+    let app = TestApp::start().await;
+    let identifier = unique("npi-before");
+    let practitioner = json!({"resourceType": "Practitioner", "identifier": [{"system": SYSTEM, "value": identifier}]});
+    let existing = id_of(&app.create("/r4", &practitioner).await);
+    let mut obs = observation("Patient/somebody", &unique("performed-before"));
+    obs["performer"] =
+        json!([{"reference": format!("Practitioner?identifier={}", token(&identifier))}]);
+    let request = bundle(
+        "transaction",
+        vec![post_entry(&urn(), practitioner), post_entry(&urn(), obs)],
+    );
+    let entries = response_entries(
+        &post_bundle(&app, "/r4", &request).await,
+        "transaction-response",
+    );
+    let obs_ref = created_reference(&app, "/r4", &entries[1]);
+    let stored = app.get(&format!("/r4/{obs_ref}")).await.resource(200);
+    assert_eq!(
+        stored["performer"][0]["reference"],
+        format!("Practitioner/{existing}")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conditional_reference_without_a_match_fails_the_transaction() {
     let app = TestApp::start().await;
     let mut obs = observation("Patient/somebody", &unique("unresolved"));
