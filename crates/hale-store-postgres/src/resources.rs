@@ -201,6 +201,9 @@ impl Plans {
     /// the page and the count of `Patient?name=gulg` took 0.26 ms of the 0.41 ms PostgreSQL
     /// spent on them at a million resources; the plan made once reads the 1,322 names of
     /// `Patient?name=m` in 0.5 ms, where the plan for those values took 1.0 ms after planning.
+    /// Under a user's scope, planning was 0.52 ms and executing 0.27 ms of a name prefix, and
+    /// the generic plan probes `resource_pkey` (index only) for each entry of the run, as the
+    /// plans for values did.
     fn of_count(scope: &Scope, query: &SearchQuery, page: Option<&PageRequest>) -> Plans {
         let counted = page.is_none_or(|page| page.total && page.sort.is_empty());
         if counted && hale_store_sql::plan::one_index_alone(scope, query) {
@@ -1870,9 +1873,28 @@ mod tests {
             Plans::of_count(&Scope::All, &query, Some(&sorted)),
             Plans::ForValues
         );
-        // Another scope reads each match's owner; a second criterion is probed per match.
+        // A scope of owners probes each match's row, as many probes whatever the values; a
+        // grant adds compartment tests, and a second criterion is probed per match.
         assert_eq!(
             Plans::of_count(&Scope::App(7), &query, Some(&first)),
+            Plans::Generic
+        );
+        let user = Scope::User {
+            app: 7,
+            user: 8,
+            grants: Vec::new(),
+        };
+        assert_eq!(Plans::of_count(&user, &query, Some(&first)), Plans::Generic);
+        let granted = Scope::User {
+            app: 7,
+            user: 8,
+            grants: vec![hale_store::Grant {
+                owner: 9,
+                patient: None,
+            }],
+        };
+        assert_eq!(
+            Plans::of_count(&granted, &query, Some(&first)),
             Plans::ForValues
         );
         let mut two = query.clone();

@@ -808,16 +808,23 @@ pub fn driver(criteria: &[Criterion]) -> Option<usize> {
 }
 
 /// Whether the rows of `query` under `scope`, in row order, are picked by one run of one value
-/// index and nothing else: one positive test of one parameter that can drive ([`driver`]), not a
-/// composite, under `Scope::All`, where [`Planner::driven`] reads the index table alone. Counting
-/// such a query reads every entry of the run, whatever the values; a page reads the same entries
-/// or fewer, so that a plan made once for any values costs a first page with its count at most
-/// twice what the count alone costs, and a store may skip planning them for their values.
+/// index and one test of each entry's row: one positive test of one parameter that can drive
+/// ([`driver`]), not a composite, under `Scope::All` (where [`Planner::driven`] reads the index
+/// table alone) or a scope of owners without grants (where each entry's row is probed for its
+/// type and owner, which the primary key of `resource` carries). Counting such a query reads
+/// every entry of the run, whatever the values; a page reads the same entries or fewer, so that
+/// a plan made once for any values costs a first page with its count at most twice what the
+/// count alone costs, and a store may skip planning them for their values. A grant adds tests
+/// of compartments, whose cost depends on the values, and is left to plans for them.
 pub fn one_index_alone(scope: &Scope, query: &SearchQuery) -> bool {
     let [Criterion::Param(param)] = query.criteria.as_slice() else {
         return false;
     };
-    matches!(scope, Scope::All)
+    let owners_only = match scope {
+        Scope::All | Scope::App(_) => true,
+        Scope::User { grants, .. } => grants.is_empty(),
+    };
+    owners_only
         && driving_test(param).is_some_and(|driving| {
             driving.composite.is_none() && drive_rank(driving.test).is_some()
         })
