@@ -161,26 +161,46 @@ async fn transaction_resolves_conditional_references_to_existing_resources() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conditional_reference_resolves_to_a_resource_the_transaction_creates() {
-    let app = TestApp::start().await;
-    let identifier = unique("npi-new");
+/// A Practitioner with a fresh identifier, and a transaction that creates that Practitioner and
+/// then an Observation whose performer is `Practitioner?identifier=…` of that identifier.
+fn practitioner_and_its_performer_transaction() -> (Value, Value) {
+    let identifier = unique("npi");
     let practitioner = json!({"resourceType": "Practitioner", "identifier": [{"system": SYSTEM, "value": identifier}]});
-    let mut obs = observation("Patient/somebody", &unique("performed-new"));
+    let mut obs = observation("Patient/somebody", &unique("performed"));
     obs["performer"] =
         json!([{"reference": format!("Practitioner?identifier={}", token(&identifier))}]);
     let request = bundle(
         "transaction",
-        vec![post_entry(&urn(), practitioner), post_entry(&urn(), obs)],
+        vec![
+            post_entry(&urn(), practitioner.clone()),
+            post_entry(&urn(), obs),
+        ],
     );
+    (practitioner, request)
+}
+
+/// Posts `request` (from [`practitioner_and_its_performer_transaction`]) and returns the
+/// reference of the Practitioner it created and its Observation's stored performer.
+async fn post_and_read_performer(app: &TestApp, request: &Value) -> (String, Value) {
     let entries = response_entries(
-        &post_bundle(&app, "/r4", &request).await,
+        &post_bundle(app, "/r4", request).await,
         "transaction-response",
     );
-    let practitioner_ref = created_reference(&app, "/r4", &entries[0]);
-    let obs_ref = created_reference(&app, "/r4", &entries[1]);
+    let practitioner_ref = created_reference(app, "/r4", &entries[0]);
+    let obs_ref = created_reference(app, "/r4", &entries[1]);
     let stored = app.get(&format!("/r4/{obs_ref}")).await.resource(200);
-    assert_eq!(stored["performer"][0]["reference"], practitioner_ref);
+    (
+        practitioner_ref,
+        stored["performer"][0]["reference"].clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_reference_resolves_to_a_resource_the_transaction_creates() {
+    let app = TestApp::start().await;
+    let (_, request) = practitioner_and_its_performer_transaction();
+    let (practitioner_ref, performer) = post_and_read_performer(&app, &request).await;
+    assert_eq!(performer, practitioner_ref);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,26 +208,10 @@ async fn a_conditional_reference_resolves_against_the_resources_before_the_trans
     // A transaction that only creates resolves its conditional references before it writes:
     // a second match it creates does not make the reference ambiguous.
     let app = TestApp::start().await;
-    let identifier = unique("npi-before");
-    let practitioner = json!({"resourceType": "Practitioner", "identifier": [{"system": SYSTEM, "value": identifier}]});
+    let (practitioner, request) = practitioner_and_its_performer_transaction();
     let existing = id_of(&app.create("/r4", &practitioner).await);
-    let mut obs = observation("Patient/somebody", &unique("performed-before"));
-    obs["performer"] =
-        json!([{"reference": format!("Practitioner?identifier={}", token(&identifier))}]);
-    let request = bundle(
-        "transaction",
-        vec![post_entry(&urn(), practitioner), post_entry(&urn(), obs)],
-    );
-    let entries = response_entries(
-        &post_bundle(&app, "/r4", &request).await,
-        "transaction-response",
-    );
-    let obs_ref = created_reference(&app, "/r4", &entries[1]);
-    let stored = app.get(&format!("/r4/{obs_ref}")).await.resource(200);
-    assert_eq!(
-        stored["performer"][0]["reference"],
-        format!("Practitioner/{existing}")
-    );
+    let (_, performer) = post_and_read_performer(&app, &request).await;
+    assert_eq!(performer, format!("Practitioner/{existing}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
