@@ -566,15 +566,24 @@ impl References {
             let Some(Ok(query)) = conditional_query(ctx, reference) else {
                 continue;
             };
-            let mut matches = tx.find(&ctx.scope, ctx.fhir_version, &query, 2)?;
-            if let (1, Some(found)) = (matches.len(), matches.pop()) {
-                self.conditional.insert(
-                    reference.to_owned(),
-                    format!("{}/{}", found.resource_type, found.id),
-                );
+            match find_one(tx, ctx, &query, reference) {
+                Ok(Some(found)) => {
+                    self.remember(reference, &found);
+                }
+                Ok(None) | Err(EngineError::MultipleMatches { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// Records that the conditional reference `reference` stands for `found`, and returns the
+    /// `Type/id` it is rewritten to.
+    fn remember(&mut self, reference: &str, found: &StoredResource) -> String {
+        let target = format!("{}/{}", found.resource_type, found.id);
+        self.conditional
+            .insert(reference.to_owned(), target.clone());
+        target
     }
 
     /// Decides the id of every entry that will create or update a resource, and records which
@@ -757,12 +766,7 @@ impl References {
             return Ok(None);
         };
         match find_one(tx, ctx, &parsed?, reference)? {
-            Some(found) => {
-                let target = format!("{}/{}", found.resource_type, found.id);
-                self.conditional
-                    .insert(reference.to_owned(), target.clone());
-                Ok(Some(target))
-            }
+            Some(found) => Ok(Some(self.remember(reference, &found))),
             None => Err(EngineError::UnresolvedReference {
                 condition: reference.to_owned(),
             }),
